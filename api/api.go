@@ -1,0 +1,395 @@
+// Package api serves Fulfill's JSON API under /api/v1: the vendor API (bearer
+// token) and the simulated clock. Handlers parse, validate, call one service
+// method and respond.
+package api
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/fulfillhq/fulfill"
+	"github.com/fulfillhq/fulfill/commerce"
+	"github.com/fulfillhq/fulfill/jobs"
+	"github.com/fulfillhq/fulfill/store"
+)
+
+// MaxBodyBytes bounds a request body.
+const MaxBodyBytes = 1 << 20
+
+// Server is the JSON API.
+type Server struct {
+	Svc    *commerce.Service
+	DB     *store.DB
+	Jobs   *jobs.Runner
+	Logger *slog.Logger
+
+	mux *http.ServeMux
+}
+
+// route is one endpoint; the table is also what the OpenAPI test checks.
+type route struct {
+	Method, Path string
+	Auth         bool // needs a vendor token
+	Idempotent   bool // creates or charges: honours Idempotency-Key
+	Handler      func(http.ResponseWriter, *http.Request) error
+}
+
+func (s *Server) routes() []route {
+	return []route{
+		{"GET", "/api/v1/openapi.json", false, false, s.openAPI},
+		{"GET", "/api/v1/plans", true, false, s.listPlans},
+		{"POST", "/api/v1/plans", true, true, s.createPlan},
+		{"GET", "/api/v1/customers", true, false, s.listCustomers},
+		{"POST", "/api/v1/customers", true, true, s.createCustomer},
+		{"GET", "/api/v1/customers/{id}", true, false, s.getCustomer},
+		{"GET", "/api/v1/subscriptions", true, false, s.listSubscriptions},
+		{"POST", "/api/v1/subscriptions", true, true, s.purchase},
+		{"GET", "/api/v1/subscriptions/{id}", true, false, s.getSubscription},
+		{"GET", "/api/v1/subscriptions/{id}/versions", true, false, s.subscriptionVersions},
+		{"GET", "/api/v1/subscriptions/{id}/seat_reports", true, false, s.listSeatReports},
+		{"POST", "/api/v1/subscriptions/{id}/seats/preview", true, false, s.previewSeats},
+		{"POST", "/api/v1/subscriptions/{id}/seats", true, true, s.changeSeats},
+		{"POST", "/api/v1/subscriptions/{id}/plan/preview", true, false, s.previewPlan},
+		{"POST", "/api/v1/subscriptions/{id}/plan", true, true, s.changePlan},
+		{"POST", "/api/v1/subscriptions/{id}/renew", true, true, s.renew},
+		{"POST", "/api/v1/subscriptions/{id}/cancel", true, false, s.cancel},
+		{"POST", "/api/v1/subscriptions/{id}/resume", true, false, s.resume},
+		{"GET", "/api/v1/invoices", true, false, s.listInvoices},
+		{"GET", "/api/v1/invoices/{id}", true, false, s.getInvoice},
+		{"POST", "/api/v1/seat_reports", true, true, s.createSeatReport},
+		{"GET", "/api/v1/test_clock", true, false, s.getClock},
+		{"POST", "/api/v1/test_clock/advance", true, false, s.advanceClock},
+	}
+}
+
+// Handler returns the API's HTTP handler.
+func (s *Server) Handler() http.Handler {
+	if s.Logger == nil {
+		s.Logger = slog.Default()
+	}
+	mux := http.NewServeMux()
+	for _, rt := range s.routes() {
+		mux.Handle(rt.Method+" "+rt.Path, s.wrap(rt))
+	}
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		s.Error(w, r, fulfill.Errorf(fulfill.ENotFound, "No route %s %s.", r.Method, r.URL.Path))
+	})
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if err := s.DB.CheckSchema(r.Context()); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("ready\n"))
+	})
+	s.mux = mux
+	return mux
+}
+
+type ctxKey int
+
+const tokenKey ctxKey = 0
+
+func tokenFrom(ctx context.Context) *store.Token {
+	t, _ := ctx.Value(tokenKey).(*store.Token)
+	return t
+}
+
+func actor(r *http.Request) commerce.Actor {
+	if t := tokenFrom(r.Context()); t != nil {
+		return commerce.Actor("token:" + t.Name)
+	}
+	return "anonymous"
+}
+
+func (s *Server) wrap(rt route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if rt.Auth {
+			tok, err := s.authenticate(r)
+			if err != nil {
+				s.Error(w, r, err)
+				return
+			}
+			r = r.WithContext(context.WithValue(r.Context(), tokenKey, tok))
+		}
+		if r.Method == http.MethodPost {
+			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+			if err != nil {
+				s.Error(w, r, fulfill.Errorf(fulfill.ETooLarge, "The request body is larger than %d bytes.", MaxBodyBytes))
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			if key := r.Header.Get("Idempotency-Key"); key != "" && rt.Idempotent {
+				s.idempotent(w, r, rt, key, body)
+				return
+			}
+		}
+		if err := rt.Handler(w, r); err != nil {
+			s.Error(w, r, err)
+		}
+	})
+}
+
+func (s *Server) authenticate(r *http.Request) (*store.Token, error) {
+	h := r.Header.Get("Authorization")
+	secret, ok := strings.CutPrefix(h, "Bearer ")
+	if !ok || secret == "" {
+		return nil, fulfill.Errorf(fulfill.EUnauthorized, "Send a vendor API token as \"Authorization: Bearer TOKEN\".")
+	}
+	tok, err := s.DB.TokenByHash(r.Context(), commerce.HashSecret(strings.TrimSpace(secret)))
+	if err != nil {
+		if fulfill.ErrorCode(err) == fulfill.ENotFound {
+			return nil, fulfill.Errorf(fulfill.EUnauthorized, "The API token is not valid.")
+		}
+		return nil, err
+	}
+	return tok, nil
+}
+
+// recorder keeps a copy of the answer for the idempotency record.
+type recorder struct {
+	http.ResponseWriter
+	status int
+	body   bytes.Buffer
+}
+
+func (rec *recorder) WriteHeader(code int) { rec.status = code; rec.ResponseWriter.WriteHeader(code) }
+func (rec *recorder) Write(b []byte) (int, error) {
+	if rec.status == 0 {
+		rec.status = http.StatusOK
+	}
+	rec.body.Write(b)
+	return rec.ResponseWriter.Write(b)
+}
+
+// idempotent runs a request at most once per key: a retry with the same body
+// gets the first answer again, another body is refused, and a retry while
+// the first is still running gets 409.
+func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, rt route, key string, body []byte) {
+	if len(key) > 255 {
+		s.Error(w, r, fulfill.FieldError(fulfill.EInvalid, "Idempotency-Key", "An Idempotency-Key is at most 255 characters."))
+		return
+	}
+	sum := sha256.Sum256(append([]byte(r.Method+" "+r.URL.Path+"\n"), body...))
+	hash := hex.EncodeToString(sum[:])
+	tok := tokenFrom(r.Context())
+	ctx := r.Context()
+	prev, err := s.DB.ClaimIdempotencyKey(ctx, tok.ID, key, hash, s.Svc.Clock.Now())
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	if prev != nil {
+		switch {
+		case prev.RequestHash != hash:
+			s.Error(w, r, fulfill.FieldError(fulfill.EIdempotencyReuse, "Idempotency-Key",
+				"This Idempotency-Key was used with another request; use a new key for a new request."))
+		case prev.StatusCode == 0:
+			s.Error(w, r, fulfill.FieldError(fulfill.EIdempotencyBusy, "Idempotency-Key",
+				"A request with this Idempotency-Key is still being processed; retry later."))
+		default:
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Idempotent-Replayed", "true")
+			w.WriteHeader(prev.StatusCode)
+			w.Write(prev.Response)
+		}
+		return
+	}
+	rec := &recorder{ResponseWriter: w}
+	if err := rt.Handler(rec, r); err != nil {
+		s.Error(rec, r, err)
+	}
+	// A failure on our side is not an answer: release the key so a retry runs.
+	if rec.status >= 500 {
+		if err := s.DB.ReleaseIdempotencyKey(context.WithoutCancel(ctx), tok.ID, key); err != nil {
+			s.Logger.Error("release idempotency key", "err", err)
+		}
+		return
+	}
+	if err := s.DB.FinishIdempotencyKey(context.WithoutCancel(ctx), tok.ID, key, rec.status, rec.body.Bytes()); err != nil {
+		s.Logger.Error("store idempotency key", "err", err)
+	}
+}
+
+// statusOf maps error codes to HTTP statuses.
+var statusOf = map[string]int{
+	fulfill.EInvalid:          http.StatusUnprocessableEntity,
+	fulfill.EInvalidJSON:      http.StatusBadRequest,
+	fulfill.EInvalidType:      http.StatusBadRequest,
+	fulfill.EUnknownField:     http.StatusBadRequest,
+	fulfill.ERequired:         http.StatusUnprocessableEntity,
+	fulfill.EOutOfRange:       http.StatusUnprocessableEntity,
+	fulfill.ENotFound:         http.StatusNotFound,
+	fulfill.EConflict:         http.StatusConflict,
+	fulfill.EUnauthorized:     http.StatusUnauthorized,
+	fulfill.EForbidden:        http.StatusForbidden,
+	fulfill.ECardDeclined:     http.StatusPaymentRequired,
+	fulfill.EPaymentFailed:    http.StatusPaymentRequired,
+	fulfill.EIdempotencyReuse: http.StatusUnprocessableEntity,
+	fulfill.EIdempotencyBusy:  http.StatusConflict,
+	fulfill.ETooLarge:         http.StatusRequestEntityTooLarge,
+	"unknown_plan":            http.StatusUnprocessableEntity,
+	"downgrade_not_allowed":   http.StatusUnprocessableEntity,
+	// Card decline codes, as Stripe names them.
+	"insufficient_funds": http.StatusPaymentRequired,
+	"lost_card":          http.StatusPaymentRequired,
+	"stolen_card":        http.StatusPaymentRequired,
+	"expired_card":       http.StatusPaymentRequired,
+	"incorrect_cvc":      http.StatusPaymentRequired,
+	"processing_error":   http.StatusPaymentRequired,
+}
+
+type errorBody struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+		Field   string `json:"field,omitempty"`
+	} `json:"error"`
+}
+
+// Error writes err as JSON. Errors that are not *fulfill.Error are logged
+// and answered "Internal error." without detail.
+func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
+	var fe *fulfill.Error
+	var body errorBody
+	status := http.StatusInternalServerError
+	if errors.As(err, &fe) {
+		body.Error.Code, body.Error.Message, body.Error.Field = fe.Code, fe.Message, fe.Field
+		if st, ok := statusOf[fe.Code]; ok {
+			status = st
+		} else {
+			status = http.StatusUnprocessableEntity
+		}
+	} else {
+		body.Error.Code, body.Error.Message = fulfill.EInternal, "Internal error."
+		s.Logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="fulfill"`)
+	}
+	writeJSON(w, status, body)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// decode reads a JSON object strictly: unknown fields, wrong types and
+// trailing data are errors that name the field.
+func decode(r *http.Request, v any) error {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return fulfill.Errorf(fulfill.EInvalidJSON, "Could not read the request body.")
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return fulfill.Errorf(fulfill.EInvalidJSON, "The request body is empty; send a JSON object.")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	dec.UseNumber()
+	if err := dec.Decode(v); err != nil {
+		return jsonError(err)
+	}
+	if dec.More() {
+		return fulfill.Errorf(fulfill.EInvalidJSON, "The body holds more than one JSON value.")
+	}
+	if tok, err := dec.Token(); err != io.EOF {
+		return fulfill.Errorf(fulfill.EInvalidJSON, "Unexpected data after the JSON object: %v.", tok)
+	}
+	return nil
+}
+
+func jsonError(err error) error {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return fulfill.Errorf(fulfill.EInvalidJSON, "The body is not valid JSON (at byte %d).", syn.Offset)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return fulfill.Errorf(fulfill.EInvalidJSON, "The JSON body ends too early.")
+	case errors.As(err, &typ):
+		if typ.Field == "" {
+			return fulfill.Errorf(fulfill.EInvalidJSON, "The body must be a JSON object.")
+		}
+		want := typ.Type.String()
+		switch {
+		case strings.Contains(want, "int"):
+			want = "an integer"
+			if typ.Value == "number" || strings.HasPrefix(typ.Value, "number ") {
+				return fulfill.FieldError(fulfill.EInvalidType, typ.Field, "%s must be a whole number within range.", typ.Field)
+			}
+		case strings.Contains(want, "string") || strings.Contains(want, "Date"):
+			want = "a string"
+		case strings.Contains(want, "bool"):
+			want = "true or false"
+		case strings.Contains(want, "map"):
+			want = "an object"
+		}
+		return fulfill.FieldError(fulfill.EInvalidType, typ.Field, "%s must be %s, not %s.", typ.Field, want, typ.Value)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		f := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return fulfill.FieldError(fulfill.EUnknownField, f, "Unknown field %q.", f)
+	}
+	var fe *fulfill.Error
+	if errors.As(err, &fe) {
+		return fe
+	}
+	// Errors from our own UnmarshalJSON (a bad date) carry the reason.
+	msg := err.Error()
+	if i := strings.Index(msg, "Go struct field "); i >= 0 {
+		rest := msg[i+len("Go struct field "):]
+		field, reason, _ := strings.Cut(rest, " of type ")
+		if j := strings.LastIndexByte(field, '.'); j >= 0 {
+			field = field[j+1:]
+		}
+		_ = reason
+		return fulfill.FieldError(fulfill.EInvalid, field, "%s", strings.TrimSpace(msg[:i]))
+	}
+	return fulfill.Errorf(fulfill.EInvalidJSON, "The body could not be read as the expected JSON object: %s.", msg)
+}
+
+func page(r *http.Request) (fulfill.Page, error) {
+	p := fulfill.Page{Limit: 20, Cursor: r.URL.Query().Get("starting_after")}
+	if l := r.URL.Query().Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > 100 {
+			return p, fulfill.FieldError(fulfill.EOutOfRange, "limit", "limit must be a whole number from 1 to 100.")
+		}
+		p.Limit = n
+	}
+	return p, nil
+}
+
+// list is one page of a list answer.
+type list[T any] struct {
+	Data       []T    `json:"data"`
+	HasMore    bool   `json:"has_more"`
+	NextCursor string `json:"next_cursor,omitempty"`
+}
+
+func newList[T any](items []T, p fulfill.Page, id func(T) string) list[T] {
+	l := list[T]{Data: items}
+	if l.Data == nil {
+		l.Data = []T{}
+	}
+	if len(items) == p.Limit && p.Limit > 0 {
+		l.HasMore = true
+		l.NextCursor = id(items[len(items)-1])
+	}
+	return l
+}
+
+

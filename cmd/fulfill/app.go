@@ -1,0 +1,248 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/fulfillhq/fulfill"
+	"github.com/fulfillhq/fulfill/api"
+	"github.com/fulfillhq/fulfill/billing"
+	"github.com/fulfillhq/fulfill/commerce"
+	"github.com/fulfillhq/fulfill/jobs"
+	"github.com/fulfillhq/fulfill/payments/testpay"
+	"github.com/fulfillhq/fulfill/store"
+)
+
+const usage = `fulfill: an open-source fulfillment platform for software sold by the seat.
+
+Usage:
+  fulfill serve    [flags]   run the server (SQLite in ./fulfill-data by default)
+  fulfill migrate  [flags]   apply database migrations and exit
+  fulfill help               show this help
+
+Run "fulfill COMMAND -h" for a command's flags.
+`
+
+// usageError is a mistake in the command line: exit code 2.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func exitCode(err error) int {
+	var u usageError
+	if errors.As(err, &u) {
+		return 2
+	}
+	return 1
+}
+
+// Main runs the command line; tests call it with their own arguments.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return usageError{"no command given"}
+	}
+	switch args[0] {
+	case "serve":
+		return serve(ctx, args[1:], stdout, stderr, getenv)
+	case "migrate":
+		return migrate(ctx, args[1:], stdout, stderr, getenv)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return usageError{fmt.Sprintf("unknown command %q", args[0])}
+}
+
+// Config is the whole configuration, read from flags and the environment.
+type Config struct {
+	DataDir        string
+	DatabaseURL    string
+	Addr           string
+	AdminToken     string
+	SimulatedClock string
+	SellerCountry  string
+	Migrate        bool
+	LogLevel       string
+}
+
+// String prints the config with secrets redacted.
+func (c Config) String() string {
+	tok := ""
+	if c.AdminToken != "" {
+		tok = "[redacted]"
+	}
+	db := c.DatabaseURL
+	if i := strings.Index(db, "@"); i > 0 && strings.Contains(db, "://") {
+		db = db[:strings.Index(db, "://")+3] + "[redacted]" + db[i:]
+	}
+	return fmt.Sprintf("data-dir=%s database=%s addr=%s admin-token=%s clock=%s", c.DataDir, db, c.Addr, tok, or(c.SimulatedClock, "real"))
+}
+
+func or(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+func flags(name string, stderr io.Writer, getenv func(string) string) (*flag.FlagSet, *Config) {
+	c := &Config{}
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.DataDir, "data-dir", or(getenv("FULFILL_DATA_DIR"), "fulfill-data"), "data directory (SQLite database, keys, outbox) [FULFILL_DATA_DIR]")
+	fs.StringVar(&c.DatabaseURL, "database-url", getenv("FULFILL_DATABASE_URL"), "postgres://… to use PostgreSQL instead of SQLite [FULFILL_DATABASE_URL]")
+	return fs, c
+}
+
+func (c *Config) dbURL() string {
+	if c.DatabaseURL != "" {
+		return c.DatabaseURL
+	}
+	return filepath.Join(c.DataDir, "fulfill.db")
+}
+
+func migrate(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	fs, c := flags("migrate", stderr, getenv)
+	if err := fs.Parse(args); err != nil {
+		return usageError{err.Error()}
+	}
+	db, err := store.Open(ctx, c.dbURL())
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	before, latest, err := db.SchemaStatus(ctx)
+	if err != nil {
+		return err
+	}
+	if err := db.Migrate(ctx); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "database %s: schema version %d → %d (latest %d)\n", db.Dialect, before, latest, latest)
+	return nil
+}
+
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	fs, c := flags("serve", stderr, getenv)
+	fs.StringVar(&c.Addr, "addr", or(getenv("FULFILL_ADDR"), "127.0.0.1:8080"), "listen address HOST:PORT [FULFILL_ADDR]")
+	fs.StringVar(&c.SimulatedClock, "simulated-clock", "", "start a simulated clock at this date (YYYY-MM-DD); never in production")
+	fs.StringVar(&c.SellerCountry, "seller-country", or(getenv("FULFILL_SELLER_COUNTRY"), "US"), "the seller's country, for tax [FULFILL_SELLER_COUNTRY]")
+	fs.BoolVar(&c.Migrate, "migrate", true, "apply pending migrations at start; with -migrate=false the server refuses an old schema")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
+	}
+	c.AdminToken = getenv("FULFILL_ADMIN_TOKEN")
+	if c.AdminToken != "" && len(c.AdminToken) < 32 {
+		return usageError{"FULFILL_ADMIN_TOKEN must be at least 32 characters"}
+	}
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		return usageError{fmt.Sprintf("--addr %q: want HOST:PORT", c.Addr)}
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return usageError{fmt.Sprintf("--log-level %q: want debug, info, warn or error", c.LogLevel)}
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	var clock fulfill.Clock = fulfill.ClockFunc(time.Now)
+	var sim *fulfill.SimulatedClock
+	if c.SimulatedClock != "" {
+		d, err := fulfill.ParseDate(c.SimulatedClock)
+		if err != nil {
+			return usageError{"--simulated-clock: " + err.Error()}
+		}
+		sim = fulfill.NewSimulatedClock(d.Time())
+		clock = sim
+	}
+
+	db, err := store.Open(ctx, c.dbURL())
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if c.Migrate {
+		if err := db.Migrate(ctx); err != nil {
+			return err
+		}
+	} else if err := db.CheckSchema(ctx); err != nil {
+		return err
+	}
+
+	svc := &commerce.Service{DB: db, Clock: clock, Payments: testpay.New(), Tax: billing.DefaultTaxTable(c.SellerCountry)}
+	loaded, err := svc.LoadDemoCatalog(ctx)
+	if err != nil {
+		return fmt.Errorf("load demo catalog: %w", err)
+	}
+	token := c.AdminToken
+	if token == "" {
+		var b [32]byte
+		rand.Read(b[:])
+		token = "ful_" + base64.RawURLEncoding.EncodeToString(b[:])
+	}
+	if err := db.PutToken(ctx, "admin", commerce.HashSecret(token), "admin", clock.Now()); err != nil {
+		return err
+	}
+
+	runner, err := jobs.New(jobs.Config{Service: svc, Clock: clock, Simulated: sim, Logger: log})
+	if err != nil {
+		return err
+	}
+	if err := runner.Start(ctx); err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		runner.Stop(sctx)
+	}()
+
+	a := &api.Server{Svc: svc, DB: db, Jobs: runner, Logger: log}
+	ln, err := net.Listen("tcp", c.Addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 120 * time.Second, IdleTimeout: 120 * time.Second}
+
+	fmt.Fprintf(stdout, "Fulfill is running at http://%s (%s)\n", ln.Addr(), db.Dialect)
+	if loaded {
+		fmt.Fprintln(stdout, "Loaded the demo catalog: sm-premium, sm-ultimate, saas-premium, saas-ultimate.")
+	}
+	if c.AdminToken == "" {
+		fmt.Fprintf(stdout, "Admin API token (new at every start; set FULFILL_ADMIN_TOKEN to fix one):\n  %s\n", token)
+	} else {
+		fmt.Fprintln(stdout, "Admin API token: the one in FULFILL_ADMIN_TOKEN.")
+	}
+	if sim != nil {
+		fmt.Fprintf(stdout, "Simulated clock at %s: POST /api/v1/test_clock/advance moves it.\n", fulfill.Today(sim))
+	}
+	log.Info("serving", "config", c.String())
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	return srv.Shutdown(sctx)
+}

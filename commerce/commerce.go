@@ -1,0 +1,237 @@
+// Package commerce holds Fulfill's use cases: purchase, seat and tier changes,
+// renewal with true-up, cancel and resume, seat reports and the catalog. Each
+// use case is one database transaction, with the jobs it triggers.
+package commerce
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/fulfillhq/fulfill"
+	"github.com/fulfillhq/fulfill/billing"
+	"github.com/fulfillhq/fulfill/store"
+)
+
+// MaxSeats bounds a seat count: beyond it a request is a mistake, and the
+// money math stays far from int64 limits.
+const MaxSeats = 1_000_000
+
+// InvoiceTermsDays is how long an invoice paid by bank transfer stays open.
+const InvoiceTermsDays = 30
+
+// LapseDays is how long a past-due subscription keeps running before it lapses.
+const LapseDays = 14
+
+// PayByInvoice is the payment method that leaves the invoice open (net 30).
+const PayByInvoice = "invoice"
+
+// Service runs the use cases.
+type Service struct {
+	DB       *store.DB
+	Clock    fulfill.Clock
+	Payments fulfill.PaymentProvider
+	Tax      billing.TaxTable
+}
+
+// Actor says who asks, for version histories and the audit trail.
+type Actor string
+
+// System is the actor for work the scheduler does.
+const System Actor = "system"
+
+func (s *Service) now() time.Time        { return s.Clock.Now().UTC() }
+func (s *Service) today() fulfill.Date { return fulfill.DateOf(s.now()) }
+
+// errPreview rolls back a transaction that only computed a preview.
+var errPreview = errors.New("preview: roll back")
+
+// ---- catalog ----
+
+var codeRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+
+// PlanInput is a new plan or a new version of a plan.
+type PlanInput struct {
+	Code       string
+	Name       string
+	Kind       string
+	TermMonths int
+	Prices     map[string]int64
+}
+
+// CreatePlan adds a plan; an existing code gets a new version, and
+// subscriptions on older versions keep their price until renewal.
+func (s *Service) CreatePlan(ctx context.Context, in PlanInput) (*fulfill.Plan, error) {
+	if !codeRE.MatchString(in.Code) {
+		return nil, fulfill.FieldError(fulfill.EInvalid, "code", "A plan code is 1 to 63 lower-case letters, digits and dashes.")
+	}
+	if strings.TrimSpace(in.Name) == "" {
+		return nil, fulfill.FieldError(fulfill.ERequired, "name", "A plan needs a name.")
+	}
+	if in.Kind != fulfill.KindSelfManaged && in.Kind != fulfill.KindSaaS {
+		return nil, fulfill.FieldError(fulfill.EInvalid, "kind", "Kind must be %q or %q.", fulfill.KindSelfManaged, fulfill.KindSaaS)
+	}
+	if in.TermMonths == 0 {
+		in.TermMonths = 12
+	}
+	if in.TermMonths < 1 || in.TermMonths > 60 {
+		return nil, fulfill.FieldError(fulfill.EOutOfRange, "term_months", "A term is 1 to 60 months.")
+	}
+	if len(in.Prices) == 0 {
+		return nil, fulfill.FieldError(fulfill.ERequired, "prices", "A plan needs a price in at least one currency.")
+	}
+	for cur, amt := range in.Prices {
+		if billing.ValidateCurrency(cur) != nil {
+			return nil, fulfill.FieldError(fulfill.EInvalid, "prices", "%q is not an ISO 4217 currency code.", cur)
+		}
+		if amt < 0 || amt > 100_000_000_00 {
+			return nil, fulfill.FieldError(fulfill.EOutOfRange, "prices", "The %s price must be between 0 and 10000000000.", cur)
+		}
+	}
+	p := &fulfill.Plan{ID: fulfill.NewID("plan"), Code: in.Code, Name: strings.TrimSpace(in.Name), Kind: in.Kind,
+		TermMonths: in.TermMonths, Prices: in.Prices, CreatedAt: s.now()}
+	err := s.DB.InTx(ctx, func(tx *store.Tx) error { return tx.InsertPlan(p) })
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// LoadDemoCatalog adds the demo plans and add-ons to an empty catalog.
+func (s *Service) LoadDemoCatalog(ctx context.Context) (bool, error) {
+	empty, err := s.DB.CatalogEmpty(ctx)
+	if err != nil || !empty {
+		return false, err
+	}
+	now := s.now()
+	plans := []fulfill.Plan{
+		{Code: "sm-premium", Name: "Premium (self-managed)", Kind: fulfill.KindSelfManaged, Prices: map[string]int64{"USD": 34800, "EUR": 32400}},
+		{Code: "sm-ultimate", Name: "Ultimate (self-managed)", Kind: fulfill.KindSelfManaged, Prices: map[string]int64{"USD": 118800, "EUR": 110400}},
+		{Code: "saas-premium", Name: "Premium (SaaS)", Kind: fulfill.KindSaaS, Prices: map[string]int64{"USD": 34800, "EUR": 32400}},
+		{Code: "saas-ultimate", Name: "Ultimate (SaaS)", Kind: fulfill.KindSaaS, Prices: map[string]int64{"USD": 118800, "EUR": 110400}},
+	}
+	addons := []fulfill.AddOn{
+		{Code: "compute-minutes-1000", Name: "1,000 compute minutes", Recurring: false, Prices: map[string]int64{"USD": 1000, "EUR": 1000}},
+		{Code: "storage-10gb", Name: "10 GB storage", Recurring: true, TermMonths: 12, Prices: map[string]int64{"USD": 6000, "EUR": 5600}},
+	}
+	return true, s.DB.InTx(ctx, func(tx *store.Tx) error {
+		for i := range plans {
+			p := plans[i]
+			p.ID, p.TermMonths, p.CreatedAt = fulfill.NewID("plan"), 12, now
+			if err := tx.InsertPlan(&p); err != nil {
+				return err
+			}
+		}
+		for i := range addons {
+			if err := tx.InsertAddOn(&addons[i], now); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// ---- customers ----
+
+// CustomerInput is a new customer.
+type CustomerInput struct {
+	Email, Name, Company, Address, City, PostalCode, Country, TaxID, Currency string
+	ContactName, ContactEmail, BillingName, BillingEmail                      string
+}
+
+var emailRE = regexp.MustCompile(`^[^@\s]+@[^@\s]+\.[^@\s]+$`)
+
+// CreateCustomer adds a customer with its billing account. The subscription
+// and billing contacts default to the customer's own name and email.
+func (s *Service) CreateCustomer(ctx context.Context, in CustomerInput) (*fulfill.Customer, error) {
+	in.Email = strings.TrimSpace(in.Email)
+	if in.Email == "" {
+		return nil, fulfill.FieldError(fulfill.ERequired, "email", "An email address is required.")
+	}
+	if !emailRE.MatchString(in.Email) || len(in.Email) > 254 {
+		return nil, fulfill.FieldError(fulfill.EInvalid, "email", "%q is not an email address.", in.Email)
+	}
+	if strings.TrimSpace(in.Name) == "" {
+		return nil, fulfill.FieldError(fulfill.ERequired, "name", "A name is required.")
+	}
+	for field, v := range map[string]string{"name": in.Name, "company": in.Company, "address": in.Address, "city": in.City,
+		"postal_code": in.PostalCode, "tax_id": in.TaxID} {
+		if len(v) > 200 {
+			return nil, fulfill.FieldError(fulfill.EOutOfRange, field, "At most 200 characters.")
+		}
+	}
+	in.Country = strings.ToUpper(strings.TrimSpace(in.Country))
+	if in.Country == "" {
+		return nil, fulfill.FieldError(fulfill.ERequired, "country", "A country (ISO 3166 alpha-2, e.g. \"US\") is required.")
+	}
+	if !regexp.MustCompile(`^[A-Z]{2}$`).MatchString(in.Country) {
+		return nil, fulfill.FieldError(fulfill.EInvalid, "country", "%q is not an ISO 3166 alpha-2 country code.", in.Country)
+	}
+	if in.Currency == "" {
+		in.Currency = "USD"
+		if billing.IsEU(in.Country) {
+			in.Currency = "EUR"
+		}
+	}
+	if billing.ValidateCurrency(in.Currency) != nil {
+		return nil, fulfill.FieldError(fulfill.EInvalid, "currency", "%q is not an ISO 4217 currency code.", in.Currency)
+	}
+	for field, v := range map[string]string{"subscription_contact_email": in.ContactEmail, "billing_contact_email": in.BillingEmail} {
+		if v != "" && !emailRE.MatchString(v) {
+			return nil, fulfill.FieldError(fulfill.EInvalid, field, "%q is not an email address.", v)
+		}
+	}
+	c := &fulfill.Customer{ID: fulfill.NewID("cus"), Email: in.Email, Name: strings.TrimSpace(in.Name), Company: in.Company,
+		Address: in.Address, City: in.City, PostalCode: in.PostalCode, Country: in.Country, TaxID: strings.TrimSpace(in.TaxID),
+		Currency: in.Currency, ContactName: or(in.ContactName, in.Name), ContactEmail: or(in.ContactEmail, in.Email),
+		BillingName: or(in.BillingName, in.Name), BillingEmail: or(in.BillingEmail, in.Email), CreatedAt: s.now()}
+	if err := s.DB.InTx(ctx, func(tx *store.Tx) error { return tx.InsertCustomer(c) }); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func or(a, b string) string {
+	if strings.TrimSpace(a) != "" {
+		return strings.TrimSpace(a)
+	}
+	return strings.TrimSpace(b)
+}
+
+// HashSecret hashes an activation code or API token for storage. These are
+// random, high-entropy secrets, so a plain SHA-256 suffices (no password
+// stretching needed).
+func HashSecret(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:])
+}
+
+func checkSeats(seats int64, field string) error {
+	if seats < 1 {
+		return fulfill.FieldError(fulfill.EOutOfRange, field, "Seats must be at least 1.")
+	}
+	if seats > MaxSeats {
+		return fulfill.FieldError(fulfill.EOutOfRange, field, "Seats must be at most %d.", MaxSeats)
+	}
+	return nil
+}
+
+func priceIn(p *fulfill.Plan, currency string) (int64, error) {
+	amt, ok := p.Prices[currency]
+	if !ok {
+		return 0, fulfill.FieldError(fulfill.EInvalid, "plan", "Plan %q has no price in %s, the customer's currency.", p.Code, currency)
+	}
+	return amt, nil
+}
+
+func plural(n int64, word string) string {
+	if n == 1 {
+		return fmt.Sprintf("1 %s", word)
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}

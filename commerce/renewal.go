@@ -1,0 +1,298 @@
+package commerce
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/riverqueue/river"
+
+	"github.com/fulfillhq/fulfill"
+	"github.com/fulfillhq/fulfill/billing"
+	"github.com/fulfillhq/fulfill/store"
+)
+
+// RenewInput is a manual renewal. Seats defaults to the larger of the
+// current seats and the billable users last reported.
+type RenewInput struct {
+	Seats         *int64
+	PaymentMethod string
+}
+
+// Renew renews a subscription now for its next term, with the true-up for
+// users over license during the term that ends.
+func (s *Service) Renew(ctx context.Context, actor Actor, id string, in RenewInput) (*ChangeResult, error) {
+	if in.Seats != nil {
+		if err := checkSeats(*in.Seats, "seats"); err != nil {
+			return nil, err
+		}
+	}
+	if in.PaymentMethod != "" {
+		if err := s.checkPaymentMethod(in.PaymentMethod); err != nil {
+			return nil, err
+		}
+	}
+	var res *ChangeResult
+	err := s.DB.InTx(ctx, func(tx *store.Tx) error {
+		sub, err := tx.Subscription(id)
+		if err != nil {
+			return err
+		}
+		today := s.today()
+		if today.Before(sub.StartsOn) {
+			return fulfill.Errorf(fulfill.EConflict, "Subscription %s is already renewed until %s.", id, sub.EndsOn)
+		}
+		r, err := s.renew(ctx, tx, sub, actor, "renew", in.Seats, in.PaymentMethod, false)
+		res = r
+		return err
+	})
+	return res, err
+}
+
+// renew moves a subscription to its next term and invoices it. With auto, a
+// declined card leaves the invoice open and the subscription past due
+// instead of failing.
+func (s *Service) renew(ctx context.Context, tx *store.Tx, sub *fulfill.Subscription, actor Actor, action string,
+	seats *int64, paymentMethod string, auto bool) (*ChangeResult, error) {
+	cust, err := tx.Customer(sub.CustomerID)
+	if err != nil {
+		return nil, err
+	}
+	usage, err := tx.SeatUsage(sub.ID, sub.StartsOn, sub.EndsOn)
+	if err != nil {
+		return nil, err
+	}
+	newSeats := billing.RenewalSeats(sub.Seats, usage.BillableUsers)
+	if seats != nil {
+		if *seats < usage.BillableUsers {
+			return nil, fulfill.FieldError(fulfill.EOutOfRange, "seats",
+				"Seats can not be reduced below the %d billable users last reported.", usage.BillableUsers)
+		}
+		newSeats = *seats
+	}
+	plan, err := tx.PlanByID(sub.PlanID)
+	if err != nil {
+		return nil, err
+	}
+	// Renewal is at the current catalog price of the plan.
+	if cur, err := tx.PlanByCode(plan.Code); err == nil {
+		plan = cur
+	}
+	price, err := priceIn(plan, sub.Currency)
+	if err != nil {
+		return nil, err
+	}
+	start := sub.EndsOn
+	if today := s.today(); start.Before(today) && !auto {
+		start = today // a lapsed subscription starts again today
+	}
+	end := fulfill.DateOf(billing.AddMonths(start.Time(), plan.TermMonths))
+	lines := []billing.Line{billing.FullTerm(billing.KindRenewal,
+		fmt.Sprintf("%s renewal, %s", plan.Name, plural(newSeats, "seat")), newSeats, price, start.Time(), end.Time())}
+	trueUp := billing.TrueUpQuantity(usage.MaxUsers, sub.Seats)
+	if trueUp > 0 {
+		lines = append(lines, billing.FullTerm(billing.KindTrueUp,
+			fmt.Sprintf("True-up: %s over license (%d max users, %d seats) from %s to %s",
+				plural(trueUp, "user"), usage.MaxUsers, sub.Seats, sub.StartsOn, sub.EndsOn),
+			trueUp, price, sub.StartsOn.Time(), sub.EndsOn.Time()))
+	}
+	pm := sub.PaymentMethod
+	if paymentMethod != "" {
+		pm = paymentMethod
+	}
+	inv, err := s.newInvoice(tx, cust, &sub.ID, lines, start, end, pm)
+	if err != nil {
+		return nil, err
+	}
+	if auto && pm != PayByInvoice {
+		inv.DueOn = s.today().AddDays(LapseDays) // if the card fails, it lapses then
+	}
+	state := fulfill.StateActive
+	err = s.finalize(ctx, tx, cust, inv)
+	if err != nil {
+		var fe *fulfill.Error
+		if !auto || !errors.As(err, &fe) {
+			return nil, err
+		}
+		// The card was declined: the invoice stays open, the failed attempt is
+		// kept, and the subscription is past due until paid or lapsed.
+		if err := tx.InsertPayment(&fulfill.Payment{ID: fulfill.NewID("pay"), InvoiceID: inv.ID, Provider: s.Payments.Name(),
+			Amount: inv.Total, Currency: inv.Currency, Status: "failed", FailureCode: fe.Code, CreatedAt: s.now()}); err != nil {
+			return nil, err
+		}
+		state = fulfill.StatePastDue
+	}
+	sub.PlanID, sub.Plan, sub.PlanVersion, sub.UnitAmount = plan.ID, plan.Code, plan.Version, price
+	sub.Seats, sub.StartsOn, sub.EndsOn, sub.State, sub.PaymentMethod = newSeats, start, end, state, pm
+	sub.AutoRenew, sub.CancelReason = true, ""
+	reason := ""
+	if trueUp > 0 {
+		reason = fmt.Sprintf("true-up of %s", plural(trueUp, "user"))
+	}
+	if err := tx.UpdateSubscription(sub, store.Change{Action: action, Actor: string(actor), Reason: reason, InvoiceID: &inv.ID, At: s.now()}); err != nil {
+		return nil, err
+	}
+	return &ChangeResult{Subscription: sub, Invoice: inv}, nil
+}
+
+// Cancel turns auto-renew off: the subscription runs to the end of its term.
+func (s *Service) Cancel(ctx context.Context, actor Actor, id, reason string) (*fulfill.Subscription, error) {
+	if len(reason) > 1000 {
+		return nil, fulfill.FieldError(fulfill.EOutOfRange, "reason", "At most 1000 characters.")
+	}
+	return s.setAutoRenew(ctx, actor, id, false, reason)
+}
+
+// Resume turns auto-renew back on.
+func (s *Service) Resume(ctx context.Context, actor Actor, id string) (*fulfill.Subscription, error) {
+	return s.setAutoRenew(ctx, actor, id, true, "")
+}
+
+func (s *Service) setAutoRenew(ctx context.Context, actor Actor, id string, on bool, reason string) (*fulfill.Subscription, error) {
+	var sub *fulfill.Subscription
+	err := s.DB.InTx(ctx, func(tx *store.Tx) error {
+		var err error
+		sub, err = tx.Subscription(id)
+		if err != nil {
+			return err
+		}
+		switch {
+		case sub.State == fulfill.StateExpired:
+			return fulfill.Errorf(fulfill.EConflict, "Subscription %s has expired.", id)
+		case on && sub.AutoRenew:
+			return fulfill.Errorf(fulfill.EConflict, "Subscription %s already renews automatically.", id)
+		case !on && !sub.AutoRenew:
+			return fulfill.Errorf(fulfill.EConflict, "Subscription %s is already canceled.", id)
+		}
+		action := "cancel"
+		sub.AutoRenew, sub.CancelReason = on, reason
+		if on {
+			action = "resume"
+			sub.State = fulfill.StateActive
+		} else {
+			sub.State = fulfill.StateCanceled
+		}
+		return tx.UpdateSubscription(sub, store.Change{Action: action, Actor: string(actor), Reason: reason, At: s.now()})
+	})
+	return sub, err
+}
+
+// SeatReportInput is one day's usage as the vendor reports it.
+type SeatReportInput struct {
+	SubscriptionID string
+	Date           *fulfill.Date
+	MaxUsers       *int64
+	BillableUsers  *int64
+	Source         string
+}
+
+// RecordSeatReport stores a day's usage; a second report for the same day and
+// source replaces the first.
+func (s *Service) RecordSeatReport(ctx context.Context, in SeatReportInput) (*fulfill.SeatReport, error) {
+	switch {
+	case in.SubscriptionID == "":
+		return nil, fulfill.FieldError(fulfill.ERequired, "subscription_id", "subscription_id is required.")
+	case in.MaxUsers == nil:
+		return nil, fulfill.FieldError(fulfill.ERequired, "max_users", "max_users is required.")
+	case in.BillableUsers == nil:
+		return nil, fulfill.FieldError(fulfill.ERequired, "billable_users", "billable_users is required.")
+	case *in.MaxUsers < 0 || *in.MaxUsers > 100*MaxSeats:
+		return nil, fulfill.FieldError(fulfill.EOutOfRange, "max_users", "max_users must be between 0 and %d.", 100*MaxSeats)
+	case *in.BillableUsers < 0 || *in.BillableUsers > 100*MaxSeats:
+		return nil, fulfill.FieldError(fulfill.EOutOfRange, "billable_users", "billable_users must be between 0 and %d.", 100*MaxSeats)
+	case *in.BillableUsers > *in.MaxUsers:
+		return nil, fulfill.FieldError(fulfill.EOutOfRange, "billable_users", "billable_users (%d) can not exceed max_users (%d).", *in.BillableUsers, *in.MaxUsers)
+	}
+	today := s.today()
+	day := today
+	if in.Date != nil {
+		day = *in.Date
+	}
+	if day.After(today) {
+		return nil, fulfill.FieldError(fulfill.EOutOfRange, "date", "date %s is in the future (today is %s).", day, today)
+	}
+	if in.Source == "" {
+		in.Source = "vendor"
+	}
+	r := &fulfill.SeatReport{SubscriptionID: in.SubscriptionID, Date: day, MaxUsers: *in.MaxUsers,
+		BillableUsers: *in.BillableUsers, Source: in.Source, CreatedAt: s.now()}
+	err := s.DB.InTx(ctx, func(tx *store.Tx) error {
+		sub, err := tx.Subscription(in.SubscriptionID)
+		if err != nil {
+			return fulfill.FieldError(fulfill.ENotFound, "subscription_id", "No subscription %q.", in.SubscriptionID)
+		}
+		if day.Before(fulfill.DateOf(sub.CreatedAt)) {
+			return fulfill.FieldError(fulfill.EOutOfRange, "date", "date %s is before the subscription began.", day)
+		}
+		return tx.UpsertSeatReport(r)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// ProcessDueArgs is the job that renews, expires or lapses one subscription
+// whose term ended on or before Day.
+type ProcessDueArgs struct {
+	SubscriptionID string `json:"subscription_id" river:"unique"`
+	Day            string `json:"day" river:"unique"`
+}
+
+// Kind names the job.
+func (ProcessDueArgs) Kind() string { return "subscription.process_due" }
+
+// InsertOpts makes the job unique per subscription and day, so a second
+// billing run on the same day adds nothing.
+func (ProcessDueArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: "billing", MaxAttempts: 10, UniqueOpts: river.UniqueOpts{ByArgs: true}}
+}
+
+// EnqueueDue enqueues a ProcessDue job for every subscription that falls due
+// on or before day, and returns how many there were.
+func (s *Service) EnqueueDue(ctx context.Context, day fulfill.Date) (int, error) {
+	ids, err := s.DB.DueSubscriptions(ctx, day)
+	if err != nil || len(ids) == 0 {
+		return 0, err
+	}
+	err = s.DB.InTx(ctx, func(tx *store.Tx) error {
+		for _, id := range ids {
+			if err := tx.Enqueue(ProcessDueArgs{SubscriptionID: id, Day: day.String()}, nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return len(ids), err
+}
+
+// ProcessDue renews a subscription whose term has ended (auto-renew on), or
+// expires it (auto-renew off), and lapses one past due for too long.
+func (s *Service) ProcessDue(ctx context.Context, id string) error {
+	return s.DB.InTx(ctx, func(tx *store.Tx) error {
+		sub, err := tx.Subscription(id)
+		if err != nil {
+			return err
+		}
+		today := s.today()
+		switch {
+		case sub.State == fulfill.StateExpired:
+			return nil // already handled
+		case sub.State == fulfill.StatePastDue:
+			overdue, err := tx.OverdueInvoices(sub.ID, today)
+			if err != nil || overdue == 0 {
+				return err
+			}
+			// The renewal was not paid in time: it lapses, and is not renewed.
+			sub.State, sub.AutoRenew = fulfill.StateExpired, false
+			return tx.UpdateSubscription(sub, store.Change{Action: "lapse", Actor: string(System), Reason: "renewal invoice unpaid", At: s.now()})
+		case today.Before(sub.EndsOn):
+			return nil // already renewed
+		case !sub.AutoRenew || sub.State == fulfill.StateCanceled:
+			sub.State = fulfill.StateExpired
+			return tx.UpdateSubscription(sub, store.Change{Action: "expire", Actor: string(System), Reason: sub.CancelReason, At: s.now()})
+		}
+		_, err = s.renew(ctx, tx, sub, System, "auto_renew", nil, "", true)
+		return err
+	})
+}

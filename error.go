@@ -1,0 +1,73 @@
+package fulfill
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Error codes. Each maps to one HTTP status in the api package.
+const (
+	EInvalid          = "invalid"                // 422: a value is not acceptable
+	EInvalidJSON      = "invalid_json"           // 400: the body is not JSON
+	EInvalidType      = "invalid_type"           // 400: a field has the wrong JSON type
+	EUnknownField     = "unknown_field"          // 400: a field we do not know
+	ERequired         = "required"               // 422: a field is missing
+	EOutOfRange       = "out_of_range"           // 422: a number or date outside its range
+	ENotFound         = "not_found"              // 404
+	EConflict         = "conflict"               // 409: the state does not allow it
+	EUnauthorized     = "unauthorized"           // 401
+	EForbidden        = "forbidden"              // 403
+	ECardDeclined     = "card_declined"          // 402
+	EPaymentFailed    = "payment_failed"         // 402
+	EIdempotencyReuse = "idempotency_key_reused" // 422: same key, other body
+	EIdempotencyBusy  = "idempotency_key_in_use" // 409: same key still running
+	ETooLarge         = "request_too_large"      // 413
+	EInternal         = "internal"               // 500
+)
+
+// Error is an error meant for the user: a stable code, a safe message and,
+// for validation errors, the field at fault. Anything that is not an *Error
+// reaches the user as "Internal error." and is logged in full.
+type Error struct {
+	Code    string
+	Message string
+	Field   string
+}
+
+func (e *Error) Error() string {
+	if e.Field != "" {
+		return fmt.Sprintf("%s: %s (%s)", e.Code, e.Message, e.Field)
+	}
+	return e.Code + ": " + e.Message
+}
+
+// Errorf returns an *Error with a formatted message.
+func Errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// FieldError returns an *Error about one field.
+func FieldError(code, field, format string, args ...any) *Error {
+	return &Error{Code: code, Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorCode is the code of err, or EInternal for errors that are not ours.
+func ErrorCode(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	if err == nil {
+		return ""
+	}
+	return EInternal
+}
+
+// ErrorMessage is the user-safe message of err.
+func ErrorMessage(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Message
+	}
+	return "Internal error."
+}

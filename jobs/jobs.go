@@ -1,0 +1,173 @@
+// Package jobs runs Fulfill's durable jobs on River: renewals and whatever
+// else falls due, on both SQLite and PostgreSQL. Jobs are inserted by the
+// services in their business transaction; this package works them.
+package jobs
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/fulfillhq/fulfill"
+	"github.com/fulfillhq/fulfill/commerce"
+	"github.com/fulfillhq/fulfill/store"
+)
+
+// Runner owns the River client that works the jobs.
+type Runner struct {
+	client  *river.Client[*sql.Tx]
+	svc     *commerce.Service
+	db      *store.DB
+	clock   fulfill.Clock
+	sim     *fulfill.SimulatedClock
+	log     *slog.Logger
+	workers int
+}
+
+// Config configures a Runner.
+type Config struct {
+	Service *commerce.Service
+	Clock   fulfill.Clock
+	// Simulated is set when the clock is simulated: then no periodic job
+	// runs, and Advance drives what falls due.
+	Simulated *fulfill.SimulatedClock
+	Logger    *slog.Logger
+}
+
+type processDueWorker struct {
+	river.WorkerDefaults[commerce.ProcessDueArgs]
+	svc *commerce.Service
+}
+
+func (w *processDueWorker) Work(ctx context.Context, job *river.Job[commerce.ProcessDueArgs]) error {
+	return w.svc.ProcessDue(ctx, job.Args.SubscriptionID)
+}
+
+// BillingRunArgs is the daily job that enqueues what falls due today.
+type BillingRunArgs struct{}
+
+// Kind names the job.
+func (BillingRunArgs) Kind() string { return "billing.run" }
+
+type billingRunWorker struct {
+	river.WorkerDefaults[BillingRunArgs]
+	svc   *commerce.Service
+	clock fulfill.Clock
+}
+
+func (w *billingRunWorker) Work(ctx context.Context, job *river.Job[BillingRunArgs]) error {
+	_, err := w.svc.EnqueueDue(ctx, fulfill.Today(w.clock))
+	return err
+}
+
+// New builds a Runner; Start starts it.
+func New(cfg Config) (*Runner, error) {
+	workers := river.NewWorkers()
+	river.AddWorker(workers, &processDueWorker{svc: cfg.Service})
+	river.AddWorker(workers, &billingRunWorker{svc: cfg.Service, clock: cfg.Clock})
+	rc := &river.Config{
+		Workers: workers,
+		Queues: map[string]river.QueueConfig{
+			river.QueueDefault: {MaxWorkers: 4},
+			"billing":          {MaxWorkers: 2},
+		},
+		// Without LISTEN/NOTIFY on database/sql, River polls: keep it short so
+		// work enqueued by a request starts at once.
+		FetchCooldown:     20 * time.Millisecond,
+		FetchPollInterval: 100 * time.Millisecond,
+		Logger:            cfg.Logger,
+	}
+	if cfg.Simulated == nil {
+		rc.PeriodicJobs = []*river.PeriodicJob{
+			river.NewPeriodicJob(river.PeriodicInterval(time.Hour), func() (river.JobArgs, *river.InsertOpts) {
+				return BillingRunArgs{}, nil
+			}, &river.PeriodicJobOpts{RunOnStart: true}),
+		}
+	}
+	client, err := river.NewClient(cfg.Service.DB.RiverDriver(), rc)
+	if err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Runner{client: client, svc: cfg.Service, db: cfg.Service.DB, clock: cfg.Clock, sim: cfg.Simulated, log: log}, nil
+}
+
+// Start starts working jobs.
+func (r *Runner) Start(ctx context.Context) error { return r.client.Start(ctx) }
+
+// Stop stops after the running jobs finish.
+func (r *Runner) Stop(ctx context.Context) error { return r.client.Stop(ctx) }
+
+// AdvanceResult says what an Advance did.
+type AdvanceResult struct {
+	From    fulfill.Date `json:"from"`
+	To      fulfill.Date `json:"to"`
+	Days    int          `json:"days"`
+	JobsRun int          `json:"jobs_enqueued"`
+}
+
+// Advance moves the simulated clock forward day by day to the given date,
+// and on each day enqueues what falls due and waits until the jobs have run,
+// so that work happens in date order.
+func (r *Runner) Advance(ctx context.Context, to fulfill.Date) (*AdvanceResult, error) {
+	if r.sim == nil {
+		return nil, fulfill.Errorf(fulfill.ENotFound, "The clock is real; only a server started with --simulated-clock can move it.")
+	}
+	from := fulfill.Today(r.sim)
+	if to.Before(from) {
+		return nil, fulfill.FieldError(fulfill.EOutOfRange, "to", "The clock is at %s and never moves back.", from)
+	}
+	if to.After(from.AddDays(3660)) {
+		return nil, fulfill.FieldError(fulfill.EOutOfRange, "to", "Advance at most 10 years at once.")
+	}
+	res := &AdvanceResult{From: from, To: to}
+	for day := from; !day.After(to); day = day.AddDays(1) {
+		if day.After(from) {
+			r.sim.Set(day.Time())
+			res.Days++
+		}
+		n, err := r.svc.EnqueueDue(ctx, day)
+		if err != nil {
+			return res, err
+		}
+		res.JobsRun += n
+		if n > 0 {
+			if err := r.Drain(ctx, 60*time.Second); err != nil {
+				return res, err
+			}
+		}
+	}
+	return res, nil
+}
+
+// Drain waits until no job is available or running.
+func (r *Runner) Drain(ctx context.Context, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		n, err := r.db.PendingJobs(ctx)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("jobs still pending after %s", timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// Simulated reports whether the clock is simulated.
+func (r *Runner) Simulated() bool { return r.sim != nil }

@@ -1,0 +1,277 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/fulfillhq/fulfill"
+)
+
+// InsertInvoice gives the invoice the next number (without gaps: the counter
+// moves in this transaction) and stores it with its lines.
+func (t *Tx) InsertInvoice(inv *fulfill.Invoice) error {
+	var n int64
+	if err := t.tx.QueryRowContext(t.ctx, `UPDATE sequences SET value = value + 1 WHERE name = 'invoice' RETURNING value`).Scan(&n); err != nil {
+		return fmt.Errorf("next invoice number: %w", err)
+	}
+	inv.Number = fmt.Sprintf("INV-%06d", n)
+	err := t.exec(`INSERT INTO invoices (id, number, customer_id, subscription_id, status, currency, subtotal, tax, total,
+		amount_paid, tax_rate_bp, reverse_charge, tax_note, issued_on, due_on, paid_at, payment_method, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
+		inv.ID, inv.Number, inv.CustomerID, inv.SubscriptionID, inv.Status, inv.Currency, inv.Subtotal, inv.Tax, inv.Total,
+		inv.AmountPaid, inv.TaxRateBP, inv.ReverseCharge, inv.TaxNote, inv.IssuedOn, inv.DueOn, utcPtr(inv.PaidAt),
+		inv.PaymentMethod, inv.CreatedAt.UTC())
+	if err != nil {
+		return mapErr(err, "Invoice")
+	}
+	if len(inv.Lines) == 0 {
+		return nil
+	}
+	// One statement for all lines.
+	var q strings.Builder
+	q.WriteString(`INSERT INTO invoice_lines (invoice_id, position, kind, description, quantity, unit_amount, amount,
+		period_start, period_end, proration) VALUES `)
+	args := make([]any, 0, 10*len(inv.Lines))
+	for i, l := range inv.Lines {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		b := len(args)
+		fmt.Fprintf(&q, "($%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d)", b+1, b+2, b+3, b+4, b+5, b+6, b+7, b+8, b+9, b+10)
+		args = append(args, inv.ID, i+1, l.Kind, l.Description, l.Quantity, l.UnitAmount, l.Amount, l.PeriodStart, l.PeriodEnd, l.Proration)
+	}
+	return t.exec(q.String(), args...)
+}
+
+func utcPtr(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return t.UTC()
+}
+
+// MarkInvoicePaid records full payment of an invoice.
+func (t *Tx) MarkInvoicePaid(inv *fulfill.Invoice, at time.Time) error {
+	inv.Status = fulfill.InvoicePaid
+	inv.AmountPaid = inv.Total
+	inv.AmountDue = 0
+	inv.PaidAt = &at
+	return t.exec(`UPDATE invoices SET status = $1, amount_paid = $2, paid_at = $3 WHERE id = $4`,
+		inv.Status, inv.AmountPaid, at.UTC(), inv.ID)
+}
+
+// InsertPayment records a payment attempt.
+func (t *Tx) InsertPayment(p *fulfill.Payment) error {
+	return t.exec(`INSERT INTO payments (id, invoice_id, provider, provider_ref, amount, currency, status, failure_code, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		p.ID, p.InvoiceID, p.Provider, p.ProviderRef, p.Amount, p.Currency, p.Status, p.FailureCode, p.CreatedAt.UTC())
+}
+
+const invoiceCols = `id, number, customer_id, subscription_id, status, currency, subtotal, tax, total, amount_paid,
+	tax_rate_bp, reverse_charge, tax_note, issued_on, due_on, paid_at, payment_method, created_at`
+
+func scanInvoice(s interface{ Scan(...any) error }) (*fulfill.Invoice, error) {
+	var inv fulfill.Invoice
+	var paid sql.NullTime
+	err := s.Scan(&inv.ID, &inv.Number, &inv.CustomerID, &inv.SubscriptionID, &inv.Status, &inv.Currency, &inv.Subtotal,
+		&inv.Tax, &inv.Total, &inv.AmountPaid, &inv.TaxRateBP, &inv.ReverseCharge, &inv.TaxNote, &inv.IssuedOn, &inv.DueOn,
+		&paid, &inv.PaymentMethod, &inv.CreatedAt)
+	if err != nil {
+		return nil, err
+	}
+	if paid.Valid {
+		inv.PaidAt = &paid.Time
+	}
+	inv.AmountDue = inv.Total - inv.AmountPaid
+	if inv.Status == fulfill.InvoiceVoid || inv.Status == fulfill.InvoiceUncollectible {
+		inv.AmountDue = 0
+	}
+	inv.Lines = []fulfill.InvoiceLine{}
+	return &inv, nil
+}
+
+// Invoice returns an invoice with its lines.
+func (db *DB) Invoice(ctx context.Context, id string) (*fulfill.Invoice, error) {
+	inv, err := scanInvoice(db.Read.QueryRowContext(ctx, `SELECT `+invoiceCols+` FROM invoices WHERE id = $1`, id))
+	if err != nil {
+		return nil, mapErr(err, "Invoice")
+	}
+	return inv, loadLines(ctx, db.Read, []*fulfill.Invoice{inv})
+}
+
+// Invoices lists invoices, of one customer or subscription when given.
+func (db *DB) Invoices(ctx context.Context, customerID, subscriptionID string, p fulfill.Page) ([]*fulfill.Invoice, error) {
+	var conds []string
+	var args []any
+	if customerID != "" {
+		args = append(args, customerID)
+		conds = append(conds, fmt.Sprintf("customer_id = $%d", len(args)))
+	}
+	if subscriptionID != "" {
+		args = append(args, subscriptionID)
+		conds = append(conds, fmt.Sprintf("subscription_id = $%d", len(args)))
+	}
+	q, args := pageQuery(`SELECT `+invoiceCols+` FROM invoices`, strings.Join(conds, " AND "), args, p)
+	rows, err := db.Read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var invs []*fulfill.Invoice
+	for rows.Next() {
+		inv, err := scanInvoice(rows)
+		if err != nil {
+			return nil, err
+		}
+		invs = append(invs, inv)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return invs, loadLines(ctx, db.Read, invs)
+}
+
+func loadLines(ctx context.Context, q querier, invs []*fulfill.Invoice) error {
+	if len(invs) == 0 {
+		return nil
+	}
+	byID := map[string]*fulfill.Invoice{}
+	ph := make([]string, len(invs))
+	args := make([]any, len(invs))
+	for i, inv := range invs {
+		byID[inv.ID] = inv
+		ph[i] = fmt.Sprintf("$%d", i+1)
+		args[i] = inv.ID
+	}
+	rows, err := q.QueryContext(ctx, `SELECT invoice_id, kind, description, quantity, unit_amount, amount, period_start,
+		period_end, proration FROM invoice_lines WHERE invoice_id IN (`+strings.Join(ph, ",")+`) ORDER BY invoice_id, position`, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var l fulfill.InvoiceLine
+		if err := rows.Scan(&id, &l.Kind, &l.Description, &l.Quantity, &l.UnitAmount, &l.Amount, &l.PeriodStart, &l.PeriodEnd, &l.Proration); err != nil {
+			return err
+		}
+		byID[id].Lines = append(byID[id].Lines, l)
+	}
+	return rows.Err()
+}
+
+// Payments lists an invoice's payment attempts.
+func (db *DB) Payments(ctx context.Context, invoiceID string) ([]fulfill.Payment, error) {
+	rows, err := db.Read.QueryContext(ctx, `SELECT id, invoice_id, provider, provider_ref, amount, currency, status, failure_code, created_at
+		FROM payments WHERE invoice_id = $1 ORDER BY created_at, id`, invoiceID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ps []fulfill.Payment
+	for rows.Next() {
+		var p fulfill.Payment
+		if err := rows.Scan(&p.ID, &p.InvoiceID, &p.Provider, &p.ProviderRef, &p.Amount, &p.Currency, &p.Status, &p.FailureCode, &p.CreatedAt); err != nil {
+			return nil, err
+		}
+		ps = append(ps, p)
+	}
+	return ps, rows.Err()
+}
+
+// ---- API tokens ----
+
+// Token is a stored API token (only its hash is kept).
+type Token struct {
+	ID   string
+	Name string
+	Role string
+}
+
+// PutToken stores the hash of a named token, replacing an earlier token of
+// the same name.
+func (db *DB) PutToken(ctx context.Context, name, hash, role string, now time.Time) error {
+	_, err := db.Write.ExecContext(ctx, `INSERT INTO api_tokens (id, name, token_hash, role, created_at) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (name) DO UPDATE SET token_hash = excluded.token_hash, role = excluded.role, created_at = excluded.created_at`,
+		fulfill.NewID("tok"), name, hash, role, now.UTC())
+	return err
+}
+
+// TokenByHash finds a token by its hash.
+func (db *DB) TokenByHash(ctx context.Context, hash string) (*Token, error) {
+	var t Token
+	err := db.Read.QueryRowContext(ctx, `SELECT id, name, role FROM api_tokens WHERE token_hash = $1`, hash).Scan(&t.ID, &t.Name, &t.Role)
+	if err != nil {
+		return nil, mapErr(err, "Token")
+	}
+	return &t, nil
+}
+
+// ---- idempotency ----
+
+// Idempotent is a stored answer to a request made with an Idempotency-Key.
+type Idempotent struct {
+	RequestHash string
+	StatusCode  int // 0 while the first request is still running
+	Response    []byte
+}
+
+// ClaimIdempotencyKey records that a request with this key has started. It
+// returns nil if this caller now owns the key, or the earlier record.
+func (db *DB) ClaimIdempotencyKey(ctx context.Context, tokenID, key, hash string, now time.Time) (*Idempotent, error) {
+	res, err := db.Write.ExecContext(ctx, `INSERT INTO idempotency_keys (token_id, key, request_hash, status_code, response, created_at)
+		VALUES ($1, $2, $3, 0, '', $4) ON CONFLICT (token_id, key) DO NOTHING`, tokenID, key, hash, now.UTC())
+	if err != nil {
+		return nil, err
+	}
+	if n, _ := res.RowsAffected(); n == 1 {
+		return nil, nil
+	}
+	var rec Idempotent
+	var body string
+	err = db.Write.QueryRowContext(ctx, `SELECT request_hash, status_code, response FROM idempotency_keys WHERE token_id = $1 AND key = $2`,
+		tokenID, key).Scan(&rec.RequestHash, &rec.StatusCode, &body)
+	if err != nil {
+		return nil, err
+	}
+	rec.Response = []byte(body)
+	return &rec, nil
+}
+
+// FinishIdempotencyKey stores the answer given to the key's first request.
+func (db *DB) FinishIdempotencyKey(ctx context.Context, tokenID, key string, status int, body []byte) error {
+	_, err := db.Write.ExecContext(ctx, `UPDATE idempotency_keys SET status_code = $1, response = $2 WHERE token_id = $3 AND key = $4`,
+		status, string(body), tokenID, key)
+	return err
+}
+
+// ReleaseIdempotencyKey forgets a key whose request failed on our side, so
+// that a retry can run again.
+func (db *DB) ReleaseIdempotencyKey(ctx context.Context, tokenID, key string) error {
+	_, err := db.Write.ExecContext(ctx, `DELETE FROM idempotency_keys WHERE token_id = $1 AND key = $2`, tokenID, key)
+	return err
+}
+
+// TableCounts returns the row count of every Fulfill table, for tests that
+// check that a refused request changed nothing.
+func (db *DB) TableCounts(ctx context.Context) (map[string]int, error) {
+	tables := []string{"plans", "plan_prices", "addons", "addon_prices", "customers", "subscriptions",
+		"subscription_versions", "activation_codes", "invoices", "invoice_lines", "payments", "seat_reports", "sequences"}
+	counts := map[string]int{}
+	for _, tbl := range tables {
+		var n int
+		if err := db.Read.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+tbl).Scan(&n); err != nil {
+			return nil, err
+		}
+		counts[tbl] = n
+	}
+	var seq int
+	if err := db.Read.QueryRowContext(ctx, `SELECT value FROM sequences WHERE name = 'invoice'`).Scan(&seq); err != nil {
+		return nil, err
+	}
+	counts["sequence:invoice"] = seq
+	return counts, nil
+}

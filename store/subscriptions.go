@@ -1,0 +1,241 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/fulfillhq/fulfill"
+)
+
+const subCols = `s.id, s.customer_id, s.plan_id, p.code, p.version, p.kind, s.state, s.trial, s.seats, s.starts_on, s.ends_on,
+	s.auto_renew, s.currency, s.unit_amount, s.payment_method, s.seat_reconciliation, s.cancel_reason, s.version,
+	s.license_id, s.created_at, s.updated_at`
+
+const subFrom = ` FROM subscriptions s JOIN plans p ON p.id = s.plan_id`
+
+func scanSub(sc interface{ Scan(...any) error }) (*fulfill.Subscription, error) {
+	var s fulfill.Subscription
+	err := sc.Scan(&s.ID, &s.CustomerID, &s.PlanID, &s.Plan, &s.PlanVersion, &s.Kind, &s.State, &s.Trial, &s.Seats,
+		&s.StartsOn, &s.EndsOn, &s.AutoRenew, &s.Currency, &s.UnitAmount, &s.PaymentMethod, &s.SeatReconciliation,
+		&s.CancelReason, &s.Version, &s.LicenseID, &s.CreatedAt, &s.UpdatedAt)
+	if err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+// Change describes why a subscription changed, for its version history.
+type Change struct {
+	Action    string
+	Actor     string
+	Reason    string
+	InvoiceID *string
+	At        time.Time
+}
+
+// InsertSubscription adds a subscription and its first version.
+func (t *Tx) InsertSubscription(s *fulfill.Subscription, c Change) error {
+	s.Version = 1
+	err := t.exec(`INSERT INTO subscriptions (id, customer_id, plan_id, state, trial, seats, starts_on, ends_on, auto_renew,
+		currency, unit_amount, payment_method, seat_reconciliation, cancel_reason, version, license_id, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
+		s.ID, s.CustomerID, s.PlanID, s.State, s.Trial, s.Seats, s.StartsOn, s.EndsOn, s.AutoRenew,
+		s.Currency, s.UnitAmount, s.PaymentMethod, s.SeatReconciliation, s.CancelReason, s.Version, s.LicenseID,
+		s.CreatedAt.UTC(), s.UpdatedAt.UTC())
+	if err != nil {
+		return mapErr(err, "Subscription")
+	}
+	return t.insertVersion(s, c)
+}
+
+// UpdateSubscription writes the subscription's new state and records the
+// change as its next version.
+func (t *Tx) UpdateSubscription(s *fulfill.Subscription, c Change) error {
+	s.Version++
+	s.UpdatedAt = c.At
+	err := t.exec(`UPDATE subscriptions SET plan_id = $1, state = $2, seats = $3, starts_on = $4, ends_on = $5,
+		auto_renew = $6, unit_amount = $7, payment_method = $8, seat_reconciliation = $9, cancel_reason = $10,
+		version = $11, license_id = $12, updated_at = $13 WHERE id = $14`,
+		s.PlanID, s.State, s.Seats, s.StartsOn, s.EndsOn, s.AutoRenew, s.UnitAmount, s.PaymentMethod,
+		s.SeatReconciliation, s.CancelReason, s.Version, s.LicenseID, s.UpdatedAt.UTC(), s.ID)
+	if err != nil {
+		return err
+	}
+	return t.insertVersion(s, c)
+}
+
+func (t *Tx) insertVersion(s *fulfill.Subscription, c Change) error {
+	return t.exec(`INSERT INTO subscription_versions (subscription_id, version, action, plan_id, seats, state, starts_on,
+		ends_on, auto_renew, invoice_id, actor, reason, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+		s.ID, s.Version, c.Action, s.PlanID, s.Seats, s.State, s.StartsOn, s.EndsOn, s.AutoRenew, c.InvoiceID,
+		c.Actor, c.Reason, c.At.UTC())
+}
+
+// Subscription returns a subscription locked for update.
+func (t *Tx) Subscription(id string) (*fulfill.Subscription, error) {
+	lock := ""
+	if t.db.Dialect == Postgres {
+		lock = " FOR UPDATE OF s"
+	}
+	s, err := scanSub(t.tx.QueryRowContext(t.ctx, `SELECT `+subCols+subFrom+` WHERE s.id = $1`+lock, id))
+	return s, mapErr(err, "Subscription")
+}
+
+// Subscription returns a subscription.
+func (db *DB) Subscription(ctx context.Context, id string) (*fulfill.Subscription, error) {
+	s, err := scanSub(db.Read.QueryRowContext(ctx, `SELECT `+subCols+subFrom+` WHERE s.id = $1`, id))
+	return s, mapErr(err, "Subscription")
+}
+
+// Subscriptions lists subscriptions, of one customer if customerID is set.
+func (db *DB) Subscriptions(ctx context.Context, customerID string, p fulfill.Page) ([]*fulfill.Subscription, error) {
+	var args []any
+	var conds []string
+	if customerID != "" {
+		args = append(args, customerID)
+		conds = append(conds, "s.customer_id = $1")
+	}
+	if p.Cursor != "" {
+		args = append(args, p.Cursor)
+		conds = append(conds, fmt.Sprintf("s.id < $%d", len(args)))
+	}
+	q := `SELECT ` + subCols + subFrom
+	if len(conds) > 0 {
+		q += " WHERE " + strings.Join(conds, " AND ")
+	}
+	args = append(args, p.Limit)
+	q += fmt.Sprintf(" ORDER BY s.id DESC LIMIT $%d", len(args))
+	rows, err := db.Read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ss []*fulfill.Subscription
+	for rows.Next() {
+		s, err := scanSub(rows)
+		if err != nil {
+			return nil, err
+		}
+		ss = append(ss, s)
+	}
+	return ss, rows.Err()
+}
+
+// SubscriptionVersions returns a subscription's history, oldest first.
+func (db *DB) SubscriptionVersions(ctx context.Context, id string) ([]fulfill.SubscriptionVersion, error) {
+	rows, err := db.Read.QueryContext(ctx, `SELECT v.version, v.action, p.code, v.seats, v.state, v.starts_on, v.ends_on,
+		v.auto_renew, v.invoice_id, v.actor, v.reason, v.at
+		FROM subscription_versions v JOIN plans p ON p.id = v.plan_id WHERE v.subscription_id = $1 ORDER BY v.version`, id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var vs []fulfill.SubscriptionVersion
+	for rows.Next() {
+		var v fulfill.SubscriptionVersion
+		if err := rows.Scan(&v.Version, &v.Action, &v.Plan, &v.Seats, &v.State, &v.StartsOn, &v.EndsOn, &v.AutoRenew,
+			&v.InvoiceID, &v.Actor, &v.Reason, &v.At); err != nil {
+			return nil, err
+		}
+		vs = append(vs, v)
+	}
+	return vs, rows.Err()
+}
+
+// DueSubscriptions returns the ids of subscriptions whose term has ended on
+// or before day and that are still active, past due or canceled: they must
+// be renewed or expired.
+func (db *DB) DueSubscriptions(ctx context.Context, day fulfill.Date) ([]string, error) {
+	rows, err := db.Read.QueryContext(ctx, `SELECT s.id FROM subscriptions s
+		WHERE (s.ends_on <= $1 AND s.state IN ('active', 'past_due', 'canceled'))
+		   OR (s.state = 'past_due' AND EXISTS (SELECT 1 FROM invoices i
+		       WHERE i.subscription_id = s.id AND i.status = 'open' AND i.due_on <= $1))
+		ORDER BY s.ends_on, s.id`, day)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+// OverdueInvoices counts a subscription's open invoices due on or before day.
+func (t *Tx) OverdueInvoices(subscriptionID string, day fulfill.Date) (int, error) {
+	var n int
+	err := t.tx.QueryRowContext(t.ctx, `SELECT COUNT(*) FROM invoices WHERE subscription_id = $1 AND status = 'open' AND due_on <= $2`,
+		subscriptionID, day).Scan(&n)
+	return n, err
+}
+
+// InsertActivationCode stores the hash of a subscription's activation code
+// and retires any earlier code.
+func (t *Tx) InsertActivationCode(subscriptionID, codeHash string, now time.Time) error {
+	if err := t.exec(`UPDATE activation_codes SET active = $1 WHERE subscription_id = $2`, false, subscriptionID); err != nil {
+		return err
+	}
+	return t.exec(`INSERT INTO activation_codes (code_hash, subscription_id, active, created_at) VALUES ($1, $2, $3, $4)`,
+		codeHash, subscriptionID, true, now.UTC())
+}
+
+// ---- seat reports ----
+
+// UpsertSeatReport records one day's seat usage; a second report for the
+// same day and source replaces the first.
+func (t *Tx) UpsertSeatReport(r *fulfill.SeatReport) error {
+	return t.exec(`INSERT INTO seat_reports (subscription_id, date, source, max_users, billable_users, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (subscription_id, date, source) DO UPDATE SET max_users = excluded.max_users,
+			billable_users = excluded.billable_users, created_at = excluded.created_at`,
+		r.SubscriptionID, r.Date, r.Source, r.MaxUsers, r.BillableUsers, r.CreatedAt.UTC())
+}
+
+// SeatUsage is what the seat reports of a period say.
+type SeatUsage struct {
+	MaxUsers      int64 // the highest max_users reported in the period
+	BillableUsers int64 // billable users of the latest report
+	Reports       int
+}
+
+// SeatUsage summarises the reports dated in [from, to).
+func (t *Tx) SeatUsage(subscriptionID string, from, to fulfill.Date) (SeatUsage, error) {
+	var u SeatUsage
+	err := t.tx.QueryRowContext(t.ctx, `SELECT COALESCE(MAX(max_users), 0), COUNT(*) FROM seat_reports
+		WHERE subscription_id = $1 AND date >= $2 AND date < $3`, subscriptionID, from, to).Scan(&u.MaxUsers, &u.Reports)
+	if err != nil {
+		return u, err
+	}
+	err = t.tx.QueryRowContext(t.ctx, `SELECT billable_users FROM seat_reports WHERE subscription_id = $1
+		ORDER BY date DESC, created_at DESC LIMIT 1`, subscriptionID).Scan(&u.BillableUsers)
+	if err != nil && mapErr(err, "") != nil && fulfill.ErrorCode(mapErr(err, "")) != fulfill.ENotFound {
+		return u, err
+	}
+	return u, nil
+}
+
+// SeatReports lists a subscription's reports, oldest first.
+func (db *DB) SeatReports(ctx context.Context, subscriptionID string) ([]fulfill.SeatReport, error) {
+	rows, err := db.Read.QueryContext(ctx, `SELECT subscription_id, date, max_users, billable_users, source, created_at
+		FROM seat_reports WHERE subscription_id = $1 ORDER BY date, source`, subscriptionID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var rs []fulfill.SeatReport
+	for rows.Next() {
+		var r fulfill.SeatReport
+		if err := rows.Scan(&r.SubscriptionID, &r.Date, &r.MaxUsers, &r.BillableUsers, &r.Source, &r.CreatedAt); err != nil {
+			return nil, err
+		}
+		rs = append(rs, r)
+	}
+	return rs, rows.Err()
+}

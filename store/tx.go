@@ -1,0 +1,273 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/fulfillhq/fulfill"
+)
+
+// Tx is one business transaction: every change of a use case, and the jobs it
+// triggers, commit or roll back together.
+type Tx struct {
+	db  *DB
+	tx  *sql.Tx
+	ctx context.Context
+}
+
+// InTx runs fn in one transaction.
+func (db *DB) InTx(ctx context.Context, fn func(*Tx) error) error {
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		return fn(&Tx{db: db, tx: tx, ctx: ctx})
+	})
+}
+
+// Enqueue inserts a job in this transaction: it runs only if the
+// transaction commits.
+func (t *Tx) Enqueue(args river.JobArgs, opts *river.InsertOpts) error {
+	_, err := t.db.jobs.InsertTx(t.ctx, t.tx, args, opts)
+	return err
+}
+
+// querier is what reads need: the pool or a transaction.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+func (t *Tx) exec(q string, args ...any) error {
+	_, err := t.tx.ExecContext(t.ctx, q, args...)
+	return err
+}
+
+// ---- catalog ----
+
+const planCols = `id, code, version, name, kind, term_months, created_at`
+
+func scanPlan(s interface{ Scan(...any) error }) (*fulfill.Plan, error) {
+	var p fulfill.Plan
+	if err := s.Scan(&p.ID, &p.Code, &p.Version, &p.Name, &p.Kind, &p.TermMonths, &p.CreatedAt); err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+// InsertPlan adds a plan as the current version of its code; an older
+// version of the same code stops being current.
+func (t *Tx) InsertPlan(p *fulfill.Plan) error {
+	if err := t.exec(`UPDATE plans SET current = $1 WHERE code = $2`, false, p.Code); err != nil {
+		return err
+	}
+	err := t.tx.QueryRowContext(t.ctx, `SELECT COALESCE(MAX(version), 0) + 1 FROM plans WHERE code = $1`, p.Code).Scan(&p.Version)
+	if err != nil {
+		return err
+	}
+	if err := t.exec(`INSERT INTO plans (id, code, version, name, kind, term_months, current, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		p.ID, p.Code, p.Version, p.Name, p.Kind, p.TermMonths, true, p.CreatedAt.UTC()); err != nil {
+		return mapErr(err, "Plan")
+	}
+	for cur, amt := range p.Prices {
+		if err := t.exec(`INSERT INTO plan_prices (plan_id, currency, unit_amount) VALUES ($1, $2, $3)`, p.ID, cur, amt); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// InsertAddOn adds an add-on.
+func (t *Tx) InsertAddOn(a *fulfill.AddOn, now time.Time) error {
+	if err := t.exec(`INSERT INTO addons (code, name, recurring, term_months, created_at) VALUES ($1, $2, $3, $4, $5)`,
+		a.Code, a.Name, a.Recurring, a.TermMonths, now.UTC()); err != nil {
+		return mapErr(err, "Add-on")
+	}
+	for cur, amt := range a.Prices {
+		if err := t.exec(`INSERT INTO addon_prices (addon_code, currency, unit_amount) VALUES ($1, $2, $3)`, a.Code, cur, amt); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// CatalogEmpty reports whether no plan exists yet.
+func (db *DB) CatalogEmpty(ctx context.Context) (bool, error) {
+	var n int
+	err := db.Read.QueryRowContext(ctx, `SELECT COUNT(*) FROM plans`).Scan(&n)
+	return n == 0, err
+}
+
+func loadPrices(ctx context.Context, q querier, plans []*fulfill.Plan) error {
+	if len(plans) == 0 {
+		return nil
+	}
+	byID := make(map[string]*fulfill.Plan, len(plans))
+	ids := make([]any, len(plans))
+	ph := make([]string, len(plans))
+	for i, p := range plans {
+		p.Prices = map[string]int64{}
+		byID[p.ID] = p
+		ids[i] = p.ID
+		ph[i] = fmt.Sprintf("$%d", i+1)
+	}
+	rows, err := q.QueryContext(ctx, `SELECT plan_id, currency, unit_amount FROM plan_prices WHERE plan_id IN (`+strings.Join(ph, ",")+`)`, ids...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, cur string
+		var amt int64
+		if err := rows.Scan(&id, &cur, &amt); err != nil {
+			return err
+		}
+		byID[id].Prices[cur] = amt
+	}
+	return rows.Err()
+}
+
+// Plans lists the current version of every plan.
+func (db *DB) Plans(ctx context.Context) ([]*fulfill.Plan, error) {
+	rows, err := db.Read.QueryContext(ctx, `SELECT `+planCols+` FROM plans WHERE current = $1 ORDER BY code`, true)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ps []*fulfill.Plan
+	for rows.Next() {
+		p, err := scanPlan(rows)
+		if err != nil {
+			return nil, err
+		}
+		ps = append(ps, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return ps, loadPrices(ctx, db.Read, ps)
+}
+
+// AddOns lists the add-ons.
+func (db *DB) AddOns(ctx context.Context) ([]*fulfill.AddOn, error) {
+	rows, err := db.Read.QueryContext(ctx, `SELECT a.code, a.name, a.recurring, a.term_months, p.currency, p.unit_amount
+		FROM addons a JOIN addon_prices p ON p.addon_code = a.code ORDER BY a.code, p.currency`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var as []*fulfill.AddOn
+	for rows.Next() {
+		var a fulfill.AddOn
+		var cur string
+		var amt int64
+		if err := rows.Scan(&a.Code, &a.Name, &a.Recurring, &a.TermMonths, &cur, &amt); err != nil {
+			return nil, err
+		}
+		if n := len(as); n > 0 && as[n-1].Code == a.Code {
+			as[n-1].Prices[cur] = amt
+			continue
+		}
+		a.Prices = map[string]int64{cur: amt}
+		as = append(as, &a)
+	}
+	return as, rows.Err()
+}
+
+// PlanByCode returns the current version of the plan with this code.
+func (t *Tx) PlanByCode(code string) (*fulfill.Plan, error) {
+	p, err := scanPlan(t.tx.QueryRowContext(t.ctx, `SELECT `+planCols+` FROM plans WHERE code = $1 AND current = $2`, code, true))
+	if err != nil {
+		return nil, mapErr(err, "Plan")
+	}
+	return p, loadPrices(t.ctx, t.tx, []*fulfill.Plan{p})
+}
+
+// PlanByID returns one plan version.
+func (t *Tx) PlanByID(id string) (*fulfill.Plan, error) {
+	p, err := scanPlan(t.tx.QueryRowContext(t.ctx, `SELECT `+planCols+` FROM plans WHERE id = $1`, id))
+	if err != nil {
+		return nil, mapErr(err, "Plan")
+	}
+	return p, loadPrices(t.ctx, t.tx, []*fulfill.Plan{p})
+}
+
+// ---- customers ----
+
+const customerCols = `id, email, name, company, address, city, postal_code, country, tax_id, currency,
+	contact_name, contact_email, billing_name, billing_email, credit, created_at`
+
+func scanCustomer(s interface{ Scan(...any) error }) (*fulfill.Customer, error) {
+	var c fulfill.Customer
+	err := s.Scan(&c.ID, &c.Email, &c.Name, &c.Company, &c.Address, &c.City, &c.PostalCode, &c.Country, &c.TaxID, &c.Currency,
+		&c.ContactName, &c.ContactEmail, &c.BillingName, &c.BillingEmail, &c.Credit, &c.CreatedAt)
+	if err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// InsertCustomer adds a customer.
+func (t *Tx) InsertCustomer(c *fulfill.Customer) error {
+	return mapErr(t.exec(`INSERT INTO customers (`+customerCols+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
+		c.ID, c.Email, c.Name, c.Company, c.Address, c.City, c.PostalCode, c.Country, c.TaxID, c.Currency,
+		c.ContactName, c.ContactEmail, c.BillingName, c.BillingEmail, c.Credit, c.CreatedAt.UTC()), "Customer")
+}
+
+// Customer returns a customer, locked for update.
+func (t *Tx) Customer(id string) (*fulfill.Customer, error) {
+	c, err := scanCustomer(t.tx.QueryRowContext(t.ctx, `SELECT `+customerCols+` FROM customers WHERE id = $1`+t.db.forUpdate(), id))
+	return c, mapErr(err, "Customer")
+}
+
+// SetCustomerCredit sets the account credit balance.
+func (t *Tx) SetCustomerCredit(id string, credit int64) error {
+	return t.exec(`UPDATE customers SET credit = $1 WHERE id = $2`, credit, id)
+}
+
+// Customer returns a customer.
+func (db *DB) Customer(ctx context.Context, id string) (*fulfill.Customer, error) {
+	c, err := scanCustomer(db.Read.QueryRowContext(ctx, `SELECT `+customerCols+` FROM customers WHERE id = $1`, id))
+	return c, mapErr(err, "Customer")
+}
+
+// Customers lists customers, newest id first, after the cursor.
+func (db *DB) Customers(ctx context.Context, p fulfill.Page) ([]*fulfill.Customer, error) {
+	q, args := pageQuery(`SELECT `+customerCols+` FROM customers`, "", nil, p)
+	rows, err := db.Read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var cs []*fulfill.Customer
+	for rows.Next() {
+		c, err := scanCustomer(rows)
+		if err != nil {
+			return nil, err
+		}
+		cs = append(cs, c)
+	}
+	return cs, rows.Err()
+}
+
+// pageQuery appends keyset pagination by id (descending) to a query whose
+// optional filter is where (without WHERE).
+func pageQuery(base, where string, args []any, p fulfill.Page) (string, []any) {
+	conds := []string{}
+	if where != "" {
+		conds = append(conds, where)
+	}
+	if p.Cursor != "" {
+		args = append(args, p.Cursor)
+		conds = append(conds, fmt.Sprintf("id < $%d", len(args)))
+	}
+	if len(conds) > 0 {
+		base += " WHERE " + strings.Join(conds, " AND ")
+	}
+	args = append(args, p.Limit)
+	return base + fmt.Sprintf(" ORDER BY id DESC LIMIT $%d", len(args)), args
+}
