@@ -391,5 +391,3 @@ func newList[T any](items []T, p fulfill.Page, id func(T) string) list[T] {
 	}
 	return l
 }
-
-

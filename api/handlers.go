@@ -204,8 +204,12 @@ func (s *Server) seats(w http.ResponseWriter, r *http.Request, preview bool) err
 	return writeJSON(w, http.StatusOK, res)
 }
 
-func (s *Server) previewSeats(w http.ResponseWriter, r *http.Request) error { return s.seats(w, r, true) }
-func (s *Server) changeSeats(w http.ResponseWriter, r *http.Request) error  { return s.seats(w, r, false) }
+func (s *Server) previewSeats(w http.ResponseWriter, r *http.Request) error {
+	return s.seats(w, r, true)
+}
+func (s *Server) changeSeats(w http.ResponseWriter, r *http.Request) error {
+	return s.seats(w, r, false)
+}
 
 type planChangeRequest struct {
 	Plan string `json:"plan"`
