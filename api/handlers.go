@@ -101,7 +101,7 @@ type purchaseRequest struct {
 	CustomerID         string        `json:"customer_id"`
 	Plan               string        `json:"plan"`
 	Seats              *int64        `json:"seats"`
-	StartsOn           *fulfill.Date `json:"starts_on"`
+	StartsOn           string        `json:"starts_on"`
 	PaymentMethod      string        `json:"payment_method"`
 	SeatReconciliation bool          `json:"seat_reconciliation"`
 }
@@ -120,11 +120,12 @@ func (s *Server) purchase(w http.ResponseWriter, r *http.Request) error {
 	if req.Seats == nil {
 		return fulfill.FieldError(fulfill.ERequired, "seats", "seats is required.")
 	}
-	if req.StartsOn != nil && req.StartsOn.IsZero() {
-		req.StartsOn = nil
+	start, err := optDate(req.StartsOn, "starts_on")
+	if err != nil {
+		return err
 	}
 	res, err := s.Svc.Purchase(r.Context(), actor(r), commerce.PurchaseInput{CustomerID: req.CustomerID, Plan: req.Plan,
-		Seats: *req.Seats, StartsOn: req.StartsOn, PaymentMethod: req.PaymentMethod, SeatReconciliation: req.SeatReconciliation})
+		Seats: *req.Seats, StartsOn: start, PaymentMethod: req.PaymentMethod, SeatReconciliation: req.SeatReconciliation})
 	if err != nil {
 		return err
 	}
@@ -301,7 +302,7 @@ func (s *Server) listInvoices(w http.ResponseWriter, r *http.Request) error {
 
 type seatReportRequest struct {
 	SubscriptionID string        `json:"subscription_id"`
-	Date           *fulfill.Date `json:"date"`
+	Date           string        `json:"date"`
 	MaxUsers       *int64        `json:"max_users"`
 	BillableUsers  *int64        `json:"billable_users"`
 }
@@ -311,11 +312,12 @@ func (s *Server) createSeatReport(w http.ResponseWriter, r *http.Request) error 
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	if req.Date != nil && req.Date.IsZero() {
-		req.Date = nil
+	day, err := optDate(req.Date, "date")
+	if err != nil {
+		return err
 	}
 	rep, err := s.Svc.RecordSeatReport(r.Context(), commerce.SeatReportInput{SubscriptionID: req.SubscriptionID,
-		Date: req.Date, MaxUsers: req.MaxUsers, BillableUsers: req.BillableUsers})
+		Date: day, MaxUsers: req.MaxUsers, BillableUsers: req.BillableUsers})
 	if err != nil {
 		return err
 	}
@@ -331,7 +333,7 @@ func (s *Server) getClock(w http.ResponseWriter, r *http.Request) error {
 }
 
 type advanceRequest struct {
-	To *fulfill.Date `json:"to"`
+	To string `json:"to"`
 }
 
 func (s *Server) advanceClock(w http.ResponseWriter, r *http.Request) error {
@@ -342,12 +344,28 @@ func (s *Server) advanceClock(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	if req.To == nil || req.To.IsZero() {
+	if req.To == "" {
 		return fulfill.FieldError(fulfill.ERequired, "to", "to (YYYY-MM-DD) is required.")
 	}
-	res, err := s.Jobs.Advance(r.Context(), *req.To)
+	to, err := optDate(req.To, "to")
+	if err != nil {
+		return err
+	}
+	res, err := s.Jobs.Advance(r.Context(), *to)
 	if err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, res)
+}
+
+// optDate parses an optional YYYY-MM-DD field.
+func optDate(s, field string) (*fulfill.Date, error) {
+	if s == "" {
+		return nil, nil
+	}
+	d, err := fulfill.ParseDate(s)
+	if err != nil {
+		return nil, fulfill.FieldError(fulfill.EInvalid, field, "%s", err.Error())
+	}
+	return &d, nil
 }
