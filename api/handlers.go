@@ -98,12 +98,12 @@ func (s *Server) listCustomers(w http.ResponseWriter, r *http.Request) error {
 }
 
 type purchaseRequest struct {
-	CustomerID         string        `json:"customer_id"`
-	Plan               string        `json:"plan"`
-	Seats              *int64        `json:"seats"`
-	StartsOn           string        `json:"starts_on"`
-	PaymentMethod      string        `json:"payment_method"`
-	SeatReconciliation bool          `json:"seat_reconciliation"`
+	CustomerID         string `json:"customer_id"`
+	Plan               string `json:"plan"`
+	Seats              *int64 `json:"seats"`
+	StartsOn           string `json:"starts_on"`
+	PaymentMethod      string `json:"payment_method"`
+	SeatReconciliation bool   `json:"seat_reconciliation"`
 }
 
 type purchaseResponse struct {
@@ -301,10 +301,10 @@ func (s *Server) listInvoices(w http.ResponseWriter, r *http.Request) error {
 }
 
 type seatReportRequest struct {
-	SubscriptionID string        `json:"subscription_id"`
-	Date           string        `json:"date"`
-	MaxUsers       *int64        `json:"max_users"`
-	BillableUsers  *int64        `json:"billable_users"`
+	SubscriptionID string `json:"subscription_id"`
+	Date           string `json:"date"`
+	MaxUsers       *int64 `json:"max_users"`
+	BillableUsers  *int64 `json:"billable_users"`
 }
 
 func (s *Server) createSeatReport(w http.ResponseWriter, r *http.Request) error {

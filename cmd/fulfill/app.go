@@ -88,6 +88,9 @@ func (c Config) String() string {
 	if i := strings.Index(db, "@"); i > 0 && strings.Contains(db, "://") {
 		db = db[:strings.Index(db, "://")+3] + "[redacted]" + db[i:]
 	}
+	if db == "" {
+		db = c.dbURL()
+	}
 	return fmt.Sprintf("data-dir=%s database=%s addr=%s admin-token=%s clock=%s", c.DataDir, db, c.Addr, tok, or(c.SimulatedClock, "real"))
 }
 
