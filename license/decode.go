@@ -1,0 +1,380 @@
+package license
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+)
+
+// decodeJSON fills p from a payload. It is a small hand-written decoder
+// because encoding/json, reflection-based, cost about a fifth of a whole
+// Verify. It reads standard JSON, matches keys exactly (payloads are written
+// by our server in snake_case), skips unknown keys so newer servers can add
+// fields, and treats null as "leave unset", as encoding/json does.
+func decodeJSON(data []byte, p *Payload) error {
+	d := decoder{b: data}
+	*p = Payload{}
+	err := d.object(func(key []byte) error {
+		switch string(key) {
+		case "id":
+			return d.str(&p.ID)
+		case "version":
+			return d.int(&p.Version)
+		case "licensee":
+			return d.object(func(key []byte) error {
+				switch string(key) {
+				case "name":
+					return d.str(&p.Licensee.Name)
+				case "company":
+					return d.str(&p.Licensee.Company)
+				case "email":
+					return d.str(&p.Licensee.Email)
+				}
+				return d.skip(0)
+			})
+		case "plan":
+			return d.str(&p.Plan)
+		case "seats":
+			return d.int(&p.Seats)
+		case "previous_user_count":
+			return d.int(&p.PreviousUserCount)
+		case "trueup_quantity":
+			return d.int(&p.TrueUpQuantity)
+		case "trueup_from":
+			return d.date(&p.TrueUpFrom)
+		case "trueup_to":
+			return d.date(&p.TrueUpTo)
+		case "starts_at":
+			return d.date(&p.StartsAt)
+		case "expires_at":
+			return d.date(&p.ExpiresAt)
+		case "notify_admins_at":
+			return d.date(&p.NotifyAdminsAt)
+		case "notify_users_at":
+			return d.date(&p.NotifyUsersAt)
+		case "block_changes_at":
+			return d.date(&p.BlockChangesAt)
+		case "issued_at":
+			var s string
+			if err := d.str(&s); err != nil || s == "" {
+				return err
+			}
+			return p.IssuedAt.UnmarshalText([]byte(s))
+		case "subscription_id":
+			return d.str(&p.SubscriptionID)
+		case "add_ons":
+			if d.null() {
+				return nil
+			}
+			if p.AddOns == nil {
+				p.AddOns = make(map[string]int)
+			}
+			return d.object(func(key []byte) error {
+				var n int
+				err := d.int(&n)
+				p.AddOns[string(key)] = n
+				return err
+			})
+		case "trial":
+			return d.bool(&p.Trial)
+		case "cloud_licensing":
+			return d.bool(&p.CloudLicensing)
+		case "offline_cloud_licensing":
+			return d.bool(&p.OfflineCloudLicensing)
+		case "auto_renew":
+			return d.bool(&p.AutoRenew)
+		case "seat_reconciliation":
+			return d.bool(&p.SeatReconciliation)
+		}
+		return d.skip(0)
+	})
+	if err != nil {
+		return err
+	}
+	d.ws()
+	if d.i != len(d.b) {
+		return d.errorf("data after the payload object")
+	}
+	return nil
+}
+
+type decoder struct {
+	b []byte
+	i int
+}
+
+const maxDepth = 64 // for skipping unknown nested values
+
+func (d *decoder) errorf(format string, args ...any) error {
+	return fmt.Errorf("offset %d: %s", d.i, fmt.Sprintf(format, args...))
+}
+
+func (d *decoder) ws() {
+	for d.i < len(d.b) {
+		switch d.b[d.i] {
+		case ' ', '\t', '\n', '\r':
+			d.i++
+		default:
+			return
+		}
+	}
+}
+
+func (d *decoder) peek() byte {
+	d.ws()
+	if d.i < len(d.b) {
+		return d.b[d.i]
+	}
+	return 0
+}
+
+func (d *decoder) literal(s string) bool {
+	d.ws()
+	if len(d.b)-d.i >= len(s) && string(d.b[d.i:d.i+len(s)]) == s {
+		d.i += len(s)
+		return true
+	}
+	return false
+}
+
+// null consumes a null and reports whether there was one.
+func (d *decoder) null() bool { return d.literal("null") }
+
+// object reads {"key": value, ...}, calling field with the decoder positioned
+// at each value. A null object is accepted and leaves everything unset.
+func (d *decoder) object(field func(key []byte) error) error {
+	if d.null() {
+		return nil
+	}
+	if d.peek() != '{' {
+		return d.errorf("want an object")
+	}
+	d.i++
+	if d.peek() == '}' {
+		d.i++
+		return nil
+	}
+	for {
+		key, err := d.rawString()
+		if err != nil {
+			return err
+		}
+		if d.peek() != ':' {
+			return d.errorf("want ':'")
+		}
+		d.i++
+		d.ws()
+		if err := field(key); err != nil {
+			return err
+		}
+		switch d.peek() {
+		case ',':
+			d.i++
+		case '}':
+			d.i++
+			return nil
+		default:
+			return d.errorf("want ',' or '}'")
+		}
+	}
+}
+
+// rawString reads a string and returns its decoded bytes; without escapes
+// they alias the input.
+func (d *decoder) rawString() ([]byte, error) {
+	if d.peek() != '"' {
+		return nil, d.errorf("want a string")
+	}
+	start := d.i
+	d.i++
+	escaped := false
+	for d.i < len(d.b) {
+		c := d.b[d.i]
+		switch {
+		case c == '"':
+			d.i++
+			if !escaped {
+				return d.b[start+1 : d.i-1], nil
+			}
+			// Rare: let encoding/json handle escapes and their validation.
+			var s string
+			if err := json.Unmarshal(d.b[start:d.i], &s); err != nil {
+				return nil, d.errorf("bad string: %v", err)
+			}
+			return []byte(s), nil
+		case c == '\\':
+			escaped = true
+			d.i += 2
+		case c < 0x20:
+			return nil, d.errorf("control character in string")
+		case c >= 0x80:
+			// Non-ASCII: validate and replace invalid UTF-8 like
+			// encoding/json does, via the slow path.
+			escaped = true
+			d.i++
+		default:
+			d.i++
+		}
+	}
+	return nil, d.errorf("unterminated string")
+}
+
+func (d *decoder) str(dst *string) error {
+	if d.null() {
+		return nil
+	}
+	b, err := d.rawString()
+	if err != nil {
+		return err
+	}
+	*dst = string(b)
+	return nil
+}
+
+func (d *decoder) date(dst *Date) error {
+	if d.null() {
+		return nil
+	}
+	b, err := d.rawString()
+	if err != nil {
+		return err
+	}
+	v, err := ParseDate(string(b))
+	if err != nil {
+		return err
+	}
+	*dst = v
+	return nil
+}
+
+func (d *decoder) bool(dst *bool) error {
+	switch {
+	case d.literal("true"):
+		*dst = true
+	case d.literal("false"):
+		*dst = false
+	case d.null():
+	default:
+		return d.errorf("want true or false")
+	}
+	return nil
+}
+
+// int reads a JSON integer (no fraction or exponent, as an int field needs).
+func (d *decoder) int(dst *int) error {
+	if d.null() {
+		return nil
+	}
+	d.ws()
+	start := d.i
+	if d.i < len(d.b) && d.b[d.i] == '-' {
+		d.i++
+	}
+	digits := d.i
+	for d.i < len(d.b) && d.b[d.i] >= '0' && d.b[d.i] <= '9' {
+		d.i++
+	}
+	if d.i == digits || (d.b[digits] == '0' && d.i-digits > 1) {
+		return d.errorf("want an integer")
+	}
+	if d.i < len(d.b) && (d.b[d.i] == '.' || d.b[d.i] == 'e' || d.b[d.i] == 'E') {
+		return d.errorf("want an integer, not a fraction")
+	}
+	n, err := strconv.Atoi(string(d.b[start:d.i]))
+	if err != nil {
+		return d.errorf("integer out of range")
+	}
+	*dst = n
+	return nil
+}
+
+// skip passes over any JSON value, for keys this version does not know.
+func (d *decoder) skip(depth int) error {
+	if depth > maxDepth {
+		return d.errorf("nested too deeply")
+	}
+	switch c := d.peek(); {
+	case c == '"':
+		_, err := d.rawString()
+		return err
+	case c == '{':
+		return d.object(func([]byte) error { return d.skip(depth + 1) })
+	case c == '[':
+		d.i++
+		if d.peek() == ']' {
+			d.i++
+			return nil
+		}
+		for {
+			if err := d.skip(depth + 1); err != nil {
+				return err
+			}
+			switch d.peek() {
+			case ',':
+				d.i++
+			case ']':
+				d.i++
+				return nil
+			default:
+				return d.errorf("want ',' or ']'")
+			}
+		}
+	case c == 't':
+		return d.want("true")
+	case c == 'f':
+		return d.want("false")
+	case c == 'n':
+		return d.want("null")
+	case c == '-' || (c >= '0' && c <= '9'):
+		return d.number()
+	}
+	return d.errorf("want a value")
+}
+
+func (d *decoder) want(lit string) error {
+	if !d.literal(lit) {
+		return d.errorf("want %s", lit)
+	}
+	return nil
+}
+
+// number passes over a JSON number, checking its grammar.
+func (d *decoder) number() error {
+	start := d.i
+	isDigit := func() bool { return d.i < len(d.b) && d.b[d.i] >= '0' && d.b[d.i] <= '9' }
+	digits := func() bool {
+		s := d.i
+		for isDigit() {
+			d.i++
+		}
+		return d.i > s
+	}
+	if d.b[d.i] == '-' {
+		d.i++
+	}
+	if d.i < len(d.b) && d.b[d.i] == '0' {
+		d.i++
+	} else if !digits() {
+		return d.errorf("bad number")
+	}
+	if d.i < len(d.b) && d.b[d.i] == '.' {
+		d.i++
+		if !digits() {
+			return d.errorf("bad number")
+		}
+	}
+	if d.i < len(d.b) && (d.b[d.i] == 'e' || d.b[d.i] == 'E') {
+		d.i++
+		if d.i < len(d.b) && (d.b[d.i] == '+' || d.b[d.i] == '-') {
+			d.i++
+		}
+		if !digits() {
+			return d.errorf("bad number")
+		}
+	}
+	if d.i == start {
+		return errors.New("bad number")
+	}
+	return nil
+}
