@@ -45,7 +45,7 @@ type Actor string
 // System is the actor for work the scheduler does.
 const System Actor = "system"
 
-func (s *Service) now() time.Time        { return s.Clock.Now().UTC() }
+func (s *Service) now() time.Time      { return s.Clock.Now().UTC() }
 func (s *Service) today() fulfill.Date { return fulfill.DateOf(s.now()) }
 
 // errPreview rolls back a transaction that only computed a preview.
