@@ -56,6 +56,7 @@ type Customer struct {
 	BillingName  string    `json:"billing_contact_name"`
 	BillingEmail string    `json:"billing_contact_email"`
 	Credit       int64     `json:"credit_balance"`
+	CreditHold   bool      `json:"credit_hold"`
 	CreatedAt    time.Time `json:"created_at"`
 }
 
@@ -177,6 +178,52 @@ type SeatReport struct {
 	BillableUsers  int64     `json:"billable_users"`
 	Source         string    `json:"source"`
 	CreatedAt      time.Time `json:"created_at"`
+}
+
+// License is one issued license file of a subscription.
+type License struct {
+	ID                string    `json:"id"`
+	SubscriptionID    string    `json:"subscription_id"`
+	Seq               int       `json:"seq"`
+	KeyID             string    `json:"kid"`
+	Reason            string    `json:"reason"`
+	Plan              string    `json:"plan"`
+	Seats             int64     `json:"seats"`
+	PreviousUserCount int64     `json:"previous_user_count"`
+	TrueUpQuantity    int64     `json:"trueup_quantity"`
+	StartsAt          Date      `json:"starts_at"`
+	ExpiresAt         Date      `json:"expires_at"`
+	Trial             bool      `json:"trial"`
+	File              string    `json:"-"`
+	IssuedAt          time.Time `json:"issued_at"`
+}
+
+// Email is a message in the outbox.
+type Email struct {
+	ID             string     `json:"id"`
+	Kind           string     `json:"kind"`
+	To             string     `json:"to"`
+	Subject        string     `json:"subject"`
+	Body           string     `json:"body"`
+	AttachmentName string     `json:"attachment_name,omitempty"`
+	Attachment     string     `json:"attachment,omitempty"`
+	CustomerID     *string    `json:"customer_id"`
+	Status         string     `json:"status"` // pending, sent, outbox (no SMTP configured), failed
+	Error          string     `json:"error,omitempty"`
+	CreatedAt      time.Time  `json:"created_at"`
+	SentAt         *time.Time `json:"sent_at"`
+}
+
+// AuditEntry is one line of the audit log. It is never edited.
+type AuditEntry struct {
+	ID          string    `json:"id"`
+	At          time.Time `json:"at"`
+	Actor       string    `json:"actor"`
+	Action      string    `json:"action"`
+	SubjectType string    `json:"subject_type"`
+	SubjectID   string    `json:"subject_id"`
+	Detail      string    `json:"detail"`
+	RemoteAddr  string    `json:"remote_addr"`
 }
 
 // Page asks for one page of a list, newest first.

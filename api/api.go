@@ -19,6 +19,7 @@ import (
 	"github.com/fulfillhq/fulfill"
 	"github.com/fulfillhq/fulfill/commerce"
 	"github.com/fulfillhq/fulfill/jobs"
+	"github.com/fulfillhq/fulfill/keys"
 	"github.com/fulfillhq/fulfill/store"
 )
 
@@ -30,9 +31,15 @@ type Server struct {
 	Svc    *commerce.Service
 	DB     *store.DB
 	Jobs   *jobs.Runner
+	Keys   KeyLister
 	Logger *slog.Logger
 
 	mux *http.ServeMux
+}
+
+// KeyLister lists the public license keys.
+type KeyLister interface {
+	List() ([]keys.Key, error)
 }
 
 // route is one endpoint; the table is also what the OpenAPI test checks.
@@ -44,6 +51,10 @@ type route struct {
 }
 
 func (s *Server) routes() []route {
+	return append(s.commerceRoutes(), s.licenseRoutes()...)
+}
+
+func (s *Server) commerceRoutes() []route {
 	return []route{
 		{"GET", "/api/v1/openapi.json", false, false, s.openAPI},
 		{"GET", "/api/v1/plans", true, false, s.listPlans},
@@ -238,6 +249,9 @@ var statusOf = map[string]int{
 	fulfill.EIdempotencyBusy:  http.StatusConflict,
 	fulfill.ETooLarge:         http.StatusRequestEntityTooLarge,
 	"unknown_plan":            http.StatusUnprocessableEntity,
+	"activation_code_invalid": http.StatusNotFound,
+	"license_invalid":         http.StatusUnprocessableEntity,
+	"subscription_expired":    http.StatusConflict,
 	"downgrade_not_allowed":   http.StatusUnprocessableEntity,
 	// Card decline codes, as Stripe names them.
 	"insufficient_funds": http.StatusPaymentRequired,
@@ -390,4 +404,12 @@ func newList[T any](items []T, p fulfill.Page, id func(T) string) list[T] {
 		l.NextCursor = id(items[len(items)-1])
 	}
 	return l
+}
+
+func readAll(r *http.Request) ([]byte, error) {
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		return nil, fulfill.Errorf(fulfill.EInvalidJSON, "Could not read the request body.")
+	}
+	return b, nil
 }

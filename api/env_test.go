@@ -17,6 +17,7 @@ import (
 	"github.com/fulfillhq/fulfill/commerce"
 	"github.com/fulfillhq/fulfill/internal/dbtest"
 	"github.com/fulfillhq/fulfill/jobs"
+	"github.com/fulfillhq/fulfill/keys"
 	"github.com/fulfillhq/fulfill/payments/testpay"
 	"github.com/fulfillhq/fulfill/store"
 )
@@ -32,6 +33,7 @@ type env struct {
 	srv   *httptest.Server
 	pay   *testpay.Provider
 	clock *fulfill.SimulatedClock
+	keys  *keys.Store
 }
 
 func newEnv(t *testing.T, url string, start string) *env {
@@ -51,7 +53,11 @@ func newEnv(t *testing.T, url string, start string) *env {
 	}
 	clock := fulfill.NewSimulatedClock(d.Time())
 	pay := testpay.New()
-	svc := &commerce.Service{DB: db, Clock: clock, Payments: pay, Tax: billing.DefaultTaxTable("DE")}
+	ks := keys.New(t.TempDir(), "")
+	if _, err := ks.Generate(true); err != nil {
+		t.Fatal(err)
+	}
+	svc := &commerce.Service{DB: db, Clock: clock, Payments: pay, Tax: billing.DefaultTaxTable("DE"), Keys: ks}
 	if _, err := svc.LoadDemoCatalog(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -71,10 +77,10 @@ func newEnv(t *testing.T, url string, start string) *env {
 		defer cancel()
 		runner.Stop(sctx)
 	})
-	a := &api.Server{Svc: svc, DB: db, Jobs: runner, Logger: log}
+	a := &api.Server{Svc: svc, DB: db, Jobs: runner, Keys: ks, Logger: log}
 	srv := httptest.NewServer(a.Handler())
 	t.Cleanup(srv.Close)
-	return &env{t: t, db: db, srv: srv, pay: pay, clock: clock}
+	return &env{t: t, db: db, srv: srv, pay: pay, clock: clock, keys: ks}
 }
 
 // do sends a request and decodes the JSON answer into out (if not nil); it
@@ -119,6 +125,20 @@ func (e *env) do(method, path string, body any, out any, headers ...string) int 
 		}
 	}
 	return resp.StatusCode
+}
+
+// text fetches a plain-text answer.
+func (e *env) text(path string) (int, string) {
+	e.t.Helper()
+	req, _ := http.NewRequest("GET", e.srv.URL+path, nil)
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
 
 // must is do that fails the test unless the status is want.

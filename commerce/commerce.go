@@ -37,6 +37,7 @@ type Service struct {
 	Clock    fulfill.Clock
 	Payments fulfill.PaymentProvider
 	Tax      billing.TaxTable
+	Keys     KeyStore // signs licenses; nil only where no self-managed plan is sold
 }
 
 // Actor says who asks, for version histories and the audit trail.

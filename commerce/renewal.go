@@ -39,6 +39,9 @@ func (s *Service) Renew(ctx context.Context, actor Actor, id string, in RenewInp
 			return err
 		}
 		today := s.today()
+		if sub.Trial {
+			return fulfill.Errorf(fulfill.EConflict, "Subscription %s is a trial: purchase a subscription instead of renewing it.", id)
+		}
 		if today.Before(sub.StartsOn) {
 			return fulfill.Errorf(fulfill.EConflict, "Subscription %s is already renewed until %s.", id, sub.EndsOn)
 		}
@@ -122,6 +125,7 @@ func (s *Service) renew(ctx context.Context, tx *store.Tx, sub *fulfill.Subscrip
 		}
 		state = fulfill.StatePastDue
 	}
+	oldSeats, oldStart, oldEnd := sub.Seats, sub.StartsOn, sub.EndsOn
 	sub.PlanID, sub.Plan, sub.PlanVersion, sub.UnitAmount = plan.ID, plan.Code, plan.Version, price
 	sub.Seats, sub.StartsOn, sub.EndsOn, sub.State, sub.PaymentMethod = newSeats, start, end, state, pm
 	sub.AutoRenew, sub.CancelReason = true, ""
@@ -131,6 +135,16 @@ func (s *Service) renew(ctx context.Context, tx *store.Tx, sub *fulfill.Subscrip
 	}
 	if err := tx.UpdateSubscription(sub, store.Change{Action: action, Actor: string(actor), Reason: reason, InvoiceID: &inv.ID, At: s.now()}); err != nil {
 		return nil, err
+	}
+	// An unpaid automatic renewal gets no new license: the old one runs out.
+	if state == fulfill.StateActive {
+		t := licenseTerms{reason: action, previousUserCount: oldSeats, trueUp: trueUp, email: true}
+		if trueUp > 0 {
+			t.trueUpFrom, t.trueUpTo = oldStart, oldEnd
+		}
+		if _, err := s.issueLicense(tx, sub, cust, t); err != nil {
+			return nil, err
+		}
 	}
 	return &ChangeResult{Subscription: sub, Invoice: inv}, nil
 }
@@ -252,18 +266,21 @@ func (ProcessDueArgs) InsertOpts() river.InsertOpts {
 // on or before day, and returns how many there were.
 func (s *Service) EnqueueDue(ctx context.Context, day fulfill.Date) (int, error) {
 	ids, err := s.DB.DueSubscriptions(ctx, day)
-	if err != nil || len(ids) == 0 {
+	if err != nil {
 		return 0, err
 	}
+	n := len(ids)
 	err = s.DB.InTx(ctx, func(tx *store.Tx) error {
 		for _, id := range ids {
 			if err := tx.Enqueue(ProcessDueArgs{SubscriptionID: id, Day: day.String()}, nil); err != nil {
 				return err
 			}
 		}
-		return nil
+		r, err := s.enqueueReconciliations(ctx, tx, day)
+		n += r
+		return err
 	})
-	return len(ids), err
+	return n, err
 }
 
 // ProcessDue renews a subscription whose term has ended (auto-renew on), or

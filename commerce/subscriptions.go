@@ -96,6 +96,9 @@ func (s *Service) Purchase(ctx context.Context, actor Actor, in PurchaseInput) (
 		if err := s.finalize(ctx, tx, cust, inv); err != nil {
 			return err
 		}
+		if _, err := s.issueLicense(tx, sub, cust, licenseTerms{reason: "purchase", email: true}); err != nil {
+			return err
+		}
 		if plan.Kind == fulfill.KindSelfManaged {
 			res.ActivationCode = fulfill.NewActivationCode()
 			if err := tx.InsertActivationCode(sub.ID, HashSecret(res.ActivationCode), now); err != nil {
@@ -290,6 +293,9 @@ func (s *Service) change(ctx context.Context, id string, preview bool,
 			return err
 		}
 		if err := tx.UpdateSubscription(sub, store.Change{Action: action, Actor: string(actor), InvoiceID: &inv.ID, At: s.now()}); err != nil {
+			return err
+		}
+		if _, err := s.issueLicense(tx, sub, cust, licenseTerms{reason: action, email: true}); err != nil {
 			return err
 		}
 		res = &ChangeResult{Subscription: sub, Invoice: inv}

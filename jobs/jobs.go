@@ -14,6 +14,7 @@ import (
 
 	"github.com/fulfillhq/fulfill"
 	"github.com/fulfillhq/fulfill/commerce"
+	"github.com/fulfillhq/fulfill/mail"
 	"github.com/fulfillhq/fulfill/store"
 )
 
@@ -36,6 +37,57 @@ type Config struct {
 	// runs, and Advance drives what falls due.
 	Simulated *fulfill.SimulatedClock
 	Logger    *slog.Logger
+	// Mail sends email; nil keeps every message in the local outbox, for
+	// the admin to read.
+	Mail mail.Sender
+	// From is the sender address of outgoing mail.
+	From string
+}
+
+type reconcileWorker struct {
+	river.WorkerDefaults[commerce.ReconcileArgs]
+	svc *commerce.Service
+}
+
+func (w *reconcileWorker) Work(ctx context.Context, job *river.Job[commerce.ReconcileArgs]) error {
+	return w.svc.Reconcile(ctx, job.Args)
+}
+
+type emailWorker struct {
+	river.WorkerDefaults[commerce.SendEmailArgs]
+	db    *store.DB
+	mail  mail.Sender
+	from  string
+	clock fulfill.Clock
+}
+
+// Work sends one email. Without SMTP the message stays in the outbox;
+// a permanent refusal (5xx, a bad address) is not retried.
+func (w *emailWorker) Work(ctx context.Context, job *river.Job[commerce.SendEmailArgs]) error {
+	e, err := w.db.Email(ctx, job.Args.EmailID)
+	if err != nil {
+		return err
+	}
+	if e.Status == "sent" || e.Status == "outbox" {
+		return nil
+	}
+	if w.mail == nil {
+		return w.db.MarkEmail(ctx, e.ID, "outbox", "", nil)
+	}
+	m := &mail.Message{From: w.from, To: e.To, Subject: e.Subject, Text: e.Body, MessageID: e.ID + "@fulfill"}
+	if e.AttachmentName != "" {
+		m.Attachments = []mail.Attachment{{Name: e.AttachmentName, ContentType: "text/plain", Data: []byte(e.Attachment)}}
+	}
+	if err := w.mail.Send(ctx, m); err != nil {
+		if mail.IsPermanent(err) {
+			w.db.MarkEmail(ctx, e.ID, "failed", err.Error(), nil)
+			return river.JobCancel(err)
+		}
+		w.db.MarkEmail(ctx, e.ID, "pending", err.Error(), nil)
+		return err
+	}
+	now := w.clock.Now()
+	return w.db.MarkEmail(ctx, e.ID, "sent", "", &now)
 }
 
 type processDueWorker struct {
@@ -69,11 +121,14 @@ func New(cfg Config) (*Runner, error) {
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &processDueWorker{svc: cfg.Service})
 	river.AddWorker(workers, &billingRunWorker{svc: cfg.Service, clock: cfg.Clock})
+	river.AddWorker(workers, &reconcileWorker{svc: cfg.Service})
+	river.AddWorker(workers, &emailWorker{db: cfg.Service.DB, mail: cfg.Mail, from: cfg.From, clock: cfg.Clock})
 	rc := &river.Config{
 		Workers: workers,
 		Queues: map[string]river.QueueConfig{
 			river.QueueDefault: {MaxWorkers: 4},
 			"billing":          {MaxWorkers: 2},
+			"email":            {MaxWorkers: 2},
 		},
 		// Without LISTEN/NOTIFY on database/sql, River polls: keep it short so
 		// work enqueued by a request starts at once.

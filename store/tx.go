@@ -198,12 +198,12 @@ func (t *Tx) PlanByID(id string) (*fulfill.Plan, error) {
 // ---- customers ----
 
 const customerCols = `id, email, name, company, address, city, postal_code, country, tax_id, currency,
-	contact_name, contact_email, billing_name, billing_email, credit, created_at`
+	contact_name, contact_email, billing_name, billing_email, credit, credit_hold, created_at`
 
 func scanCustomer(s interface{ Scan(...any) error }) (*fulfill.Customer, error) {
 	var c fulfill.Customer
 	err := s.Scan(&c.ID, &c.Email, &c.Name, &c.Company, &c.Address, &c.City, &c.PostalCode, &c.Country, &c.TaxID, &c.Currency,
-		&c.ContactName, &c.ContactEmail, &c.BillingName, &c.BillingEmail, &c.Credit, &c.CreatedAt)
+		&c.ContactName, &c.ContactEmail, &c.BillingName, &c.BillingEmail, &c.Credit, &c.CreditHold, &c.CreatedAt)
 	if err != nil {
 		return nil, err
 	}
@@ -213,15 +213,20 @@ func scanCustomer(s interface{ Scan(...any) error }) (*fulfill.Customer, error) 
 // InsertCustomer adds a customer.
 func (t *Tx) InsertCustomer(c *fulfill.Customer) error {
 	return mapErr(t.exec(`INSERT INTO customers (`+customerCols+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
 		c.ID, c.Email, c.Name, c.Company, c.Address, c.City, c.PostalCode, c.Country, c.TaxID, c.Currency,
-		c.ContactName, c.ContactEmail, c.BillingName, c.BillingEmail, c.Credit, c.CreatedAt.UTC()), "Customer")
+		c.ContactName, c.ContactEmail, c.BillingName, c.BillingEmail, c.Credit, c.CreditHold, c.CreatedAt.UTC()), "Customer")
 }
 
 // Customer returns a customer, locked for update.
 func (t *Tx) Customer(id string) (*fulfill.Customer, error) {
 	c, err := scanCustomer(t.tx.QueryRowContext(t.ctx, `SELECT `+customerCols+` FROM customers WHERE id = $1`+t.db.forUpdate(), id))
 	return c, mapErr(err, "Customer")
+}
+
+// SetCreditHold puts a customer on credit hold, or takes it off.
+func (t *Tx) SetCreditHold(id string, on bool) error {
+	return t.exec(`UPDATE customers SET credit_hold = $1 WHERE id = $2`, on, id)
 }
 
 // SetCustomerCredit sets the account credit balance.

@@ -20,6 +20,8 @@ import (
 	"github.com/fulfillhq/fulfill/billing"
 	"github.com/fulfillhq/fulfill/commerce"
 	"github.com/fulfillhq/fulfill/jobs"
+	"github.com/fulfillhq/fulfill/keys"
+	"github.com/fulfillhq/fulfill/mail"
 	"github.com/fulfillhq/fulfill/payments/testpay"
 	"github.com/fulfillhq/fulfill/store"
 )
@@ -27,9 +29,14 @@ import (
 const usage = `fulfill: an open-source fulfillment platform for software sold by the seat.
 
 Usage:
-  fulfill serve    [flags]   run the server (SQLite in ./fulfill-data by default)
-  fulfill migrate  [flags]   apply database migrations and exit
-  fulfill help               show this help
+  fulfill serve    [flags]             run the server (SQLite in ./fulfill-data by default)
+  fulfill migrate  [flags]             apply database migrations and exit
+  fulfill keys     generate|list|rotate|remove KID
+                                       manage the license signing keys
+  fulfill license  verify FILE         verify a license file with the trusted keys
+  fulfill instance activate|sync|export-usage|status
+                                       act as a product instance against a server
+  fulfill help                         show this help
 
 Run "fulfill COMMAND -h" for a command's flags.
 `
@@ -58,6 +65,12 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, getenv f
 		return serve(ctx, args[1:], stdout, stderr, getenv)
 	case "migrate":
 		return migrate(ctx, args[1:], stdout, stderr, getenv)
+	case "keys":
+		return keysCmd(args[1:], stdout, stderr, getenv)
+	case "license":
+		return licenseCmd(args[1:], stdout, stderr, getenv)
+	case "instance":
+		return instanceCmd(ctx, args[1:], stdout, stderr, getenv)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -74,6 +87,9 @@ type Config struct {
 	AdminToken     string
 	SimulatedClock string
 	SellerCountry  string
+	SMTPURL        string
+	MailFrom       string
+	KeyFile        string
 	Migrate        bool
 	LogLevel       string
 }
@@ -107,6 +123,7 @@ func flags(name string, stderr io.Writer, getenv func(string) string) (*flag.Fla
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.DataDir, "data-dir", or(getenv("FULFILL_DATA_DIR"), "fulfill-data"), "data directory (SQLite database, keys, outbox) [FULFILL_DATA_DIR]")
 	fs.StringVar(&c.DatabaseURL, "database-url", getenv("FULFILL_DATABASE_URL"), "postgres://… to use PostgreSQL instead of SQLite [FULFILL_DATABASE_URL]")
+	c.KeyFile = getenv("FULFILL_SIGNING_KEY_FILE")
 	return fs, c
 }
 
@@ -115,6 +132,10 @@ func (c *Config) dbURL() string {
 		return c.DatabaseURL
 	}
 	return filepath.Join(c.DataDir, "fulfill.db")
+}
+
+func (c *Config) keyStore() *keys.Store {
+	return keys.New(filepath.Join(c.DataDir, "keys"), c.KeyFile)
 }
 
 func migrate(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
@@ -143,6 +164,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	fs.StringVar(&c.Addr, "addr", or(getenv("FULFILL_ADDR"), "127.0.0.1:8080"), "listen address HOST:PORT [FULFILL_ADDR]")
 	fs.StringVar(&c.SimulatedClock, "simulated-clock", "", "start a simulated clock at this date (YYYY-MM-DD); never in production")
 	fs.StringVar(&c.SellerCountry, "seller-country", or(getenv("FULFILL_SELLER_COUNTRY"), "US"), "the seller's country, for tax [FULFILL_SELLER_COUNTRY]")
+	fs.StringVar(&c.SMTPURL, "smtp-url", getenv("FULFILL_SMTP_URL"), "smtp://user:pass@host:587 to send mail; unset keeps mail in the local outbox [FULFILL_SMTP_URL]")
+	fs.StringVar(&c.MailFrom, "mail-from", or(getenv("FULFILL_MAIL_FROM"), "Fulfill <noreply@localhost>"), "sender address of outgoing mail [FULFILL_MAIL_FROM]")
 	fs.BoolVar(&c.Migrate, "migrate", true, "apply pending migrations at start; with -migrate=false the server refuses an old schema")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
@@ -188,7 +211,29 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		return err
 	}
 
-	svc := &commerce.Service{DB: db, Clock: clock, Payments: testpay.New(), Tax: billing.DefaultTaxTable(c.SellerCountry)}
+	ks := c.keyStore()
+	if list, err := ks.List(); err != nil {
+		return err
+	} else if len(list) == 0 {
+		kid, err := ks.Generate(true)
+		if err != nil {
+			return fmt.Errorf("generate the first license signing key: %w", err)
+		}
+		fmt.Fprintf(stdout, "Generated license signing key %s in %s.\n", kid, ks.Dir)
+	}
+	if _, err := ks.Signer(); err != nil {
+		return err
+	}
+	var sender mail.Sender
+	if c.SMTPURL != "" {
+		smtp, err := mail.ParseURL(c.SMTPURL)
+		if err != nil {
+			return usageError{"--smtp-url: " + err.Error()}
+		}
+		sender = smtp
+	}
+
+	svc := &commerce.Service{DB: db, Clock: clock, Payments: testpay.New(), Tax: billing.DefaultTaxTable(c.SellerCountry), Keys: ks}
 	loaded, err := svc.LoadDemoCatalog(ctx)
 	if err != nil {
 		return fmt.Errorf("load demo catalog: %w", err)
@@ -203,7 +248,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		return err
 	}
 
-	runner, err := jobs.New(jobs.Config{Service: svc, Clock: clock, Simulated: sim, Logger: log})
+	runner, err := jobs.New(jobs.Config{Service: svc, Clock: clock, Simulated: sim, Logger: log, Mail: sender, From: c.MailFrom})
 	if err != nil {
 		return err
 	}
@@ -216,7 +261,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		runner.Stop(sctx)
 	}()
 
-	a := &api.Server{Svc: svc, DB: db, Jobs: runner, Logger: log}
+	a := &api.Server{Svc: svc, DB: db, Jobs: runner, Keys: ks, Logger: log}
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
 		return err

@@ -1,0 +1,362 @@
+package commerce
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/fulfillhq/fulfill"
+	"github.com/fulfillhq/fulfill/billing"
+	"github.com/fulfillhq/fulfill/license"
+	"github.com/fulfillhq/fulfill/store"
+)
+
+// MaxUsagePing bounds a stored service ping.
+const MaxUsagePing = 256 << 10
+
+// ActivationInput is what an instance sends to activate.
+type ActivationInput struct {
+	ActivationCode, InstanceID, Hostname, Version string
+}
+
+// Activation is the answer to an activation.
+type Activation struct {
+	LicenseKey          string                  `json:"license_key"`
+	SubscriptionID      string                  `json:"subscription_id"`
+	Plan                string                  `json:"plan"`
+	Seats               int64                   `json:"seats"`
+	ExpiresAt           fulfill.Date            `json:"expires_at"`
+	FutureSubscriptions []*fulfill.Subscription `json:"future_subscriptions"`
+}
+
+func checkInstance(instanceID, hostname, version string) error {
+	if strings.TrimSpace(instanceID) == "" {
+		return fulfill.FieldError(fulfill.ERequired, "instance_id", "instance_id is required.")
+	}
+	for f, v := range map[string]string{"instance_id": instanceID, "hostname": hostname, "version": version} {
+		if len(v) > 255 {
+			return fulfill.FieldError(fulfill.EOutOfRange, f, "%s is at most 255 characters.", f)
+		}
+	}
+	return nil
+}
+
+// Activate exchanges an activation code for the subscription's license and
+// records the instance.
+func (s *Service) Activate(ctx context.Context, in ActivationInput) (*Activation, error) {
+	code := strings.ToUpper(strings.ReplaceAll(strings.TrimSpace(in.ActivationCode), "-", ""))
+	if code == "" {
+		return nil, fulfill.FieldError(fulfill.ERequired, "activation_code", "activation_code is required.")
+	}
+	if len(code) != 24 {
+		return nil, fulfill.FieldError(fulfill.EInvalid, "activation_code", "An activation code has 24 characters.")
+	}
+	if err := checkInstance(in.InstanceID, in.Hostname, in.Version); err != nil {
+		return nil, err
+	}
+	var out *Activation
+	err := s.DB.InTx(ctx, func(tx *store.Tx) error {
+		subID, err := tx.SubscriptionByActivationCode(HashSecret(code))
+		if err != nil {
+			return fulfill.FieldError("activation_code_invalid", "activation_code",
+				"This activation code is not valid: it may have been regenerated. Find the current code in the customers portal.")
+		}
+		sub, err := tx.Subscription(subID)
+		if err != nil {
+			return err
+		}
+		if sub.State == fulfill.StateExpired {
+			return fulfill.Errorf("subscription_expired", "Subscription %s expired on %s; renew it to activate.", sub.ID, sub.EndsOn)
+		}
+		if sub.LicenseID == nil {
+			return fulfill.Errorf(fulfill.EConflict, "Subscription %s has no license yet.", sub.ID)
+		}
+		l, err := s.DB.License(ctx, *sub.LicenseID)
+		if err != nil {
+			return err
+		}
+		if err := tx.UpsertInstance(sub.ID, in.InstanceID, in.Hostname, in.Version, s.now()); err != nil {
+			return err
+		}
+		out = &Activation{LicenseKey: l.File, SubscriptionID: sub.ID, Plan: sub.Plan, Seats: sub.Seats, ExpiresAt: l.ExpiresAt,
+			FutureSubscriptions: []*fulfill.Subscription{}}
+		return s.audit(tx, Actor("instance:"+in.InstanceID), "instance.activate", "subscription", sub.ID,
+			map[string]string{"hostname": in.Hostname, "version": in.Version}, "")
+	})
+	return out, err
+}
+
+// SeatLinkInput is one daily sync from an instance (GitLab's Seat Link).
+type SeatLinkInput struct {
+	LicenseKey    string
+	Timestamp     time.Time
+	MaxHistorical int64
+	Billable      int64
+	InstanceID    string
+	Hostname      string
+	Version       string
+	AddOnMetrics  json.RawMessage
+}
+
+// SeatLinkResult is the answer to a sync.
+type SeatLinkResult struct {
+	License                *string       `json:"license"`
+	NextReconciliationDate *fulfill.Date `json:"next_reconciliation_date"`
+	SubscriptionID         string        `json:"subscription_id"`
+	Seats                  int64         `json:"seats"`
+}
+
+// verifyLicense checks a license file presented by an instance and returns
+// its subscription's id.
+func (s *Service) verifyLicense(raw string) (*license.Payload, error) {
+	if strings.TrimSpace(raw) == "" {
+		return nil, fulfill.FieldError(fulfill.ERequired, "license_key", "license_key is required.")
+	}
+	ring, err := s.Keys.Keyring()
+	if err != nil {
+		return nil, err
+	}
+	data := []byte(strings.ReplaceAll(raw, "\r\n", "\n"))
+	if !strings.HasSuffix(string(data), "\n") {
+		data = append(data, '\n')
+	}
+	p, err := ring.Verify(data, s.now())
+	if err != nil {
+		why := "it is not a Fulfill license"
+		switch {
+		case errors.Is(err, license.ErrUnknownKey):
+			why = "it was signed by a key this server does not trust"
+		case errors.Is(err, license.ErrBadSignature):
+			why = "its signature does not match: it was changed"
+		case errors.Is(err, license.ErrIssuedInFuture):
+			why = "it was issued in the future: check the instance's clock"
+		}
+		return nil, fulfill.FieldError("license_invalid", "license_key", "The license does not verify: %s.", why)
+	}
+	return p, nil
+}
+
+// SeatLink records an instance's daily usage and answers with a newer
+// license if there is one. A retry on the same day replaces that day's
+// report.
+func (s *Service) SeatLink(ctx context.Context, in SeatLinkInput) (*SeatLinkResult, error) {
+	switch {
+	case in.MaxHistorical < 0 || in.MaxHistorical > 100*MaxSeats:
+		return nil, fulfill.FieldError(fulfill.EOutOfRange, "max_historical_user_count", "max_historical_user_count must be between 0 and %d.", 100*MaxSeats)
+	case in.Billable < 0 || in.Billable > 100*MaxSeats:
+		return nil, fulfill.FieldError(fulfill.EOutOfRange, "billable_users_count", "billable_users_count must be between 0 and %d.", 100*MaxSeats)
+	case in.Timestamp.IsZero():
+		return nil, fulfill.FieldError(fulfill.ERequired, "timestamp", "timestamp (RFC 3339) is required.")
+	}
+	if err := checkInstance(in.InstanceID, in.Hostname, in.Version); err != nil {
+		return nil, err
+	}
+	p, err := s.verifyLicense(in.LicenseKey)
+	if err != nil {
+		return nil, err
+	}
+	today := s.today()
+	day := fulfill.DateOf(in.Timestamp)
+	if day.After(today) {
+		// The instance's clock is ahead of ours: the report counts for today.
+		day = today
+	}
+	var out *SeatLinkResult
+	err = s.DB.InTx(ctx, func(tx *store.Tx) error {
+		sub, err := tx.Subscription(p.SubscriptionID)
+		if err != nil {
+			return fulfill.FieldError(fulfill.ENotFound, "license_key", "The license's subscription is unknown to this server.")
+		}
+		if sub.State == fulfill.StateExpired {
+			return fulfill.FieldError("subscription_expired", "license_key", "Subscription %s expired on %s.", sub.ID, sub.EndsOn)
+		}
+		if day.Before(fulfill.DateOf(sub.CreatedAt)) {
+			day = fulfill.DateOf(sub.CreatedAt)
+		}
+		if err := tx.UpsertSeatReport(&fulfill.SeatReport{SubscriptionID: sub.ID, Date: day, MaxUsers: max(in.MaxHistorical, in.Billable),
+			BillableUsers: in.Billable, Source: "instance:" + in.InstanceID, CreatedAt: s.now()}); err != nil {
+			return err
+		}
+		if err := tx.UpsertInstance(sub.ID, in.InstanceID, in.Hostname, in.Version, s.now()); err != nil {
+			return err
+		}
+		out = &SeatLinkResult{SubscriptionID: sub.ID, Seats: sub.Seats}
+		if d := NextReconciliationDate(sub, today); !d.IsZero() {
+			out.NextReconciliationDate = &d
+		}
+		if sub.LicenseID != nil && *sub.LicenseID != p.ID {
+			l, err := s.DB.License(ctx, *sub.LicenseID)
+			if err != nil {
+				return err
+			}
+			out.License = &l.File
+		}
+		return nil
+	})
+	return out, err
+}
+
+// RecordUsagePing stores a service ping from an instance, linked to its
+// subscription when it sends a license that verifies.
+func (s *Service) RecordUsagePing(ctx context.Context, instanceID, licenseKey string, payload json.RawMessage) (string, error) {
+	if err := checkInstance(instanceID, "", ""); err != nil {
+		return "", err
+	}
+	if len(payload) == 0 || payload[0] != '{' {
+		return "", fulfill.FieldError(fulfill.ERequired, "payload", "payload (a JSON object) is required.")
+	}
+	if len(payload) > MaxUsagePing {
+		return "", fulfill.FieldError(fulfill.EOutOfRange, "payload", "payload is larger than %d bytes.", MaxUsagePing)
+	}
+	var subID *string
+	if licenseKey != "" {
+		p, err := s.verifyLicense(licenseKey)
+		if err != nil {
+			return "", err
+		}
+		subID = &p.SubscriptionID
+	}
+	id := fulfill.NewID("ping")
+	err := s.DB.InTx(ctx, func(tx *store.Tx) error {
+		return tx.InsertUsagePing(id, instanceID, subID, string(payload), s.now())
+	})
+	return id, err
+}
+
+// ---- quarterly seat reconciliation ----
+
+// ReconcileArgs is the job for one subscription's quarter end: the notice
+// (a week before) or the charge (on the day).
+type ReconcileArgs struct {
+	SubscriptionID string `json:"subscription_id" river:"unique"`
+	QuarterEnd     string `json:"quarter_end" river:"unique"`
+	Step           string `json:"step" river:"unique"` // "notice" or "charge"
+}
+
+// Kind names the job.
+func (ReconcileArgs) Kind() string { return "subscription.reconcile" }
+
+// InsertOpts makes it unique per subscription, quarter and kind.
+func (ReconcileArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: "billing", MaxAttempts: 10, UniqueOpts: river.UniqueOpts{ByArgs: true}}
+}
+
+// enqueueReconciliations adds the reconciliation jobs due on day.
+func (s *Service) enqueueReconciliations(ctx context.Context, tx *store.Tx, day fulfill.Date) (int, error) {
+	subs, err := s.DB.ReconciliationCandidates(ctx, day)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, sub := range subs {
+		for _, q := range billing.QuarterEnds(sub.StartsOn.Time()) {
+			qe := fulfill.DateOf(q)
+			kind := ""
+			switch {
+			case qe == day:
+				kind = "charge"
+			case qe.AddDays(-NoticeDays) == day:
+				kind = "notice"
+			default:
+				continue
+			}
+			if err := tx.Enqueue(ReconcileArgs{SubscriptionID: sub.ID, QuarterEnd: qe.String(), Step: kind}, nil); err != nil {
+				return n, err
+			}
+			n++
+		}
+	}
+	return n, nil
+}
+
+// Reconcile runs one quarter's notice or charge. The charge bills
+// (max users in the quarter − seats paid) × price / 4 × quarters left,
+// raises the seats and issues a new license.
+func (s *Service) Reconcile(ctx context.Context, args ReconcileArgs) error {
+	qe, err := fulfill.ParseDate(args.QuarterEnd)
+	if err != nil {
+		return err
+	}
+	return s.DB.InTx(ctx, func(tx *store.Tx) error {
+		sub, err := tx.Subscription(args.SubscriptionID)
+		if err != nil {
+			return err
+		}
+		if !sub.SeatReconciliation || sub.State == fulfill.StateExpired || !sub.StartsOn.Before(qe) || !qe.Before(sub.EndsOn) {
+			return nil
+		}
+		ends := billing.QuarterEnds(sub.StartsOn.Time())
+		quarter, qStart := 0, sub.StartsOn
+		for i, e := range ends {
+			if fulfill.DateOf(e) == qe {
+				quarter = i + 1
+				break
+			}
+			qStart = fulfill.DateOf(e)
+		}
+		if quarter == 0 {
+			return fmt.Errorf("%s is not a quarter end of subscription %s", qe, sub.ID)
+		}
+		maxUsers, err := tx.MaxUsers(sub.ID, qStart, qe)
+		if err != nil {
+			return err
+		}
+		cust, err := tx.Customer(sub.CustomerID)
+		if err != nil {
+			return err
+		}
+		now := s.now()
+		if args.Step == "notice" {
+			fresh, err := tx.RecordReconciliation(sub.ID, qe, "notice", nil, now)
+			if err != nil || !fresh {
+				return err
+			}
+			over := max(0, maxUsers-sub.Seats)
+			return s.queueEmail(tx, &fulfill.Email{Kind: "reconciliation.upcoming", To: cust.BillingEmail, CustomerID: &cust.ID,
+				Subject: fmt.Sprintf("Quarterly seat reconciliation on %s", qe),
+				Body: fmt.Sprintf("Hello %s,\n\nSubscription %s (%s) has %d seats. So far this quarter up to %d users were active, %d over the seats paid.\n"+
+					"On %s we will invoice the users over license for the rest of the term (%d of 4 quarters) and raise the seats.\n",
+					cust.BillingName, sub.ID, sub.Plan, sub.Seats, maxUsers, over, qe, 4-quarter)})
+		}
+		line, ok, err := billing.Reconciliation(maxUsers, sub.Seats, sub.UnitAmount, quarter, qe.Time(), sub.EndsOn.Time())
+		if err != nil {
+			return err
+		}
+		if !ok {
+			_, err := tx.RecordReconciliation(sub.ID, qe, "charge", nil, now)
+			return err
+		}
+		inv, err := s.newInvoice(tx, cust, &sub.ID, []billing.Line{line}, qe, sub.EndsOn, sub.PaymentMethod)
+		if err != nil {
+			return err
+		}
+		fresh, err := tx.RecordReconciliation(sub.ID, qe, "charge", &inv.ID, now)
+		if err != nil || !fresh {
+			return err
+		}
+		if err := s.finalize(ctx, tx, cust, inv); err != nil {
+			var fe *fulfill.Error
+			if !errors.As(err, &fe) {
+				return err
+			}
+			// A declined card leaves the invoice open; the seats are owed.
+			if err := tx.InsertPayment(&fulfill.Payment{ID: fulfill.NewID("pay"), InvoiceID: inv.ID, Provider: s.Payments.Name(),
+				Amount: inv.Total, Currency: inv.Currency, Status: "failed", FailureCode: fe.Code, CreatedAt: now}); err != nil {
+				return err
+			}
+		}
+		prev := sub.Seats
+		sub.Seats = maxUsers
+		if err := tx.UpdateSubscription(sub, store.Change{Action: "reconciliation", Actor: string(System), InvoiceID: &inv.ID,
+			Reason: fmt.Sprintf("Q%d: %d users over %d seats", quarter, maxUsers-prev, prev), At: now}); err != nil {
+			return err
+		}
+		_, err = s.issueLicense(tx, sub, cust, licenseTerms{reason: "reconciliation", previousUserCount: prev, email: true})
+		return err
+	})
+}

@@ -1,0 +1,236 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"time"
+
+	"github.com/fulfillhq/fulfill"
+)
+
+const licenseCols = `id, subscription_id, seq, kid, reason, plan, seats, previous_user_count, trueup_quantity,
+	starts_at, expires_at, trial, file, issued_at`
+
+func scanLicense(s interface{ Scan(...any) error }) (*fulfill.License, error) {
+	var l fulfill.License
+	err := s.Scan(&l.ID, &l.SubscriptionID, &l.Seq, &l.KeyID, &l.Reason, &l.Plan, &l.Seats, &l.PreviousUserCount,
+		&l.TrueUpQuantity, &l.StartsAt, &l.ExpiresAt, &l.Trial, &l.File, &l.IssuedAt)
+	if err != nil {
+		return nil, err
+	}
+	return &l, nil
+}
+
+// InsertLicense stores an issued license as the next in its subscription's
+// history.
+func (t *Tx) InsertLicense(l *fulfill.License) error {
+	if err := t.tx.QueryRowContext(t.ctx, `SELECT COALESCE(MAX(seq), 0) + 1 FROM licenses WHERE subscription_id = $1`,
+		l.SubscriptionID).Scan(&l.Seq); err != nil {
+		return err
+	}
+	return t.exec(`INSERT INTO licenses (`+licenseCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+		l.ID, l.SubscriptionID, l.Seq, l.KeyID, l.Reason, l.Plan, l.Seats, l.PreviousUserCount, l.TrueUpQuantity,
+		l.StartsAt, l.ExpiresAt, l.Trial, l.File, l.IssuedAt.UTC())
+}
+
+// SetSubscriptionLicense makes a license the subscription's current one.
+func (t *Tx) SetSubscriptionLicense(subscriptionID, licenseID string) error {
+	return t.exec(`UPDATE subscriptions SET license_id = $1 WHERE id = $2`, licenseID, subscriptionID)
+}
+
+// License returns one license.
+func (db *DB) License(ctx context.Context, id string) (*fulfill.License, error) {
+	l, err := scanLicense(db.Read.QueryRowContext(ctx, `SELECT `+licenseCols+` FROM licenses WHERE id = $1`, id))
+	return l, mapErr(err, "License")
+}
+
+// Licenses lists a subscription's licenses, newest first.
+func (db *DB) Licenses(ctx context.Context, subscriptionID string) ([]*fulfill.License, error) {
+	rows, err := db.Read.QueryContext(ctx, `SELECT `+licenseCols+` FROM licenses WHERE subscription_id = $1 ORDER BY seq DESC`, subscriptionID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	ls := []*fulfill.License{}
+	for rows.Next() {
+		l, err := scanLicense(rows)
+		if err != nil {
+			return nil, err
+		}
+		ls = append(ls, l)
+	}
+	return ls, rows.Err()
+}
+
+// CountLicenses counts a subscription's licenses issued for a reason since a
+// date (inclusive).
+func (t *Tx) CountLicenses(subscriptionID, reason string, startsAt fulfill.Date) (int, error) {
+	var n int
+	err := t.tx.QueryRowContext(t.ctx, `SELECT COUNT(*) FROM licenses WHERE subscription_id = $1 AND reason = $2 AND starts_at >= $3`,
+		subscriptionID, reason, startsAt).Scan(&n)
+	return n, err
+}
+
+// CustomerHadTrial reports whether a customer ever had a trial.
+func (t *Tx) CustomerHadTrial(customerID string) (bool, error) {
+	var n int
+	err := t.tx.QueryRowContext(t.ctx, `SELECT COUNT(*) FROM subscriptions WHERE customer_id = $1 AND trial = $2`, customerID, true).Scan(&n)
+	return n > 0, err
+}
+
+// SubscriptionByActivationCode finds the subscription of an active code.
+func (t *Tx) SubscriptionByActivationCode(codeHash string) (string, error) {
+	var id string
+	err := t.tx.QueryRowContext(t.ctx, `SELECT subscription_id FROM activation_codes WHERE code_hash = $1 AND active = $2`, codeHash, true).Scan(&id)
+	return id, mapErr(err, "Activation code")
+}
+
+// UpsertInstance records an instance of a subscription's product.
+func (t *Tx) UpsertInstance(subscriptionID, instanceID, hostname, version string, now time.Time) error {
+	return t.exec(`INSERT INTO instances (subscription_id, instance_id, hostname, version, activated_at, last_seen_at)
+		VALUES ($1, $2, $3, $4, $5, $5)
+		ON CONFLICT (subscription_id, instance_id) DO UPDATE SET hostname = excluded.hostname, version = excluded.version,
+			last_seen_at = excluded.last_seen_at`, subscriptionID, instanceID, hostname, version, now.UTC())
+}
+
+// InsertUsagePing stores a service ping.
+func (t *Tx) InsertUsagePing(id, instanceID string, subscriptionID *string, payload string, now time.Time) error {
+	return t.exec(`INSERT INTO usage_pings (id, instance_id, subscription_id, payload, received_at) VALUES ($1, $2, $3, $4, $5)`,
+		id, instanceID, subscriptionID, payload, now.UTC())
+}
+
+// ---- email outbox ----
+
+// InsertEmail puts a message in the outbox; a job sends it.
+func (t *Tx) InsertEmail(e *fulfill.Email) error {
+	return t.exec(`INSERT INTO emails (id, kind, to_addr, subject, body, attachment_name, attachment, customer_id, status, error, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		e.ID, e.Kind, e.To, e.Subject, e.Body, e.AttachmentName, e.Attachment, e.CustomerID, e.Status, e.Error, e.CreatedAt.UTC())
+}
+
+const emailCols = `id, kind, to_addr, subject, body, attachment_name, attachment, customer_id, status, error, created_at, sent_at`
+
+func scanEmail(s interface{ Scan(...any) error }) (*fulfill.Email, error) {
+	var e fulfill.Email
+	var sent sql.NullTime
+	if err := s.Scan(&e.ID, &e.Kind, &e.To, &e.Subject, &e.Body, &e.AttachmentName, &e.Attachment, &e.CustomerID, &e.Status,
+		&e.Error, &e.CreatedAt, &sent); err != nil {
+		return nil, err
+	}
+	if sent.Valid {
+		e.SentAt = &sent.Time
+	}
+	return &e, nil
+}
+
+// Email returns one email.
+func (db *DB) Email(ctx context.Context, id string) (*fulfill.Email, error) {
+	e, err := scanEmail(db.Read.QueryRowContext(ctx, `SELECT `+emailCols+` FROM emails WHERE id = $1`, id))
+	return e, mapErr(err, "Email")
+}
+
+// Emails lists emails, newest first, of one customer if given.
+func (db *DB) Emails(ctx context.Context, customerID string, p fulfill.Page) ([]*fulfill.Email, error) {
+	where, args := "", []any{}
+	if customerID != "" {
+		where, args = "customer_id = $1", append(args, customerID)
+	}
+	q, args := pageQuery(`SELECT `+emailCols+` FROM emails`, where, args, p)
+	rows, err := db.Read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	es := []*fulfill.Email{}
+	for rows.Next() {
+		e, err := scanEmail(rows)
+		if err != nil {
+			return nil, err
+		}
+		es = append(es, e)
+	}
+	return es, rows.Err()
+}
+
+// MarkEmail records the outcome of sending.
+func (db *DB) MarkEmail(ctx context.Context, id, status, errText string, at *time.Time) error {
+	var sent any
+	if at != nil {
+		sent = at.UTC()
+	}
+	_, err := db.Write.ExecContext(ctx, `UPDATE emails SET status = $1, error = $2, sent_at = $3 WHERE id = $4`, status, errText, sent, id)
+	return err
+}
+
+// ---- audit ----
+
+// Audit appends to the audit log.
+func (t *Tx) Audit(e *fulfill.AuditEntry) error {
+	return t.exec(`INSERT INTO audit_log (id, at, actor, action, subject_type, subject_id, detail, remote_addr)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, e.ID, e.At.UTC(), e.Actor, e.Action, e.SubjectType, e.SubjectID, e.Detail, e.RemoteAddr)
+}
+
+// AuditLog lists audit entries, newest first, for one subject if given.
+func (db *DB) AuditLog(ctx context.Context, subjectType, subjectID string, p fulfill.Page) ([]*fulfill.AuditEntry, error) {
+	where, args := "", []any{}
+	if subjectID != "" {
+		where, args = "subject_type = $1 AND subject_id = $2", append(args, subjectType, subjectID)
+	}
+	q, args := pageQuery(`SELECT id, at, actor, action, subject_type, subject_id, detail, remote_addr FROM audit_log`, where, args, p)
+	rows, err := db.Read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []*fulfill.AuditEntry{}
+	for rows.Next() {
+		var e fulfill.AuditEntry
+		if err := rows.Scan(&e.ID, &e.At, &e.Actor, &e.Action, &e.SubjectType, &e.SubjectID, &e.Detail, &e.RemoteAddr); err != nil {
+			return nil, err
+		}
+		out = append(out, &e)
+	}
+	return out, rows.Err()
+}
+
+// ---- reconciliation ----
+
+// ReconciliationCandidates lists subscriptions with quarterly
+// reconciliation whose term contains day.
+func (db *DB) ReconciliationCandidates(ctx context.Context, day fulfill.Date) ([]*fulfill.Subscription, error) {
+	rows, err := db.Read.QueryContext(ctx, `SELECT `+subCols+subFrom+` WHERE s.seat_reconciliation = $1
+		AND s.state IN ('active', 'canceled', 'past_due') AND s.starts_on < $2 AND s.ends_on > $2 ORDER BY s.id`, true, day)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ss []*fulfill.Subscription
+	for rows.Next() {
+		s, err := scanSub(rows)
+		if err != nil {
+			return nil, err
+		}
+		ss = append(ss, s)
+	}
+	return ss, rows.Err()
+}
+
+// RecordReconciliation marks a quarter's notice or charge as done; it
+// reports false if it was done already.
+func (t *Tx) RecordReconciliation(subscriptionID string, quarterEnd fulfill.Date, kind string, invoiceID *string, now time.Time) (bool, error) {
+	res, err := t.tx.ExecContext(t.ctx, `INSERT INTO reconciliations (subscription_id, quarter_end, kind, invoice_id, created_at)
+		VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`, subscriptionID, quarterEnd, kind, invoiceID, now.UTC())
+	if err != nil {
+		return false, err
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
+// MaxUsers is the highest max_users reported in [from, to).
+func (t *Tx) MaxUsers(subscriptionID string, from, to fulfill.Date) (int64, error) {
+	var n int64
+	err := t.tx.QueryRowContext(t.ctx, `SELECT COALESCE(MAX(max_users), 0) FROM seat_reports
+		WHERE subscription_id = $1 AND date >= $2 AND date < $3`, subscriptionID, from, to).Scan(&n)
+	return n, err
+}
