@@ -181,7 +181,9 @@ func TestResendAndForward(t *testing.T) {
 				t.Errorf("email %q: %q, want it in the outbox", w, got[w])
 			}
 		}
-		var audit struct{ Data []struct{ Action, Actor, Detail string } }
+		var audit struct {
+			Data []struct{ Action, Actor, Detail string }
+		}
 		e.must(200, "GET", "/api/v1/audit_log?subject_type=subscription&subject_id="+sub, nil, &audit)
 		actions := []string{}
 		for _, a := range audit.Data {

@@ -158,7 +158,9 @@ func TestInstanceEndToEnd(t *testing.T) {
 		if pl, err = ring.Verify(data, time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)); err != nil || pl.Seats != 120 {
 			t.Fatalf("after adding seats the instance has %+v (%v), want 120 seats", pl, err)
 		}
-		var reports struct{ Data []struct{ MaxUsers, BillableUsers int64 } }
+		var reports struct {
+			Data []struct{ MaxUsers, BillableUsers int64 }
+		}
 		s.call("GET", "/api/v1/subscriptions/"+p.Subscription.ID+"/seat_reports", nil, &reports)
 		if len(reports.Data) != 1 {
 			t.Fatalf("two syncs on one day stored %d reports, want 1", len(reports.Data))
