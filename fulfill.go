@@ -87,6 +87,7 @@ type Subscription struct {
 	UnitAmount         int64     `json:"unit_amount"`
 	PaymentMethod      string    `json:"payment_method"`
 	SeatReconciliation bool      `json:"seat_reconciliation"`
+	Namespace          string    `json:"namespace,omitempty"`
 	CancelReason       string    `json:"cancel_reason,omitempty"`
 	Version            int       `json:"version"`
 	LicenseID          *string   `json:"license_id"`

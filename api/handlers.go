@@ -104,6 +104,7 @@ type purchaseRequest struct {
 	StartsOn           string `json:"starts_on"`
 	PaymentMethod      string `json:"payment_method"`
 	SeatReconciliation bool   `json:"seat_reconciliation"`
+	Namespace          string `json:"namespace"`
 }
 
 type purchaseResponse struct {
@@ -125,7 +126,8 @@ func (s *Server) purchase(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	res, err := s.Svc.Purchase(r.Context(), actor(r), commerce.PurchaseInput{CustomerID: req.CustomerID, Plan: req.Plan,
-		Seats: *req.Seats, StartsOn: start, PaymentMethod: req.PaymentMethod, SeatReconciliation: req.SeatReconciliation})
+		Seats: *req.Seats, StartsOn: start, PaymentMethod: req.PaymentMethod, SeatReconciliation: req.SeatReconciliation,
+		Namespace: req.Namespace})
 	if err != nil {
 		return err
 	}

@@ -191,7 +191,12 @@ func (s *Service) CreateCustomer(ctx context.Context, in CustomerInput) (*fulfil
 		Address: in.Address, City: in.City, PostalCode: in.PostalCode, Country: in.Country, TaxID: strings.TrimSpace(in.TaxID),
 		Currency: in.Currency, ContactName: or(in.ContactName, in.Name), ContactEmail: or(in.ContactEmail, in.Email),
 		BillingName: or(in.BillingName, in.Name), BillingEmail: or(in.BillingEmail, in.Email), CreatedAt: s.now()}
-	if err := s.DB.InTx(ctx, func(tx *store.Tx) error { return tx.InsertCustomer(c) }); err != nil {
+	if err := s.DB.InTx(ctx, func(tx *store.Tx) error {
+		if err := tx.InsertCustomer(c); err != nil {
+			return err
+		}
+		return s.emit(tx, "customer.created", c.ID, c.ID, c)
+	}); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -228,6 +233,16 @@ func priceIn(p *fulfill.Plan, currency string) (int64, error) {
 		return 0, fulfill.FieldError(fulfill.EInvalid, "plan", "Plan %q has no price in %s, the customer's currency.", p.Code, currency)
 	}
 	return amt, nil
+}
+
+// emit records a business event in the caller's transaction.
+func (s *Service) emit(tx *store.Tx, typ, subjectID, customerID string, data any) error {
+	var cid *string
+	if customerID != "" {
+		cid = &customerID
+	}
+	_, err := tx.EmitEvent(typ, subjectID, cid, data, s.now())
+	return err
 }
 
 func plural(n int64, word string) string {

@@ -317,6 +317,10 @@ func (s *Service) Reconcile(ctx context.Context, args ReconcileArgs) error {
 				return err
 			}
 			over := max(0, maxUsers-sub.Seats)
+			if err := s.emit(tx, "reconciliation.upcoming", sub.ID, cust.ID, map[string]any{"subscription_id": sub.ID,
+				"quarter_end": qe, "seats": sub.Seats, "max_users": maxUsers}); err != nil {
+				return err
+			}
 			return s.queueEmail(tx, &fulfill.Email{Kind: "reconciliation.upcoming", To: cust.BillingEmail, CustomerID: &cust.ID,
 				Subject: fmt.Sprintf("Quarterly seat reconciliation on %s", qe),
 				Body: fmt.Sprintf("Hello %s,\n\nSubscription %s (%s) has %d seats. So far this quarter up to %d users were active, %d over the seats paid.\n"+
@@ -356,7 +360,10 @@ func (s *Service) Reconcile(ctx context.Context, args ReconcileArgs) error {
 			Reason: fmt.Sprintf("Q%d: %d users over %d seats", quarter, maxUsers-prev, prev), At: now}); err != nil {
 			return err
 		}
-		_, err = s.issueLicense(tx, sub, cust, licenseTerms{reason: "reconciliation", previousUserCount: prev, email: true})
-		return err
+		if _, err = s.issueLicense(tx, sub, cust, licenseTerms{reason: "reconciliation", previousUserCount: prev, email: true}); err != nil {
+			return err
+		}
+		return s.emit(tx, "reconciliation.done", sub.ID, cust.ID, map[string]any{"subscription_id": sub.ID, "quarter_end": qe,
+			"quarter": quarter, "previous_seats": prev, "seats": sub.Seats, "invoice_id": inv.ID})
 	})
 }

@@ -101,6 +101,9 @@ func (s *Service) issueLicense(tx *store.Tx, sub *fulfill.Subscription, cust *fu
 		return nil, err
 	}
 	sub.LicenseID = &l.ID
+	if err := s.emit(tx, "license.issued", l.ID, cust.ID, l); err != nil {
+		return nil, err
+	}
 	if t.email {
 		if err := s.emailLicense(tx, sub, cust, l, cust.ContactEmail, "license"); err != nil {
 			return nil, err
@@ -315,6 +318,9 @@ func (s *Service) StartTrial(ctx context.Context, actor Actor, customerID, planC
 			}
 		}
 		res.Subscription = sub
+		if err := s.emit(tx, "trial.started", sub.ID, cust.ID, sub); err != nil {
+			return err
+		}
 		return s.audit(tx, actor, "trial.start", "subscription", sub.ID, map[string]any{"plan": plan.Code, "seats": seats}, "")
 	})
 	if err != nil {

@@ -123,6 +123,9 @@ func (s *Service) renew(ctx context.Context, tx *store.Tx, sub *fulfill.Subscrip
 			Amount: inv.Total, Currency: inv.Currency, Status: "failed", FailureCode: fe.Code, CreatedAt: s.now()}); err != nil {
 			return nil, err
 		}
+		if err := s.emit(tx, "payment.failed", inv.ID, cust.ID, map[string]any{"invoice": inv, "code": fe.Code, "message": fe.Message}); err != nil {
+			return nil, err
+		}
 		state = fulfill.StatePastDue
 	}
 	oldSeats, oldStart, oldEnd := sub.Seats, sub.StartsOn, sub.EndsOn
@@ -146,7 +149,8 @@ func (s *Service) renew(ctx context.Context, tx *store.Tx, sub *fulfill.Subscrip
 			return nil, err
 		}
 	}
-	return &ChangeResult{Subscription: sub, Invoice: inv}, nil
+	res := &ChangeResult{Subscription: sub, Invoice: inv}
+	return res, s.emit(tx, "subscription.renewed", sub.ID, cust.ID, res)
 }
 
 // Cancel turns auto-renew off: the subscription runs to the end of its term.
@@ -186,7 +190,11 @@ func (s *Service) setAutoRenew(ctx context.Context, actor Actor, id string, on b
 		} else {
 			sub.State = fulfill.StateCanceled
 		}
-		return tx.UpdateSubscription(sub, store.Change{Action: action, Actor: string(actor), Reason: reason, At: s.now()})
+		if err := tx.UpdateSubscription(sub, store.Change{Action: action, Actor: string(actor), Reason: reason, At: s.now()}); err != nil {
+			return err
+		}
+		event := map[bool]string{true: "subscription.resumed", false: "subscription.canceled"}[on]
+		return s.emit(tx, event, sub.ID, sub.CustomerID, sub)
 	})
 	return sub, err
 }
@@ -302,12 +310,18 @@ func (s *Service) ProcessDue(ctx context.Context, id string) error {
 			}
 			// The renewal was not paid in time: it lapses, and is not renewed.
 			sub.State, sub.AutoRenew = fulfill.StateExpired, false
-			return tx.UpdateSubscription(sub, store.Change{Action: "lapse", Actor: string(System), Reason: "renewal invoice unpaid", At: s.now()})
+			if err := tx.UpdateSubscription(sub, store.Change{Action: "lapse", Actor: string(System), Reason: "renewal invoice unpaid", At: s.now()}); err != nil {
+				return err
+			}
+			return s.emit(tx, "subscription.lapsed", sub.ID, sub.CustomerID, sub)
 		case today.Before(sub.EndsOn):
 			return nil // already renewed
 		case !sub.AutoRenew || sub.State == fulfill.StateCanceled:
 			sub.State = fulfill.StateExpired
-			return tx.UpdateSubscription(sub, store.Change{Action: "expire", Actor: string(System), Reason: sub.CancelReason, At: s.now()})
+			if err := tx.UpdateSubscription(sub, store.Change{Action: "expire", Actor: string(System), Reason: sub.CancelReason, At: s.now()}); err != nil {
+				return err
+			}
+			return s.emit(tx, "subscription.expired", sub.ID, sub.CustomerID, sub)
 		}
 		_, err = s.renew(ctx, tx, sub, System, "auto_renew", nil, "", true)
 		return err

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
+	"time"
 
 	"github.com/fulfillhq/fulfill"
 	"github.com/fulfillhq/fulfill/billing"
@@ -18,7 +20,10 @@ type PurchaseInput struct {
 	StartsOn           *fulfill.Date
 	PaymentMethod      string
 	SeatReconciliation bool
+	Namespace          string // SaaS: the namespace to provision; defaults to the customer id
 }
+
+var namespaceRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_./-]{0,254}$`)
 
 // PurchaseResult is a new subscription with its first invoice and, for
 // self-managed plans, its activation code (shown once; only its hash is kept).
@@ -53,6 +58,9 @@ func (s *Service) Purchase(ctx context.Context, actor Actor, in PurchaseInput) (
 	if err := s.checkPaymentMethod(in.PaymentMethod); err != nil {
 		return nil, err
 	}
+	if in.Namespace != "" && !namespaceRE.MatchString(in.Namespace) {
+		return nil, fulfill.FieldError(fulfill.EInvalid, "namespace", "A namespace is 1 to 255 letters, digits, '-', '_', '.' and '/'.")
+	}
 	today := s.today()
 	start := today
 	if in.StartsOn != nil {
@@ -84,6 +92,9 @@ func (s *Service) Purchase(ctx context.Context, actor Actor, in PurchaseInput) (
 			PlanVersion: plan.Version, Kind: plan.Kind, State: fulfill.StateActive, Seats: in.Seats, StartsOn: start, EndsOn: end,
 			AutoRenew: true, Currency: cust.Currency, UnitAmount: price, PaymentMethod: in.PaymentMethod,
 			SeatReconciliation: in.SeatReconciliation, CreatedAt: now, UpdatedAt: now}
+		if plan.Kind == fulfill.KindSaaS {
+			sub.Namespace = or(in.Namespace, cust.ID)
+		}
 		line := billing.FullTerm(billing.KindSubscription, fmt.Sprintf("%s, %s", plan.Name, plural(in.Seats, "seat")),
 			in.Seats, price, start.Time(), end.Time())
 		inv, err := s.newInvoice(tx, cust, &sub.ID, []billing.Line{line}, start, end, in.PaymentMethod)
@@ -106,7 +117,7 @@ func (s *Service) Purchase(ctx context.Context, actor Actor, in PurchaseInput) (
 			}
 		}
 		res.Subscription, res.Invoice = sub, inv
-		return nil
+		return s.emit(tx, "subscription.created", sub.ID, cust.ID, map[string]any{"subscription": sub, "invoice_id": inv.ID})
 	})
 	if err != nil {
 		return nil, err
@@ -152,9 +163,12 @@ func (s *Service) finalize(ctx context.Context, tx *store.Tx, cust *fulfill.Cust
 	if err := tx.InsertInvoice(inv); err != nil {
 		return err
 	}
+	if err := s.emit(tx, "invoice.finalized", inv.ID, cust.ID, inv); err != nil {
+		return err
+	}
 	now := s.now()
 	if inv.Total == 0 {
-		return tx.MarkInvoicePaid(inv, now)
+		return s.markPaid(tx, cust, inv, now)
 	}
 	if inv.PaymentMethod == PayByInvoice {
 		return nil
@@ -169,7 +183,14 @@ func (s *Service) finalize(ctx context.Context, tx *store.Tx, cust *fulfill.Cust
 		ProviderRef: res.Ref, Amount: inv.Total, Currency: inv.Currency, Status: "succeeded", CreatedAt: now}); err != nil {
 		return err
 	}
-	return tx.MarkInvoicePaid(inv, now)
+	return s.markPaid(tx, cust, inv, now)
+}
+
+func (s *Service) markPaid(tx *store.Tx, cust *fulfill.Customer, inv *fulfill.Invoice, now time.Time) error {
+	if err := tx.MarkInvoicePaid(inv, now); err != nil {
+		return err
+	}
+	return s.emit(tx, "invoice.paid", inv.ID, cust.ID, inv)
 }
 
 // Preview is what a change would cost, without making it.
@@ -299,7 +320,8 @@ func (s *Service) change(ctx context.Context, id string, preview bool,
 			return err
 		}
 		res = &ChangeResult{Subscription: sub, Invoice: inv}
-		return nil
+		event := map[string]string{"seats_added": "subscription.seats_changed", "plan_changed": "subscription.plan_changed"}[action]
+		return s.emit(tx, event, sub.ID, cust.ID, res)
 	})
 	if err != nil && !errors.Is(err, errPreview) {
 		return nil, nil, err

@@ -44,6 +44,14 @@ type Config struct {
 	From string
 }
 
+// eventWorker hands an event to its consumers. Until webhook endpoints
+// exist it only acknowledges the event, which stays in the outbox.
+type eventWorker struct {
+	river.WorkerDefaults[store.EventArgs]
+}
+
+func (w *eventWorker) Work(ctx context.Context, job *river.Job[store.EventArgs]) error { return nil }
+
 type reconcileWorker struct {
 	river.WorkerDefaults[commerce.ReconcileArgs]
 	svc *commerce.Service
@@ -122,6 +130,7 @@ func New(cfg Config) (*Runner, error) {
 	river.AddWorker(workers, &processDueWorker{svc: cfg.Service})
 	river.AddWorker(workers, &billingRunWorker{svc: cfg.Service, clock: cfg.Clock})
 	river.AddWorker(workers, &reconcileWorker{svc: cfg.Service})
+	river.AddWorker(workers, &eventWorker{})
 	river.AddWorker(workers, &emailWorker{db: cfg.Service.DB, mail: cfg.Mail, from: cfg.From, clock: cfg.Clock})
 	rc := &river.Config{
 		Workers: workers,
@@ -129,6 +138,7 @@ func New(cfg Config) (*Runner, error) {
 			river.QueueDefault: {MaxWorkers: 4},
 			"billing":          {MaxWorkers: 2},
 			"email":            {MaxWorkers: 2},
+			"events":           {MaxWorkers: 2},
 		},
 		// Without LISTEN/NOTIFY on database/sql, River polls: keep it short so
 		// work enqueued by a request starts at once.

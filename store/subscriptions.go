@@ -10,7 +10,7 @@ import (
 )
 
 const subCols = `s.id, s.customer_id, s.plan_id, p.code, p.version, p.kind, s.state, s.trial, s.seats, s.starts_on, s.ends_on,
-	s.auto_renew, s.currency, s.unit_amount, s.payment_method, s.seat_reconciliation, s.cancel_reason, s.version,
+	s.auto_renew, s.currency, s.unit_amount, s.payment_method, s.seat_reconciliation, s.namespace, s.cancel_reason, s.version,
 	s.license_id, s.created_at, s.updated_at`
 
 const subFrom = ` FROM subscriptions s JOIN plans p ON p.id = s.plan_id`
@@ -19,7 +19,7 @@ func scanSub(sc interface{ Scan(...any) error }) (*fulfill.Subscription, error) 
 	var s fulfill.Subscription
 	err := sc.Scan(&s.ID, &s.CustomerID, &s.PlanID, &s.Plan, &s.PlanVersion, &s.Kind, &s.State, &s.Trial, &s.Seats,
 		&s.StartsOn, &s.EndsOn, &s.AutoRenew, &s.Currency, &s.UnitAmount, &s.PaymentMethod, &s.SeatReconciliation,
-		&s.CancelReason, &s.Version, &s.LicenseID, &s.CreatedAt, &s.UpdatedAt)
+		&s.Namespace, &s.CancelReason, &s.Version, &s.LicenseID, &s.CreatedAt, &s.UpdatedAt)
 	if err != nil {
 		return nil, err
 	}
@@ -39,10 +39,10 @@ type Change struct {
 func (t *Tx) InsertSubscription(s *fulfill.Subscription, c Change) error {
 	s.Version = 1
 	err := t.exec(`INSERT INTO subscriptions (id, customer_id, plan_id, state, trial, seats, starts_on, ends_on, auto_renew,
-		currency, unit_amount, payment_method, seat_reconciliation, cancel_reason, version, license_id, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
+		currency, unit_amount, payment_method, seat_reconciliation, namespace, cancel_reason, version, license_id, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`,
 		s.ID, s.CustomerID, s.PlanID, s.State, s.Trial, s.Seats, s.StartsOn, s.EndsOn, s.AutoRenew,
-		s.Currency, s.UnitAmount, s.PaymentMethod, s.SeatReconciliation, s.CancelReason, s.Version, s.LicenseID,
+		s.Currency, s.UnitAmount, s.PaymentMethod, s.SeatReconciliation, s.Namespace, s.CancelReason, s.Version, s.LicenseID,
 		s.CreatedAt.UTC(), s.UpdatedAt.UTC())
 	if err != nil {
 		return mapErr(err, "Subscription")

@@ -1,0 +1,103 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/fulfillhq/fulfill"
+)
+
+// EventVersion is the version of the event document format.
+const EventVersion = "2026-11-01"
+
+// Event is one business event: a versioned JSON document with a unique id,
+// written in the same transaction as the change it describes (the
+// transactional outbox) and delivered from there.
+type Event struct {
+	ID         string          `json:"id"`
+	Type       string          `json:"type"`
+	Version    string          `json:"version"`
+	SubjectID  string          `json:"subject_id"`
+	CustomerID *string         `json:"customer_id"`
+	CreatedAt  time.Time       `json:"created_at"`
+	Data       json.RawMessage `json:"data"`
+}
+
+// EventArgs is the job that hands one event to its consumers (webhook
+// endpoints, SaaS provisioning).
+type EventArgs struct {
+	EventID string `json:"event_id"`
+}
+
+// Kind names the job.
+func (EventArgs) Kind() string { return "event.dispatch" }
+
+// InsertOpts puts dispatching on its own queue.
+func (EventArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: "events", MaxAttempts: 25}
+}
+
+// EmitEvent records an event and enqueues its dispatch, in this
+// transaction: a rolled-back change emits nothing.
+func (t *Tx) EmitEvent(typ, subjectID string, customerID *string, data any, now time.Time) (*Event, error) {
+	b, err := json.Marshal(data)
+	if err != nil {
+		return nil, err
+	}
+	e := &Event{ID: fulfill.NewID("evt"), Type: typ, Version: EventVersion, SubjectID: subjectID, CustomerID: customerID,
+		CreatedAt: now.UTC(), Data: b}
+	doc, err := json.Marshal(e)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.exec(`INSERT INTO events (id, type, subject_id, customer_id, payload, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+		e.ID, e.Type, e.SubjectID, e.CustomerID, string(doc), e.CreatedAt); err != nil {
+		return nil, err
+	}
+	return e, t.Enqueue(EventArgs{EventID: e.ID}, nil)
+}
+
+// EventDocument returns the stored JSON document of an event, exactly as
+// it is delivered.
+func (db *DB) EventDocument(ctx context.Context, id string) (*Event, []byte, error) {
+	var doc string
+	if err := db.Read.QueryRowContext(ctx, `SELECT payload FROM events WHERE id = $1`, id).Scan(&doc); err != nil {
+		return nil, nil, mapErr(err, "Event")
+	}
+	var e Event
+	if err := json.Unmarshal([]byte(doc), &e); err != nil {
+		return nil, nil, err
+	}
+	return &e, []byte(doc), nil
+}
+
+// Events lists events, newest first, optionally of one type or since a time.
+func (db *DB) Events(ctx context.Context, typ string, since time.Time, p fulfill.Page) ([]*Event, error) {
+	where, args := "created_at >= $1", []any{since.UTC()}
+	if typ != "" {
+		where += " AND type = $2"
+		args = append(args, typ)
+	}
+	q, args := pageQuery(`SELECT payload FROM events`, where, args, p)
+	rows, err := db.Read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []*Event{}
+	for rows.Next() {
+		var doc string
+		if err := rows.Scan(&doc); err != nil {
+			return nil, err
+		}
+		var e Event
+		if err := json.Unmarshal([]byte(doc), &e); err != nil {
+			return nil, err
+		}
+		out = append(out, &e)
+	}
+	return out, rows.Err()
+}
