@@ -36,7 +36,7 @@ type env struct {
 	keys  *keys.Store
 }
 
-func newEnv(t *testing.T, url string, start string) *env {
+func newEnv(t *testing.T, url string, start string, opts ...func(*jobs.Config)) *env {
 	t.Helper()
 	ctx := context.Background()
 	db, err := store.Open(ctx, url)
@@ -65,7 +65,11 @@ func newEnv(t *testing.T, url string, start string) *env {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	runner, err := jobs.New(jobs.Config{Service: svc, Clock: clock, Simulated: clock, Logger: log})
+	cfg := jobs.Config{Service: svc, Clock: clock, Simulated: clock, Logger: log}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	runner, err := jobs.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

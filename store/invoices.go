@@ -259,7 +259,8 @@ func (db *DB) ReleaseIdempotencyKey(ctx context.Context, tokenID, key string) er
 // check that a refused request changed nothing.
 func (db *DB) TableCounts(ctx context.Context) (map[string]int, error) {
 	tables := []string{"plans", "plan_prices", "addons", "addon_prices", "customers", "subscriptions",
-		"subscription_versions", "activation_codes", "invoices", "invoice_lines", "payments", "seat_reports", "sequences"}
+		"subscription_versions", "activation_codes", "invoices", "invoice_lines", "payments", "seat_reports", "sequences",
+		"licenses", "instances", "usage_pings", "emails", "reconciliations", "events"}
 	counts := map[string]int{}
 	for _, tbl := range tables {
 		var n int
