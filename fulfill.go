@@ -133,7 +133,13 @@ type Invoice struct {
 	Tax            int64         `json:"tax"`
 	Total          int64         `json:"total"`
 	AmountPaid     int64         `json:"amount_paid"`
+	AmountCredited int64         `json:"amount_credited"`
+	AmountRefunded int64         `json:"amount_refunded"`
 	AmountDue      int64         `json:"amount_due"`
+	NetRevenue     int64         `json:"-"` // subtotal less credit notes: what revenue recognition spreads
+	Recognized     int64         `json:"-"` // revenue recognised so far
+	PeriodStart    Date          `json:"period_start"`
+	PeriodEnd      Date          `json:"period_end"`
 	TaxRateBP      int64         `json:"tax_rate_basis_points"`
 	ReverseCharge  bool          `json:"reverse_charge"`
 	TaxNote        string        `json:"tax_note,omitempty"`

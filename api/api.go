@@ -18,6 +18,7 @@ import (
 
 	"github.com/fulfillhq/fulfill"
 	"github.com/fulfillhq/fulfill/commerce"
+	"github.com/fulfillhq/fulfill/invoicepdf"
 	"github.com/fulfillhq/fulfill/jobs"
 	"github.com/fulfillhq/fulfill/keys"
 	"github.com/fulfillhq/fulfill/store"
@@ -32,6 +33,7 @@ type Server struct {
 	DB     *store.DB
 	Jobs   *jobs.Runner
 	Keys   KeyLister
+	Seller invoicepdf.Party // the seller on invoice PDFs
 	Logger *slog.Logger
 
 	mux *http.ServeMux
@@ -51,7 +53,11 @@ type route struct {
 }
 
 func (s *Server) routes() []route {
-	return append(s.commerceRoutes(), s.licenseRoutes()...)
+	var rs []route
+	for _, group := range [][]route{s.commerceRoutes(), s.licenseRoutes(), s.receivableRoutes()} {
+		rs = append(rs, group...)
+	}
+	return rs
 }
 
 func (s *Server) commerceRoutes() []route {

@@ -34,6 +34,7 @@ type env struct {
 	pay   *testpay.Provider
 	clock *fulfill.SimulatedClock
 	keys  *keys.Store
+	svc   *commerce.Service
 }
 
 func newEnv(t *testing.T, url string, start string, opts ...func(*jobs.Config)) *env {
@@ -84,7 +85,7 @@ func newEnv(t *testing.T, url string, start string, opts ...func(*jobs.Config)) 
 	a := &api.Server{Svc: svc, DB: db, Jobs: runner, Keys: ks, Logger: log}
 	srv := httptest.NewServer(a.Handler())
 	t.Cleanup(srv.Close)
-	return &env{t: t, db: db, srv: srv, pay: pay, clock: clock, keys: ks}
+	return &env{t: t, db: db, srv: srv, pay: pay, clock: clock, keys: ks, svc: svc}
 }
 
 // do sends a request and decodes the JSON answer into out (if not nil); it

@@ -79,3 +79,11 @@ func FormatAmount(amount int64, currency string) string {
 	}
 	return b.String()
 }
+
+// FormatDecimal writes a minor-unit amount as a plain decimal number without
+// grouping or currency ("3480000" USD → "34800.00"), for CSV exports.
+func FormatDecimal(amount int64, currency string) string {
+	s := FormatAmount(amount, currency)
+	s = strings.TrimPrefix(s, currency+" ")
+	return strings.ReplaceAll(s, ",", "")
+}

@@ -38,6 +38,8 @@ type Service struct {
 	Payments fulfill.PaymentProvider
 	Tax      billing.TaxTable
 	Keys     KeyStore // signs licenses; nil only where no self-managed plan is sold
+	// PublicURL is where customers reach the portal, for links in emails.
+	PublicURL string
 }
 
 // Actor says who asks, for version histories and the audit trail.

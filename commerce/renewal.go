@@ -107,6 +107,7 @@ func (s *Service) renew(ctx context.Context, tx *store.Tx, sub *fulfill.Subscrip
 	if err != nil {
 		return nil, err
 	}
+	oldSeats, oldStart, oldEnd := sub.Seats, sub.StartsOn, sub.EndsOn
 	if auto && pm != PayByInvoice {
 		inv.DueOn = s.today().AddDays(LapseDays) // if the card fails, it lapses then
 	}
@@ -126,9 +127,15 @@ func (s *Service) renew(ctx context.Context, tx *store.Tx, sub *fulfill.Subscrip
 		if err := s.emit(tx, "payment.failed", inv.ID, cust.ID, map[string]any{"invoice": inv, "code": fe.Code, "message": fe.Message}); err != nil {
 			return nil, err
 		}
+		d := &store.Dunning{PrevSeats: oldSeats, TrueUp: trueUp}
+		if trueUp > 0 {
+			d.TrueUpFrom, d.TrueUpTo = oldStart, oldEnd
+		}
+		if err := s.startDunning(tx, cust, sub, inv, d, fe.Code); err != nil {
+			return nil, err
+		}
 		state = fulfill.StatePastDue
 	}
-	oldSeats, oldStart, oldEnd := sub.Seats, sub.StartsOn, sub.EndsOn
 	sub.PlanID, sub.Plan, sub.PlanVersion, sub.UnitAmount = plan.ID, plan.Code, plan.Version, price
 	sub.Seats, sub.StartsOn, sub.EndsOn, sub.State, sub.PaymentMethod = newSeats, start, end, state, pm
 	sub.AutoRenew, sub.CancelReason = true, ""
@@ -286,7 +293,28 @@ func (s *Service) EnqueueDue(ctx context.Context, day fulfill.Date) (int, error)
 		}
 		r, err := s.enqueueReconciliations(ctx, tx, day)
 		n += r
-		return err
+		if err != nil {
+			return err
+		}
+		retries, err := s.DB.DueDunning(ctx, day)
+		if err != nil {
+			return err
+		}
+		for _, id := range retries {
+			if err := tx.Enqueue(DunningArgs{InvoiceID: id, Day: day.String()}, nil); err != nil {
+				return err
+			}
+		}
+		n += len(retries)
+		// Revenue is recognised day by day; posting it at each month end
+		// (and on demand) keeps the ledger small.
+		if day.AddDays(1).Time().Day() == 1 {
+			if err := tx.Enqueue(RecognizeArgs{Day: day.String()}, nil); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
 	})
 	return n, err
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"time"
 
 	"github.com/fulfillhq/fulfill"
 	"github.com/fulfillhq/fulfill/billing"
@@ -142,6 +141,7 @@ func (s *Service) newInvoice(tx *store.Tx, cust *fulfill.Customer, subID *string
 	if paymentMethod == PayByInvoice {
 		inv.DueOn = today.AddDays(InvoiceTermsDays)
 	}
+	inv.PeriodStart, inv.PeriodEnd, inv.NetRevenue = start, end, inv.Subtotal
 	for _, l := range append(b.Lines, b.Tax) {
 		inv.Lines = append(inv.Lines, fulfill.InvoiceLine{Kind: l.Kind, Description: l.Description, Quantity: l.Quantity,
 			UnitAmount: l.UnitAmount, Amount: l.Amount, PeriodStart: fulfill.DateOf(l.PeriodStart),
@@ -166,31 +166,27 @@ func (s *Service) finalize(ctx context.Context, tx *store.Tx, cust *fulfill.Cust
 	if err := s.emit(tx, "invoice.finalized", inv.ID, cust.ID, inv); err != nil {
 		return err
 	}
-	now := s.now()
-	if inv.Total == 0 {
-		return s.markPaid(tx, cust, inv, now)
+	if err := s.bookInvoice(tx, inv); err != nil {
+		return err
 	}
-	if inv.PaymentMethod == PayByInvoice {
+	if err := s.applyCredit(tx, cust, inv); err != nil {
+		return err
+	}
+	switch {
+	case inv.Status != fulfill.InvoiceOpen:
+		return nil // the account credit paid it
+	case store.DueOf(inv) == 0:
+		now := s.now()
+		inv.Status, inv.PaidAt = fulfill.InvoicePaid, &now
+		if err := tx.SaveInvoiceAmounts(inv); err != nil {
+			return err
+		}
+		return s.invoicePaid(tx, cust, inv)
+	case inv.PaymentMethod == PayByInvoice:
 		return nil
 	}
-	res, err := s.Payments.Charge(ctx, fulfill.ChargeRequest{CustomerID: cust.ID, InvoiceID: inv.ID, Amount: inv.Total,
-		Currency: inv.Currency, PaymentMethod: inv.PaymentMethod, IdempotencyKey: "fulfill-" + inv.ID,
-		Description: "Invoice " + inv.Number})
-	if err != nil {
-		return err
-	}
-	if err := tx.InsertPayment(&fulfill.Payment{ID: fulfill.NewID("pay"), InvoiceID: inv.ID, Provider: res.Provider,
-		ProviderRef: res.Ref, Amount: inv.Total, Currency: inv.Currency, Status: "succeeded", CreatedAt: now}); err != nil {
-		return err
-	}
-	return s.markPaid(tx, cust, inv, now)
-}
-
-func (s *Service) markPaid(tx *store.Tx, cust *fulfill.Customer, inv *fulfill.Invoice, now time.Time) error {
-	if err := tx.MarkInvoicePaid(inv, now); err != nil {
-		return err
-	}
-	return s.emit(tx, "invoice.paid", inv.ID, cust.ID, inv)
+	// The key is derived from the invoice, so a retried charge is one charge.
+	return s.charge(ctx, tx, cust, inv, inv.PaymentMethod, "fulfill-"+inv.ID)
 }
 
 // Preview is what a change would cost, without making it.

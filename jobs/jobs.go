@@ -52,6 +52,25 @@ type eventWorker struct {
 
 func (w *eventWorker) Work(ctx context.Context, job *river.Job[store.EventArgs]) error { return nil }
 
+type dunningWorker struct {
+	river.WorkerDefaults[commerce.DunningArgs]
+	svc *commerce.Service
+}
+
+func (w *dunningWorker) Work(ctx context.Context, job *river.Job[commerce.DunningArgs]) error {
+	return w.svc.ProcessDunning(ctx, job.Args.InvoiceID)
+}
+
+type recognizeWorker struct {
+	river.WorkerDefaults[commerce.RecognizeArgs]
+	svc *commerce.Service
+}
+
+func (w *recognizeWorker) Work(ctx context.Context, job *river.Job[commerce.RecognizeArgs]) error {
+	_, err := w.svc.RecognizeRevenue(ctx)
+	return err
+}
+
 type reconcileWorker struct {
 	river.WorkerDefaults[commerce.ReconcileArgs]
 	svc *commerce.Service
@@ -130,6 +149,8 @@ func New(cfg Config) (*Runner, error) {
 	river.AddWorker(workers, &processDueWorker{svc: cfg.Service})
 	river.AddWorker(workers, &billingRunWorker{svc: cfg.Service, clock: cfg.Clock})
 	river.AddWorker(workers, &reconcileWorker{svc: cfg.Service})
+	river.AddWorker(workers, &dunningWorker{svc: cfg.Service})
+	river.AddWorker(workers, &recognizeWorker{svc: cfg.Service})
 	river.AddWorker(workers, &eventWorker{})
 	river.AddWorker(workers, &emailWorker{db: cfg.Service.DB, mail: cfg.Mail, from: cfg.From, clock: cfg.Clock})
 	rc := &river.Config{

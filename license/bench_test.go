@@ -1,6 +1,7 @@
 package license
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"testing"
 )
@@ -9,7 +10,10 @@ import (
 // the same size, to show the format's overhead (targets: Verify >= 90% and
 // Sign >= 80% of the bare rate).
 
-func benchFixture(b *testing.B) (*Signer, *Keyring, []byte, []byte) {
+// benchFixture returns the signer, a keyring trusting it, the signed test
+// license and the exact message its signature covers (prefix + payload), so
+// the bare ed25519 benchmarks hash and verify the same bytes and signature.
+func benchFixture(b testing.TB) (*Signer, *Keyring, []byte, []byte) {
 	s := testSigner(b, "primary")
 	data := mustSign(b, s, testPayload())
 	f, err := Parse(data)
@@ -17,7 +21,26 @@ func benchFixture(b *testing.B) (*Signer, *Keyring, []byte, []byte) {
 		b.Fatal(err)
 	}
 	msg := append([]byte(signingPrefix), f.RawPayload...)
+	if !bytes.Equal(ed25519.Sign(s.priv, msg), f.Signature) {
+		b.Fatal("bench fixture: the bare message is not what the license signs")
+	}
 	return s, mustKeyring(b, s.PublicKey()), data, msg
+}
+
+// TestBenchmarkFairness checks (untimed) that the paired benchmarks do the
+// same cryptographic work: same key, same message, same signature.
+func TestBenchmarkFairness(t *testing.T) {
+	s, ring, data, msg := benchFixture(t)
+	p, err := ring.Verify(data, testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if raw, _ := appendPayload(nil, p); !bytes.Equal(raw, msg[len(signingPrefix):]) {
+		t.Fatal("Verify's payload is not the benchmarked message")
+	}
+	if again := mustSign(t, s, testPayload()); !bytes.Equal(again, data) {
+		t.Fatal("BenchmarkSign signs a different license than the fixture")
+	}
 }
 
 func BenchmarkVerify(b *testing.B) {

@@ -45,10 +45,33 @@ func ParseDate(s string) (Date, error) {
 	m, ok2 := digits(s[5:7])
 	d, ok3 := digits(s[8:10])
 	v := Date{y, time.Month(m), d}
-	if !ok1 || !ok2 || !ok3 || NewDate(y, time.Month(m), d) != v { // rejects 2025-02-30
+	if !ok1 || !ok2 || !ok3 || !v.valid() { // rejects 2025-02-30
 		return Date{}, fmt.Errorf("license: bad date %q: want YYYY-MM-DD", s)
 	}
 	return v, nil
+}
+
+// valid reports whether d is a real day of a year 0-9999, that is whether
+// NewDate would return it unchanged and it formats as "YYYY-MM-DD". Checked by
+// hand: time.Date was a visible share of Verify.
+func (d Date) valid() bool {
+	return d.Year >= 0 && d.Year <= 9999 && d.Month >= time.January && d.Month <= time.December &&
+		d.Day >= 1 && d.Day <= daysIn(d.Month, d.Year)
+}
+
+// daysIn returns the number of days of month m (1-12) in the proleptic
+// Gregorian calendar, as the time package counts them (year 0 is a leap year).
+func daysIn(m time.Month, year int) int {
+	switch m {
+	case time.February:
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	case time.April, time.June, time.September, time.November:
+		return 30
+	}
+	return 31
 }
 
 func digits(s string) (int, bool) {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
+	"unicode/utf8"
 )
 
 // decodeJSON fills p from a payload. It is a small hand-written decoder
@@ -12,18 +14,22 @@ import (
 // Verify. It reads standard JSON, matches keys exactly (payloads are written
 // by our server in snake_case), skips unknown keys so newer servers can add
 // fields, and treats null as "leave unset", as encoding/json does.
+//
+// The payload is copied into one string and the string fields of p are
+// slices of it (unless they hold escapes): one allocation instead of one per
+// field.
 func decodeJSON(data []byte, p *Payload) error {
-	d := decoder{b: data}
+	d := decoder{b: string(data)}
 	*p = Payload{}
-	err := d.object(func(key []byte) error {
-		switch string(key) {
+	err := d.object(func(key string) error {
+		switch key {
 		case "id":
 			return d.str(&p.ID)
 		case "version":
 			return d.int(&p.Version)
 		case "licensee":
-			return d.object(func(key []byte) error {
-				switch string(key) {
+			return d.object(func(key string) error {
+				switch key {
 				case "name":
 					return d.str(&p.Licensee.Name)
 				case "company":
@@ -60,6 +66,10 @@ func decodeJSON(data []byte, p *Payload) error {
 			if err := d.str(&s); err != nil || s == "" {
 				return err
 			}
+			if t, ok := parseUTCSeconds(s); ok {
+				p.IssuedAt = t
+				return nil
+			}
 			return p.IssuedAt.UnmarshalText([]byte(s))
 		case "subscription_id":
 			return d.str(&p.SubscriptionID)
@@ -70,10 +80,10 @@ func decodeJSON(data []byte, p *Payload) error {
 			if p.AddOns == nil {
 				p.AddOns = make(map[string]int)
 			}
-			return d.object(func(key []byte) error {
+			return d.object(func(key string) error {
 				var n int
 				err := d.int(&n)
-				p.AddOns[string(key)] = n
+				p.AddOns[key] = n
 				return err
 			})
 		case "trial":
@@ -100,7 +110,7 @@ func decodeJSON(data []byte, p *Payload) error {
 }
 
 type decoder struct {
-	b []byte
+	b string
 	i int
 }
 
@@ -111,6 +121,9 @@ func (d *decoder) errorf(format string, args ...any) error {
 }
 
 func (d *decoder) ws() {
+	if d.i < len(d.b) && d.b[d.i] > ' ' { // compact JSON: nothing to skip
+		return
+	}
 	for d.i < len(d.b) {
 		switch d.b[d.i] {
 		case ' ', '\t', '\n', '\r':
@@ -131,7 +144,7 @@ func (d *decoder) peek() byte {
 
 func (d *decoder) literal(s string) bool {
 	d.ws()
-	if len(d.b)-d.i >= len(s) && string(d.b[d.i:d.i+len(s)]) == s {
+	if len(d.b)-d.i >= len(s) && d.b[d.i:d.i+len(s)] == s {
 		d.i += len(s)
 		return true
 	}
@@ -143,7 +156,7 @@ func (d *decoder) null() bool { return d.literal("null") }
 
 // object reads {"key": value, ...}, calling field with the decoder positioned
 // at each value. A null object is accepted and leaves everything unset.
-func (d *decoder) object(field func(key []byte) error) error {
+func (d *decoder) object(field func(key string) error) error {
 	if d.null() {
 		return nil
 	}
@@ -180,44 +193,64 @@ func (d *decoder) object(field func(key []byte) error) error {
 	}
 }
 
-// rawString reads a string and returns its decoded bytes; without escapes
-// they alias the input.
-func (d *decoder) rawString() ([]byte, error) {
+// rawString reads a string and returns its decoded value; without escapes or
+// non-ASCII bytes it is a slice of the input.
+func (d *decoder) rawString() (string, error) {
 	if d.peek() != '"' {
-		return nil, d.errorf("want a string")
+		return "", d.errorf("want a string")
 	}
-	start := d.i
-	d.i++
+	start := d.i + 1
+	for i := start; i < len(d.b); i++ {
+		if c := d.b[i]; !plainByte[c] {
+			if c == '"' {
+				d.i = i + 1
+				return d.b[start:i], nil
+			}
+			return d.slowString(start - 1)
+		}
+	}
+	d.i = len(d.b)
+	return "", d.errorf("unterminated string")
+}
+
+// plainByte is true for the bytes rawString passes over: printable ASCII
+// other than '"' and '\'.
+var plainByte = func() (t [256]bool) {
+	for c := 0x20; c < 0x80; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+// slowString reads the string opening at quote that holds escapes or
+// non-ASCII bytes: encoding/json handles escapes and their validation, and
+// replaces invalid UTF-8 as it does.
+func (d *decoder) slowString(quote int) (string, error) {
 	escaped := false
+	d.i = quote + 1
 	for d.i < len(d.b) {
-		c := d.b[d.i]
-		switch {
+		switch c := d.b[d.i]; {
 		case c == '"':
 			d.i++
-			if !escaped {
-				return d.b[start+1 : d.i-1], nil
+			v := d.b[quote+1 : d.i-1]
+			if !escaped && utf8.ValidString(v) {
+				return v, nil // what encoding/json would return
 			}
-			// Rare: let encoding/json handle escapes and their validation.
 			var s string
-			if err := json.Unmarshal(d.b[start:d.i], &s); err != nil {
-				return nil, d.errorf("bad string: %v", err)
+			if err := json.Unmarshal([]byte(d.b[quote:d.i]), &s); err != nil {
+				return "", d.errorf("bad string: %v", err)
 			}
-			return []byte(s), nil
+			return s, nil
 		case c == '\\':
 			escaped = true
 			d.i += 2
 		case c < 0x20:
-			return nil, d.errorf("control character in string")
-		case c >= 0x80:
-			// Non-ASCII: validate and replace invalid UTF-8 like
-			// encoding/json does, via the slow path.
-			escaped = true
-			d.i++
+			return "", d.errorf("control character in string")
 		default:
 			d.i++
 		}
 	}
-	return nil, d.errorf("unterminated string")
+	return "", d.errorf("unterminated string")
 }
 
 func (d *decoder) str(dst *string) error {
@@ -228,7 +261,7 @@ func (d *decoder) str(dst *string) error {
 	if err != nil {
 		return err
 	}
-	*dst = string(b)
+	*dst = b
 	return nil
 }
 
@@ -240,7 +273,7 @@ func (d *decoder) date(dst *Date) error {
 	if err != nil {
 		return err
 	}
-	v, err := ParseDate(string(b))
+	v, err := ParseDate(b)
 	if err != nil {
 		return err
 	}
@@ -281,7 +314,7 @@ func (d *decoder) int(dst *int) error {
 	if d.i < len(d.b) && (d.b[d.i] == '.' || d.b[d.i] == 'e' || d.b[d.i] == 'E') {
 		return d.errorf("want an integer, not a fraction")
 	}
-	n, err := strconv.Atoi(string(d.b[start:d.i]))
+	n, err := strconv.Atoi(d.b[start:d.i])
 	if err != nil {
 		return d.errorf("integer out of range")
 	}
@@ -299,7 +332,7 @@ func (d *decoder) skip(depth int) error {
 		_, err := d.rawString()
 		return err
 	case c == '{':
-		return d.object(func([]byte) error { return d.skip(depth + 1) })
+		return d.object(func(string) error { return d.skip(depth + 1) })
 	case c == '[':
 		d.i++
 		if d.peek() == ']' {
@@ -377,4 +410,26 @@ func (d *decoder) number() error {
 		return errors.New("bad number")
 	}
 	return nil
+}
+
+// parseUTCSeconds parses the form Sign writes, "2006-01-02T15:04:05Z", by
+// hand (time.Time.UnmarshalText was a visible share of Verify). It accepts
+// only values UnmarshalText accepts and returns the same time; anything else
+// is left to UnmarshalText.
+func parseUTCSeconds(s string) (time.Time, bool) {
+	if len(s) != len("2006-01-02T15:04:05Z") || s[4] != '-' || s[7] != '-' || s[10] != 'T' ||
+		s[13] != ':' || s[16] != ':' || s[19] != 'Z' {
+		return time.Time{}, false
+	}
+	y, ok1 := digits(s[0:4])
+	mo, ok2 := digits(s[5:7])
+	d, ok3 := digits(s[8:10])
+	h, ok4 := digits(s[11:13])
+	mi, ok5 := digits(s[14:16])
+	sec, ok6 := digits(s[17:19])
+	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || !ok6 || !(Date{y, time.Month(mo), d}).valid() ||
+		h > 23 || mi > 59 || sec > 59 {
+		return time.Time{}, false
+	}
+	return time.Date(y, time.Month(mo), d, h, mi, sec, 0, time.UTC), true
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -82,28 +83,41 @@ type envelope struct {
 // diagnostics. It accepts only the exact bytes the encoder produces, so any
 // change to armor, line breaks, base64 or envelope is ErrMalformed.
 func Parse(data []byte) (*File, error) {
-	env, err := parseEnvelope(data)
+	bp := getBuf()
+	f, buf, err := parse(*bp, data)
+	putBuf(bp, buf)
+	return f, err
+}
+
+// parse is Parse with the decoded envelope in buf, which it returns for reuse;
+// nothing in the File aliases it.
+func parse(buf, data []byte) (*File, []byte, error) {
+	env, buf, err := parseEnvelope(buf[:0], data)
 	if err != nil {
-		return nil, err
+		return nil, buf, err
 	}
-	payload, err := b64.AppendDecode(nil, env.payload64)
+	// Payload and signature share one allocation.
+	np := b64.DecodedLen(len(env.payload64))
+	raw := make([]byte, np+b64.DecodedLen(len(env.sig64)))
+	n, err := b64.Decode(raw[:np], env.payload64)
 	if err != nil {
-		return nil, fmt.Errorf("%w: payload: bad base64", ErrMalformed)
+		return nil, buf, fmt.Errorf("%w: payload: bad base64", ErrMalformed)
 	}
-	sig, err := b64.AppendDecode(nil, env.sig64)
+	payload := raw[:n:n]
+	m, err := b64.Decode(raw[np:], env.sig64)
 	if err != nil {
-		return nil, fmt.Errorf("%w: sig: bad base64", ErrMalformed)
+		return nil, buf, fmt.Errorf("%w: sig: bad base64", ErrMalformed)
 	}
 	f := &File{
 		KeyID:      string(env.kid),
 		Algorithm:  string(env.alg),
 		RawPayload: payload,
-		Signature:  sig,
+		Signature:  raw[np : np+m : np+m],
 	}
 	if err := decodePayload(payload, &f.Payload); err != nil {
-		return nil, err
+		return nil, buf, err
 	}
-	return f, nil
+	return f, buf, nil
 }
 
 func decodePayload(raw []byte, p *Payload) error {
@@ -116,40 +130,112 @@ func decodePayload(raw []byte, p *Payload) error {
 	return nil
 }
 
-// parseEnvelope removes the armor, decodes the base64 and splits the envelope.
-func parseEnvelope(data []byte) (envelope, error) {
+// parseEnvelope removes the armor, decodes the base64 into dst (appending;
+// the returned buffer, possibly grown, holds it and must outlive the
+// envelope) and splits the envelope, whose fields alias that buffer.
+func parseEnvelope(dst, data []byte) (envelope, []byte, error) {
+	dst, err := decodeArmor(dst, data)
+	if err != nil {
+		return envelope{}, dst, err
+	}
+	env, err := splitEnvelope(dst)
+	return env, dst, err
+}
+
+// decodeArmorFast is decodeArmor in one pass for a well-formed file; on any
+// error it reports false and decodeArmor finds and describes the error.
+//
+// A full line is accepted only if it is followed by '\n' and decodes to 48
+// bytes: the decoder skips '\r' and '\n', and padding ends the text, so a
+// line of 64 bytes holding any of them decodes to fewer. The last line is
+// checked by hand.
+func decodeArmorFast(dst, data []byte) ([]byte, bool) {
 	body, ok := bytes.CutPrefix(data, []byte(armorBegin))
 	if !ok {
-		return envelope{}, fmt.Errorf("%w: first line is not %q", ErrMalformed, armorBegin[:len(armorBegin)-1])
+		return dst, false
+	}
+	if body, ok = bytes.CutSuffix(body, []byte(armorEnd)); !ok || len(body) < 2 {
+		return dst, false
+	}
+	start := len(dst)
+	dst = slices.Grow(dst, b64.DecodedLen(len(body)))
+	out := dst[:cap(dst)]
+	n := start
+	for len(body) > lineLen+1 {
+		if body[lineLen] != '\n' {
+			return dst[:start], false
+		}
+		if m, err := b64.Decode(out[n:], body[:lineLen]); err != nil || m != lineBytes {
+			return dst[:start], false
+		}
+		n += lineBytes
+		body = body[lineLen+1:]
+	}
+	last := body[:len(body)-1] // up to 64 characters
+	if len(last) == 0 || body[len(body)-1] != '\n' || bytes.IndexByte(last, '\n') >= 0 || bytes.IndexByte(last, '\r') >= 0 {
+		return dst[:start], false
+	}
+	m, err := b64.Decode(out[n:], last)
+	if err != nil {
+		return dst[:start], false
+	}
+	return out[:n+m], true
+}
+
+// decodeArmor checks the armor and line layout of data and appends the
+// decoded base64 text to dst.
+func decodeArmor(dst, data []byte) ([]byte, error) {
+	if out, ok := decodeArmorFast(dst, data); ok {
+		return out, nil
+	}
+	// Something is wrong: find what, in the order FORMAT.md gives.
+	body, ok := bytes.CutPrefix(data, []byte(armorBegin))
+	if !ok {
+		return dst, fmt.Errorf("%w: first line is not %q", ErrMalformed, armorBegin[:len(armorBegin)-1])
 	}
 	body, ok = bytes.CutSuffix(body, []byte(armorEnd))
 	if !ok {
-		return envelope{}, fmt.Errorf("%w: file does not end with %q and one newline", ErrMalformed, armorEnd[:len(armorEnd)-1])
+		return dst, fmt.Errorf("%w: file does not end with %q and one newline", ErrMalformed, armorEnd[:len(armorEnd)-1])
 	}
 	// The decoder skips '\r' and '\n' anywhere; the layout is checked here
 	// instead so that a moved or added line break is an error.
 	if len(body) == 0 || bytes.IndexByte(body, '\r') >= 0 {
-		return envelope{}, fmt.Errorf("%w: empty body or carriage return", ErrMalformed)
+		return dst, fmt.Errorf("%w: empty body or carriage return", ErrMalformed)
 	}
 	// Check the wrapping here; the decoder then skips the line breaks.
 	enc := body
 	for line := 1; len(body) > 0; line++ {
 		i := bytes.IndexByte(body, '\n')
 		if i < 0 {
-			return envelope{}, fmt.Errorf("%w: line %d: missing newline", ErrMalformed, line)
+			return dst, fmt.Errorf("%w: line %d: missing newline", ErrMalformed, line)
 		}
 		// Full lines carry 64 characters; the last one 1 to 64.
 		if i == 0 || i > lineLen || (i != lineLen && i+1 != len(body)) {
-			return envelope{}, fmt.Errorf("%w: line %d is %d characters, want %d (last line 1-%d)", ErrMalformed, line, i, lineLen, lineLen)
+			return dst, fmt.Errorf("%w: line %d is %d characters, want %d (last line 1-%d)", ErrMalformed, line, i, lineLen, lineLen)
 		}
 		body = body[i+1:]
 	}
-	// Padding can only end the text, so '=' inside a full line is an error.
-	raw, err := b64.AppendDecode(nil, enc)
-	if err != nil {
-		return envelope{}, fmt.Errorf("%w: bad base64 in the armored block", ErrMalformed)
+	// Decode line by line: every line but the last is 64 characters, whole
+	// quanta, so this equals decoding the joined text, without the decoder's
+	// slow path for line breaks. Padding can only end the text, so a full
+	// line that decodes to fewer than 48 bytes is an error.
+	start := len(dst)
+	dst = slices.Grow(dst, b64.DecodedLen(len(enc)))
+	out := dst[:cap(dst)]
+	n := start
+	for len(enc) > lineLen+1 {
+		m, err := b64.Decode(out[n:], enc[:lineLen])
+		if err != nil || m != lineBytes {
+			return dst[:start], fmt.Errorf("%w: bad base64 in the armored block", ErrMalformed)
+		}
+		n += m
+		enc = enc[lineLen+1:]
 	}
-	return splitEnvelope(raw)
+	m, err := b64.Decode(out[n:], enc[:len(enc)-1])
+	if err != nil {
+		return dst[:start], fmt.Errorf("%w: bad base64 in the armored block", ErrMalformed)
+	}
+	return out[:n+m], nil
 }
 
 // splitEnvelope reads the envelope JSON in its one accepted form: keys kid,
@@ -194,29 +280,44 @@ func splitEnvelope(b []byte) (envelope, error) {
 
 // encodeFile is the only encoder; parseEnvelope accepts exactly its output.
 func encodeFile(kid, alg string, payload, sig []byte) []byte {
+	out, _ := armorFile(nil, kid, alg, payload, sig)
+	return out
+}
+
+// armorFile builds the envelope in scratch (from its start; payload and sig
+// must not overlap scratch's capacity) and returns the armored file, in one
+// allocation of its exact size, and the envelope buffer for reuse.
+func armorFile(scratch []byte, kid, alg string, payload, sig []byte) (out, env []byte) {
 	envLen := len(envKid) + len(kid) + len(envAlg) + len(alg) + len(envPayload) +
 		b64.EncodedLen(len(payload)) + len(envSig) + b64.EncodedLen(len(sig)) + len(envEnd)
-	env := make([]byte, 0, envLen)
+	env = slices.Grow(scratch[:0], envLen)
 	env = append(env, envKid...)
 	env = append(env, kid...)
 	env = append(env, envAlg...)
 	env = append(env, alg...)
 	env = append(env, envPayload...)
-	env = b64.AppendEncode(env, payload)
+	n := len(env)
+	env = env[:n+b64.EncodedLen(len(payload))]
+	b64Encode(env[n:], payload)
 	env = append(env, envSig...)
-	env = b64.AppendEncode(env, sig)
+	n = len(env)
+	env = env[:n+b64.EncodedLen(len(sig))]
+	b64Encode(env[n:], sig)
 	env = append(env, envEnd...)
 
 	encLen := b64.EncodedLen(len(env))
-	out := make([]byte, 0, len(armorBegin)+encLen+(encLen+lineLen-1)/lineLen+len(armorEnd))
-	out = append(out, armorBegin...)
-	for len(env) > 0 {
-		n := min(len(env), lineBytes)
-		out = b64.AppendEncode(out, env[:n])
-		out = append(out, '\n')
-		env = env[n:]
+	out = make([]byte, len(armorBegin)+encLen+(encLen+lineLen-1)/lineLen+len(armorEnd))
+	n = copy(out, armorBegin)
+	for rest := env; len(rest) > 0; {
+		k := min(len(rest), lineBytes)
+		b64Encode(out[n:], rest[:k])
+		n += b64.EncodedLen(k)
+		out[n] = '\n'
+		n++
+		rest = rest[k:]
 	}
-	return append(out, armorEnd...)
+	copy(out[n:], armorEnd)
+	return out, env
 }
 
 // Sign returns the license file for p. A zero Version is set to
@@ -233,15 +334,35 @@ func (s *Signer) Sign(p Payload) ([]byte, error) {
 		return nil, errors.New("license: sign: issued_at is not set")
 	}
 	p.IssuedAt = p.IssuedAt.UTC().Truncate(time.Second)
-	payload, err := json.Marshal(&p)
-	if err != nil {
-		return nil, fmt.Errorf("license: sign: %w", err)
+	// ed25519 takes one message slice: prefix and payload in one pooled
+	// buffer, the payload written by appendPayload (json.Marshal's exact
+	// bytes, without reflection) and the envelope after it.
+	bp := getBuf()
+	msg := append((*bp)[:0], signingPrefix...)
+	msg, ok := appendPayload(msg, &p)
+	if !ok {
+		pp := p // only this copy escapes to the heap, not p on every Sign
+		payload, err := json.Marshal(&pp)
+		if err != nil {
+			putBuf(bp, msg)
+			return nil, fmt.Errorf("license: sign: %w", err)
+		}
+		msg = append(msg[:len(signingPrefix)], payload...)
 	}
-	// ed25519 takes one message slice: prefix and payload in one buffer.
-	msg := make([]byte, 0, len(signingPrefix)+len(payload))
-	msg = append(append(msg, signingPrefix...), payload...)
-	sig := ed25519.Sign(s.priv, msg)
-	return encodeFile(s.kid, AlgEd25519, msg[len(signingPrefix):], sig), nil
+	var sig [ed25519.SignatureSize]byte
+	signInto(&sig, s.priv, msg)
+	out, env := armorFile(msg[len(msg):], s.kid, AlgEd25519, msg[len(signingPrefix):], sig[:])
+	if cap(env) > cap(msg) {
+		msg = env
+	}
+	putBuf(bp, msg)
+	return out, nil
+}
+
+// signInto is ed25519.Sign with the signature in dst: inlined, its result
+// stays off the heap.
+func signInto(dst *[ed25519.SignatureSize]byte, priv ed25519.PrivateKey, msg []byte) {
+	copy(dst[:], ed25519.Sign(priv, msg))
 }
 
 // Verify checks that data is a license file signed by a trusted key and not
@@ -250,17 +371,29 @@ func (s *Signer) Sign(p Payload) ([]byte, error) {
 // It does not judge expiry or seats: that is Payload.Check, because an expired
 // license still has a grace period and an over-seats one still works.
 func (k *Keyring) Verify(data []byte, now time.Time) (*Payload, error) {
-	env, err := parseEnvelope(data)
+	bp := getBuf()
+	p, buf, err := k.verify(*bp, data, now)
+	putBuf(bp, buf)
+	return p, err
+}
+
+// verify is Verify with scratch space buf (decoded envelope, then prefix and
+// payload), which it returns, possibly grown, for reuse. Nothing it returns
+// aliases buf.
+func (k *Keyring) verify(buf, data []byte, now time.Time) (*Payload, []byte, error) {
+	env, buf, err := parseEnvelope(buf[:0], data)
 	if err != nil {
-		return nil, err
+		return nil, buf, err
 	}
 	// Decode payload and sig first: whatever the key or algorithm, a file
 	// whose values are not strict base64 is malformed (FORMAT.md order).
-	// The payload goes straight after the prefix: one buffer, no copy.
-	msg := make([]byte, len(signingPrefix), len(signingPrefix)+b64.DecodedLen(len(env.payload64)))
-	copy(msg, signingPrefix)
+	// The payload goes straight after the prefix, after the envelope in the
+	// same buffer (env keeps pointing at the old array if it grows).
+	start := len(buf)
+	buf = slices.Grow(buf, len(signingPrefix)+b64.DecodedLen(len(env.payload64)))
+	msg := append(buf[start:start], signingPrefix...)
 	if msg, err = b64.AppendDecode(msg, env.payload64); err != nil {
-		return nil, fmt.Errorf("%w: payload: bad base64", ErrMalformed)
+		return nil, buf, fmt.Errorf("%w: payload: bad base64", ErrMalformed)
 	}
 	var sigBuf [ed25519.SignatureSize + 2]byte // room for DecodedLen of 88 characters
 	sig := sigBuf[:0]
@@ -268,28 +401,28 @@ func (k *Keyring) Verify(data []byte, now time.Time) (*Payload, error) {
 		sig = nil // too long for Ed25519; decoded only to check it
 	}
 	if sig, err = b64.AppendDecode(sig, env.sig64); err != nil {
-		return nil, fmt.Errorf("%w: sig: bad base64", ErrMalformed)
+		return nil, buf, fmt.Errorf("%w: sig: bad base64", ErrMalformed)
 	}
 	if string(env.alg) != AlgEd25519 {
-		return nil, fmt.Errorf("%w: %q", ErrUnsupportedAlgorithm, env.alg)
+		return nil, buf, fmt.Errorf("%w: %q", ErrUnsupportedAlgorithm, env.alg)
 	}
 	pub, ok := k.lookup(env.kid)
 	if !ok {
-		return nil, fmt.Errorf("%w: key id %q is not in the keyring", ErrUnknownKey, env.kid)
+		return nil, buf, fmt.Errorf("%w: key id %q is not in the keyring", ErrUnknownKey, env.kid)
 	}
 	if len(sig) != ed25519.SignatureSize {
-		return nil, fmt.Errorf("%w: sig is %d bytes, want %d", ErrMalformed, len(sig), ed25519.SignatureSize)
+		return nil, buf, fmt.Errorf("%w: sig is %d bytes, want %d", ErrMalformed, len(sig), ed25519.SignatureSize)
 	}
 	if !ed25519.Verify(pub, msg, sig) {
-		return nil, fmt.Errorf("%w: payload does not match the signature of key %s", ErrBadSignature, env.kid)
+		return nil, buf, fmt.Errorf("%w: payload does not match the signature of key %s", ErrBadSignature, env.kid)
 	}
 	p := new(Payload)
 	if err := decodePayload(msg[len(signingPrefix):], p); err != nil {
-		return nil, err
+		return nil, buf, err
 	}
 	if limit := now.Add(MaxClockSkew); p.IssuedAt.After(limit) {
-		return nil, fmt.Errorf("%w: issued_at %s is more than %v after now (%s); check the system clock",
+		return nil, buf, fmt.Errorf("%w: issued_at %s is more than %v after now (%s); check the system clock",
 			ErrIssuedInFuture, p.IssuedAt.Format(time.RFC3339), MaxClockSkew, now.UTC().Format(time.RFC3339))
 	}
-	return p, nil
+	return p, buf, nil
 }

@@ -19,11 +19,12 @@ func (t *Tx) InsertInvoice(inv *fulfill.Invoice) error {
 	}
 	inv.Number = fmt.Sprintf("INV-%06d", n)
 	err := t.exec(`INSERT INTO invoices (id, number, customer_id, subscription_id, status, currency, subtotal, tax, total,
-		amount_paid, tax_rate_bp, reverse_charge, tax_note, issued_on, due_on, paid_at, payment_method, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
+		amount_paid, tax_rate_bp, reverse_charge, tax_note, issued_on, due_on, paid_at, payment_method, created_at,
+		net_revenue, period_start, period_end)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)`,
 		inv.ID, inv.Number, inv.CustomerID, inv.SubscriptionID, inv.Status, inv.Currency, inv.Subtotal, inv.Tax, inv.Total,
 		inv.AmountPaid, inv.TaxRateBP, inv.ReverseCharge, inv.TaxNote, inv.IssuedOn, inv.DueOn, utcPtr(inv.PaidAt),
-		inv.PaymentMethod, inv.CreatedAt.UTC())
+		inv.PaymentMethod, inv.CreatedAt.UTC(), inv.NetRevenue, inv.PeriodStart, inv.PeriodEnd)
 	if err != nil {
 		return mapErr(err, "Invoice")
 	}
@@ -44,6 +45,15 @@ func (t *Tx) InsertInvoice(inv *fulfill.Invoice) error {
 		args = append(args, inv.ID, i+1, l.Kind, l.Description, l.Quantity, l.UnitAmount, l.Amount, l.PeriodStart, l.PeriodEnd, l.Proration)
 	}
 	return t.exec(q.String(), args...)
+}
+
+// DueOf is what is still owed on an invoice: nothing once it is paid, void
+// or written off.
+func DueOf(inv *fulfill.Invoice) int64 {
+	if inv.Status != fulfill.InvoiceOpen {
+		return 0
+	}
+	return max(0, inv.Total-inv.AmountPaid-inv.AmountCredited)
 }
 
 func utcPtr(t *time.Time) any {
@@ -71,24 +81,23 @@ func (t *Tx) InsertPayment(p *fulfill.Payment) error {
 }
 
 const invoiceCols = `id, number, customer_id, subscription_id, status, currency, subtotal, tax, total, amount_paid,
-	tax_rate_bp, reverse_charge, tax_note, issued_on, due_on, paid_at, payment_method, created_at`
+	tax_rate_bp, reverse_charge, tax_note, issued_on, due_on, paid_at, payment_method, created_at,
+	amount_credited, amount_refunded, net_revenue, recognized, period_start, period_end`
 
 func scanInvoice(s interface{ Scan(...any) error }) (*fulfill.Invoice, error) {
 	var inv fulfill.Invoice
 	var paid sql.NullTime
 	err := s.Scan(&inv.ID, &inv.Number, &inv.CustomerID, &inv.SubscriptionID, &inv.Status, &inv.Currency, &inv.Subtotal,
 		&inv.Tax, &inv.Total, &inv.AmountPaid, &inv.TaxRateBP, &inv.ReverseCharge, &inv.TaxNote, &inv.IssuedOn, &inv.DueOn,
-		&paid, &inv.PaymentMethod, &inv.CreatedAt)
+		&paid, &inv.PaymentMethod, &inv.CreatedAt, &inv.AmountCredited, &inv.AmountRefunded, &inv.NetRevenue, &inv.Recognized,
+		&inv.PeriodStart, &inv.PeriodEnd)
 	if err != nil {
 		return nil, err
 	}
 	if paid.Valid {
 		inv.PaidAt = &paid.Time
 	}
-	inv.AmountDue = inv.Total - inv.AmountPaid
-	if inv.Status == fulfill.InvoiceVoid || inv.Status == fulfill.InvoiceUncollectible {
-		inv.AmountDue = 0
-	}
+	inv.AmountDue = DueOf(&inv)
 	inv.Lines = []fulfill.InvoiceLine{}
 	return &inv, nil
 }
@@ -260,7 +269,8 @@ func (db *DB) ReleaseIdempotencyKey(ctx context.Context, tokenID, key string) er
 func (db *DB) TableCounts(ctx context.Context) (map[string]int, error) {
 	tables := []string{"plans", "plan_prices", "addons", "addon_prices", "customers", "subscriptions",
 		"subscription_versions", "activation_codes", "invoices", "invoice_lines", "payments", "seat_reports", "sequences",
-		"licenses", "instances", "usage_pings", "emails", "reconciliations", "events"}
+		"licenses", "instances", "usage_pings", "emails", "reconciliations", "events",
+		"ledger_transactions", "ledger_entries", "credit_notes", "dunning"}
 	counts := map[string]int{}
 	for _, tbl := range tables {
 		var n int

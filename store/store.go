@@ -169,19 +169,43 @@ func (db *DB) migrations() ([]migration, error) {
 	return ms, nil
 }
 
-// SchemaStatus tells how far the database is behind the program.
+// appliedVersions lists the migrations recorded as applied.
+func (db *DB) appliedVersions(ctx context.Context) (map[int]bool, error) {
+	rows, err := db.Write.QueryContext(ctx, `SELECT version FROM schema_migrations`)
+	if err != nil {
+		return map[int]bool{}, nil // no table yet: nothing applied
+	}
+	defer rows.Close()
+	done := map[int]bool{}
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		done[v] = true
+	}
+	return done, rows.Err()
+}
+
+// SchemaStatus tells how far the database is behind the program: the
+// newest migration applied, and the newest one there is. Any missing
+// migration, even an older one, makes applied lower than latest.
 func (db *DB) SchemaStatus(ctx context.Context) (applied, latest int, err error) {
 	ms, err := db.migrations()
 	if err != nil {
 		return 0, 0, err
 	}
 	latest = ms[len(ms)-1].Version
-	err = db.Read.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&applied)
+	done, err := db.appliedVersions(ctx)
 	if err != nil {
-		// No table yet: nothing applied.
-		return 0, latest, nil
+		return 0, 0, err
 	}
-	return applied, latest, nil
+	for _, m := range ms {
+		if !done[m.Version] {
+			return m.Version - 1, latest, nil
+		}
+	}
+	return latest, latest, nil
 }
 
 // Migrate applies every migration not yet applied, each in its own
@@ -195,12 +219,12 @@ func (db *DB) Migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	applied, _, err := db.SchemaStatus(ctx)
+	done, err := db.appliedVersions(ctx)
 	if err != nil {
 		return err
 	}
 	for _, m := range ms {
-		if m.Version <= applied {
+		if done[m.Version] {
 			continue
 		}
 		err := db.tx(ctx, func(tx *sql.Tx) error {

@@ -19,11 +19,13 @@ import (
 	"github.com/fulfillhq/fulfill/api"
 	"github.com/fulfillhq/fulfill/billing"
 	"github.com/fulfillhq/fulfill/commerce"
+	"github.com/fulfillhq/fulfill/invoicepdf"
 	"github.com/fulfillhq/fulfill/jobs"
 	"github.com/fulfillhq/fulfill/keys"
 	"github.com/fulfillhq/fulfill/mail"
 	"github.com/fulfillhq/fulfill/payments/testpay"
 	"github.com/fulfillhq/fulfill/store"
+	"github.com/fulfillhq/fulfill/web"
 )
 
 const usage = `fulfill: an open-source fulfillment platform for software sold by the seat.
@@ -36,6 +38,8 @@ Usage:
   fulfill license  verify FILE         verify a license file with the trusted keys
   fulfill instance activate|sync|export-usage|status
                                        act as a product instance against a server
+  fulfill admin    create-user --email E --role R
+                                       add a staff account for the admin console (/admin)
   fulfill help                         show this help
 
 Run "fulfill COMMAND -h" for a command's flags.
@@ -71,6 +75,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, getenv f
 		return licenseCmd(args[1:], stdout, stderr, getenv)
 	case "instance":
 		return instanceCmd(ctx, args[1:], stdout, stderr, getenv)
+	case "admin":
+		return adminCmd(ctx, args[1:], stdout, stderr, getenv)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -89,6 +95,8 @@ type Config struct {
 	SellerCountry  string
 	SMTPURL        string
 	MailFrom       string
+	PublicURL      string
+	Seller         invoicepdf.Party
 	KeyFile        string
 	Migrate        bool
 	LogLevel       string
@@ -166,6 +174,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	fs.StringVar(&c.SellerCountry, "seller-country", or(getenv("FULFILL_SELLER_COUNTRY"), "US"), "the seller's country, for tax [FULFILL_SELLER_COUNTRY]")
 	fs.StringVar(&c.SMTPURL, "smtp-url", getenv("FULFILL_SMTP_URL"), "smtp://user:pass@host:587 to send mail; unset keeps mail in the local outbox [FULFILL_SMTP_URL]")
 	fs.StringVar(&c.MailFrom, "mail-from", or(getenv("FULFILL_MAIL_FROM"), "Fulfill <noreply@localhost>"), "sender address of outgoing mail [FULFILL_MAIL_FROM]")
+	fs.StringVar(&c.PublicURL, "public-url", getenv("FULFILL_PUBLIC_URL"), "the URL customers use to reach this server, for links in emails (default http://ADDR) [FULFILL_PUBLIC_URL]")
+	fs.StringVar(&c.Seller.Company, "seller-name", or(getenv("FULFILL_SELLER_NAME"), "Fulfill Demo Vendor Inc."), "the seller's legal name on invoices [FULFILL_SELLER_NAME]")
+	fs.StringVar(&c.Seller.Address, "seller-address", or(getenv("FULFILL_SELLER_ADDRESS"), "1 Market Street"), "the seller's address on invoices [FULFILL_SELLER_ADDRESS]")
+	fs.StringVar(&c.Seller.TaxID, "seller-tax-id", getenv("FULFILL_SELLER_TAX_ID"), "the seller's tax id on invoices [FULFILL_SELLER_TAX_ID]")
+	fs.StringVar(&c.Seller.Email, "seller-email", or(getenv("FULFILL_SELLER_EMAIL"), "billing@localhost"), "the seller's billing email on invoices [FULFILL_SELLER_EMAIL]")
 	fs.BoolVar(&c.Migrate, "migrate", true, "apply pending migrations at start; with -migrate=false the server refuses an old schema")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
@@ -233,7 +246,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		sender = smtp
 	}
 
-	svc := &commerce.Service{DB: db, Clock: clock, Payments: testpay.New(), Tax: billing.DefaultTaxTable(c.SellerCountry), Keys: ks}
+	c.Seller.Country = c.SellerCountry
+	if c.PublicURL == "" {
+		c.PublicURL = "http://" + c.Addr
+	}
+	svc := &commerce.Service{DB: db, Clock: clock, Payments: testpay.New(), Tax: billing.DefaultTaxTable(c.SellerCountry), Keys: ks,
+		PublicURL: strings.TrimSuffix(c.PublicURL, "/")}
 	loaded, err := svc.LoadDemoCatalog(ctx)
 	if err != nil {
 		return fmt.Errorf("load demo catalog: %w", err)
@@ -261,12 +279,22 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		runner.Stop(sctx)
 	}()
 
-	a := &api.Server{Svc: svc, DB: db, Jobs: runner, Keys: ks, Logger: log}
+	a := &api.Server{Svc: svc, DB: db, Jobs: runner, Keys: ks, Seller: c.Seller, Logger: log}
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+	webSrv, err := web.New(web.Config{Service: svc, DB: db, Clock: clock, Logger: log, BaseURL: getenv("FULFILL_BASE_URL")})
+	if err != nil {
+		return err
+	}
+	apiHandler := a.Handler()
+	root := http.NewServeMux()
+	root.Handle("/api/", apiHandler)
+	root.Handle("/healthz", apiHandler)
+	root.Handle("/readyz", apiHandler)
+	root.Handle("/", webSrv.Handler())
+	srv := &http.Server{Handler: root, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 120 * time.Second, IdleTimeout: 120 * time.Second}
 
 	fmt.Fprintf(stdout, "Fulfill is running at http://%s (%s)\n", ln.Addr(), db.Dialect)
