@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/fulfillhq/fulfill"
 	"github.com/fulfillhq/fulfill/commerce"
@@ -35,6 +36,11 @@ type Server struct {
 	Keys   KeyLister
 	Seller invoicepdf.Party // the seller on invoice PDFs
 	Logger *slog.Logger
+	// Wall is the real clock, for idempotency leases (the business clock
+	// may be simulated); Lease is how long a request may run before a retry
+	// with the same key may take it over (default one minute).
+	Wall  fulfill.Clock
+	Lease time.Duration
 
 	mux *http.ServeMux
 }
@@ -54,7 +60,7 @@ type route struct {
 
 func (s *Server) routes() []route {
 	var rs []route
-	for _, group := range [][]route{s.commerceRoutes(), s.licenseRoutes(), s.receivableRoutes()} {
+	for _, group := range [][]route{s.commerceRoutes(), s.licenseRoutes(), s.receivableRoutes(), s.exportRoutes()} {
 		rs = append(rs, group...)
 	}
 	return rs
@@ -200,12 +206,19 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, rt route, ke
 	hash := hex.EncodeToString(sum[:])
 	tok := tokenFrom(r.Context())
 	ctx := r.Context()
-	prev, err := s.DB.ClaimIdempotencyKey(ctx, tok.ID, key, hash, s.Svc.Clock.Now())
+	wall, lease := s.Wall, s.Lease
+	if wall == nil {
+		wall = s.Svc.Clock
+	}
+	if lease == 0 {
+		lease = time.Minute
+	}
+	prev, err := s.DB.ClaimIdempotencyKey(ctx, tok.ID, key, hash, wall.Now(), lease)
 	if err != nil {
 		s.Error(w, r, err)
 		return
 	}
-	if prev != nil {
+	if !prev.Owned {
 		switch {
 		case prev.RequestHash != hash:
 			s.Error(w, r, fulfill.FieldError(fulfill.EIdempotencyReuse, "Idempotency-Key",
@@ -222,6 +235,7 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, rt route, ke
 		return
 	}
 	rec := &recorder{ResponseWriter: w}
+	r = r.WithContext(fulfill.WithIDSeed(ctx, prev.Seed))
 	if err := rt.Handler(rec, r); err != nil {
 		s.Error(rec, r, err)
 	}

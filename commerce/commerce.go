@@ -40,6 +40,9 @@ type Service struct {
 	Keys     KeyStore // signs licenses; nil only where no self-managed plan is sold
 	// PublicURL is where customers reach the portal, for links in emails.
 	PublicURL string
+	// AfterCharge, when set, runs right after a successful charge and before
+	// the transaction commits: tests use it to simulate a crash there.
+	AfterCharge func()
 }
 
 // Actor says who asks, for version histories and the audit trail.

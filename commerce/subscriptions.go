@@ -87,7 +87,7 @@ func (s *Service) Purchase(ctx context.Context, actor Actor, in PurchaseInput) (
 		}
 		end := fulfill.DateOf(billing.AddMonths(start.Time(), plan.TermMonths))
 		now := s.now()
-		sub := &fulfill.Subscription{ID: fulfill.NewID("sub"), CustomerID: cust.ID, PlanID: plan.ID, Plan: plan.Code,
+		sub := &fulfill.Subscription{ID: fulfill.NewIDFor(ctx, "sub"), CustomerID: cust.ID, PlanID: plan.ID, Plan: plan.Code,
 			PlanVersion: plan.Version, Kind: plan.Kind, State: fulfill.StateActive, Seats: in.Seats, StartsOn: start, EndsOn: end,
 			AutoRenew: true, Currency: cust.Currency, UnitAmount: price, PaymentMethod: in.PaymentMethod,
 			SeatReconciliation: in.SeatReconciliation, CreatedAt: now, UpdatedAt: now}
@@ -134,7 +134,7 @@ func (s *Service) newInvoice(tx *store.Tx, cust *fulfill.Customer, subID *string
 		return nil, err
 	}
 	today := s.today()
-	inv := &fulfill.Invoice{ID: fulfill.NewID("inv"), CustomerID: cust.ID, SubscriptionID: subID, Status: fulfill.InvoiceOpen,
+	inv := &fulfill.Invoice{ID: fulfill.NewIDFor(tx.Context(), "inv"), CustomerID: cust.ID, SubscriptionID: subID, Status: fulfill.InvoiceOpen,
 		Currency: cust.Currency, Subtotal: b.Totals.Subtotal, Tax: b.Totals.Tax, Total: b.Totals.Total,
 		TaxRateBP: decision.RateBasisPoints, ReverseCharge: decision.ReverseCharge, TaxNote: decision.Note,
 		IssuedOn: today, DueOn: today, PaymentMethod: paymentMethod, CreatedAt: s.now()}

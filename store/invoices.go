@@ -226,27 +226,47 @@ type Idempotent struct {
 	RequestHash string
 	StatusCode  int // 0 while the first request is still running
 	Response    []byte
+	// Seed is stored before the request first runs; the request derives its
+	// ids from it, so a retry after a crash reuses them.
+	Seed string
+	// Owned is set when this caller now runs the request: a new key, or one
+	// whose first run died (its lease ran out) with the same body.
+	Owned bool
 }
 
-// ClaimIdempotencyKey records that a request with this key has started. It
-// returns nil if this caller now owns the key, or the earlier record.
-func (db *DB) ClaimIdempotencyKey(ctx context.Context, tokenID, key, hash string, now time.Time) (*Idempotent, error) {
-	res, err := db.Write.ExecContext(ctx, `INSERT INTO idempotency_keys (token_id, key, request_hash, status_code, response, created_at)
-		VALUES ($1, $2, $3, 0, '', $4) ON CONFLICT (token_id, key) DO NOTHING`, tokenID, key, hash, now.UTC())
+// ClaimIdempotencyKey records that a request with this key has started, or
+// takes over a request with the same body whose lease has run out (its
+// process died between starting and answering).
+func (db *DB) ClaimIdempotencyKey(ctx context.Context, tokenID, key, hash string, now time.Time, lease time.Duration) (*Idempotent, error) {
+	seed := fulfill.NewID("req")
+	res, err := db.Write.ExecContext(ctx, `INSERT INTO idempotency_keys (token_id, key, request_hash, status_code, response, created_at, seed, locked_at)
+		VALUES ($1, $2, $3, 0, '', $4, $5, $4) ON CONFLICT (token_id, key) DO NOTHING`, tokenID, key, hash, now.UTC(), seed)
 	if err != nil {
 		return nil, err
 	}
 	if n, _ := res.RowsAffected(); n == 1 {
-		return nil, nil
+		return &Idempotent{RequestHash: hash, Seed: seed, Owned: true}, nil
 	}
 	var rec Idempotent
 	var body string
-	err = db.Write.QueryRowContext(ctx, `SELECT request_hash, status_code, response FROM idempotency_keys WHERE token_id = $1 AND key = $2`,
-		tokenID, key).Scan(&rec.RequestHash, &rec.StatusCode, &body)
+	var locked sql.NullTime
+	err = db.Write.QueryRowContext(ctx, `SELECT request_hash, status_code, response, seed, locked_at FROM idempotency_keys
+		WHERE token_id = $1 AND key = $2`, tokenID, key).Scan(&rec.RequestHash, &rec.StatusCode, &body, &rec.Seed, &locked)
 	if err != nil {
 		return nil, err
 	}
 	rec.Response = []byte(body)
+	if rec.StatusCode == 0 && rec.RequestHash == hash && locked.Valid && now.Sub(locked.Time) > lease {
+		// Compare-and-set on the lease, so only one retry takes over.
+		res, err := db.Write.ExecContext(ctx, `UPDATE idempotency_keys SET locked_at = $1 WHERE token_id = $2 AND key = $3
+			AND status_code = 0 AND locked_at = $4`, now.UTC(), tokenID, key, locked.Time.UTC())
+		if err != nil {
+			return nil, err
+		}
+		if n, _ := res.RowsAffected(); n == 1 {
+			rec.Owned = true
+		}
+	}
 	return &rec, nil
 }
 

@@ -27,6 +27,9 @@ func (db *DB) InTx(ctx context.Context, fn func(*Tx) error) error {
 	})
 }
 
+// Context is the transaction's context.
+func (t *Tx) Context() context.Context { return t.ctx }
+
 // Enqueue inserts a job in this transaction: it runs only if the
 // transaction commits.
 func (t *Tx) Enqueue(args river.JobArgs, opts *river.InsertOpts) error {
