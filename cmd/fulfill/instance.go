@@ -73,6 +73,7 @@ type instanceFlags struct {
 	fs       *flag.FlagSet
 	stateDir string
 	server   string
+	now      string
 }
 
 func newInstanceFlags(name, synopsis, about string, stderr io.Writer, getenv func(string) string, withServer bool) *instanceFlags {
@@ -83,6 +84,7 @@ func newInstanceFlags(name, synopsis, about string, stderr io.Writer, getenv fun
 		f.fs.PrintDefaults()
 	}
 	f.fs.StringVar(&f.stateDir, "state-dir", or(getenv("FULFILL_INSTANCE_DIR"), "fulfill-instance"), "directory of license.lic and instance.json [FULFILL_INSTANCE_DIR]")
+	f.fs.StringVar(&f.now, "now", getenv("FULFILL_INSTANCE_NOW"), "pretend today is this date (YYYY-MM-DD), to follow a server on a simulated clock; never in production [FULFILL_INSTANCE_NOW]")
 	if withServer {
 		f.fs.StringVar(&f.server, "server", getenv("FULFILL_SERVER_URL"), "Fulfill server URL, e.g. https://customers.example.com [FULFILL_SERVER_URL]")
 	}
@@ -100,6 +102,11 @@ func (f *instanceFlags) parse(args []string) error {
 	if f.fs.NArg() > 0 {
 		return usageError{fmt.Sprintf("instance: unexpected argument %q", f.fs.Arg(0))}
 	}
+	if f.now != "" {
+		if _, err := time.Parse(time.DateOnly, f.now); err != nil {
+			return usageError{fmt.Sprintf("instance: --now %q: want YYYY-MM-DD", f.now)}
+		}
+	}
 	if f.server != "" && !strings.HasPrefix(f.server, "http://") && !strings.HasPrefix(f.server, "https://") {
 		return usageError{fmt.Sprintf("instance: --server %q: want an http:// or https:// URL", f.server)}
 	}
@@ -107,7 +114,14 @@ func (f *instanceFlags) parse(args []string) error {
 }
 
 func (f *instanceFlags) client() *instance.Client {
-	return &instance.Client{BaseURL: f.server, StateDir: f.stateDir, Version: instanceVersion}
+	c := &instance.Client{BaseURL: f.server, StateDir: f.stateDir, Version: instanceVersion}
+	if f.now != "" {
+		// Noon of the simulated day: licenses issued that day on the server
+		// are not in the future.
+		day, _ := time.Parse(time.DateOnly, f.now)
+		c.Now = func() time.Time { return day.Add(12 * time.Hour) }
+	}
+	return c
 }
 
 // countFlags are --billable and --max.
@@ -264,6 +278,9 @@ func instanceStatus(ctx context.Context, args []string, stdout, stderr io.Writer
 		return err
 	}
 	now := time.Now()
+	if c.Now != nil {
+		now = c.Now()
+	}
 	s := p.Check(now, counts.billable, counts.max)
 	w := func(k, v string) { fmt.Fprintf(stdout, "%-21s %s\n", k+":", v) }
 	w("Instance", st.InstanceID)

@@ -89,6 +89,7 @@ func licenseCmd(args []string, stdout, stderr io.Writer, getenv func(string) str
 	}
 	fs, c := flags("license verify", stderr, getenv)
 	pub := fs.String("public-key", "", "verify with this public key instead of the data directory's keys")
+	at := fs.String("now", "", "verify as of this date (YYYY-MM-DD), for licenses from a server on a simulated clock")
 	pos, err := parseAnywhere(fs, args[1:])
 	if err != nil {
 		return usageError{err.Error()}
@@ -116,11 +117,19 @@ func licenseCmd(args []string, stdout, stderr io.Writer, getenv func(string) str
 	if len(ring.KeyIDs()) == 0 {
 		return errors.New("no trusted keys: pass --public-key or --data-dir of a server")
 	}
-	p, err := ring.Verify(data, time.Now())
+	now := time.Now()
+	if *at != "" {
+		d, err := time.Parse(time.DateOnly, *at)
+		if err != nil {
+			return usageError{"--now: want YYYY-MM-DD"}
+		}
+		now = d.Add(12 * time.Hour)
+	}
+	p, err := ring.Verify(data, now)
 	if err != nil {
 		return fmt.Errorf("%s does not verify: %w", file, err)
 	}
-	st := p.Check(time.Now(), 0, 0)
+	st := p.Check(now, 0, 0)
 	fmt.Fprintf(stdout, "%s: valid signature\n  license   %s (v%d)\n  licensee  %s <%s>, %s\n  plan      %s, %d seats\n  term      %s to %s\n  state     %s\n",
 		file, p.ID, p.Version, p.Licensee.Name, p.Licensee.Email, p.Licensee.Company, p.Plan, p.Seats, p.StartsAt, p.ExpiresAt, st.State)
 	return nil
