@@ -60,7 +60,7 @@ type route struct {
 
 func (s *Server) routes() []route {
 	var rs []route
-	for _, group := range [][]route{s.commerceRoutes(), s.licenseRoutes(), s.receivableRoutes(), s.exportRoutes()} {
+	for _, group := range [][]route{s.commerceRoutes(), s.licenseRoutes(), s.receivableRoutes(), s.exportRoutes(), s.webhookRoutes()} {
 		rs = append(rs, group...)
 	}
 	return rs
@@ -106,6 +106,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, fulfill.Errorf(fulfill.ENotFound, "No route %s %s.", r.Method, r.URL.Path))
 	})
+	mux.HandleFunc("GET /.well-known/jwks.json", s.jwks)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if err := s.DB.CheckSchema(r.Context()); err != nil {

@@ -127,7 +127,11 @@ func TestSeatLinkErrorsAndUsage(t *testing.T) {
 			return map[string]any{"license_key": key, "timestamp": "2026-01-01T10:00:00Z", "max_historical_user_count": billable,
 				"billable_users_count": billable, "instance_id": "inst-1", "hostname": "git.example.com", "version": "18.0"}
 		}
-		tampered := strings.Replace(lic, "A", "B", 1)
+		// Change one character of the base64 body (line 3), to another one.
+		b := []byte(lic)
+		i := strings.Index(lic, "\n") + 70
+		b[i] = map[bool]byte{true: 'b', false: 'a'}[b[i] == 'a']
+		tampered := string(b)
 		cases := []struct {
 			name   string
 			body   any

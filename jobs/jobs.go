@@ -8,12 +8,14 @@ import (
 	"database/sql"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/riverqueue/river"
 
 	"github.com/fulfillhq/fulfill"
 	"github.com/fulfillhq/fulfill/commerce"
+	"github.com/fulfillhq/fulfill/integrations"
 	"github.com/fulfillhq/fulfill/mail"
 	"github.com/fulfillhq/fulfill/store"
 )
@@ -42,15 +44,16 @@ type Config struct {
 	Mail mail.Sender
 	// From is the sender address of outgoing mail.
 	From string
+	// ProvisioningURL is the SaaS product's base URL for provisioning
+	// requests; empty disables provisioning.
+	ProvisioningURL string
+	// Retry is the webhook and provisioning retry schedule; zero fields
+	// take integrations.DefaultRetry (three days). Tests compress it.
+	Retry integrations.RetryPolicy
+	// HTTPClient sends webhooks and provisioning requests; nil is a default
+	// client that follows no redirects.
+	HTTPClient *http.Client
 }
-
-// eventWorker hands an event to its consumers. Until webhook endpoints
-// exist it only acknowledges the event, which stays in the outbox.
-type eventWorker struct {
-	river.WorkerDefaults[store.EventArgs]
-}
-
-func (w *eventWorker) Work(ctx context.Context, job *river.Job[store.EventArgs]) error { return nil }
 
 type dunningWorker struct {
 	river.WorkerDefaults[commerce.DunningArgs]
@@ -151,7 +154,12 @@ func New(cfg Config) (*Runner, error) {
 	river.AddWorker(workers, &reconcileWorker{svc: cfg.Service})
 	river.AddWorker(workers, &dunningWorker{svc: cfg.Service})
 	river.AddWorker(workers, &recognizeWorker{svc: cfg.Service})
-	river.AddWorker(workers, &eventWorker{})
+	in := &integrations.Service{DB: cfg.Service.DB, Clock: cfg.Clock, Keys: cfg.Service.Keys, ProvisioningURL: cfg.ProvisioningURL,
+		HTTP: cfg.HTTPClient, Logger: cfg.Logger}
+	retry := cfg.Retry.WithDefaults()
+	river.AddWorker(workers, &eventWorker{in: in})
+	river.AddWorker(workers, &webhookWorker{in: in, retry: retry})
+	river.AddWorker(workers, &provisionWorker{in: in, retry: retry})
 	river.AddWorker(workers, &emailWorker{db: cfg.Service.DB, mail: cfg.Mail, from: cfg.From, clock: cfg.Clock})
 	rc := &river.Config{
 		Workers: workers,
@@ -160,6 +168,8 @@ func New(cfg Config) (*Runner, error) {
 			"billing":          {MaxWorkers: 2},
 			"email":            {MaxWorkers: 2},
 			"events":           {MaxWorkers: 2},
+			"webhooks":         {MaxWorkers: 4},
+			"provisioning":     {MaxWorkers: 2},
 		},
 		// Without LISTEN/NOTIFY on database/sql, River polls: keep it short so
 		// work enqueued by a request starts at once.

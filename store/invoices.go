@@ -290,7 +290,8 @@ func (db *DB) TableCounts(ctx context.Context) (map[string]int, error) {
 	tables := []string{"plans", "plan_prices", "addons", "addon_prices", "customers", "subscriptions",
 		"subscription_versions", "activation_codes", "invoices", "invoice_lines", "payments", "seat_reports", "sequences",
 		"licenses", "instances", "usage_pings", "emails", "reconciliations", "events",
-		"ledger_transactions", "ledger_entries", "credit_notes", "dunning"}
+		"ledger_transactions", "ledger_entries", "credit_notes", "dunning",
+		"webhook_endpoints", "webhook_deliveries", "webhook_attempts", "saas_provisions", "saas_provision_attempts"}
 	counts := map[string]int{}
 	for _, tbl := range tables {
 		var n int

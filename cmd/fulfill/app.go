@@ -38,6 +38,12 @@ Usage:
   fulfill license  verify FILE         verify a license file with the trusted keys
   fulfill instance activate|sync|export-usage|status
                                        act as a product instance against a server
+  fulfill saas-receiver --addr HOST:PORT --jwks URL
+                                       play the SaaS product that Fulfill provisions
+  fulfill import   customers|subscriptions FILE.csv
+                                       migrate customers and subscriptions from CSV
+  fulfill export   customers|subscriptions|invoices|payments [-o FILE] | crm FILE
+                                       CSV exports; the CRM event file
   fulfill admin    create-user --email E --role R
                                        add a staff account for the admin console (/admin)
   fulfill help                         show this help
@@ -75,6 +81,12 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, getenv f
 		return licenseCmd(args[1:], stdout, stderr, getenv)
 	case "instance":
 		return instanceCmd(ctx, args[1:], stdout, stderr, getenv)
+	case "saas-receiver":
+		return saasReceiverCmd(ctx, args[1:], stdout, stderr, getenv)
+	case "import":
+		return importCmd(ctx, args[1:], stdout, stderr, getenv)
+	case "export":
+		return exportCmd(ctx, args[1:], stdout, stderr, getenv)
 	case "admin":
 		return adminCmd(ctx, args[1:], stdout, stderr, getenv)
 	case "help", "-h", "--help":
@@ -100,6 +112,9 @@ type Config struct {
 	KeyFile        string
 	Migrate        bool
 	LogLevel       string
+	// SaaSProvisioningURL is the SaaS product's base URL; empty disables
+	// provisioning.
+	SaaSProvisioningURL string
 }
 
 // String prints the config with secrets redacted.
@@ -181,6 +196,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	fs.StringVar(&c.Seller.Email, "seller-email", or(getenv("FULFILL_SELLER_EMAIL"), "billing@localhost"), "the seller's billing email on invoices [FULFILL_SELLER_EMAIL]")
 	fs.BoolVar(&c.Migrate, "migrate", true, "apply pending migrations at start; with -migrate=false the server refuses an old schema")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.SaaSProvisioningURL, "saas-provisioning-url", getenv("FULFILL_SAAS_PROVISIONING_URL"),
+		"base URL of the SaaS product; Fulfill POSTs {url}/fulfill/provision for SaaS subscriptions; empty disables provisioning [FULFILL_SAAS_PROVISIONING_URL]")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err.Error()}
 	}
@@ -266,7 +283,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		return err
 	}
 
-	runner, err := jobs.New(jobs.Config{Service: svc, Clock: clock, Simulated: sim, Logger: log, Mail: sender, From: c.MailFrom})
+	if u := c.SaaSProvisioningURL; u != "" && !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+		return usageError{fmt.Sprintf("--saas-provisioning-url %q: want an http:// or https:// URL", u)}
+	}
+	runner, err := jobs.New(jobs.Config{Service: svc, Clock: clock, Simulated: sim, Logger: log, Mail: sender, From: c.MailFrom,
+		ProvisioningURL: c.SaaSProvisioningURL})
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,79 @@
+package commerce
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/fulfillhq/fulfill"
+	"github.com/fulfillhq/fulfill/billing"
+	"github.com/fulfillhq/fulfill/store"
+)
+
+// QuoteInput asks what a purchase would cost a buyer who may not have a
+// billing account yet: the country and tax id decide the tax, the currency
+// (default: the country's) the price.
+type QuoteInput struct {
+	Plan     string
+	Seats    int64
+	Country  string
+	TaxID    string
+	Currency string
+}
+
+// Quote is a purchase's price before paying: the same lines, tax and total
+// Purchase would invoice today.
+type Quote struct {
+	Plan     *fulfill.Plan
+	StartsOn fulfill.Date
+	EndsOn   fulfill.Date
+	Subtotal int64
+	Tax      int64
+	Total    int64
+	TaxNote  string
+	TaxBP    int64
+	Currency string
+	Lines    []fulfill.InvoiceLine
+}
+
+// QuotePurchase prices a purchase without storing anything.
+func (s *Service) QuotePurchase(ctx context.Context, in QuoteInput) (*Quote, error) {
+	if err := checkSeats(in.Seats, "seats"); err != nil {
+		return nil, err
+	}
+	if in.Currency == "" {
+		in.Currency = "USD"
+		if billing.IsEU(in.Country) {
+			in.Currency = "EUR"
+		}
+	}
+	var plan *fulfill.Plan
+	err := s.DB.InTx(ctx, func(tx *store.Tx) error {
+		var err error
+		plan, err = tx.PlanByCode(in.Plan)
+		return err
+	})
+	if err != nil {
+		return nil, fulfill.FieldError("unknown_plan", "plan", "No plan %q in the catalog.", in.Plan)
+	}
+	price, err := priceIn(plan, in.Currency)
+	if err != nil {
+		return nil, err
+	}
+	start := s.today()
+	end := fulfill.DateOf(billing.AddMonths(start.Time(), plan.TermMonths))
+	line := billing.FullTerm(billing.KindSubscription, fmt.Sprintf("%s, %s", plan.Name, plural(in.Seats, "seat")),
+		in.Seats, price, start.Time(), end.Time())
+	decision := s.Tax.Decide(in.Country, in.TaxID)
+	b, err := billing.Build(in.Currency, []billing.Line{line}, decision, start.Time(), end.Time())
+	if err != nil {
+		return nil, err
+	}
+	q := &Quote{Plan: plan, StartsOn: start, EndsOn: end, Subtotal: b.Totals.Subtotal, Tax: b.Totals.Tax, Total: b.Totals.Total,
+		TaxNote: decision.Note, TaxBP: decision.RateBasisPoints, Currency: in.Currency}
+	for _, l := range append(b.Lines, b.Tax) {
+		q.Lines = append(q.Lines, fulfill.InvoiceLine{Kind: l.Kind, Description: l.Description, Quantity: l.Quantity,
+			UnitAmount: l.UnitAmount, Amount: l.Amount, PeriodStart: fulfill.DateOf(l.PeriodStart),
+			PeriodEnd: fulfill.DateOf(l.PeriodEnd), Proration: l.Proration})
+	}
+	return q, nil
+}

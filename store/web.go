@@ -1,0 +1,289 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"strings"
+	"time"
+
+	"github.com/fulfillhq/fulfill"
+)
+
+// This file holds what the customer portal and the admin console keep:
+// users, sessions, one-time email links, the billing accounts a user
+// manages, EULA acceptances, and the admin console's search and figures.
+
+// User is a person who signs in: a customer user or a staff member.
+type User struct {
+	ID           string
+	Email        string
+	Name         string
+	PasswordHash string
+	Role         string // customer, admin, support, read_only
+	ConfirmedAt  *time.Time
+	CreatedAt    time.Time
+}
+
+const userCols = `id, email, name, password_hash, role, confirmed_at, created_at`
+
+func scanUser(s interface{ Scan(...any) error }) (*User, error) {
+	var u User
+	var conf sql.NullTime
+	if err := s.Scan(&u.ID, &u.Email, &u.Name, &u.PasswordHash, &u.Role, &conf, &u.CreatedAt); err != nil {
+		return nil, err
+	}
+	if conf.Valid {
+		u.ConfirmedAt = &conf.Time
+	}
+	return &u, nil
+}
+
+// InsertUser adds a user; a taken email is a conflict.
+func (t *Tx) InsertUser(u *User) error {
+	return mapErr(t.exec(`INSERT INTO web_users (`+userCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		u.ID, strings.ToLower(u.Email), u.Name, u.PasswordHash, u.Role, utcPtr(u.ConfirmedAt), u.CreatedAt.UTC()), "User")
+}
+
+// UserByEmail finds a user by email, case-insensitively.
+func (db *DB) UserByEmail(ctx context.Context, email string) (*User, error) {
+	u, err := scanUser(db.Read.QueryRowContext(ctx, `SELECT `+userCols+` FROM web_users WHERE email = $1`, strings.ToLower(email)))
+	return u, mapErr(err, "User")
+}
+
+// User returns a user.
+func (db *DB) User(ctx context.Context, id string) (*User, error) {
+	u, err := scanUser(db.Read.QueryRowContext(ctx, `SELECT `+userCols+` FROM web_users WHERE id = $1`, id))
+	return u, mapErr(err, "User")
+}
+
+// UserByID returns a user inside a transaction.
+func (t *Tx) UserByID(id string) (*User, error) {
+	u, err := scanUser(t.tx.QueryRowContext(t.ctx, `SELECT `+userCols+` FROM web_users WHERE id = $1`, id))
+	return u, mapErr(err, "User")
+}
+
+// ConfirmUser marks a user's email as confirmed (once).
+func (t *Tx) ConfirmUser(id string, at time.Time) error {
+	return t.exec(`UPDATE web_users SET confirmed_at = COALESCE(confirmed_at, $1) WHERE id = $2`, at.UTC(), id)
+}
+
+// SetPassword replaces a user's password hash.
+func (t *Tx) SetPassword(id, hash string) error {
+	return t.exec(`UPDATE web_users SET password_hash = $1 WHERE id = $2`, hash, id)
+}
+
+// LinkCustomer lets a user manage a billing account.
+func (t *Tx) LinkCustomer(userID, customerID string, at time.Time) error {
+	return mapErr(t.exec(`INSERT INTO web_user_customers (user_id, customer_id, created_at) VALUES ($1, $2, $3)`,
+		userID, customerID, at.UTC()), "Link")
+}
+
+// UserCustomerIDs lists the billing accounts a user manages, oldest first.
+func (db *DB) UserCustomerIDs(ctx context.Context, userID string) ([]string, error) {
+	rows, err := db.Read.QueryContext(ctx, `SELECT customer_id FROM web_user_customers WHERE user_id = $1 ORDER BY created_at, customer_id`, userID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+// CustomerUsers lists the users who manage a billing account.
+func (db *DB) CustomerUsers(ctx context.Context, customerID string) ([]*User, error) {
+	rows, err := db.Read.QueryContext(ctx, `SELECT u.id, u.email, u.name, u.password_hash, u.role, u.confirmed_at, u.created_at
+		FROM web_users u JOIN web_user_customers l ON l.user_id = u.id WHERE l.customer_id = $1 ORDER BY u.email`, customerID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var us []*User
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, err
+		}
+		us = append(us, u)
+	}
+	return us, rows.Err()
+}
+
+// ---- sessions ----
+
+// Session is a signed-in browser. Only the hash of its cookie is stored.
+type Session struct {
+	IDHash    string
+	UserID    string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	Flash     string
+}
+
+// InsertSession stores a new session.
+func (db *DB) InsertSession(ctx context.Context, s *Session, remote string) error {
+	_, err := db.Write.ExecContext(ctx, `INSERT INTO web_sessions (id_hash, user_id, created_at, expires_at, remote_addr, flash)
+		VALUES ($1, $2, $3, $4, $5, '')`, s.IDHash, s.UserID, s.CreatedAt.UTC(), s.ExpiresAt.UTC(), remote)
+	return err
+}
+
+// SessionUser returns a live session and its user.
+func (db *DB) SessionUser(ctx context.Context, idHash string, now time.Time) (*Session, *User, error) {
+	var s Session
+	var conf sql.NullTime
+	var u User
+	err := db.Read.QueryRowContext(ctx, `SELECT s.id_hash, s.user_id, s.created_at, s.expires_at, s.flash,
+		u.id, u.email, u.name, u.password_hash, u.role, u.confirmed_at, u.created_at
+		FROM web_sessions s JOIN web_users u ON u.id = s.user_id WHERE s.id_hash = $1 AND s.expires_at > $2`, idHash, now.UTC()).
+		Scan(&s.IDHash, &s.UserID, &s.CreatedAt, &s.ExpiresAt, &s.Flash,
+			&u.ID, &u.Email, &u.Name, &u.PasswordHash, &u.Role, &conf, &u.CreatedAt)
+	if err != nil {
+		return nil, nil, mapErr(err, "Session")
+	}
+	if conf.Valid {
+		u.ConfirmedAt = &conf.Time
+	}
+	return &s, &u, nil
+}
+
+// DeleteSession ends a session.
+func (db *DB) DeleteSession(ctx context.Context, idHash string) error {
+	_, err := db.Write.ExecContext(ctx, `DELETE FROM web_sessions WHERE id_hash = $1`, idHash)
+	return err
+}
+
+// DeleteUserSessions ends every session of a user (after a password reset).
+func (t *Tx) DeleteUserSessions(userID string) error {
+	return t.exec(`DELETE FROM web_sessions WHERE user_id = $1`, userID)
+}
+
+// SetFlash stores a one-time message for the session's next page.
+func (db *DB) SetFlash(ctx context.Context, idHash, flash string) error {
+	_, err := db.Write.ExecContext(ctx, `UPDATE web_sessions SET flash = $1 WHERE id_hash = $2`, flash, idHash)
+	return err
+}
+
+// ---- one-time tokens ----
+
+// InsertToken stores the hash of an emailed one-time token.
+func (t *Tx) InsertToken(hash, userID, purpose string, now, expires time.Time) error {
+	return t.exec(`INSERT INTO web_tokens (hash, user_id, purpose, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)`,
+		hash, userID, purpose, now.UTC(), expires.UTC())
+}
+
+// UseToken spends a one-time token: it returns its user if the token exists,
+// has this purpose, is unexpired and unused, and marks it used. Any other
+// case is not found.
+func (t *Tx) UseToken(hash, purpose string, now time.Time) (string, error) {
+	var userID string
+	err := t.tx.QueryRowContext(t.ctx, `UPDATE web_tokens SET used_at = $1
+		WHERE hash = $2 AND purpose = $3 AND used_at IS NULL AND expires_at > $1 RETURNING user_id`,
+		now.UTC(), hash, purpose).Scan(&userID)
+	return userID, mapErr(err, "Link")
+}
+
+// TokenValid reports whether a one-time token could still be used, without
+// spending it.
+func (db *DB) TokenValid(ctx context.Context, hash, purpose string, now time.Time) (bool, error) {
+	var n int
+	err := db.Read.QueryRowContext(ctx, `SELECT COUNT(*) FROM web_tokens WHERE hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3`,
+		hash, purpose, now.UTC()).Scan(&n)
+	return n == 1, err
+}
+
+// ---- EULA ----
+
+// EULAAcceptance records who accepted which EULA version for which account.
+type EULAAcceptance struct {
+	ID, CustomerID, UserID, Version, RemoteAddr string
+	AcceptedAt                                  time.Time
+}
+
+// InsertEULAAcceptance records an acceptance.
+func (db *DB) InsertEULAAcceptance(ctx context.Context, a *EULAAcceptance) error {
+	_, err := db.Write.ExecContext(ctx, `INSERT INTO eula_acceptances (id, customer_id, user_id, version, accepted_at, remote_addr)
+		VALUES ($1, $2, $3, $4, $5, $6)`, a.ID, a.CustomerID, a.UserID, a.Version, a.AcceptedAt.UTC(), a.RemoteAddr)
+	return err
+}
+
+// EULAAcceptances lists a billing account's acceptances, newest first.
+func (db *DB) EULAAcceptances(ctx context.Context, customerID string) ([]EULAAcceptance, error) {
+	rows, err := db.Read.QueryContext(ctx, `SELECT id, customer_id, user_id, version, accepted_at, remote_addr
+		FROM eula_acceptances WHERE customer_id = $1 ORDER BY accepted_at DESC, id DESC`, customerID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []EULAAcceptance
+	for rows.Next() {
+		var a EULAAcceptance
+		if err := rows.Scan(&a.ID, &a.CustomerID, &a.UserID, &a.Version, &a.AcceptedAt, &a.RemoteAddr); err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// ---- admin console ----
+
+// SearchCustomers finds billing accounts by an exact subscription id,
+// invoice number or license id, or by a part of an email (the account's or
+// one of its users') or of a company name. At most limit results.
+func (db *DB) SearchCustomers(ctx context.Context, q string, limit int) ([]*fulfill.Customer, error) {
+	q = strings.TrimSpace(q)
+	if q == "" {
+		return nil, nil
+	}
+	like := "%" + strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(strings.ToLower(q)) + "%"
+	rows, err := db.Read.QueryContext(ctx, `SELECT `+customerCols+` FROM customers WHERE id IN (
+			SELECT id FROM customers WHERE id = $1
+			UNION SELECT customer_id FROM subscriptions WHERE id = $1
+			UNION SELECT customer_id FROM invoices WHERE number = $2
+			UNION SELECT s.customer_id FROM licenses l JOIN subscriptions s ON s.id = l.subscription_id WHERE l.id = $1
+			UNION SELECT id FROM customers WHERE LOWER(email) LIKE $3 ESCAPE '\' OR LOWER(company) LIKE $3 ESCAPE '\'
+			UNION SELECT l.customer_id FROM web_user_customers l JOIN web_users u ON u.id = l.user_id WHERE u.email LIKE $3 ESCAPE '\'
+		) ORDER BY id DESC LIMIT $4`, q, strings.ToUpper(q), like, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var cs []*fulfill.Customer
+	for rows.Next() {
+		c, err := scanCustomer(rows)
+		if err != nil {
+			return nil, err
+		}
+		cs = append(cs, c)
+	}
+	return cs, rows.Err()
+}
+
+// LatestSeatUsage is, per subscription, the billable users of its latest
+// seat report.
+func (db *DB) LatestSeatUsage(ctx context.Context) (map[string]int64, error) {
+	rows, err := db.Read.QueryContext(ctx, `SELECT r.subscription_id, MAX(r.billable_users) FROM seat_reports r
+		JOIN (SELECT subscription_id, MAX(date) AS d FROM seat_reports GROUP BY subscription_id) m
+		  ON m.subscription_id = r.subscription_id AND m.d = r.date
+		GROUP BY r.subscription_id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]int64{}
+	for rows.Next() {
+		var id string
+		var n int64
+		if err := rows.Scan(&id, &n); err != nil {
+			return nil, err
+		}
+		out[id] = n
+	}
+	return out, rows.Err()
+}

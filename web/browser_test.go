@@ -1,0 +1,280 @@
+package web_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+
+	"github.com/fulfillhq/fulfill"
+	"github.com/fulfillhq/fulfill/internal/dbtest"
+	"github.com/fulfillhq/fulfill/web"
+)
+
+// screenshotDir is where the browser tests save what they saw.
+const screenshotDir = "/tmp/fulfill-web"
+
+// chromium finds Debian's chromium. In CI a missing browser fails the test;
+// elsewhere the test is skipped with a message.
+func chromium(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("chromium is not installed: the browser tests cannot run (apt-get install chromium)")
+	}
+	t.Skip("chromium is not installed: skipping the browser tests (apt-get install chromium to run them)")
+	return ""
+}
+
+// newBrowser starts a headless Chromium with a fresh profile.
+func newBrowser(t *testing.T) context.Context {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium(t)),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.NoFirstRun,
+		chromedp.WindowSize(1280, 900),
+	)
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+	bctx, cancelB := chromedp.NewContext(actx)
+	// The first action starts the browser: no timeout on it (it would stop
+	// the browser), only on what follows.
+	if err := chromedp.Do(bctx); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	ctx, cancelT := context.WithTimeout(bctx, 120*time.Second)
+	t.Cleanup(func() { cancelT(); cancelB(); cancelA() })
+	return ctx
+}
+
+func run(t *testing.T, ctx context.Context, step string, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		loc, _ := chromedp.Run(ctx, chromedp.Location())
+		body, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body")))
+		t.Fatalf("%s: %v (at %s)\n%.2000s", step, err, loc, body)
+	}
+}
+
+func get[T any](t *testing.T, ctx context.Context, step string, a chromedp.Action[T]) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, a)
+	if err != nil {
+		t.Fatalf("%s: %v", step, err)
+	}
+	return v
+}
+
+func clearCookies() chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		_, err := chromedp.Call(ctx, network.ClearBrowserCookies, cdp.Empty{})
+		return err
+	})
+}
+
+func allowDownloads(dir string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		_, err := chromedp.CallBrowser(ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
+			Behavior: browser.SetDownloadBehaviorBehaviorAllow, DownloadPath: dir})
+		return err
+	})
+}
+
+// shot saves a full-page screenshot.
+func shot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	png := get(t, ctx, "screenshot "+name, chromedp.FullScreenshot(100))
+	os.MkdirAll(screenshotDir, 0o755)
+	p := filepath.Join(screenshotDir, name+".png")
+	if err := os.WriteFile(p, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot %s", p)
+}
+
+func textOf(t *testing.T, ctx context.Context, sel string) string {
+	t.Helper()
+	return strings.TrimSpace(get(t, ctx, "read "+sel, chromedp.Text(chromedp.CSS(sel))))
+}
+
+// TestBrowserNewCustomerBuysAndManages goes through the portal as a new
+// customer would, then checks isolation and the admin console.
+func TestBrowserNewCustomerBuysAndManages(t *testing.T) {
+	e := newEnv(t, dbtest.SQLiteURL(t))
+	ctx := newBrowser(t)
+	base := e.srv.URL
+
+	// Sign up.
+	run(t, ctx, "sign up",
+		chromedp.Navigate(base+"/"),
+		chromedp.Click(chromedp.CSS(`a[href="/signup"].btn`)),
+		chromedp.WaitVisible(chromedp.CSS(`#name`)),
+		chromedp.SendKeys(chromedp.CSS(`#name`), "Ann Buyer"),
+		chromedp.SendKeys(chromedp.CSS(`#email`), "buyer@example.com"),
+		chromedp.SendKeys(chromedp.CSS(`#password`), password),
+		chromedp.Click(chromedp.CSS(`form[action="/signup"] button[type=submit]`)),
+		chromedp.WaitVisible(`//h1[text()="Check your email"]`),
+	)
+	shot(t, ctx, "01-check-email")
+
+	// Confirm with the link from the outbox.
+	path, tok := e.lastLink("buyer@example.com")
+	run(t, ctx, "confirm",
+		chromedp.Navigate(base+path+"?token="+tok),
+		chromedp.Click(chromedp.CSS(`form[action="/confirm"] button`)),
+		chromedp.WaitVisible(`//h1[text()="Buy a subscription"]`),
+	)
+	if got := textOf(t, ctx, ".notice.success"); !strings.Contains(got, "confirmed") {
+		t.Fatalf("flash %q", got)
+	}
+	shot(t, ctx, "02-buy-form")
+
+	// Buy sm-premium, 10 seats, by test card: see the price first.
+	run(t, ctx, "order form",
+		chromedp.Click(chromedp.CSS(`input[name=plan][value="sm-premium"]`)),
+		chromedp.SetValue(chromedp.CSS(`#seats`), "10"),
+		chromedp.SendKeys(chromedp.CSS(`#company`), "Example GmbH"),
+		chromedp.SetValue(chromedp.CSS(`#country`), "DE"),
+		chromedp.Click(chromedp.CSS(`input[name=pay][value=card]`)),
+		chromedp.SetValue(chromedp.CSS(`#card`), "pm_card_visa"),
+		chromedp.Click(chromedp.CSS(`form.checkout button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#total`)),
+	)
+	if tax, total := textOf(t, ctx, "#tax"), textOf(t, ctx, "#total"); tax != "EUR 615.60" || total != "EUR 3,855.60" {
+		t.Fatalf("review: tax %q total %q", tax, total)
+	}
+	shot(t, ctx, "03-review")
+	run(t, ctx, "pay",
+		chromedp.Click(chromedp.CSS(`#eula`)),
+		chromedp.Click(chromedp.CSS(`form[action="/buy"] button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#activation-code`)),
+	)
+	if code := textOf(t, ctx, "#activation-code"); len(code) != 24 {
+		t.Fatalf("activation code %q", code)
+	}
+	shot(t, ctx, "04-confirmation")
+	subURL := get(t, ctx, "location", chromedp.Location())
+	subURL = strings.TrimSuffix(subURL, "?welcome=1")
+
+	// A seat report for the chart, then add 5 seats after seeing the preview.
+	sub := strings.TrimPrefix(subURL, base+"/subscriptions/")
+	for i, day := range []int{1, 2, 3} {
+		e.clock.Set(fulfill.NewDate(2026, 3, day).Time())
+		d := fulfill.NewDate(2026, 3, day)
+		in := commerceReport(sub, int64(8+i*2), int64(7+i*2))
+		in.Date = &d
+		if _, err := e.svc.RecordSeatReport(context.Background(), in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run(t, ctx, "add seats preview",
+		chromedp.Navigate(subURL),
+		chromedp.Click(`//a[text()="Add seats"]`),
+		chromedp.WaitVisible(chromedp.CSS(`#seats`)),
+		chromedp.SetValue(chromedp.CSS(`#seats`), "15"),
+		chromedp.Click(`//button[text()="Preview the price"]`),
+		chromedp.WaitVisible(chromedp.CSS(`#amount-due`)),
+	)
+	if due := textOf(t, ctx, "#amount-due"); !strings.HasPrefix(due, "EUR ") || due == "EUR 0.00" {
+		t.Fatalf("preview amount %q", due)
+	}
+	shot(t, ctx, "05-seats-preview")
+	run(t, ctx, "add seats",
+		chromedp.Click(chromedp.CSS(`form[action$="/seats"][method=post] button`)),
+		chromedp.WaitVisible(chromedp.CSS(`#seat-count`)),
+	)
+	if n := textOf(t, ctx, "#seat-count"); n != "15" {
+		t.Fatalf("seats %q after adding", n)
+	}
+	shot(t, ctx, "06-subscription")
+
+	// Download the license.
+	dl := t.TempDir()
+	run(t, ctx, "download license",
+		allowDownloads(dl),
+		chromedp.Click(`//a[text()="Download license"]`),
+	)
+	var file []byte
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline) && file == nil; time.Sleep(100 * time.Millisecond) {
+		ms, _ := filepath.Glob(filepath.Join(dl, "*.license"))
+		if len(ms) == 1 {
+			file, _ = os.ReadFile(ms[0])
+		}
+	}
+	if len(file) < 100 {
+		t.Fatalf("license not downloaded (%d bytes)", len(file))
+	}
+
+	// A second user gets 404 for the first user's subscription.
+	run(t, ctx, "second user", clearCookies())
+	e.signUpIn(t, ctx, "other@example.com")
+	run(t, ctx, "other's subscription",
+		chromedp.Navigate(subURL),
+		chromedp.WaitVisible(`//h1[text()="Page not found"]`),
+	)
+	shot(t, ctx, "07-not-found")
+
+	// Staff find the customer.
+	if _, err := web.CreateStaff(context.Background(), e.db, e.clock, "admin@vendor.example", "Ada Admin", web.RoleAdmin, password); err != nil {
+		t.Fatal(err)
+	}
+	run(t, ctx, "admin sign in",
+		clearCookies(),
+		chromedp.Navigate(base+"/admin"),
+		chromedp.WaitVisible(chromedp.CSS(`#password`)),
+		chromedp.SendKeys(chromedp.CSS(`#email`), "admin@vendor.example"),
+		chromedp.SendKeys(chromedp.CSS(`#password`), password),
+		chromedp.Click(chromedp.CSS(`form[action="/admin/signin"] button`)),
+		chromedp.WaitVisible(chromedp.CSS(`#mrr`)),
+	)
+	shot(t, ctx, "08-admin-dashboard")
+	run(t, ctx, "search",
+		chromedp.SendKeys(chromedp.CSS(`#q`), "buyer@example.com"),
+		chromedp.Click(chromedp.CSS(`form[role=search] button`)),
+		chromedp.WaitVisible(`//h1[text()="Example GmbH"]`),
+	)
+	shot(t, ctx, "09-admin-customer")
+	run(t, ctx, "resend",
+		chromedp.Click(`//button[text()="Resend license"]`),
+		chromedp.WaitVisible(chromedp.CSS(`.notice.success`)),
+	)
+	if got := textOf(t, ctx, ".notice.success"); got != "License resent to buyer@example.com." {
+		t.Fatalf("flash %q", got)
+	}
+}
+
+// signUpIn signs a new user up and in through the browser.
+func (e *env) signUpIn(t *testing.T, ctx context.Context, email string) {
+	t.Helper()
+	run(t, ctx, "sign up "+email,
+		chromedp.Navigate(e.srv.URL+"/signup"),
+		chromedp.SendKeys(chromedp.CSS(`#name`), "Other"),
+		chromedp.SendKeys(chromedp.CSS(`#email`), email),
+		chromedp.SendKeys(chromedp.CSS(`#password`), password),
+		chromedp.Click(chromedp.CSS(`form[action="/signup"] button`)),
+		chromedp.WaitVisible(`//h1[text()="Check your email"]`),
+	)
+	path, tok := e.lastLink(email)
+	run(t, ctx, "confirm "+email,
+		chromedp.Navigate(e.srv.URL+path+"?token="+tok),
+		chromedp.Click(chromedp.CSS(`form[action="/confirm"] button`)),
+		chromedp.WaitVisible(`//h1[text()="Buy a subscription"]`),
+	)
+}

@@ -1,0 +1,442 @@
+// Package web serves Fulfill's pages: the customer portal at / and the
+// admin console at /admin. Pages are rendered on the server from embedded
+// html/template files with one stylesheet and no script, so they work in any
+// browser, without JavaScript and without loading anything from elsewhere.
+//
+// Every unsafe request passes Go's cross-origin protection; sessions live in
+// the database (only hashes of cookie values are stored); passwords are
+// argon2id. A customer user sees only the billing accounts linked to them:
+// any other id answers 404, exactly like an id that does not exist.
+package web
+
+import (
+	"bytes"
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/fulfillhq/fulfill"
+	"github.com/fulfillhq/fulfill/billing"
+	"github.com/fulfillhq/fulfill/commerce"
+	"github.com/fulfillhq/fulfill/store"
+)
+
+//go:embed templates static
+var assets embed.FS
+
+// EULAVersion is the end-user license agreement buyers accept; a new text
+// gets a new version, and each acceptance records the version accepted.
+const EULAVersion = "2026-01"
+
+// Config is what the web server needs.
+type Config struct {
+	Service *commerce.Service
+	DB      *store.DB
+	Clock   fulfill.Clock
+	Logger  *slog.Logger
+	// BaseURL is the public address of the portal (https://billing.example.com),
+	// used in emailed links. Empty: links use the address of the request.
+	BaseURL string
+	// Vendor is the seller's name in page titles and emails.
+	Vendor string
+}
+
+// Server serves the portal and the console.
+type Server struct {
+	cfg      Config
+	db       *store.DB
+	svc      *commerce.Service
+	clock    fulfill.Clock
+	log      *slog.Logger
+	pages    map[string]*template.Template
+	throttle *throttle
+	css      []byte
+	cssTag   string
+	handler  http.Handler
+}
+
+// New checks the configuration and parses the templates.
+func New(cfg Config) (*Server, error) {
+	if cfg.Service == nil || cfg.DB == nil {
+		return nil, errors.New("web: Service and DB are required")
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = cfg.Service.Clock
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Vendor == "" {
+		cfg.Vendor = "Fulfill"
+	}
+	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
+	s := &Server{cfg: cfg, db: cfg.DB, svc: cfg.Service, clock: cfg.Clock, log: cfg.Logger, throttle: newThrottle(),
+		pages: map[string]*template.Template{}}
+	css, err := assets.ReadFile("static/style.css")
+	if err != nil {
+		return nil, err
+	}
+	s.css, s.cssTag = css, hashSecret(string(css))[:12]
+	names, err := fs.Glob(assets, "templates/*.html")
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range names {
+		name := strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")
+		if name == "layout" {
+			continue
+		}
+		t, err := template.New(name).Funcs(s.funcs()).ParseFS(assets, "templates/layout.html", n)
+		if err != nil {
+			return nil, fmt.Errorf("web: template %s: %w", n, err)
+		}
+		s.pages[name] = t
+	}
+	s.handler = s.routes()
+	return s, nil
+}
+
+// Handler returns the HTTP handler of every page.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// handlerFunc is a page handler; a returned error is rendered as a page.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// access says who may reach a route.
+type access int
+
+const (
+	public    access = iota // anyone
+	customer                // a signed-in user (customer or staff)
+	staff                   // any staff role
+	staffRW                 // staff that may change things: admin, support
+	adminRole               // admin only
+)
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	handle := func(pattern string, a access, h handlerFunc) {
+		mux.Handle(pattern, s.wrap(a, h))
+	}
+	mux.HandleFunc("GET /static/style.css", s.serveCSS)
+	s.portalRoutes(handle)
+	s.adminRoutes(handle)
+	mux.Handle("/", s.wrap(public, func(w http.ResponseWriter, r *http.Request) error {
+		return fulfill.Errorf(fulfill.ENotFound, "There is no page at %s.", r.URL.Path)
+	}))
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.renderError(w, r, fulfill.Errorf(fulfill.EForbidden, "This request came from another site and was refused. Go back, reload the page and try again."))
+	}))
+	return securityHeaders(cop.Handler(mux))
+}
+
+func securityHeaders(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hd := w.Header()
+		hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("Referrer-Policy", "same-origin")
+		hd.Set("X-Frame-Options", "DENY")
+		h.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) serveCSS(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/css; charset=utf-8")
+	if r.URL.Query().Get("v") == s.cssTag {
+		w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+	}
+	w.Write(s.css)
+}
+
+// ---- request context ----
+
+type ctxKey struct{}
+
+// reqState is what a request carries: the signed-in user, if any.
+type reqState struct {
+	sess *store.Session
+	user *store.User
+}
+
+func state(r *http.Request) *reqState {
+	st, _ := r.Context().Value(ctxKey{}).(*reqState)
+	if st == nil {
+		return &reqState{}
+	}
+	return st
+}
+
+func isStaff(u *store.User) bool { return u != nil && u.Role != "customer" }
+
+// canChange reports whether a staff member may change data.
+func canChange(u *store.User) bool { return u != nil && (u.Role == "admin" || u.Role == "support") }
+
+func (s *Server) wrap(a access, h handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		st := &reqState{}
+		if c, err := r.Cookie(sessionCookie); err == nil && c.Value != "" {
+			sess, u, err := s.db.SessionUser(r.Context(), hashSecret(c.Value), s.clock.Now())
+			if err == nil {
+				st.sess, st.user = sess, u
+			} else if fulfill.ErrorCode(err) != fulfill.ENotFound {
+				s.renderError(w, r, err)
+				return
+			}
+		}
+		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, st))
+		w.Header().Set("Cache-Control", "no-store")
+		u := st.user
+		var err error
+		switch {
+		case a == public:
+		case u == nil:
+			signin := "/signin"
+			if strings.HasPrefix(r.URL.Path, "/admin") {
+				signin = "/admin/signin"
+			}
+			if r.Method == http.MethodGet {
+				signin += "?next=" + url.QueryEscape(r.URL.RequestURI())
+			}
+			http.Redirect(w, r, signin, http.StatusSeeOther)
+			return
+		case a == customer && isStaff(u):
+			// Staff look at customers from the console, not as one.
+			http.Redirect(w, r, "/admin", http.StatusSeeOther)
+			return
+		case a == customer:
+		case !isStaff(u):
+			// Customers do not learn that the console exists.
+			err = fulfill.Errorf(fulfill.ENotFound, "There is no page at %s.", r.URL.Path)
+		case a == staffRW && !canChange(u), a == adminRole && u.Role != "admin":
+			s.auditDenied(r, u)
+			err = fulfill.Errorf(fulfill.EForbidden, "Your role (%s) may not do this.", strings.ReplaceAll(u.Role, "_", "-"))
+		}
+		if err == nil {
+			err = h(w, r)
+		}
+		if err != nil {
+			s.renderError(w, r, err)
+		}
+	})
+}
+
+func (s *Server) auditDenied(r *http.Request, u *store.User) {
+	err := s.db.InTx(r.Context(), func(tx *store.Tx) error {
+		return tx.Audit(&fulfill.AuditEntry{ID: fulfill.NewID("aud"), At: s.clock.Now().UTC(), Actor: actorOf(u),
+			Action: "permission.denied", SubjectType: "route", SubjectID: r.Method + " " + r.URL.Path, Detail: "{}", RemoteAddr: clientIP(r)})
+	})
+	if err != nil {
+		s.log.Error("audit", "err", err)
+	}
+}
+
+// actorOf names a user in version histories and the audit log.
+func actorOf(u *store.User) string {
+	if u == nil {
+		return "anonymous"
+	}
+	if isStaff(u) {
+		return "staff:" + u.Email
+	}
+	return "user:" + u.Email
+}
+
+func actor(r *http.Request) commerce.Actor { return commerce.Actor(actorOf(state(r).user)) }
+
+// ---- rendering ----
+
+// page is what every template gets.
+type page struct {
+	Title   string
+	User    *store.User
+	Admin   bool // the console's layout
+	Flash   string
+	Error   string
+	Field   string
+	Vendor  string
+	CSS     string
+	Nav     string // the current section, for aria-current
+	Data    any
+	Form    url.Values
+	Today   fulfill.Date
+	Version string
+	Secret  string // an activation code, shown once
+}
+
+func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name, title string, data any) error {
+	t, ok := s.pages[name]
+	if !ok {
+		return fmt.Errorf("web: no template %q", name)
+	}
+	st := state(r)
+	p := page{Title: title, User: st.user, Admin: strings.HasPrefix(r.URL.Path, "/admin"), Vendor: s.cfg.Vendor,
+		CSS: "/static/style.css?v=" + s.cssTag, Data: data, Form: r.Form, Today: fulfill.Today(s.clock), Version: EULAVersion}
+	if d, ok := data.(interface{ nav() string }); ok {
+		p.Nav = d.nav()
+	} else if m, ok := data.(map[string]any); ok {
+		p.Nav, _ = m["navData"].(string)
+	}
+	if st.sess != nil && st.sess.Flash != "" {
+		p.Flash = st.sess.Flash
+		if secret, ok := strings.CutPrefix(p.Flash, "secret:"); ok {
+			p.Flash, p.Secret = "", secret
+		}
+		// Shown once.
+		if err := s.db.SetFlash(r.Context(), st.sess.IDHash, ""); err != nil {
+			return err
+		}
+	}
+	if fe, ok := data.(formError); ok {
+		p.Error, p.Field = fe.message, fe.field
+	}
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, "layout", p); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_, err := w.Write(buf.Bytes())
+	return err
+}
+
+// formError is data that carries a validation error for the form.
+type formError struct {
+	message, field string
+}
+
+// statusOf maps an error code to an HTTP status.
+func statusOf(code string) int {
+	switch code {
+	case fulfill.ENotFound:
+		return http.StatusNotFound
+	case fulfill.EUnauthorized:
+		return http.StatusUnauthorized
+	case fulfill.EForbidden:
+		return http.StatusForbidden
+	case fulfill.EConflict, fulfill.EIdempotencyBusy:
+		return http.StatusConflict
+	case fulfill.ECardDeclined, fulfill.EPaymentFailed:
+		return http.StatusPaymentRequired
+	case fulfill.ETooLarge:
+		return http.StatusRequestEntityTooLarge
+	case "too_many_requests":
+		return http.StatusTooManyRequests
+	case fulfill.EInternal:
+		return http.StatusInternalServerError
+	}
+	return http.StatusUnprocessableEntity
+}
+
+// renderError shows an error page. Errors that are not ours are logged and
+// shown as "Internal error.".
+func (s *Server) renderError(w http.ResponseWriter, r *http.Request, err error) {
+	code := fulfill.ErrorCode(err)
+	if code == fulfill.EInternal {
+		s.log.Error("web", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	status := statusOf(code)
+	title := map[int]string{404: "Page not found", 403: "Not allowed", 500: "Something went wrong", 429: "Too many attempts"}[status]
+	if title == "" {
+		title = "That did not work"
+	}
+	msg := fulfill.ErrorMessage(err)
+	if status == 404 {
+		msg = "This page does not exist, or it belongs to an account you do not have access to."
+	}
+	if rerr := s.render(w, r, status, "error", title, map[string]any{"Status": status, "Message": msg}); rerr != nil {
+		s.log.Error("web: render error page", "err", rerr)
+		http.Error(w, msg, status)
+	}
+}
+
+// flash stores a message for the next page, then redirects there (post,
+// redirect, get).
+func (s *Server) flashRedirect(w http.ResponseWriter, r *http.Request, to, msg string) error {
+	if st := state(r); st.sess != nil && msg != "" {
+		if err := s.db.SetFlash(r.Context(), st.sess.IDHash, msg); err != nil {
+			return err
+		}
+	}
+	http.Redirect(w, r, to, http.StatusSeeOther)
+	return nil
+}
+
+// baseURL is where emailed links point.
+func (s *Server) baseURL(r *http.Request) string {
+	if s.cfg.BaseURL != "" {
+		return s.cfg.BaseURL
+	}
+	scheme := "https"
+	if r.TLS == nil && !secureCookies(r) {
+		scheme = "http"
+	}
+	return scheme + "://" + r.Host
+}
+
+func (s *Server) funcs() template.FuncMap {
+	return template.FuncMap{
+		"money": func(amount int64, currency string) string { return billing.FormatAmount(amount, currency) },
+		"date": func(t time.Time) string {
+			if t.IsZero() {
+				return ""
+			}
+			return t.UTC().Format("2 Jan 2006")
+		},
+		"datetime": func(t time.Time) string { return t.UTC().Format("2 Jan 2006 15:04 UTC") },
+		"day": func(d fulfill.Date) string {
+			if d.IsZero() {
+				return ""
+			}
+			return d.Time().Format("2 Jan 2006")
+		},
+		"title": func(s string) string {
+			s = strings.ReplaceAll(s, "_", " ")
+			if s == "" {
+				return s
+			}
+			return strings.ToUpper(s[:1]) + s[1:]
+		},
+		"plural": func(n int64, word string) string {
+			if n == 1 {
+				return "1 " + word
+			}
+			return fmt.Sprintf("%d %ss", n, word)
+		},
+		"deref": func(p *string) string {
+			if p == nil {
+				return ""
+			}
+			return *p
+		},
+		"percent": func(bp int64) string {
+			if bp%100 == 0 {
+				return fmt.Sprintf("%d%%", bp/100)
+			}
+			return fmt.Sprintf("%d.%02d%%", bp/100, bp%100)
+		},
+		"svg":       func(s string) template.HTML { return template.HTML(s) }, // only for charts this package draws
+		"add":       func(a, b int64) int64 { return a + b },
+		"countries": func() map[string]string { return countryNames },
+	}
+}
+
+// countryNames are the countries offered in the order form (ISO 3166
+// alpha-2); tax follows the billing package's table for any code.
+var countryNames = map[string]string{
+	"AT": "Austria", "AU": "Australia", "BE": "Belgium", "BG": "Bulgaria", "BR": "Brazil", "CA": "Canada", "CH": "Switzerland",
+	"CY": "Cyprus", "CZ": "Czechia", "DE": "Germany", "DK": "Denmark", "EE": "Estonia", "ES": "Spain", "FI": "Finland",
+	"FR": "France", "GB": "United Kingdom", "GR": "Greece", "HR": "Croatia", "HU": "Hungary", "IE": "Ireland", "IL": "Israel",
+	"IN": "India", "IT": "Italy", "JP": "Japan", "KR": "South Korea", "LT": "Lithuania", "LU": "Luxembourg", "LV": "Latvia",
+	"MT": "Malta", "MX": "Mexico", "NL": "Netherlands", "NO": "Norway", "NZ": "New Zealand", "PL": "Poland", "PT": "Portugal",
+	"RO": "Romania", "SE": "Sweden", "SG": "Singapore", "SI": "Slovenia", "SK": "Slovakia", "US": "United States", "ZA": "South Africa",
+}
