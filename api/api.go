@@ -41,6 +41,8 @@ type Server struct {
 	// with the same key may take it over (default one minute).
 	Wall  fulfill.Clock
 	Lease time.Duration
+	// StripeWebhook verifies inbound Stripe events; nil answers 404.
+	StripeWebhook ProviderWebhook
 
 	mux *http.ServeMux
 }
@@ -107,6 +109,7 @@ func (s *Server) Handler() http.Handler {
 		s.Error(w, r, fulfill.Errorf(fulfill.ENotFound, "No route %s %s.", r.Method, r.URL.Path))
 	})
 	mux.HandleFunc("GET /.well-known/jwks.json", s.jwks)
+	mux.HandleFunc("POST /webhooks/stripe", s.stripeWebhook)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if err := s.DB.CheckSchema(r.Context()); err != nil {
@@ -271,6 +274,7 @@ var statusOf = map[string]int{
 	fulfill.ETooLarge:         http.StatusRequestEntityTooLarge,
 	"unknown_plan":            http.StatusUnprocessableEntity,
 	"activation_code_invalid": http.StatusNotFound,
+	"signature_invalid":       http.StatusBadRequest,
 	"license_invalid":         http.StatusUnprocessableEntity,
 	"subscription_expired":    http.StatusConflict,
 	"downgrade_not_allowed":   http.StatusUnprocessableEntity,

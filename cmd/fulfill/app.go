@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -23,7 +24,6 @@ import (
 	"github.com/fulfillhq/fulfill/jobs"
 	"github.com/fulfillhq/fulfill/keys"
 	"github.com/fulfillhq/fulfill/mail"
-	"github.com/fulfillhq/fulfill/payments/testpay"
 	"github.com/fulfillhq/fulfill/store"
 	"github.com/fulfillhq/fulfill/web"
 )
@@ -109,9 +109,15 @@ type Config struct {
 	MailFrom       string
 	PublicURL      string
 	Seller         invoicepdf.Party
-	KeyFile        string
-	Migrate        bool
-	LogLevel       string
+	// Payments is the payment provider: "test" or "stripe".
+	Payments         string
+	StripeSecretKey  string // from the environment only: flags show in ps
+	StripeAPIBase    string
+	StripeWebhooks   string // webhook signing secrets, comma-separated during rotation
+	IdempotencyLease time.Duration
+	KeyFile          string
+	Migrate          bool
+	LogLevel         string
 	// SaaSProvisioningURL is the SaaS product's base URL; empty disables
 	// provisioning.
 	SaaSProvisioningURL string
@@ -189,6 +195,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	fs.StringVar(&c.SellerCountry, "seller-country", or(getenv("FULFILL_SELLER_COUNTRY"), "US"), "the seller's country, for tax [FULFILL_SELLER_COUNTRY]")
 	fs.StringVar(&c.SMTPURL, "smtp-url", getenv("FULFILL_SMTP_URL"), "smtp://user:pass@host:587 to send mail; unset keeps mail in the local outbox [FULFILL_SMTP_URL]")
 	fs.StringVar(&c.MailFrom, "mail-from", or(getenv("FULFILL_MAIL_FROM"), "Fulfill <noreply@localhost>"), "sender address of outgoing mail [FULFILL_MAIL_FROM]")
+	fs.StringVar(&c.Payments, "payments", or(getenv("FULFILL_PAYMENTS"), "test"), "payment provider: test (Stripe's test card ids, no network) or stripe [FULFILL_PAYMENTS]")
+	fs.StringVar(&c.StripeAPIBase, "stripe-api-base", getenv("FULFILL_STRIPE_API_BASE"), "Stripe API base URL (default Stripe's; http://127.0.0.1:12111 for stripe-mock) [FULFILL_STRIPE_API_BASE]")
+	fs.DurationVar(&c.IdempotencyLease, "idempotency-lease", time.Minute, "how long a request with an Idempotency-Key may run before a retry may take it over")
+	c.StripeSecretKey = getenv("FULFILL_STRIPE_SECRET_KEY")
+	c.StripeWebhooks = getenv("FULFILL_STRIPE_WEBHOOK_SECRETS")
 	fs.StringVar(&c.PublicURL, "public-url", getenv("FULFILL_PUBLIC_URL"), "the URL customers use to reach this server, for links in emails (default http://ADDR) [FULFILL_PUBLIC_URL]")
 	fs.StringVar(&c.Seller.Company, "seller-name", or(getenv("FULFILL_SELLER_NAME"), "Fulfill Demo Vendor Inc."), "the seller's legal name on invoices [FULFILL_SELLER_NAME]")
 	fs.StringVar(&c.Seller.Address, "seller-address", or(getenv("FULFILL_SELLER_ADDRESS"), "1 Market Street"), "the seller's address on invoices [FULFILL_SELLER_ADDRESS]")
@@ -267,8 +278,16 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if c.PublicURL == "" {
 		c.PublicURL = "http://" + c.Addr
 	}
-	svc := &commerce.Service{DB: db, Clock: clock, Payments: testpay.New(), Tax: billing.DefaultTaxTable(c.SellerCountry), Keys: ks,
+	payments, err := paymentProvider(c)
+	if err != nil {
+		return err
+	}
+	svc := &commerce.Service{DB: db, Clock: clock, Payments: payments, Tax: billing.DefaultTaxTable(c.SellerCountry), Keys: ks,
 		PublicURL: strings.TrimSuffix(c.PublicURL, "/")}
+	if getenv("FULFILL_TEST_CRASH_AFTER_CHARGE") == "1" {
+		// Tests only: die between the charge and the commit, like a crash.
+		svc.AfterCharge = func() { os.Exit(3) }
+	}
 	loaded, err := svc.LoadDemoCatalog(ctx)
 	if err != nil {
 		return fmt.Errorf("load demo catalog: %w", err)
@@ -300,7 +319,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		runner.Stop(sctx)
 	}()
 
-	a := &api.Server{Svc: svc, DB: db, Jobs: runner, Keys: ks, Seller: c.Seller, Logger: log}
+	a := &api.Server{Svc: svc, DB: db, Jobs: runner, Keys: ks, Seller: c.Seller, Logger: log,
+		Wall: fulfill.ClockFunc(time.Now), Lease: c.IdempotencyLease}
+	if wh := newStripeWebhook(c.StripeWebhooks); wh != nil {
+		a.StripeWebhook = wh
+	}
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
 		return err
@@ -314,6 +337,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	root.Handle("/api/", apiHandler)
 	root.Handle("/healthz", apiHandler)
 	root.Handle("/readyz", apiHandler)
+	root.Handle("/webhooks/", apiHandler)
+	root.Handle("/.well-known/", apiHandler)
 	root.Handle("/", webSrv.Handler())
 	srv := &http.Server{Handler: root, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 120 * time.Second, IdleTimeout: 120 * time.Second}

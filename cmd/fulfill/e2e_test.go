@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -17,7 +18,22 @@ import (
 	"github.com/fulfillhq/fulfill/license"
 )
 
-func TestMain(m *testing.M) { dbtest.Main(m) }
+func TestMain(m *testing.M) {
+	// A test can re-run this binary as a real `fulfill` process, to kill it
+	// at a chosen point (see TestStripeCrashReplay).
+	if os.Getenv("FULFILL_TEST_CHILD") == "1" {
+		var args []string
+		if err := json.Unmarshal([]byte(os.Getenv("FULFILL_TEST_ARGS")), &args); err != nil {
+			panic(err)
+		}
+		if err := Main(context.Background(), args, os.Stdout, os.Stderr, os.Getenv); err != nil {
+			fmt.Fprintln(os.Stderr, "fulfill:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	dbtest.Main(m)
+}
 
 const e2eToken = "e2e-admin-token-0123456789abcdefghij"
 
@@ -29,6 +45,10 @@ type server struct {
 }
 
 func startServer(t *testing.T, dbURL string, extra ...string) *server {
+	return startServerEnv(t, dbURL, nil, extra...)
+}
+
+func startServerEnv(t *testing.T, dbURL string, vars map[string]string, extra ...string) *server {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "data")
 	args := append([]string{"serve", "--data-dir", dir, "--addr", "127.0.0.1:0", "--simulated-clock", "2026-01-01"}, extra...)
@@ -39,7 +59,11 @@ func startServer(t *testing.T, dbURL string, extra ...string) *server {
 	var out syncBuffer
 	done := make(chan error, 1)
 	go func() {
-		done <- Main(ctx, args, &out, io.Discard, env(map[string]string{"FULFILL_ADMIN_TOKEN": e2eToken}))
+		all := map[string]string{"FULFILL_ADMIN_TOKEN": e2eToken}
+		for k, v := range vars {
+			all[k] = v
+		}
+		done <- Main(ctx, args, &out, io.Discard, env(all))
 	}()
 	t.Cleanup(func() {
 		cancel()

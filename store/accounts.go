@@ -1,0 +1,172 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"strings"
+	"time"
+
+	"github.com/fulfillhq/fulfill"
+)
+
+// This file holds what a billing account's managers change from the
+// portal: the account's details, invitations of further managers, saved
+// payment methods, and the customer a staff member acts as.
+
+// UpdateCustomer saves a customer's editable details: company, address,
+// tax id and contacts. Currency, country-derived prices, credit and credit
+// hold are not changed here.
+func (t *Tx) UpdateCustomer(c *fulfill.Customer) error {
+	return t.exec(`UPDATE customers SET name = $1, company = $2, address = $3, city = $4, postal_code = $5, country = $6,
+		tax_id = $7, contact_name = $8, contact_email = $9, billing_name = $10, billing_email = $11 WHERE id = $12`,
+		c.Name, c.Company, c.Address, c.City, c.PostalCode, c.Country, c.TaxID, c.ContactName, c.ContactEmail,
+		c.BillingName, c.BillingEmail, c.ID)
+}
+
+// ---- invitations ----
+
+// Invitation asks someone, by email, to help manage a billing account.
+type Invitation struct {
+	ID, CustomerID, Email, TokenHash, InvitedBy string
+	CreatedAt, ExpiresAt                        time.Time
+	AcceptedAt                                  *time.Time
+	AcceptedBy                                  string
+}
+
+const invitationCols = `id, customer_id, email, token_hash, invited_by, created_at, expires_at, accepted_at, accepted_by`
+
+func scanInvitation(s interface{ Scan(...any) error }) (*Invitation, error) {
+	var in Invitation
+	var acc sql.NullTime
+	var by sql.NullString
+	if err := s.Scan(&in.ID, &in.CustomerID, &in.Email, &in.TokenHash, &in.InvitedBy, &in.CreatedAt, &in.ExpiresAt, &acc, &by); err != nil {
+		return nil, err
+	}
+	if acc.Valid {
+		in.AcceptedAt = &acc.Time
+	}
+	in.AcceptedBy = by.String
+	return &in, nil
+}
+
+// InsertInvitation stores an invitation.
+func (t *Tx) InsertInvitation(in *Invitation) error {
+	return mapErr(t.exec(`INSERT INTO account_invitations (`+invitationCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, NULL)`,
+		in.ID, in.CustomerID, strings.ToLower(in.Email), in.TokenHash, in.InvitedBy, in.CreatedAt.UTC(), in.ExpiresAt.UTC()), "Invitation")
+}
+
+// PendingInvitationCount counts a billing account's unaccepted, unexpired
+// invitations, locking the account first so two concurrent invitations
+// cannot both pass a limit.
+func (t *Tx) PendingInvitationCount(customerID string, now time.Time) (int, error) {
+	if _, err := t.Customer(customerID); err != nil {
+		return 0, err
+	}
+	var n int
+	err := t.tx.QueryRowContext(t.ctx, `SELECT COUNT(*) FROM account_invitations
+		WHERE customer_id = $1 AND accepted_at IS NULL AND expires_at > $2`, customerID, now.UTC()).Scan(&n)
+	return n, err
+}
+
+// Invitations lists a billing account's invitations, newest first.
+func (db *DB) Invitations(ctx context.Context, customerID string) ([]*Invitation, error) {
+	rows, err := db.Read.QueryContext(ctx, `SELECT `+invitationCols+` FROM account_invitations WHERE customer_id = $1
+		ORDER BY created_at DESC, id DESC LIMIT 100`, customerID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*Invitation
+	for rows.Next() {
+		in, err := scanInvitation(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, in)
+	}
+	return out, rows.Err()
+}
+
+// InvitationByToken finds a live (unaccepted, unexpired) invitation by the
+// hash of its token; anything else is not found.
+func (db *DB) InvitationByToken(ctx context.Context, hash string, now time.Time) (*Invitation, error) {
+	in, err := scanInvitation(db.Read.QueryRowContext(ctx, `SELECT `+invitationCols+` FROM account_invitations
+		WHERE token_hash = $1 AND accepted_at IS NULL AND expires_at > $2`, hash, now.UTC()))
+	return in, mapErr(err, "Invitation")
+}
+
+// AcceptInvitation spends a live invitation for a user and returns it.
+func (t *Tx) AcceptInvitation(hash, userID string, now time.Time) (*Invitation, error) {
+	in, err := scanInvitation(t.tx.QueryRowContext(t.ctx, `UPDATE account_invitations SET accepted_at = $1, accepted_by = $2
+		WHERE token_hash = $3 AND accepted_at IS NULL AND expires_at > $1 RETURNING `+invitationCols, now.UTC(), userID, hash))
+	return in, mapErr(err, "Invitation")
+}
+
+// IsLinked reports whether a user already manages a billing account.
+func (t *Tx) IsLinked(userID, customerID string) (bool, error) {
+	var n int
+	err := t.tx.QueryRowContext(t.ctx, `SELECT COUNT(*) FROM web_user_customers WHERE user_id = $1 AND customer_id = $2`,
+		userID, customerID).Scan(&n)
+	return n > 0, err
+}
+
+// ---- payment methods ----
+
+// PaymentMethod is a card saved on a billing account.
+type PaymentMethod struct {
+	ID, CustomerID, ProviderID, Label string
+	Default                           bool
+	CreatedAt                         time.Time
+}
+
+const pmCols = `id, customer_id, provider_id, label, is_default, created_at`
+
+// InsertPaymentMethod saves a card; the same card twice is a conflict.
+func (t *Tx) InsertPaymentMethod(pm *PaymentMethod) error {
+	return mapErr(t.exec(`INSERT INTO payment_methods (`+pmCols+`) VALUES ($1, $2, $3, $4, $5, $6)`,
+		pm.ID, pm.CustomerID, pm.ProviderID, pm.Label, pm.Default, pm.CreatedAt.UTC()), "Payment method")
+}
+
+// SetDefaultPaymentMethod makes one saved card the account's default.
+func (t *Tx) SetDefaultPaymentMethod(customerID, id string) error {
+	return t.exec(`UPDATE payment_methods SET is_default = (id = $1) WHERE customer_id = $2`, id, customerID)
+}
+
+// DeletePaymentMethod removes a saved card.
+func (t *Tx) DeletePaymentMethod(customerID, id string) error {
+	return t.exec(`DELETE FROM payment_methods WHERE customer_id = $1 AND id = $2`, customerID, id)
+}
+
+// PaymentMethods lists a billing account's saved cards, the default first.
+func (db *DB) PaymentMethods(ctx context.Context, customerID string) ([]*PaymentMethod, error) {
+	rows, err := db.Read.QueryContext(ctx, `SELECT `+pmCols+` FROM payment_methods WHERE customer_id = $1
+		ORDER BY is_default DESC, created_at, id`, customerID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*PaymentMethod
+	for rows.Next() {
+		var pm PaymentMethod
+		if err := rows.Scan(&pm.ID, &pm.CustomerID, &pm.ProviderID, &pm.Label, &pm.Default, &pm.CreatedAt); err != nil {
+			return nil, err
+		}
+		out = append(out, &pm)
+	}
+	return out, rows.Err()
+}
+
+// ---- impersonation ----
+
+// SetActingAs makes a staff session act as a customer ('' stops).
+func (db *DB) SetActingAs(ctx context.Context, idHash, customerID string) error {
+	_, err := db.Write.ExecContext(ctx, `UPDATE web_sessions SET acting_as = $1 WHERE id_hash = $2`, customerID, idHash)
+	return err
+}
+
+// ActingAs returns the customer a session acts as, or ''.
+func (db *DB) ActingAs(ctx context.Context, idHash string) (string, error) {
+	var id string
+	err := db.Read.QueryRowContext(ctx, `SELECT acting_as FROM web_sessions WHERE id_hash = $1`, idHash).Scan(&id)
+	return id, mapErr(err, "Session")
+}
