@@ -148,4 +148,3 @@ func Start(t testing.TB) string {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
-
