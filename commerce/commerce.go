@@ -155,47 +155,10 @@ var emailRE = regexp.MustCompile(`^[^@\s]+@[^@\s]+\.[^@\s]+$`)
 // CreateCustomer adds a customer with its billing account. The subscription
 // and billing contacts default to the customer's own name and email.
 func (s *Service) CreateCustomer(ctx context.Context, in CustomerInput) (*fulfill.Customer, error) {
-	in.Email = strings.TrimSpace(in.Email)
-	if in.Email == "" {
-		return nil, fulfill.FieldError(fulfill.ERequired, "email", "An email address is required.")
+	c, err := newCustomer(in, s.now())
+	if err != nil {
+		return nil, err
 	}
-	if !emailRE.MatchString(in.Email) || len(in.Email) > 254 {
-		return nil, fulfill.FieldError(fulfill.EInvalid, "email", "%q is not an email address.", in.Email)
-	}
-	if strings.TrimSpace(in.Name) == "" {
-		return nil, fulfill.FieldError(fulfill.ERequired, "name", "A name is required.")
-	}
-	for field, v := range map[string]string{"name": in.Name, "company": in.Company, "address": in.Address, "city": in.City,
-		"postal_code": in.PostalCode, "tax_id": in.TaxID} {
-		if len(v) > 200 {
-			return nil, fulfill.FieldError(fulfill.EOutOfRange, field, "At most 200 characters.")
-		}
-	}
-	in.Country = strings.ToUpper(strings.TrimSpace(in.Country))
-	if in.Country == "" {
-		return nil, fulfill.FieldError(fulfill.ERequired, "country", "A country (ISO 3166 alpha-2, e.g. \"US\") is required.")
-	}
-	if !regexp.MustCompile(`^[A-Z]{2}$`).MatchString(in.Country) {
-		return nil, fulfill.FieldError(fulfill.EInvalid, "country", "%q is not an ISO 3166 alpha-2 country code.", in.Country)
-	}
-	if in.Currency == "" {
-		in.Currency = "USD"
-		if billing.IsEU(in.Country) {
-			in.Currency = "EUR"
-		}
-	}
-	if billing.ValidateCurrency(in.Currency) != nil {
-		return nil, fulfill.FieldError(fulfill.EInvalid, "currency", "%q is not an ISO 4217 currency code.", in.Currency)
-	}
-	for field, v := range map[string]string{"subscription_contact_email": in.ContactEmail, "billing_contact_email": in.BillingEmail} {
-		if v != "" && !emailRE.MatchString(v) {
-			return nil, fulfill.FieldError(fulfill.EInvalid, field, "%q is not an email address.", v)
-		}
-	}
-	c := &fulfill.Customer{ID: fulfill.NewID("cus"), Email: in.Email, Name: strings.TrimSpace(in.Name), Company: in.Company,
-		Address: in.Address, City: in.City, PostalCode: in.PostalCode, Country: in.Country, TaxID: strings.TrimSpace(in.TaxID),
-		Currency: in.Currency, ContactName: or(in.ContactName, in.Name), ContactEmail: or(in.ContactEmail, in.Email),
-		BillingName: or(in.BillingName, in.Name), BillingEmail: or(in.BillingEmail, in.Email), CreatedAt: s.now()}
 	if err := s.DB.InTx(ctx, func(tx *store.Tx) error {
 		if err := tx.InsertCustomer(c); err != nil {
 			return err

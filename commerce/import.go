@@ -513,7 +513,7 @@ func (s *Service) writeImportRow(tx *store.Tx, row importRow, actor Actor, rep *
 
 var countryRE = regexp.MustCompile(`^[A-Z]{2}$`)
 
-// newCustomer validates a new customer with CreateCustomer's rules and fills
+// newCustomer validates a new customer (for CreateCustomer and imports) and fills
 // in the same defaults: the contacts are the customer, the currency follows
 // the country.
 func newCustomer(in CustomerInput, now time.Time) (*fulfill.Customer, error) {
@@ -548,6 +548,11 @@ func newCustomer(in CustomerInput, now time.Time) (*fulfill.Customer, error) {
 	}
 	if billing.ValidateCurrency(in.Currency) != nil {
 		return nil, fulfill.FieldError(fulfill.EInvalid, "currency", "%q is not an ISO 4217 currency code.", in.Currency)
+	}
+	for _, f := range []struct{ field, v string }{{"subscription_contact_email", in.ContactEmail}, {"billing_contact_email", in.BillingEmail}} {
+		if f.v != "" && !emailRE.MatchString(f.v) {
+			return nil, fulfill.FieldError(fulfill.EInvalid, f.field, "%q is not an email address.", f.v)
+		}
 	}
 	return &fulfill.Customer{ID: fulfill.NewID("cus"), Email: in.Email, Name: strings.TrimSpace(in.Name), Company: in.Company,
 		Address: in.Address, City: in.City, PostalCode: in.PostalCode, Country: in.Country, TaxID: strings.TrimSpace(in.TaxID),
