@@ -127,20 +127,7 @@ func (db *DB) Balances(ctx context.Context, byCustomer bool) ([]Balance, error) 
 // UnbalancedTransactions lists transactions whose entries do not sum to
 // zero: there must never be any.
 func (db *DB) UnbalancedTransactions(ctx context.Context) ([]string, error) {
-	rows, err := db.Read.QueryContext(ctx, `SELECT transaction_id FROM ledger_entries GROUP BY transaction_id HAVING SUM(amount) <> 0`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
+	return queryStrings(ctx, db.Read, `SELECT transaction_id FROM ledger_entries GROUP BY transaction_id HAVING SUM(amount) <> 0`)
 }
 
 // LedgerEntry is one exported ledger line.
@@ -200,21 +187,8 @@ func (t *Tx) SaveInvoiceAmounts(inv *fulfill.Invoice) error {
 // InvoicesToRecognize lists finalized invoices whose revenue is not fully
 // recognised yet.
 func (db *DB) InvoicesToRecognize(ctx context.Context) ([]string, error) {
-	rows, err := db.Read.QueryContext(ctx, `SELECT id FROM invoices WHERE status IN ('open', 'paid', 'uncollectible')
+	return queryStrings(ctx, db.Read, `SELECT id FROM invoices WHERE status IN ('open', 'paid', 'uncollectible')
 		AND recognized <> net_revenue ORDER BY id`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
 }
 
 // OpenInvoices lists every open invoice (for the aging report), oldest due first.
@@ -343,18 +317,5 @@ func (t *Tx) DunningFor(invoiceID string) (*Dunning, error) {
 
 // DueDunning lists the invoices whose next payment retry falls on or before day.
 func (db *DB) DueDunning(ctx context.Context, day fulfill.Date) ([]string, error) {
-	rows, err := db.Read.QueryContext(ctx, `SELECT invoice_id FROM dunning WHERE state = 'active' AND next_attempt_on <= $1 ORDER BY invoice_id`, day)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
+	return queryStrings(ctx, db.Read, `SELECT invoice_id FROM dunning WHERE state = 'active' AND next_attempt_on <= $1 ORDER BY invoice_id`, day)
 }

@@ -312,3 +312,21 @@ func (db *DB) FailedJobs(ctx context.Context) (int, error) {
 	err := db.Read.QueryRowContext(ctx, `SELECT COUNT(*) FROM river_job WHERE state IN ('retryable', 'discarded')`).Scan(&n)
 	return n, err
 }
+
+// queryStrings runs a query of one text column and collects the values.
+func queryStrings(ctx context.Context, q querier, query string, args ...any) ([]string, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}

@@ -148,24 +148,11 @@ func (db *DB) SubscriptionVersions(ctx context.Context, id string) ([]fulfill.Su
 // or before day and that are still active, past due or canceled: they must
 // be renewed or expired.
 func (db *DB) DueSubscriptions(ctx context.Context, day fulfill.Date) ([]string, error) {
-	rows, err := db.Read.QueryContext(ctx, `SELECT s.id FROM subscriptions s
+	return queryStrings(ctx, db.Read, `SELECT s.id FROM subscriptions s
 		WHERE (s.ends_on <= $1 AND s.state IN ('active', 'past_due', 'canceled'))
 		   OR (s.state = 'past_due' AND EXISTS (SELECT 1 FROM invoices i
 		       WHERE i.subscription_id = s.id AND i.status = 'open' AND i.due_on <= $1))
 		ORDER BY s.ends_on, s.id`, day)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
 }
 
 // OverdueInvoices counts a subscription's open invoices due on or before day.
