@@ -386,18 +386,7 @@ func jsonError(err error) error {
 	if errors.As(err, &fe) {
 		return fe
 	}
-	// Errors from our own UnmarshalJSON (a bad date) carry the reason.
-	msg := err.Error()
-	if i := strings.Index(msg, "Go struct field "); i >= 0 {
-		rest := msg[i+len("Go struct field "):]
-		field, reason, _ := strings.Cut(rest, " of type ")
-		if j := strings.LastIndexByte(field, '.'); j >= 0 {
-			field = field[j+1:]
-		}
-		_ = reason
-		return fulfill.FieldError(fulfill.EInvalid, field, "%s", strings.TrimSpace(msg[:i]))
-	}
-	return fulfill.Errorf(fulfill.EInvalidJSON, "The body could not be read as the expected JSON object: %s.", msg)
+	return fulfill.Errorf(fulfill.EInvalidJSON, "The body could not be read as the expected JSON object: %s.", err.Error())
 }
 
 func page(r *http.Request) (fulfill.Page, error) {

@@ -2,15 +2,12 @@ package api_test
 
 import (
 	"bytes"
-	"context"
-	"encoding/json"
 	"io"
 	"net"
 	"net/mail"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	smtpd "github.com/emersion/go-smtp"
 
@@ -196,8 +193,5 @@ func TestSeatLinkErrorsAndUsage(t *testing.T) {
 		if got := e.do("POST", "/api/v1/seat_links", link(lic, 7), &ae); got != 409 || ae.Error.Code != "subscription_expired" {
 			t.Fatalf("expired: %d %+v", got, ae)
 		}
-		_ = json.Valid
-		_ = context.Background
-		_ = time.Second
 	})
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/riverqueue/river"
 
@@ -659,4 +658,3 @@ func (RecognizeArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{Queue: "billing", UniqueOpts: river.UniqueOpts{ByArgs: true}}
 }
 
-var _ = time.Second
