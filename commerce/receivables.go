@@ -657,4 +657,3 @@ func (RecognizeArgs) Kind() string { return "revenue.recognize" }
 func (RecognizeArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{Queue: "billing", UniqueOpts: river.UniqueOpts{ByArgs: true}}
 }
-
