@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -202,8 +204,8 @@ func (t *Tx) SeatUsage(subscriptionID string, from, to fulfill.Date) (SeatUsage,
 	}
 	err = t.tx.QueryRowContext(t.ctx, `SELECT billable_users FROM seat_reports WHERE subscription_id = $1
 		ORDER BY date DESC, created_at DESC LIMIT 1`, subscriptionID).Scan(&u.BillableUsers)
-	if err != nil && mapErr(err, "") != nil && fulfill.ErrorCode(mapErr(err, "")) != fulfill.ENotFound {
-		return u, err
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return u, err // no report at all leaves BillableUsers at 0
 	}
 	return u, nil
 }
