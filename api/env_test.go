@@ -28,7 +28,7 @@ const testToken = "test-token-0123456789abcdefghijklmnop"
 
 // env is a whole Fulfill server on one database, with a simulated clock.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	db    *store.DB
 	srv   *httptest.Server
 	pay   *testpay.Provider
@@ -37,7 +37,7 @@ type env struct {
 	svc   *commerce.Service
 }
 
-func newEnv(t *testing.T, url string, start string, opts ...func(*jobs.Config)) *env {
+func newEnv(t testing.TB, url string, start string, opts ...func(*jobs.Config)) *env {
 	t.Helper()
 	ctx := context.Background()
 	db, err := store.Open(ctx, url)
