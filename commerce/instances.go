@@ -248,11 +248,26 @@ func (ReconcileArgs) InsertOpts() river.InsertOpts {
 
 // enqueueReconciliations adds the reconciliation jobs due on day.
 func (s *Service) enqueueReconciliations(ctx context.Context, tx *store.Tx, day fulfill.Date) (int, error) {
-	subs, err := s.DB.ReconciliationCandidates(ctx, day)
+	due, err := s.dueReconciliations(ctx, day)
 	if err != nil {
 		return 0, err
 	}
-	n := 0
+	for _, a := range due {
+		if err := tx.Enqueue(a, nil); err != nil {
+			return 0, err
+		}
+	}
+	return len(due), nil
+}
+
+// dueReconciliations lists the reconciliation notices and charges that fall
+// on day.
+func (s *Service) dueReconciliations(ctx context.Context, day fulfill.Date) ([]ReconcileArgs, error) {
+	subs, err := s.DB.ReconciliationCandidates(ctx, day)
+	if err != nil {
+		return nil, err
+	}
+	var due []ReconcileArgs
 	for _, sub := range subs {
 		for _, q := range billing.QuarterEnds(sub.StartsOn.Time()) {
 			qe := fulfill.DateOf(q)
@@ -265,13 +280,10 @@ func (s *Service) enqueueReconciliations(ctx context.Context, tx *store.Tx, day 
 			default:
 				continue
 			}
-			if err := tx.Enqueue(ReconcileArgs{SubscriptionID: sub.ID, QuarterEnd: qe.String(), Step: kind}, nil); err != nil {
-				return n, err
-			}
-			n++
+			due = append(due, ReconcileArgs{SubscriptionID: sub.ID, QuarterEnd: qe.String(), Step: kind})
 		}
 	}
-	return n, nil
+	return due, nil
 }
 
 // Reconcile runs one quarter's notice or charge. The charge bills

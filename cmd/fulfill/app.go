@@ -40,12 +40,16 @@ Usage:
                                        act as a product instance against a server
   fulfill saas-receiver --addr HOST:PORT --jwks URL
                                        play the SaaS product that Fulfill provisions
+  fulfill billing  run [--date YYYY-MM-DD]
+                                       do what falls due today (renewals, reconciliation, retries)
   fulfill import   customers|subscriptions FILE.csv
                                        migrate customers and subscriptions from CSV
   fulfill export   customers|subscriptions|invoices|payments [-o FILE] | crm FILE
                                        CSV exports; the CRM event file
   fulfill admin    create-user --email E --role R
                                        add a staff account for the admin console (/admin)
+  fulfill loadtest [--customers N] [--clients N] [--duration D]
+                                       seed a database, load the web pages, print latencies
   fulfill help                         show this help
 
 Run "fulfill COMMAND -h" for a command's flags.
@@ -83,12 +87,16 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, getenv f
 		return instanceCmd(ctx, args[1:], stdout, stderr, getenv)
 	case "saas-receiver":
 		return saasReceiverCmd(ctx, args[1:], stdout, stderr, getenv)
+	case "billing":
+		return billingCmd(ctx, args[1:], stdout, stderr, getenv)
 	case "import":
 		return importCmd(ctx, args[1:], stdout, stderr, getenv)
 	case "export":
 		return exportCmd(ctx, args[1:], stdout, stderr, getenv)
 	case "admin":
 		return adminCmd(ctx, args[1:], stdout, stderr, getenv)
+	case "loadtest":
+		return loadtestCmd(ctx, args[1:], stdout, stderr, getenv)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -329,7 +337,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if err != nil {
 		return err
 	}
-	webSrv, err := web.New(web.Config{Service: svc, DB: db, Clock: clock, Logger: log, BaseURL: publicURL})
+	webSrv, err := web.New(web.Config{Service: svc, DB: db, Clock: clock, Logger: log, BaseURL: publicURL,
+		Seller: c.Seller, Jobs: runner})
 	if err != nil {
 		return err
 	}

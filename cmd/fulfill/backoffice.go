@@ -176,6 +176,7 @@ func dirOf(path string) string {
 type progressBar struct {
 	w        io.Writer
 	label    string
+	unit     string // what is counted, "rows" unless set
 	terminal bool
 	last     time.Time
 	lastPct  int
@@ -200,7 +201,7 @@ func (p *progressBar) update(done, total int) {
 	if !p.terminal {
 		if pct/10 != p.lastPct/10 || done == total {
 			if pct != p.lastPct {
-				fmt.Fprintf(p.w, "%s: %d/%d rows (%d%%)\n", p.label, done, total, pct)
+				fmt.Fprintf(p.w, "%s: %d/%d %s (%d%%)\n", p.label, done, total, or(p.unit, "rows"), pct)
 			}
 		}
 		p.lastPct = pct
