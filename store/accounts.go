@@ -158,13 +158,13 @@ func (db *DB) PaymentMethods(ctx context.Context, customerID string) ([]*Payment
 
 // ---- impersonation ----
 
-// SetActingAs makes a staff session act as a customer ('' stops).
+// SetActingAs makes a staff session act as a customer (an empty id stops).
 func (db *DB) SetActingAs(ctx context.Context, idHash, customerID string) error {
 	_, err := db.Write.ExecContext(ctx, `UPDATE web_sessions SET acting_as = $1 WHERE id_hash = $2`, customerID, idHash)
 	return err
 }
 
-// ActingAs returns the customer a session acts as, or ''.
+// ActingAs returns the customer a session acts as, or an empty id.
 func (db *DB) ActingAs(ctx context.Context, idHash string) (string, error) {
 	var id string
 	err := db.Read.QueryRowContext(ctx, `SELECT acting_as FROM web_sessions WHERE id_hash = $1`, idHash).Scan(&id)

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/fulfillhq/fulfill"
 )
@@ -233,23 +234,38 @@ func (db *DB) EULAAcceptances(ctx context.Context, customerID string) ([]EULAAcc
 
 // ---- admin console ----
 
-// SearchCustomers finds billing accounts by an exact subscription id,
-// invoice number or license id, or by a part of an email (the account's or
-// one of its users') or of a company name. At most limit results.
+// SearchCustomers finds billing accounts by an exact customer id,
+// subscription id, invoice number or license id, or by the start of an
+// email address (the account's or one of its users') or of a company name,
+// case-insensitively. At most limit results.
+//
+// A prefix is a range of the lower-cased column (q ≤ x < the next prefix
+// after q), so that an index on lower(column) serves it; PostgreSQL compares
+// the range byte-wise (COLLATE "C"), as SQLite does.
 func (db *DB) SearchCustomers(ctx context.Context, q string, limit int) ([]*fulfill.Customer, error) {
 	q = strings.TrimSpace(q)
 	if q == "" {
 		return nil, nil
 	}
-	like := "%" + strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(strings.ToLower(q)) + "%"
+	lo := strings.ToLower(q)
+	hi := prefixEnd(lo)
+	coll := ""
+	if db.Dialect == Postgres {
+		coll = ` COLLATE "C"`
+	}
+	starts := func(col string) string {
+		e := "lower(" + col + ")" + coll
+		return "(" + e + " >= $3 AND " + e + " < $5)"
+	}
 	rows, err := db.Read.QueryContext(ctx, `SELECT `+customerCols+` FROM customers WHERE id IN (
 			SELECT id FROM customers WHERE id = $1
 			UNION SELECT customer_id FROM subscriptions WHERE id = $1
 			UNION SELECT customer_id FROM invoices WHERE number = $2
 			UNION SELECT s.customer_id FROM licenses l JOIN subscriptions s ON s.id = l.subscription_id WHERE l.id = $1
-			UNION SELECT id FROM customers WHERE LOWER(email) LIKE $3 ESCAPE '\' OR LOWER(company) LIKE $3 ESCAPE '\'
-			UNION SELECT l.customer_id FROM web_user_customers l JOIN web_users u ON u.id = l.user_id WHERE u.email LIKE $3 ESCAPE '\'
-		) ORDER BY id DESC LIMIT $4`, q, strings.ToUpper(q), like, limit)
+			UNION SELECT id FROM customers WHERE `+starts("email")+`
+			UNION SELECT id FROM customers WHERE `+starts("company")+`
+			UNION SELECT l.customer_id FROM web_user_customers l JOIN web_users u ON u.id = l.user_id WHERE `+starts("u.email")+`
+		) ORDER BY id DESC LIMIT $4`, q, strings.ToUpper(q), lo, limit, hi)
 	if err != nil {
 		return nil, err
 	}
@@ -263,6 +279,25 @@ func (db *DB) SearchCustomers(ctx context.Context, q string, limit int) ([]*fulf
 		cs = append(cs, c)
 	}
 	return cs, rows.Err()
+}
+
+// prefixEnd is the smallest string greater than every string that starts
+// with p (in byte, that is code point, order): p with its last character
+// incremented.
+func prefixEnd(p string) string {
+	rs := []rune(p)
+	for len(rs) > 0 {
+		r := rs[len(rs)-1] + 1
+		if r >= 0xD800 && r <= 0xDFFF { // no surrogates in UTF-8
+			r = 0xE000
+		}
+		if r <= utf8.MaxRune {
+			rs[len(rs)-1] = r
+			return string(rs)
+		}
+		rs = rs[:len(rs)-1]
+	}
+	return string(utf8.MaxRune) + string(utf8.MaxRune) // p is all U+10FFFF: practically unbounded
 }
 
 // LatestSeatUsage is, per subscription, the billable users of its latest

@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/fulfillhq/fulfill"
 	"github.com/fulfillhq/fulfill/billing"
+	"github.com/fulfillhq/fulfill/commerce"
 	"github.com/fulfillhq/fulfill/store"
 )
 
@@ -90,6 +92,16 @@ type dashboard struct {
 	Customers  int
 	Active     int
 	Others     []point // MRR in other currencies
+
+	ARRPoints     []point
+	ARRChart      string
+	Movement      []revenueMonth
+	MovementChart string
+	Overage       []overageRow
+	OverSeats     int64
+	OverAmount    int64
+	Receivables   []commerce.AgingRow
+	AgingChart    string
 }
 
 // termMonths is the length of a subscription's term in months.
@@ -103,59 +115,77 @@ func termMonths(sub *fulfill.Subscription) int64 {
 func mrr(sub *fulfill.Subscription) int64 { return sub.Seats * sub.UnitAmount / termMonths(sub) }
 
 func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) error {
-	ctx := r.Context()
-	subs, err := s.db.Subscriptions(ctx, "", fulfill.Page{Limit: 1_000_000})
+	d, err := s.cachedDashboard(r.Context())
 	if err != nil {
 		return err
 	}
-	usage, err := s.db.LatestSeatUsage(ctx)
-	if err != nil {
-		return err
-	}
+	return s.render(w, r, 200, "dashboard", "Dashboard", d)
+}
+
+// dashboardData computes the dashboard's figures and charts. The figures
+// are aggregates computed by the database (store.DashboardFigures): the
+// dashboard reads a few rows per currency, not every subscription.
+func (s *Server) dashboardData(ctx context.Context) (*dashboard, error) {
 	today := fulfill.Today(s.clock)
 	d := &dashboard{navData: navData{"dashboard"}}
-	live := func(sub *fulfill.Subscription, on fulfill.Date) bool {
-		return !sub.Trial && sub.State != fulfill.StateExpired && !on.Before(sub.StartsOn) && on.Before(sub.EndsOn)
-	}
-	// The dashboard's currency is the one with the most revenue now.
-	byCur := map[string]int64{}
-	customers := map[string]bool{}
-	for _, sub := range subs {
-		customers[sub.CustomerID] = true
-		if live(sub, today) {
-			byCur[sub.Currency] += mrr(sub)
-			d.Active++
-			d.Sold += sub.Seats
-			d.Used += usage[sub.ID]
-		}
-	}
-	d.Customers = len(customers)
-	d.Currency = "USD"
-	for cur, v := range byCur {
-		if v > byCur[d.Currency] {
-			d.Currency = cur
-		}
-	}
-	for cur, v := range byCur {
-		if cur != d.Currency {
-			d.Others = append(d.Others, point{Label: cur, Value: v, Text: billing.FormatAmount(v, cur)})
-		}
-	}
-	d.MRR, d.ARR = byCur[d.Currency], byCur[d.Currency]*12
 	// MRR at the first of each of the last 12 months, and today. Terms that
 	// were renewed count from their current start only: the history is an
 	// approximation from current rows.
 	first := fulfill.NewDate(today.Time().Year(), today.Time().Month(), 1)
+	q := store.DashboardQuery{Today: today}
 	for i := 11; i >= 0; i-- {
 		on := fulfill.DateOf(first.Time().AddDate(0, -i, 0))
 		if i == 0 {
 			on = today
 		}
+		q.On = append(q.On, on)
+	}
+	windows := []struct {
+		label    string
+		from, to int
+	}{{"Next 30 days", 0, 30}, {"31–60 days", 31, 60}, {"61–90 days", 61, 90}}
+	for _, win := range windows {
+		q.Windows = append(q.Windows, store.DateWindow{From: today.AddDays(win.from), To: today.AddDays(win.to)})
+	}
+	figs, err := s.db.DashboardFigures(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	d.Customers = figs.Customers
+	// The dashboard's currency is the one with the most revenue now.
+	byCur := map[string]int64{}
+	var cur *store.CurrencyFigures
+	for i := range figs.ByCurrency {
+		f := &figs.ByCurrency[i]
+		now := f.MRR[len(f.MRR)-1]
+		if f.Active > 0 {
+			byCur[f.Currency] = now
+		}
+		d.Active += f.Active
+		d.Sold += f.Seats
+		d.Used += f.Used
+	}
+	d.Currency = "USD"
+	for _, c := range slices.Sorted(maps.Keys(byCur)) {
+		if byCur[c] > byCur[d.Currency] {
+			d.Currency = c
+		}
+	}
+	for i := range figs.ByCurrency {
+		if f := &figs.ByCurrency[i]; f.Currency == d.Currency {
+			cur = f
+		}
+	}
+	for _, c := range slices.Sorted(maps.Keys(byCur)) {
+		if c != d.Currency {
+			d.Others = append(d.Others, point{Label: c, Value: byCur[c], Text: billing.FormatAmount(byCur[c], c)})
+		}
+	}
+	d.MRR, d.ARR = byCur[d.Currency], byCur[d.Currency]*12
+	for i, on := range q.On {
 		var v int64
-		for _, sub := range subs {
-			if sub.Currency == d.Currency && live(sub, on) {
-				v += mrr(sub)
-			}
+		if cur != nil {
+			v = cur.MRR[i]
 		}
 		d.MRRPoints = append(d.MRRPoints, point{Label: on.Time().Format("Jan 06"), Value: v, Text: billing.FormatAmount(v, d.Currency)})
 	}
@@ -163,21 +193,12 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) error {
 		fmt.Sprintf("MRR over the last 12 months; now %s (ARR %s).", billing.FormatAmount(d.MRR, d.Currency), billing.FormatAmount(d.ARR, d.Currency)),
 		d.MRRPoints, func(v int64) string { return strings.TrimPrefix(compact(v, d.Currency), d.Currency+" ") })
 	// Renewals due.
-	windows := []struct {
-		label    string
-		from, to int
-	}{{"Next 30 days", 0, 30}, {"31–60 days", 31, 60}, {"61–90 days", 61, 90}}
-	for _, win := range windows {
+	for i, win := range windows {
 		var n, amt int64
-		for _, sub := range subs {
-			if sub.Trial || sub.State == fulfill.StateExpired {
-				continue
-			}
-			if !sub.EndsOn.Before(today.AddDays(win.from)) && !sub.EndsOn.After(today.AddDays(win.to)) {
-				n++
-				if sub.Currency == d.Currency {
-					amt += sub.Seats * sub.UnitAmount
-				}
+		for _, f := range figs.ByCurrency {
+			n += f.RenewalCount[i]
+			if f.Currency == d.Currency {
+				amt += f.RenewalValue[i]
 			}
 		}
 		d.Renewals = append(d.Renewals, point{Label: win.label, Value: n, Text: fmt.Sprintf("%d · %s", n, compact(amt, d.Currency))})
@@ -186,7 +207,10 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) error {
 	d.SeatsChart = barChart("seatsold", "Seats sold and used", fmt.Sprintf("%d seats sold, %d billable users in the latest reports.", d.Sold, d.Used),
 		[]point{{Label: "Seats sold", Value: d.Sold, Text: fmt.Sprint(d.Sold)}, {Label: "Seats used", Value: d.Used, Text: fmt.Sprint(d.Used)}},
 		[]string{"sold", "used"})
-	return s.render(w, r, 200, "dashboard", "Dashboard", d)
+	if err := s.dashboardExtras(ctx, d); err != nil {
+		return nil, err
+	}
+	return d, nil
 }
 
 // compact writes an amount in whole units with k/M, for chart labels.
@@ -289,8 +313,13 @@ func (s *Server) customerPicture(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	reqs, err := s.db.SupportRequests(ctx, store.SupportFilter{CustomerIDs: []string{c.ID}, Limit: 50})
+	if err != nil {
+		return err
+	}
 	return s.render(w, r, 200, "customer", c.Company, map[string]any{"C": c, "Subs": pics, "Invoices": invs, "Emails": emails,
-		"Audit": audit, "Users": users, "EULA": eula, "Plans": plans, "CanChange": canChange(state(r).user), "navData": "customers"})
+		"Audit": audit, "Users": users, "EULA": eula, "Plans": plans, "CanChange": canChange(state(r).user), "navData": "customers",
+		"Requests": reqs, "IsAdmin": state(r).user.Role == RoleAdmin})
 }
 
 // subscriptionCustomer returns the customer page of a subscription.

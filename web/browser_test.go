@@ -119,6 +119,7 @@ func textOf(t *testing.T, ctx context.Context, sel string) string {
 func TestBrowserNewCustomerBuysAndManages(t *testing.T) {
 	e := newEnv(t, dbtest.SQLiteURL(t))
 	ctx := newBrowser(t)
+	t.Cleanup(func() { saveScreenshot(t, ctx, "last-page") })
 	base := e.srv.URL
 
 	// Sign up.
@@ -222,6 +223,55 @@ func TestBrowserNewCustomerBuysAndManages(t *testing.T) {
 		t.Fatalf("license not downloaded (%d bytes)", len(file))
 	}
 
+	// See the invoice and download its PDF.
+	run(t, ctx, "invoice",
+		chromedp.Navigate(base+"/invoices"),
+		chromedp.Click(chromedp.CSS(`table.list tbody tr:last-child a`)),
+		chromedp.WaitVisible(chromedp.CSS(`a[href$="/pdf"]`)),
+	)
+	number := strings.TrimPrefix(textOf(t, ctx, "h1"), "Invoice ")
+	shot2(t, ctx, "01-invoice")
+	run(t, ctx, "download pdf", chromedp.Click(chromedp.CSS(`a[href$="/pdf"]`)))
+	pdf := waitFile(t, filepath.Join(dl, number+".pdf"))
+	if !strings.HasPrefix(string(pdf), "%PDF-") {
+		t.Fatalf("invoice PDF %.20q", pdf)
+	}
+
+	// Open a support request about the subscription.
+	run(t, ctx, "support request",
+		chromedp.Navigate(base+"/support"),
+		chromedp.Click(`//a[text()="Open a request"]`),
+		chromedp.WaitVisible(chromedp.CSS(`#subject`)),
+		chromedp.Click(chromedp.CSS(`input[name=category][value=license_error]`)),
+		chromedp.SetValue(chromedp.CSS(`#subscription`), sub),
+		chromedp.SendKeys(chromedp.CSS(`#subject`), "License not accepted"),
+		chromedp.SendKeys(chromedp.CSS(`#body`), "Our instance says: license signature invalid."),
+	)
+	shot2(t, ctx, "02-support-new")
+	run(t, ctx, "send request",
+		chromedp.Click(`//button[text()="Send the request"]`),
+		chromedp.WaitVisible(chromedp.CSS(`#request-state`)),
+	)
+	requestURL := get(t, ctx, "location", chromedp.Location())
+	shot2(t, ctx, "03-support-request")
+
+	// The billing account page.
+	run(t, ctx, "account",
+		chromedp.Navigate(base+"/account"),
+		chromedp.Click(`//a[starts-with(text(),"Manage")]`),
+		chromedp.WaitVisible(chromedp.CSS(`#billing_email`)),
+		chromedp.SetValue(chromedp.CSS(`#tax_id`), "DE811907980"),
+		chromedp.Click(`//button[text()="Save the account"]`),
+		chromedp.WaitVisible(chromedp.CSS(`.notice.success`)),
+		chromedp.SetValue(chromedp.CSS(`#card`), "pm_card_mastercard"),
+		chromedp.Click(`//button[text()="Save the card"]`),
+		chromedp.WaitVisible(chromedp.CSS(`.notice.success`)),
+		chromedp.SendKeys(chromedp.CSS(`#invite_email`), "colleague@example.com"),
+		chromedp.Click(`//button[text()="Send the invitation"]`),
+		chromedp.WaitVisible(chromedp.CSS(`#invitations`)),
+	)
+	shot2(t, ctx, "04-account")
+
 	// A second user gets 404 for the first user's subscription.
 	run(t, ctx, "second user", clearCookies())
 	e.signUpIn(t, ctx, "other@example.com")
@@ -258,6 +308,106 @@ func TestBrowserNewCustomerBuysAndManages(t *testing.T) {
 	if got := textOf(t, ctx, ".notice.success"); got != "License resent to buyer@example.com." {
 		t.Fatalf("flash %q", got)
 	}
+
+	// Staff solve the request.
+	run(t, ctx, "support queue",
+		chromedp.Click(`//nav//a[text()="Support"]`),
+		chromedp.WaitVisible(chromedp.CSS(`#csat`)),
+	)
+	if got := textOf(t, ctx, "#csat"); got != "No ratings" {
+		t.Fatalf("CSAT before %q", got)
+	}
+	shot2(t, ctx, "05-admin-support-queue")
+	run(t, ctx, "reply and solve",
+		chromedp.Click(`//a[starts-with(text(),"#")]`),
+		chromedp.WaitVisible(chromedp.CSS(`#body`)),
+		chromedp.SendKeys(chromedp.CSS(`#body`), "We sent a fresh license: upload it in the admin area."),
+		chromedp.Click(chromedp.CSS(`#solve`)),
+		chromedp.Click(`//button[text()="Send the reply"]`),
+		chromedp.WaitVisible(chromedp.CSS(`.notice.success`)),
+	)
+	if got := textOf(t, ctx, "#request-state"); got != "Solved" {
+		t.Fatalf("state %q", got)
+	}
+	shot2(t, ctx, "06-admin-support-request")
+
+	// The customer rates it.
+	run(t, ctx, "customer rates",
+		clearCookies(),
+		chromedp.Navigate(base+"/signin"),
+		chromedp.WaitVisible(chromedp.CSS(`#password`)),
+		chromedp.SendKeys(chromedp.CSS(`#email`), "buyer@example.com"),
+		chromedp.SendKeys(chromedp.CSS(`#password`), password),
+		chromedp.Click(chromedp.CSS(`form[action="/signin"] button`)),
+		chromedp.WaitVisible(`//h1[text()="Subscriptions"]`),
+		chromedp.Navigate(requestURL),
+		chromedp.WaitVisible(chromedp.CSS(`#satisfied-yes`)),
+	)
+	shot2(t, ctx, "07-rate")
+	run(t, ctx, "send rating",
+		chromedp.Click(chromedp.CSS(`#satisfied-yes`)),
+		chromedp.SendKeys(chromedp.CSS(`#comment`), "Fixed within the hour."),
+		chromedp.Click(`//button[text()="Send the rating"]`),
+		chromedp.WaitVisible(chromedp.CSS(`#rating`)),
+	)
+
+	// The CSAT figure moves.
+	run(t, ctx, "CSAT after",
+		clearCookies(),
+		chromedp.Navigate(base+"/admin/signin"),
+		chromedp.WaitVisible(chromedp.CSS(`#password`)),
+		chromedp.SendKeys(chromedp.CSS(`#email`), "admin@vendor.example"),
+		chromedp.SendKeys(chromedp.CSS(`#password`), password),
+		chromedp.Click(chromedp.CSS(`form[action="/admin/signin"] button`)),
+		chromedp.WaitVisible(chromedp.CSS(`#mrr`)),
+	)
+	shot2(t, ctx, "08-admin-dashboard")
+	run(t, ctx, "support queue after", chromedp.Navigate(base+"/admin/support"), chromedp.WaitVisible(chromedp.CSS(`#csat`)))
+	if got := textOf(t, ctx, "#csat"); got != "100%" {
+		t.Fatalf("CSAT after rating %q", got)
+	}
+	shot2(t, ctx, "09-admin-csat")
+
+	// Impersonation, catalog and jobs.
+	run(t, ctx, "impersonate",
+		chromedp.Navigate(base+"/admin/customers?q=buyer%40example.com"),
+		chromedp.Click(`//button[starts-with(text(),"View as customer")]`),
+		chromedp.WaitVisible(chromedp.CSS(`.impersonation`)),
+	)
+	shot2(t, ctx, "10-impersonation")
+	run(t, ctx, "stop impersonating",
+		chromedp.Click(`//button[text()="Stop and return to the console"]`),
+		chromedp.WaitVisible(`//h1[text()="Example GmbH"]`),
+		chromedp.Navigate(base+"/admin/catalog"),
+		chromedp.WaitVisible(chromedp.CSS(`#price-sm-premium-EUR`)),
+	)
+	shot2(t, ctx, "11-catalog")
+	run(t, ctx, "jobs", chromedp.Navigate(base+"/admin/jobs"), chromedp.WaitVisible(`//h1[text()="Jobs"]`))
+	shot2(t, ctx, "12-jobs")
+}
+
+// screenshotDir2 holds the screenshots of the portal's second part.
+const screenshotDir2 = "/tmp/fulfill-web2"
+
+func shot2(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	png := get(t, ctx, "screenshot "+name, chromedp.FullScreenshot(100))
+	os.MkdirAll(screenshotDir2, 0o755)
+	if err := os.WriteFile(filepath.Join(screenshotDir2, name+".png"), png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitFile waits for a download to finish.
+func waitFile(t *testing.T, path string) []byte {
+	t.Helper()
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if b, err := os.ReadFile(path); err == nil && len(b) > 0 {
+			return b
+		}
+	}
+	t.Fatalf("%s not downloaded", path)
+	return nil
 }
 
 // signUpIn signs a new user up and in through the browser.

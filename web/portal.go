@@ -73,8 +73,17 @@ func (s *Server) eula(w http.ResponseWriter, r *http.Request) error {
 
 // ---- ownership: a user sees only the billing accounts linked to them ----
 
+// myCustomerIDs are the billing accounts the user manages, or the one a
+// staff member impersonates.
+func (s *Server) myCustomerIDs(r *http.Request) ([]string, error) {
+	if st := state(r); st.actingAs != "" {
+		return []string{st.actingAs}, nil
+	}
+	return s.db.UserCustomerIDs(r.Context(), state(r).user.ID)
+}
+
 func (s *Server) myCustomers(r *http.Request) ([]*fulfill.Customer, error) {
-	ids, err := s.db.UserCustomerIDs(r.Context(), state(r).user.ID)
+	ids, err := s.myCustomerIDs(r)
 	if err != nil {
 		return nil, err
 	}
@@ -90,7 +99,7 @@ func (s *Server) myCustomers(r *http.Request) ([]*fulfill.Customer, error) {
 }
 
 func (s *Server) owns(r *http.Request, customerID string) (bool, error) {
-	ids, err := s.db.UserCustomerIDs(r.Context(), state(r).user.ID)
+	ids, err := s.myCustomerIDs(r)
 	return slices.Contains(ids, customerID), err
 }
 
@@ -267,6 +276,9 @@ func (s *Server) buy(w http.ResponseWriter, r *http.Request) error {
 	}
 	u := state(r).user
 	cust := d.Account
+	if cust == nil && state(r).actingAs != "" {
+		return fulfill.Errorf(fulfill.EForbidden, "Staff acting as a customer can only buy for that customer's account.")
+	}
 	if cust == nil {
 		cust, err = s.svc.CreateCustomer(r.Context(), commerce.CustomerInput{Email: u.Email, Name: u.Name,
 			Company: strings.TrimSpace(r.PostForm.Get("company")), Country: r.PostForm.Get("country"),
@@ -618,8 +630,12 @@ func (s *Server) invoice(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	cards, err := s.cardChoices(r, cust.ID)
+	if err != nil {
+		return err
+	}
 	return s.render(w, r, 200, "invoice", "Invoice "+inv.Number, map[string]any{"Invoice": inv, "Customer": cust,
-		"Payments": pays, "navData": "invoices"})
+		"Payments": pays, "Cards": cards, "navData": "invoices"})
 }
 
 func (s *Server) account(w http.ResponseWriter, r *http.Request) error {

@@ -26,6 +26,7 @@ import (
 	"github.com/fulfillhq/fulfill"
 	"github.com/fulfillhq/fulfill/billing"
 	"github.com/fulfillhq/fulfill/commerce"
+	"github.com/fulfillhq/fulfill/invoicepdf"
 	"github.com/fulfillhq/fulfill/store"
 )
 
@@ -47,6 +48,22 @@ type Config struct {
 	BaseURL string
 	// Vendor is the seller's name in page titles and emails.
 	Vendor string
+	// Seller is the seller as invoice PDFs name it.
+	Seller invoicepdf.Party
+	// Jobs retries failed jobs from the console; nil makes a failed job
+	// available again in River's table directly.
+	Jobs JobRetrier
+	// DashboardTTL keeps the console dashboard's figures this long; after
+	// it, the next request still gets them while they are recomputed in
+	// the background. They are recomputed at once when the business day
+	// changes. Zero computes them on every request.
+	DashboardTTL time.Duration
+}
+
+// JobRetrier makes a failed job available to run again (River's
+// Client.JobRetry).
+type JobRetrier interface {
+	RetryJob(ctx context.Context, id int64) error
 }
 
 // Server serves the portal and the console.
@@ -61,6 +78,7 @@ type Server struct {
 	css      []byte
 	cssTag   string
 	handler  http.Handler
+	dash     dashboardCache
 }
 
 // New checks the configuration and parses the templates.
@@ -128,7 +146,11 @@ func (s *Server) routes() http.Handler {
 	}
 	mux.HandleFunc("GET /static/style.css", s.serveCSS)
 	s.portalRoutes(handle)
+	s.billingRoutes(handle)
+	s.supportRoutes(handle)
 	s.adminRoutes(handle)
+	s.consoleRoutes(handle)
+	s.integrationRoutes(handle)
 	mux.Handle("/", s.wrap(public, func(w http.ResponseWriter, r *http.Request) error {
 		return fulfill.Errorf(fulfill.ENotFound, "There is no page at %s.", r.URL.Path)
 	}))
@@ -166,6 +188,9 @@ type ctxKey struct{}
 type reqState struct {
 	sess *store.Session
 	user *store.User
+	// actingAs is the customer a staff member impersonates on portal
+	// pages, '' otherwise.
+	actingAs string
 }
 
 func state(r *http.Request) *reqState {
@@ -193,6 +218,14 @@ func (s *Server) wrap(a access, h handlerFunc) http.Handler {
 				return
 			}
 		}
+		if isStaff(st.user) && !strings.HasPrefix(r.URL.Path, "/admin") {
+			id, err := s.db.ActingAs(r.Context(), st.sess.IDHash)
+			if err != nil {
+				s.renderError(w, r, err)
+				return
+			}
+			st.actingAs = id
+		}
 		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, st))
 		w.Header().Set("Cache-Control", "no-store")
 		u := st.user
@@ -209,6 +242,13 @@ func (s *Server) wrap(a access, h handlerFunc) http.Handler {
 			}
 			http.Redirect(w, r, signin, http.StatusSeeOther)
 			return
+		case a == customer && isStaff(u) && st.actingAs != "":
+			// Impersonation: looking is for every staff role, changing
+			// only for admins; a refusal is audited.
+			if r.Method != http.MethodGet && r.Method != http.MethodHead && u.Role != RoleAdmin {
+				s.auditDenied(r, u)
+				err = fulfill.Errorf(fulfill.EForbidden, "You are viewing as the customer, read-only: your role (%s) may not change their data.", strings.ReplaceAll(u.Role, "_", "-"))
+			}
 		case a == customer && isStaff(u):
 			// Staff look at customers from the console, not as one.
 			http.Redirect(w, r, "/admin", http.StatusSeeOther)
@@ -251,7 +291,13 @@ func actorOf(u *store.User) string {
 	return "user:" + u.Email
 }
 
-func actor(r *http.Request) commerce.Actor { return commerce.Actor(actorOf(state(r).user)) }
+func actor(r *http.Request) commerce.Actor {
+	st := state(r)
+	if st.actingAs != "" {
+		return commerce.Actor(actorOf(st.user) + " as " + st.actingAs)
+	}
+	return commerce.Actor(actorOf(st.user))
+}
 
 // ---- rendering ----
 
@@ -271,6 +317,9 @@ type page struct {
 	Today   fulfill.Date
 	Version string
 	Secret  string // an activation code, shown once
+	// ActingAs is the customer a staff member views the portal as.
+	ActingAs *fulfill.Customer
+	ReadOnly bool // impersonating without the right to change
 }
 
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name, title string, data any) error {
@@ -281,6 +330,13 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 	st := state(r)
 	p := page{Title: title, User: st.user, Admin: strings.HasPrefix(r.URL.Path, "/admin"), Vendor: s.cfg.Vendor,
 		CSS: "/static/style.css?v=" + s.cssTag, Data: data, Form: r.Form, Today: fulfill.Today(s.clock), Version: EULAVersion}
+	if st.actingAs != "" && !p.Admin {
+		c, err := s.db.Customer(r.Context(), st.actingAs)
+		if err != nil {
+			return err
+		}
+		p.ActingAs, p.ReadOnly = c, st.user.Role != RoleAdmin
+	}
 	if d, ok := data.(interface{ nav() string }); ok {
 		p.Nav = d.nav()
 	} else if m, ok := data.(map[string]any); ok {
@@ -424,8 +480,21 @@ func (s *Server) funcs() template.FuncMap {
 			}
 			return fmt.Sprintf("%d.%02d%%", bp/100, bp%100)
 		},
-		"svg":       func(s string) template.HTML { return template.HTML(s) }, // only for charts this package draws
-		"add":       func(a, b int64) int64 { return a + b },
+		"svg":      func(s string) template.HTML { return template.HTML(s) }, // only for charts this package draws
+		"add":      func(a, b int64) int64 { return a + b },
+		"category": categoryLabel,
+		"int64":    func(n int) int64 { return int64(n) },
+		"money_plain": func(amount int64) string {
+			return fmt.Sprintf("%d.%02d", amount/100, amount%100)
+		},
+		"deref_bool": func(p *bool) bool { return p != nil && *p },
+		"dict": func(kv ...any) map[string]any {
+			m := map[string]any{}
+			for i := 0; i+1 < len(kv); i += 2 {
+				m[kv[i].(string)] = kv[i+1]
+			}
+			return m
+		},
 		"countries": func() map[string]string { return countryNames },
 	}
 }

@@ -388,6 +388,10 @@ func TestAdminConsoleRoles(t *testing.T) {
 			t.Fatalf("search %q: %s", q, r.header.Get("Location"))
 		}
 	}
+	// Email and company match from their start, not anywhere.
+	if r := sup.get("/admin/customers?q=gmbh").must(t, 200); strings.Contains(r.body, "/admin/customers/"+s.CustomerID) {
+		t.Fatal("search matched the middle of a company name")
+	}
 	r := sup.get("/admin/customers/"+s.CustomerID).must(t, 200)
 	for _, want := range []string{"Example GmbH", sub, invs[0].Number, "Resend license", "buyer@example.com"} {
 		if !strings.Contains(r.body, want) {

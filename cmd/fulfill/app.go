@@ -48,6 +48,8 @@ Usage:
                                        CSV exports; the CRM event file
   fulfill admin    create-user --email E --role R
                                        add a staff account for the admin console (/admin)
+  fulfill loadtest [--customers N] [--clients N] [--duration D]
+                                       seed a database, load the web pages, print latencies
   fulfill help                         show this help
 
 Run "fulfill COMMAND -h" for a command's flags.
@@ -93,6 +95,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, getenv f
 		return exportCmd(ctx, args[1:], stdout, stderr, getenv)
 	case "admin":
 		return adminCmd(ctx, args[1:], stdout, stderr, getenv)
+	case "loadtest":
+		return loadtestCmd(ctx, args[1:], stdout, stderr, getenv)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -333,10 +337,16 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if err != nil {
 		return err
 	}
-	webSrv, err := web.New(web.Config{Service: svc, DB: db, Clock: clock, Logger: log, BaseURL: publicURL})
+	webSrv, err := web.New(web.Config{Service: svc, DB: db, Clock: clock, Logger: log, BaseURL: publicURL, DashboardTTL: 30 * time.Second,
+		Seller: c.Seller, Jobs: runner})
 	if err != nil {
 		return err
 	}
+	go func() {
+		if err := webSrv.WarmDashboard(ctx); err != nil {
+			log.Warn("dashboard warm-up", "err", err)
+		}
+	}()
 	apiHandler := a.Handler()
 	root := http.NewServeMux()
 	root.Handle("/api/", apiHandler)
