@@ -33,7 +33,7 @@ type env struct {
 	srv   *httptest.Server
 }
 
-func newEnv(t *testing.T, url string) *env {
+func newEnv(t *testing.T, url string, opts ...func(*web.Config)) *env {
 	t.Helper()
 	ctx := context.Background()
 	db, err := store.Open(ctx, url)
@@ -53,7 +53,11 @@ func newEnv(t *testing.T, url string) *env {
 	if _, err := svc.LoadDemoCatalog(ctx); err != nil {
 		t.Fatal(err)
 	}
-	w, err := web.New(web.Config{Service: svc, DB: db, Clock: clock, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	cfg := web.Config{Service: svc, DB: db, Clock: clock, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	w, err := web.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -151,11 +151,13 @@ type buyData struct {
 	Plans    []*fulfill.Plan
 	Accounts []*fulfill.Customer
 	Cards    any
-	Quote    *commerce.Quote
-	Account  *fulfill.Customer // the chosen existing account
-	Q        url.Values
-	Err      string
-	Field    string
+	// StripeKey is set when cards are entered in Stripe's card form.
+	StripeKey string
+	Quote     *commerce.Quote
+	Account   *fulfill.Customer // the chosen existing account
+	Q         url.Values
+	Err       string
+	Field     string
 }
 
 func (s *Server) buyData(r *http.Request) (*buyData, error) {
@@ -167,7 +169,11 @@ func (s *Server) buyData(r *http.Request) (*buyData, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &buyData{navData: navData{"buy"}, Plans: plans, Accounts: accts, Cards: testCards, Q: r.Form}, nil
+	d := &buyData{navData: navData{"buy"}, Plans: plans, Accounts: accts, Cards: testCards, Q: r.Form}
+	if s.cfg.StripePublishableKey != "" {
+		d.Cards, d.StripeKey = nil, s.cfg.StripePublishableKey
+	}
+	return d, nil
 }
 
 func (s *Server) buyForm(w http.ResponseWriter, r *http.Request) error {
@@ -218,7 +224,8 @@ func (s *Server) quote(r *http.Request, d *buyData) error {
 	switch f.Get("pay") {
 	case "invoice":
 	case "card":
-		if !s.svc.Payments.ValidMethod(f.Get("card")) {
+		// With Stripe the card is entered on the review page, in Stripe's form.
+		if d.StripeKey == "" && !s.svc.Payments.ValidMethod(f.Get("card")) {
 			return fulfill.FieldError(fulfill.EInvalid, "card", "Choose a card.")
 		}
 	default:
@@ -303,6 +310,10 @@ func (s *Server) buy(w http.ResponseWriter, r *http.Request) error {
 	pm := commerce.PayByInvoice
 	if r.PostForm.Get("pay") == "card" {
 		pm = r.PostForm.Get("card")
+		if !s.svc.Payments.ValidMethod(pm) {
+			return s.formFail(w, r, "review", "Review your order", d,
+				fulfill.FieldError(fulfill.EInvalid, "card", "Enter your card in the card form (it needs JavaScript), or go back and choose to pay by invoice."))
+		}
 	}
 	res, err := s.svc.Purchase(r.Context(), actor(r), commerce.PurchaseInput{CustomerID: cust.ID, Plan: r.PostForm.Get("plan"),
 		Seats: d.Quote.Lines[0].Quantity, PaymentMethod: pm, Namespace: strings.TrimSpace(r.PostForm.Get("namespace"))})

@@ -57,7 +57,11 @@ type Config struct {
 	// it, the next request still gets them while they are recomputed in
 	// the background. They are recomputed at once when the business day
 	// changes. Zero computes them on every request.
-	DashboardTTL time.Duration
+	// StripePublishableKey, when set (with the Stripe payment provider),
+	// makes the checkout take cards in Stripe's own card form (Stripe.js
+	// Elements): card numbers go to Stripe, never to this server.
+	StripePublishableKey string
+	DashboardTTL         time.Duration
 }
 
 // JobRetrier makes a failed job available to run again (River's
@@ -145,6 +149,7 @@ func (s *Server) routes() http.Handler {
 		mux.Handle(pattern, s.wrap(a, h))
 	}
 	mux.HandleFunc("GET /static/style.css", s.serveCSS)
+	mux.HandleFunc("GET /static/stripe-card.js", serveStripeJS)
 	s.portalRoutes(handle)
 	s.billingRoutes(handle)
 	s.supportRoutes(handle)
@@ -158,13 +163,18 @@ func (s *Server) routes() http.Handler {
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, r, fulfill.Errorf(fulfill.EForbidden, "This request came from another site and was refused. Go back, reload the page and try again."))
 	}))
-	return securityHeaders(cop.Handler(mux))
+	csp := "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+	if s.cfg.StripePublishableKey != "" {
+		// Stripe.js and its card frame, and nothing else from outside.
+		csp += "; script-src 'self' https://js.stripe.com; frame-src https://js.stripe.com https://hooks.stripe.com; connect-src https://api.stripe.com"
+	}
+	return securityHeaders(cop.Handler(mux), csp)
 }
 
-func securityHeaders(h http.Handler) http.Handler {
+func securityHeaders(h http.Handler, csp string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hd := w.Header()
-		hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+		hd.Set("Content-Security-Policy", csp)
 		hd.Set("X-Content-Type-Options", "nosniff")
 		hd.Set("Referrer-Policy", "same-origin")
 		hd.Set("X-Frame-Options", "DENY")

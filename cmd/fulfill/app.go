@@ -118,14 +118,15 @@ type Config struct {
 	PublicURL      string
 	Seller         invoicepdf.Party
 	// Payments is the payment provider: "test" or "stripe".
-	Payments         string
-	StripeSecretKey  string // from the environment only: flags show in ps
-	StripeAPIBase    string
-	StripeWebhooks   string // webhook signing secrets, comma-separated during rotation
-	IdempotencyLease time.Duration
-	KeyFile          string
-	Migrate          bool
-	LogLevel         string
+	Payments          string
+	StripeSecretKey   string // from the environment only: flags show in ps
+	StripeAPIBase     string
+	StripeWebhooks    string // webhook signing secrets, comma-separated during rotation
+	StripePublishable string // the publishable key for Stripe's card form in the portal
+	IdempotencyLease  time.Duration
+	KeyFile           string
+	Migrate           bool
+	LogLevel          string
 	// SaaSProvisioningURL is the SaaS product's base URL; empty disables
 	// provisioning.
 	SaaSProvisioningURL string
@@ -208,6 +209,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	fs.DurationVar(&c.IdempotencyLease, "idempotency-lease", time.Minute, "how long a request with an Idempotency-Key may run before a retry may take it over")
 	c.StripeSecretKey = getenv("FULFILL_STRIPE_SECRET_KEY")
 	c.StripeWebhooks = getenv("FULFILL_STRIPE_WEBHOOK_SECRETS")
+	c.StripePublishable = getenv("FULFILL_STRIPE_PUBLISHABLE_KEY")
 	fs.StringVar(&c.PublicURL, "public-url", getenv("FULFILL_PUBLIC_URL"), "the URL customers use to reach this server, for links in emails (default http://ADDR) [FULFILL_PUBLIC_URL]")
 	fs.StringVar(&c.Seller.Company, "seller-name", or(getenv("FULFILL_SELLER_NAME"), "Fulfill Demo Vendor Inc."), "the seller's legal name on invoices [FULFILL_SELLER_NAME]")
 	fs.StringVar(&c.Seller.Address, "seller-address", or(getenv("FULFILL_SELLER_ADDRESS"), "1 Market Street"), "the seller's address on invoices [FULFILL_SELLER_ADDRESS]")
@@ -338,7 +340,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		return err
 	}
 	webSrv, err := web.New(web.Config{Service: svc, DB: db, Clock: clock, Logger: log, BaseURL: publicURL, DashboardTTL: 30 * time.Second,
-		Seller: c.Seller, Jobs: runner})
+		Seller: c.Seller, Jobs: runner, StripePublishableKey: map[bool]string{true: c.StripePublishable}[c.Payments == "stripe"]})
 	if err != nil {
 		return err
 	}
