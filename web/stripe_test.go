@@ -23,7 +23,7 @@ func TestStripeCardForm(t *testing.T) {
 	for i := 0; i+1 < len(form); i += 2 {
 		q += "&" + form[i] + "=" + form[i+1]
 	}
-	review := c.get("/buy/review?" + strings.ReplaceAll(q[1:], " ", "+")).must(t, 200)
+	review := c.get("/buy/review?"+strings.ReplaceAll(q[1:], " ", "+")).must(t, 200)
 	for _, want := range []string{`id="stripe-card"`, `data-key="pk_test_123"`, `src="https://js.stripe.com/v3/"`, `src="/static/stripe-card.js"`, `<noscript>`} {
 		if !strings.Contains(review.body, want) {
 			t.Errorf("review page lacks %s", want)
