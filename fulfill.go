@@ -305,3 +305,16 @@ func (c *SimulatedClock) Set(t time.Time) {
 
 // Today is the calendar day of the clock, in UTC.
 func Today(c Clock) Date { return DateOf(c.Now()) }
+
+type remoteAddrKey struct{}
+
+// WithRemoteAddr records where a request came from, for the audit log.
+func WithRemoteAddr(ctx context.Context, addr string) context.Context {
+	return context.WithValue(ctx, remoteAddrKey{}, addr)
+}
+
+// RemoteAddr is the address WithRemoteAddr recorded, or "".
+func RemoteAddr(ctx context.Context) string {
+	s, _ := ctx.Value(remoteAddrKey{}).(string)
+	return s
+}

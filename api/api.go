@@ -140,6 +140,7 @@ func actor(r *http.Request) commerce.Actor {
 
 func (s *Server) wrap(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r = r.WithContext(fulfill.WithRemoteAddr(r.Context(), remote(r)))
 		if rt.Auth {
 			tok, err := s.authenticate(r)
 			if err != nil {

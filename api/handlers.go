@@ -42,7 +42,7 @@ func (s *Server) createPlan(w http.ResponseWriter, r *http.Request) error {
 			in.TermMonths = -1 // an explicit 0 is an error, not the default
 		}
 	}
-	p, err := s.Svc.CreatePlan(r.Context(), in)
+	p, err := s.Svc.CreatePlan(r.Context(), actor(r), in)
 	if err != nil {
 		return err
 	}

@@ -189,7 +189,7 @@ func TestResendAndForward(t *testing.T) {
 		for _, a := range audit.Data {
 			actions = append(actions, a.Action)
 		}
-		if strings.Join(actions, ",") != "license.forward_denied,license.forward,license.resend" {
+		if strings.Join(actions, ",") != "license.forward_denied,license.forward,license.resend,subscription.purchase" {
 			t.Fatalf("audit = %v", actions)
 		}
 	})

@@ -433,3 +433,30 @@ func asFulfill(err error, fe **fulfill.Error) bool {
 	}
 	return false
 }
+
+// Posted ledger entries and the audit log cannot be edited or deleted, on
+// either database.
+func TestAppendOnlyTables(t *testing.T) {
+	dbtest.ForEach(t, func(t *testing.T, url string) {
+		e := newEnv(t, url, "2026-01-01")
+		cus := e.customer("US", "")
+		e.must(201, "POST", "/api/v1/subscriptions", map[string]any{"customer_id": cus, "plan": "sm-premium", "seats": 1,
+			"payment_method": "pm_card_visa"}, nil)
+		var audit struct {
+			Data []struct {
+				Action     string
+				RemoteAddr string `json:"remote_addr"`
+			}
+		}
+		e.must(200, "GET", "/api/v1/audit_log", nil, &audit)
+		if len(audit.Data) == 0 || audit.Data[0].Action != "subscription.purchase" || audit.Data[0].RemoteAddr != "127.0.0.1" {
+			t.Fatalf("audit = %+v", audit.Data)
+		}
+		for _, q := range []string{"UPDATE audit_log SET actor = 'someone else'", "DELETE FROM audit_log",
+			"UPDATE ledger_entries SET amount = 0", "DELETE FROM ledger_entries", "DELETE FROM ledger_transactions"} {
+			if _, err := e.db.Write.Exec(q); err == nil {
+				t.Errorf("%s: allowed", q)
+			}
+		}
+	})
+}

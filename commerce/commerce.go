@@ -72,7 +72,7 @@ type PlanInput struct {
 
 // CreatePlan adds a plan; an existing code gets a new version, and
 // subscriptions on older versions keep their price until renewal.
-func (s *Service) CreatePlan(ctx context.Context, in PlanInput) (*fulfill.Plan, error) {
+func (s *Service) CreatePlan(ctx context.Context, actor Actor, in PlanInput) (*fulfill.Plan, error) {
 	if !codeRE.MatchString(in.Code) {
 		return nil, fulfill.FieldError(fulfill.EInvalid, "code", "A plan code is 1 to 63 lower-case letters, digits and dashes.")
 	}
@@ -101,7 +101,20 @@ func (s *Service) CreatePlan(ctx context.Context, in PlanInput) (*fulfill.Plan, 
 	}
 	p := &fulfill.Plan{ID: fulfill.NewID("plan"), Code: in.Code, Name: strings.TrimSpace(in.Name), Kind: in.Kind,
 		TermMonths: in.TermMonths, Prices: in.Prices, CreatedAt: s.now()}
-	err := s.DB.InTx(ctx, func(tx *store.Tx) error { return tx.InsertPlan(p) })
+	err := s.DB.InTx(ctx, func(tx *store.Tx) error {
+		var before map[string]int64
+		if prev, err := tx.PlanByCode(p.Code); err == nil {
+			before = prev.Prices
+		}
+		if err := tx.InsertPlan(p); err != nil {
+			return err
+		}
+		action := "plan.create"
+		if before != nil {
+			action = "plan.price_change"
+		}
+		return s.audit(tx, actor, action, "plan", p.ID, map[string]any{"code": p.Code, "version": p.Version, "from": before, "to": p.Prices}, "")
+	})
 	if err != nil {
 		return nil, err
 	}

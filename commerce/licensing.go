@@ -157,6 +157,9 @@ instance with its activation code to keep the license in sync automatically.
 // audit appends to the audit log in the caller's transaction.
 func (s *Service) audit(tx *store.Tx, actor Actor, action, subjectType, subjectID string, detail any, remote string) error {
 	b, _ := json.Marshal(detail)
+	if remote == "" {
+		remote = fulfill.RemoteAddr(tx.Context())
+	}
 	return tx.Audit(&fulfill.AuditEntry{ID: fulfill.NewID("aud"), At: s.now(), Actor: string(actor), Action: action,
 		SubjectType: subjectType, SubjectID: subjectID, Detail: string(b), RemoteAddr: remote})
 }

@@ -157,6 +157,10 @@ func (s *Service) renew(ctx context.Context, tx *store.Tx, sub *fulfill.Subscrip
 		}
 	}
 	res := &ChangeResult{Subscription: sub, Invoice: inv}
+	if err := s.audit(tx, actor, "subscription."+action, "subscription", sub.ID, map[string]any{"seats": sub.Seats,
+		"trueup": trueUp, "invoice": inv.Number, "total": inv.Total, "state": sub.State}, ""); err != nil {
+		return nil, err
+	}
 	return res, s.emit(tx, "subscription.renewed", sub.ID, cust.ID, res)
 }
 

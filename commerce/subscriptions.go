@@ -116,6 +116,10 @@ func (s *Service) Purchase(ctx context.Context, actor Actor, in PurchaseInput) (
 			}
 		}
 		res.Subscription, res.Invoice = sub, inv
+		if err := s.audit(tx, actor, "subscription.purchase", "subscription", sub.ID, map[string]any{"plan": sub.Plan,
+			"seats": sub.Seats, "invoice": inv.Number, "total": inv.Total, "payment_method": in.PaymentMethod}, ""); err != nil {
+			return err
+		}
 		return s.emit(tx, "subscription.created", sub.ID, cust.ID, map[string]any{"subscription": sub, "invoice_id": inv.ID})
 	})
 	if err != nil {
@@ -317,6 +321,10 @@ func (s *Service) change(ctx context.Context, id string, preview bool,
 		}
 		res = &ChangeResult{Subscription: sub, Invoice: inv}
 		event := map[string]string{"seats_added": "subscription.seats_changed", "plan_changed": "subscription.plan_changed"}[action]
+		if err := s.audit(tx, actor, event, "subscription", sub.ID, map[string]any{"seats": sub.Seats, "plan": sub.Plan,
+			"invoice": inv.Number, "total": inv.Total}, ""); err != nil {
+			return err
+		}
 		return s.emit(tx, event, sub.ID, cust.ID, res)
 	})
 	if err != nil && !errors.Is(err, errPreview) {

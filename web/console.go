@@ -172,13 +172,9 @@ func (s *Server) changePrices(w http.ResponseWriter, r *http.Request) error {
 		}
 		prices[c] = amt
 	}
-	p, err := s.svc.CreatePlan(r.Context(), commerce.PlanInput{Code: cur.Code, Name: cur.Name, Kind: cur.Kind, TermMonths: cur.TermMonths, Prices: prices})
+	// The service audits the change, with the old and the new prices.
+	p, err := s.svc.CreatePlan(r.Context(), actor(r), commerce.PlanInput{Code: cur.Code, Name: cur.Name, Kind: cur.Kind, TermMonths: cur.TermMonths, Prices: prices})
 	if err != nil {
-		return err
-	}
-	old, _ := jsonString(cur.Prices)
-	now, _ := jsonString(p.Prices)
-	if err := s.audit(r, "plan.price_change", "plan", p.ID, fmt.Sprintf(`{"code":%q,"version":%d,"from":%s,"to":%s}`, p.Code, p.Version, old, now)); err != nil {
 		return err
 	}
 	return s.flashRedirect(w, r, "/admin/catalog", fmt.Sprintf("%s: version %d published. New purchases and renewals use the new prices.", p.Name, p.Version))

@@ -236,7 +236,7 @@ func (s *Server) wrap(a access, h handlerFunc) http.Handler {
 			}
 			st.actingAs = id
 		}
-		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, st))
+		r = r.WithContext(fulfill.WithRemoteAddr(context.WithValue(r.Context(), ctxKey{}, st), clientIP(r)))
 		w.Header().Set("Cache-Control", "no-store")
 		u := st.user
 		var err error
