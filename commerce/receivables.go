@@ -355,11 +355,8 @@ func (s *Service) WriteOff(ctx context.Context, actor Actor, invoiceID, reason s
 	var inv *fulfill.Invoice
 	err := s.DB.InTx(ctx, func(tx *store.Tx) error {
 		var err error
-		if inv, err = tx.Invoice(invoiceID); err != nil {
+		if inv, _, err = openInvoice(tx, invoiceID, "only open invoices can be written off"); err != nil {
 			return err
-		}
-		if inv.Status != fulfill.InvoiceOpen {
-			return fulfill.Errorf(fulfill.EConflict, "Invoice %s is %s; only open invoices can be written off.", inv.Number, inv.Status)
 		}
 		due := store.DueOf(inv)
 		if err := tx.Post(&store.LedgerTransaction{Kind: "invoice.written_off", ReferenceType: "invoice", ReferenceID: inv.ID,
@@ -382,6 +379,20 @@ func (s *Service) WriteOff(ctx context.Context, actor Actor, invoiceID, reason s
 	return inv, err
 }
 
+// openInvoice locks an invoice that must be open, with its customer; the
+// refusal says why, in the words of the caller.
+func openInvoice(tx *store.Tx, id, otherwise string) (*fulfill.Invoice, *fulfill.Customer, error) {
+	inv, err := tx.Invoice(id)
+	if err != nil {
+		return nil, nil, err
+	}
+	if inv.Status != fulfill.InvoiceOpen {
+		return nil, nil, fulfill.Errorf(fulfill.EConflict, "Invoice %s is %s: %s.", inv.Number, inv.Status, otherwise)
+	}
+	cust, err := tx.Customer(inv.CustomerID)
+	return inv, cust, err
+}
+
 // PayInvoice charges what is due on an open invoice to a card.
 func (s *Service) PayInvoice(ctx context.Context, actor Actor, invoiceID, paymentMethod string) (*fulfill.Invoice, error) {
 	if paymentMethod == "" || paymentMethod == PayByInvoice {
@@ -393,14 +404,8 @@ func (s *Service) PayInvoice(ctx context.Context, actor Actor, invoiceID, paymen
 	var inv *fulfill.Invoice
 	err := s.DB.InTx(ctx, func(tx *store.Tx) error {
 		var err error
-		if inv, err = tx.Invoice(invoiceID); err != nil {
-			return err
-		}
-		if inv.Status != fulfill.InvoiceOpen {
-			return fulfill.Errorf(fulfill.EConflict, "Invoice %s is %s: nothing to pay.", inv.Number, inv.Status)
-		}
-		cust, err := tx.Customer(inv.CustomerID)
-		if err != nil {
+		var cust *fulfill.Customer
+		if inv, cust, err = openInvoice(tx, invoiceID, "nothing to pay"); err != nil {
 			return err
 		}
 		return s.charge(ctx, tx, cust, inv, paymentMethod, fmt.Sprintf("fulfill-%s-pay-%d", inv.ID, inv.AmountPaid))
@@ -437,14 +442,8 @@ func (s *Service) RecordWirePayment(ctx context.Context, actor Actor, invoiceID 
 	var inv *fulfill.Invoice
 	err := s.DB.InTx(ctx, func(tx *store.Tx) error {
 		var err error
-		if inv, err = tx.Invoice(invoiceID); err != nil {
-			return err
-		}
-		if inv.Status != fulfill.InvoiceOpen {
-			return fulfill.Errorf(fulfill.EConflict, "Invoice %s is %s: record the transfer as account credit instead.", inv.Number, inv.Status)
-		}
-		cust, err := tx.Customer(inv.CustomerID)
-		if err != nil {
+		var cust *fulfill.Customer
+		if inv, cust, err = openInvoice(tx, invoiceID, "record the transfer as account credit instead"); err != nil {
 			return err
 		}
 		if err := s.recordPayment(tx, cust, inv, *amount, "wire", reference, store.AccountCash); err != nil {
