@@ -82,7 +82,11 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	// synchronous=FULL because these rows are money.
 	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
 		"&_pragma=foreign_keys(ON)&_pragma=synchronous(FULL)&_time_format=sqlite"
-	w, err := sql.Open("sqlite", dsn)
+	// BEGIN IMMEDIATE on the writer: a transaction takes the write lock when
+	// it starts (waiting per busy_timeout) instead of failing with "database
+	// is locked" when it first writes after reading, as another process (a
+	// CLI next to the server) may have written in between.
+	w, err := sql.Open("sqlite", dsn+"&_txlock=immediate")
 	if err != nil {
 		return nil, err
 	}
