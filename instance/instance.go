@@ -23,10 +23,10 @@
 //     URL, the public keys fetched at activation, the last sync and the
 //     pending offline reports (see [State]).
 //
-// The keys are trusted on first use: whoever answers GET /api/v1/license_keys
-// at activation is trusted from then on, so activate over HTTPS. A product
-// that ships its vendor's public keys should verify with those instead (see
-// the license package).
+// Without Client.TrustedKeys the keys are trusted on first use: whoever
+// answers GET /api/v1/license_keys at activation is trusted from then on, so
+// activate over HTTPS. A product that ships its vendor's public keys sets
+// TrustedKeys and trusts nothing else.
 //
 // A Client serialises its own state changes; two processes sharing a state
 // directory never corrupt it, but one may overwrite the other's pending
@@ -104,6 +104,10 @@ type Client struct {
 	// MaxAttempts is the number of tries per request (at least 1); zero means
 	// DefaultMaxAttempts.
 	MaxAttempts int
+	// TrustedKeys, when set, are the only keys licenses are verified with:
+	// the vendor's public keys shipped with the product. The server's
+	// published keys are then never fetched or trusted.
+	TrustedKeys *license.Keyring
 
 	mu sync.Mutex
 	// jitter returns a uniformly random duration in [0, d]; tests replace it.
@@ -299,6 +303,15 @@ func writeFileAtomic(path string, data []byte) (err error) {
 	return nil
 }
 
+// keyring is the keys licenses are verified with: TrustedKeys, or else the
+// ones stored at activation.
+func (c *Client) keyring(st *State) (*license.Keyring, error) {
+	if c.TrustedKeys != nil {
+		return c.TrustedKeys, nil
+	}
+	return st.keyring()
+}
+
 // keyring builds the trusted keys from st.
 func (st *State) keyring() (*license.Keyring, error) {
 	kr, err := license.NewKeyring()
@@ -344,7 +357,7 @@ func (c *Client) loadLicense(st *State) (*license.Payload, []byte, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("instance: read license: %w", err)
 	}
-	kr, err := st.keyring()
+	kr, err := c.keyring(st)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -450,9 +463,12 @@ func (c *Client) ActivateResult(ctx context.Context, code string) (*license.Payl
 	if err := c.ensureID(st); err != nil {
 		return nil, nil, err
 	}
-	keys, kr, err := c.fetchKeys(ctx, base)
-	if err != nil {
-		return nil, nil, err
+	var keys []PublicKey
+	kr := c.TrustedKeys
+	if kr == nil {
+		if keys, kr, err = c.fetchKeys(ctx, base); err != nil {
+			return nil, nil, err
+		}
 	}
 	req := map[string]string{
 		"activation_code": code,
@@ -611,12 +627,12 @@ func (c *Client) Sync(ctx context.Context, u Usage) (*SyncResult, error) {
 // the instance does not know (the server rotated its key), the keys are
 // fetched again from the same server and stored if they verify it.
 func (c *Client) verifyNew(ctx context.Context, base string, st *State, data []byte, old *license.Payload) (*license.Payload, error) {
-	kr, err := st.keyring()
+	kr, err := c.keyring(st)
 	if err != nil {
 		return nil, err
 	}
 	p, err := kr.Verify(data, c.now())
-	if errors.Is(err, license.ErrUnknownKey) {
+	if errors.Is(err, license.ErrUnknownKey) && c.TrustedKeys == nil {
 		keys, kr2, ferr := c.fetchKeys(ctx, base)
 		if ferr != nil {
 			return nil, fmt.Errorf("%w; fetching the keys again: %w", err, ferr)

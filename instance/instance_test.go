@@ -771,3 +771,46 @@ func TestParseRetryAfter(t *testing.T) {
 		}
 	}
 }
+
+// With TrustedKeys (the vendor's keys shipped in the product), the server's
+// published keys are never fetched, and a license signed by any other key
+// is refused.
+func TestTrustedKeysArePinned(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		trusted func(s *fakeServer) *license.Keyring
+		ok      bool
+	}{
+		{"the vendor's key", func(s *fakeServer) *license.Keyring {
+			kr, _ := license.NewKeyring(s.signer.PublicKey())
+			return kr
+		}, true},
+		{"another key", func(s *fakeServer) *license.Keyring {
+			kr, _ := license.NewKeyring(mustKey(t).PublicKey())
+			return kr
+		}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newFakeServer(t)
+			lic := sign(t, s.signer, testPayload(100, t0.Add(-time.Hour)))
+			s.activate = func(w http.ResponseWriter, r *http.Request) {
+				writeJSON(w, 201, map[string]any{"license_key": lic, "subscription_id": "sub_1", "plan": "sm-premium",
+					"seats": 100, "expires_at": "2026-01-01", "future_subscriptions": []any{}})
+			}
+			now := t0
+			c, _ := newClient(t, s, &now)
+			c.TrustedKeys = tc.trusted(s)
+			_, err := c.Activate(context.Background(), testCode)
+			if (err == nil) != tc.ok {
+				t.Fatalf("activate: %v, want ok=%v", err, tc.ok)
+			}
+			if n := s.count("/api/v1/license_keys"); n != 0 {
+				t.Fatalf("fetched the server's keys %d times", n)
+			}
+			_, _, lerr := c.License()
+			if (lerr == nil) != tc.ok {
+				t.Fatalf("stored license: %v", lerr)
+			}
+		})
+	}
+}

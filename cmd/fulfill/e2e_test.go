@@ -169,6 +169,15 @@ func TestInstanceEndToEnd(t *testing.T) {
 			t.Fatalf("offline verify: %v %+v", err, pl)
 		}
 		mustRun(t, "license", "verify", lic, "--public-key", keys.Data[0].PublicKey)
+		// An instance that pins the vendor's key trusts nothing else.
+		pinned := filepath.Join(t.TempDir(), "pinned")
+		mustRun(t, "instance", "activate", "--server", s.addr, "--code", p.ActivationCode, "--state-dir", pinned,
+			"--public-key", keys.Data[0].PublicKey)
+		other, _ := license.GenerateKey(nil)
+		if out, err := run(t, "instance", "activate", "--server", s.addr, "--code", p.ActivationCode, "--state-dir",
+			filepath.Join(t.TempDir(), "wrong"), "--public-key", license.MarshalPublicKey(other.PublicKey())); err == nil {
+			t.Fatalf("activation trusted a key it was not given: %s", out)
+		}
 
 		out = mustRun(t, "instance", "sync", "--server", s.addr, "--state-dir", state, "--billable", "108", "--max", "108")
 		if strings.Contains(strings.ToLower(out), "new license") && !strings.Contains(strings.ToLower(out), "no new license") {

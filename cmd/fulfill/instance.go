@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/fulfillhq/fulfill/instance"
+	"github.com/fulfillhq/fulfill/license"
 )
 
 const instanceUsage = `fulfill instance: act as a product instance against a Fulfill server.
@@ -74,6 +75,8 @@ type instanceFlags struct {
 	stateDir string
 	server   string
 	now      string
+	keys     string
+	ring     *license.Keyring
 }
 
 func newInstanceFlags(name, synopsis, about string, stderr io.Writer, getenv func(string) string, withServer bool) *instanceFlags {
@@ -84,6 +87,7 @@ func newInstanceFlags(name, synopsis, about string, stderr io.Writer, getenv fun
 		f.fs.PrintDefaults()
 	}
 	f.fs.StringVar(&f.stateDir, "state-dir", or(getenv("FULFILL_INSTANCE_DIR"), "fulfill-instance"), "directory of license.lic and instance.json [FULFILL_INSTANCE_DIR]")
+	f.fs.StringVar(&f.keys, "public-key", getenv("FULFILL_INSTANCE_PUBLIC_KEYS"), "trust only these license keys (fulfill-ed25519-public:…, comma-separated), not the server's published ones [FULFILL_INSTANCE_PUBLIC_KEYS]")
 	f.fs.StringVar(&f.now, "now", getenv("FULFILL_INSTANCE_NOW"), "pretend today is this date (YYYY-MM-DD), to follow a server on a simulated clock; never in production [FULFILL_INSTANCE_NOW]")
 	if withServer {
 		f.fs.StringVar(&f.server, "server", getenv("FULFILL_SERVER_URL"), "Fulfill server URL, e.g. https://customers.example.com [FULFILL_SERVER_URL]")
@@ -102,6 +106,16 @@ func (f *instanceFlags) parse(args []string) error {
 	if f.fs.NArg() > 0 {
 		return usageError{fmt.Sprintf("instance: unexpected argument %q", f.fs.Arg(0))}
 	}
+	if f.keys != "" {
+		f.ring, _ = license.NewKeyring()
+		for _, k := range strings.Split(f.keys, ",") {
+			pub, err := license.ParsePublicKey(strings.TrimSpace(k))
+			if err != nil {
+				return usageError{fmt.Sprintf("instance: --public-key: %v", err)}
+			}
+			f.ring.Add(pub)
+		}
+	}
 	if f.now != "" {
 		if _, err := time.Parse(time.DateOnly, f.now); err != nil {
 			return usageError{fmt.Sprintf("instance: --now %q: want YYYY-MM-DD", f.now)}
@@ -114,7 +128,7 @@ func (f *instanceFlags) parse(args []string) error {
 }
 
 func (f *instanceFlags) client() *instance.Client {
-	c := &instance.Client{BaseURL: f.server, StateDir: f.stateDir, Version: instanceVersion}
+	c := &instance.Client{BaseURL: f.server, StateDir: f.stateDir, Version: instanceVersion, TrustedKeys: f.ring}
 	if f.now != "" {
 		// Noon of the simulated day: licenses issued that day on the server
 		// are not in the future.
