@@ -59,7 +59,8 @@ func newBrowser(t *testing.T) context.Context {
 	if err := chromedp.Do(bctx); err != nil {
 		t.Fatalf("start chromium: %v", err)
 	}
-	ctx, cancelT := context.WithTimeout(bctx, 120*time.Second)
+	// Generous: CI runs other packages' tests beside this one on 2 cores.
+	ctx, cancelT := context.WithTimeout(bctx, 300*time.Second)
 	t.Cleanup(func() { cancelT(); cancelB(); cancelA() })
 	return ctx
 }
@@ -261,13 +262,16 @@ func TestBrowserNewCustomerBuysAndManages(t *testing.T) {
 		chromedp.Click(`//a[starts-with(text(),"Manage")]`),
 		chromedp.WaitVisible(chromedp.CSS(`#billing_email`)),
 		chromedp.SetValue(chromedp.CSS(`#tax_id`), "DE811907980"),
+		// Each wait names its own notice: a generic one could match the page
+		// before the click.
 		chromedp.Click(`//button[text()="Save the account"]`),
-		chromedp.WaitVisible(chromedp.CSS(`.notice.success`)),
+		chromedp.WaitVisible(`//*[contains(@class,"notice") and contains(., "The billing account is saved.")]`),
 		chromedp.SetValue(chromedp.CSS(`#card`), "pm_card_mastercard"),
 		chromedp.Click(`//button[text()="Save the card"]`),
-		chromedp.WaitVisible(chromedp.CSS(`.notice.success`)),
+		chromedp.WaitVisible(`//*[contains(@class,"notice") and contains(., "is saved.") and not(contains(., "billing account"))]`),
 		chromedp.SendKeys(chromedp.CSS(`#invite_email`), "colleague@example.com"),
 		chromedp.Click(`//button[text()="Send the invitation"]`),
+		chromedp.WaitVisible(`//*[contains(@class,"notice") and contains(., "Invitation sent to colleague@example.com")]`),
 		chromedp.WaitVisible(chromedp.CSS(`#invitations`)),
 	)
 	shot2(t, ctx, "04-account")
