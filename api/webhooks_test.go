@@ -164,7 +164,8 @@ func (e *env) eventIDs() map[string]string {
 // checked.
 func compressed(window time.Duration) func(*jobs.Config) {
 	return func(c *jobs.Config) {
-		c.Retry = integrations.RetryPolicy{Base: 200 * time.Millisecond, Cap: 3 * time.Second, Window: window, NoJitter: true}
+		// The cap stays above any interval a test reaches, so intervals always grow.
+		c.Retry = integrations.RetryPolicy{Base: 200 * time.Millisecond, Cap: 20 * time.Second, Window: window, NoJitter: true}
 	}
 }
 
