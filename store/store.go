@@ -334,3 +334,22 @@ func queryStrings(ctx context.Context, q querier, query string, args ...any) ([]
 	}
 	return out, rows.Err()
 }
+
+// queryCounts runs a query of (id, number) rows and maps id to number.
+func queryCounts(ctx context.Context, q querier, query string, args ...any) (map[string]int64, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]int64{}
+	for rows.Next() {
+		var id string
+		var n int64
+		if err := rows.Scan(&id, &n); err != nil {
+			return nil, err
+		}
+		out[id] = n
+	}
+	return out, rows.Err()
+}

@@ -339,21 +339,7 @@ func (db *DB) RevenueEvents(ctx context.Context, from time.Time) ([]RevenueEvent
 // TermMaxUsers is, per subscription, the highest max-users count reported
 // in its current term.
 func (db *DB) TermMaxUsers(ctx context.Context) (map[string]int64, error) {
-	rows, err := db.Read.QueryContext(ctx, `SELECT r.subscription_id, MAX(r.max_users) FROM seat_reports r
+	return queryCounts(ctx, db.Read, `SELECT r.subscription_id, MAX(r.max_users) FROM seat_reports r
 		JOIN subscriptions s ON s.id = r.subscription_id AND r.date >= s.starts_on AND r.date < s.ends_on
 		GROUP BY r.subscription_id`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := map[string]int64{}
-	for rows.Next() {
-		var id string
-		var n int64
-		if err := rows.Scan(&id, &n); err != nil {
-			return nil, err
-		}
-		out[id] = n
-	}
-	return out, rows.Err()
 }

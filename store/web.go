@@ -81,20 +81,7 @@ func (t *Tx) LinkCustomer(userID, customerID string, at time.Time) error {
 
 // UserCustomerIDs lists the billing accounts a user manages, oldest first.
 func (db *DB) UserCustomerIDs(ctx context.Context, userID string) ([]string, error) {
-	rows, err := db.Read.QueryContext(ctx, `SELECT customer_id FROM web_user_customers WHERE user_id = $1 ORDER BY created_at, customer_id`, userID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
+	return queryStrings(ctx, db.Read, `SELECT customer_id FROM web_user_customers WHERE user_id = $1 ORDER BY created_at, customer_id`, userID)
 }
 
 // CustomerUsers lists the users who manage a billing account.
@@ -303,22 +290,8 @@ func prefixEnd(p string) string {
 // LatestSeatUsage is, per subscription, the billable users of its latest
 // seat report.
 func (db *DB) LatestSeatUsage(ctx context.Context) (map[string]int64, error) {
-	rows, err := db.Read.QueryContext(ctx, `SELECT r.subscription_id, MAX(r.billable_users) FROM seat_reports r
+	return queryCounts(ctx, db.Read, `SELECT r.subscription_id, MAX(r.billable_users) FROM seat_reports r
 		JOIN (SELECT subscription_id, MAX(date) AS d FROM seat_reports GROUP BY subscription_id) m
 		  ON m.subscription_id = r.subscription_id AND m.d = r.date
 		GROUP BY r.subscription_id`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := map[string]int64{}
-	for rows.Next() {
-		var id string
-		var n int64
-		if err := rows.Scan(&id, &n); err != nil {
-			return nil, err
-		}
-		out[id] = n
-	}
-	return out, rows.Err()
 }
