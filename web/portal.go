@@ -387,6 +387,16 @@ type subDetail struct {
 	TrueUpSeats int64
 }
 
+// previewFailed shows a refused preview on the form, by the field at
+// fault; a failure on our side is returned instead.
+func (d *subDetail) previewFailed(err error, field string) error {
+	if fulfill.ErrorCode(err) == fulfill.EInternal {
+		return err
+	}
+	d.Err, d.Field = fulfill.ErrorMessage(err), field
+	return nil
+}
+
 func (s *Server) subDetail(r *http.Request) (*subDetail, error) {
 	sub, err := s.ownSubscription(r)
 	if err != nil {
@@ -473,10 +483,9 @@ func (s *Server) seatsForm(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			d.Err, d.Field = "Enter a whole number of seats.", "seats"
 		} else if d.Preview, _, err = s.svc.ChangeSeats(r.Context(), actor(r), d.Sub.ID, n, true); err != nil {
-			if fulfill.ErrorCode(err) == fulfill.EInternal {
+			if err := d.previewFailed(err, "seats"); err != nil {
 				return err
 			}
-			d.Err, d.Field = fulfill.ErrorMessage(err), "seats"
 		}
 	}
 	return s.render(w, r, 200, "seats", "Add seats", d)
@@ -514,10 +523,9 @@ func (s *Server) upgradeForm(w http.ResponseWriter, r *http.Request) error {
 		if d.Plan == nil {
 			d.Err, d.Field = "Choose one of the plans below.", "plan"
 		} else if d.Preview, _, err = s.svc.ChangePlan(r.Context(), actor(r), d.Sub.ID, code, true); err != nil {
-			if fulfill.ErrorCode(err) == fulfill.EInternal {
+			if err := d.previewFailed(err, "plan"); err != nil {
 				return err
 			}
-			d.Err, d.Field = fulfill.ErrorMessage(err), "plan"
 		}
 	}
 	return s.render(w, r, 200, "upgrade", "Upgrade", d)
