@@ -70,21 +70,8 @@ func (t *Tx) PendingInvitationCount(customerID string, now time.Time) (int, erro
 
 // Invitations lists a billing account's invitations, newest first.
 func (db *DB) Invitations(ctx context.Context, customerID string) ([]*Invitation, error) {
-	rows, err := db.Read.QueryContext(ctx, `SELECT `+invitationCols+` FROM account_invitations WHERE customer_id = $1
+	return queryAll(ctx, db.Read, scanInvitation, `SELECT `+invitationCols+` FROM account_invitations WHERE customer_id = $1
 		ORDER BY created_at DESC, id DESC LIMIT 100`, customerID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*Invitation
-	for rows.Next() {
-		in, err := scanInvitation(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, in)
-	}
-	return out, rows.Err()
 }
 
 // InvitationByToken finds a live (unaccepted, unexpired) invitation by the

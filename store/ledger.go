@@ -193,20 +193,7 @@ func (db *DB) InvoicesToRecognize(ctx context.Context) ([]string, error) {
 
 // OpenInvoices lists every open invoice (for the aging report), oldest due first.
 func (db *DB) OpenInvoices(ctx context.Context) ([]*fulfill.Invoice, error) {
-	rows, err := db.Read.QueryContext(ctx, `SELECT `+invoiceCols+` FROM invoices WHERE status = 'open' ORDER BY due_on, id`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*fulfill.Invoice
-	for rows.Next() {
-		inv, err := scanInvoice(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, inv)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, db.Read, scanInvoice, `SELECT `+invoiceCols+` FROM invoices WHERE status = 'open' ORDER BY due_on, id`)
 }
 
 // ---- credit notes ----

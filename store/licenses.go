@@ -46,20 +46,7 @@ func (db *DB) License(ctx context.Context, id string) (*fulfill.License, error) 
 
 // Licenses lists a subscription's licenses, newest first.
 func (db *DB) Licenses(ctx context.Context, subscriptionID string) ([]*fulfill.License, error) {
-	rows, err := db.Read.QueryContext(ctx, `SELECT `+licenseCols+` FROM licenses WHERE subscription_id = $1 ORDER BY seq DESC`, subscriptionID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	ls := []*fulfill.License{}
-	for rows.Next() {
-		l, err := scanLicense(rows)
-		if err != nil {
-			return nil, err
-		}
-		ls = append(ls, l)
-	}
-	return ls, rows.Err()
+	return queryAll(ctx, db.Read, scanLicense, `SELECT `+licenseCols+` FROM licenses WHERE subscription_id = $1 ORDER BY seq DESC`, subscriptionID)
 }
 
 // CountLicenses counts a subscription's licenses issued for a reason since a
@@ -136,20 +123,7 @@ func (db *DB) Emails(ctx context.Context, customerID string, p fulfill.Page) ([]
 		where, args = "customer_id = $1", append(args, customerID)
 	}
 	q, args := pageQuery(`SELECT `+emailCols+` FROM emails`, where, args, p)
-	rows, err := db.Read.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	es := []*fulfill.Email{}
-	for rows.Next() {
-		e, err := scanEmail(rows)
-		if err != nil {
-			return nil, err
-		}
-		es = append(es, e)
-	}
-	return es, rows.Err()
+	return queryAll(ctx, db.Read, scanEmail, q, args...)
 }
 
 // MarkEmail records the outcome of sending.
@@ -198,21 +172,8 @@ func (db *DB) AuditLog(ctx context.Context, subjectType, subjectID string, p ful
 // ReconciliationCandidates lists subscriptions with quarterly
 // reconciliation whose term contains day.
 func (db *DB) ReconciliationCandidates(ctx context.Context, day fulfill.Date) ([]*fulfill.Subscription, error) {
-	rows, err := db.Read.QueryContext(ctx, `SELECT `+subCols+subFrom+` WHERE s.seat_reconciliation = $1
+	return queryAll(ctx, db.Read, scanSub, `SELECT `+subCols+subFrom+` WHERE s.seat_reconciliation = $1
 		AND s.state IN ('active', 'canceled', 'past_due') AND s.starts_on < $2 AND s.ends_on > $2 ORDER BY s.id`, true, day)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var ss []*fulfill.Subscription
-	for rows.Next() {
-		s, err := scanSub(rows)
-		if err != nil {
-			return nil, err
-		}
-		ss = append(ss, s)
-	}
-	return ss, rows.Err()
 }
 
 // RecordReconciliation marks a quarter's notice or charge as done; it

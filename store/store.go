@@ -353,3 +353,22 @@ func queryCounts(ctx context.Context, q querier, query string, args ...any) (map
 	}
 	return out, rows.Err()
 }
+
+// queryAll runs a query and scans every row with scan. The result is never
+// nil, so an empty list is [] in JSON.
+func queryAll[T any](ctx context.Context, q querier, scan func(interface{ Scan(...any) error }) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []T{}
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}

@@ -109,20 +109,7 @@ func (db *DB) Subscriptions(ctx context.Context, customerID string, p fulfill.Pa
 	}
 	args = append(args, p.Limit)
 	q += fmt.Sprintf(" ORDER BY s.id DESC LIMIT $%d", len(args))
-	rows, err := db.Read.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var ss []*fulfill.Subscription
-	for rows.Next() {
-		s, err := scanSub(rows)
-		if err != nil {
-			return nil, err
-		}
-		ss = append(ss, s)
-	}
-	return ss, rows.Err()
+	return queryAll(ctx, db.Read, scanSub, q, args...)
 }
 
 // SubscriptionVersions returns a subscription's history, oldest first.

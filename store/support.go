@@ -167,20 +167,7 @@ func (db *DB) SupportRequests(ctx context.Context, f SupportFilter) ([]*SupportR
 	}
 	args = append(args, f.Limit)
 	q += fmt.Sprintf(" LIMIT $%d", len(args))
-	rows, err := db.Read.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*SupportRequest
-	for rows.Next() {
-		r, err := scanSupport(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, db.Read, scanSupport, q, args...)
 }
 
 // SupportMessages lists a request's messages, oldest first, with their

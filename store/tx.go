@@ -246,20 +246,7 @@ func (db *DB) Customer(ctx context.Context, id string) (*fulfill.Customer, error
 // Customers lists customers, newest id first, after the cursor.
 func (db *DB) Customers(ctx context.Context, p fulfill.Page) ([]*fulfill.Customer, error) {
 	q, args := pageQuery(`SELECT `+customerCols+` FROM customers`, "", nil, p)
-	rows, err := db.Read.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var cs []*fulfill.Customer
-	for rows.Next() {
-		c, err := scanCustomer(rows)
-		if err != nil {
-			return nil, err
-		}
-		cs = append(cs, c)
-	}
-	return cs, rows.Err()
+	return queryAll(ctx, db.Read, scanCustomer, q, args...)
 }
 
 // pageQuery appends keyset pagination by id (descending) to a query whose

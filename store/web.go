@@ -86,21 +86,8 @@ func (db *DB) UserCustomerIDs(ctx context.Context, userID string) ([]string, err
 
 // CustomerUsers lists the users who manage a billing account.
 func (db *DB) CustomerUsers(ctx context.Context, customerID string) ([]*User, error) {
-	rows, err := db.Read.QueryContext(ctx, `SELECT u.id, u.email, u.name, u.password_hash, u.role, u.confirmed_at, u.created_at
+	return queryAll(ctx, db.Read, scanUser, `SELECT u.id, u.email, u.name, u.password_hash, u.role, u.confirmed_at, u.created_at
 		FROM web_users u JOIN web_user_customers l ON l.user_id = u.id WHERE l.customer_id = $1 ORDER BY u.email`, customerID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var us []*User
-	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return nil, err
-		}
-		us = append(us, u)
-	}
-	return us, rows.Err()
 }
 
 // ---- sessions ----
@@ -244,7 +231,7 @@ func (db *DB) SearchCustomers(ctx context.Context, q string, limit int) ([]*fulf
 		e := "lower(" + col + ")" + coll
 		return "(" + e + " >= $3 AND " + e + " < $5)"
 	}
-	rows, err := db.Read.QueryContext(ctx, `SELECT `+customerCols+` FROM customers WHERE id IN (
+	return queryAll(ctx, db.Read, scanCustomer, `SELECT `+customerCols+` FROM customers WHERE id IN (
 			SELECT id FROM customers WHERE id = $1
 			UNION SELECT customer_id FROM subscriptions WHERE id = $1
 			UNION SELECT customer_id FROM invoices WHERE number = $2
@@ -253,19 +240,6 @@ func (db *DB) SearchCustomers(ctx context.Context, q string, limit int) ([]*fulf
 			UNION SELECT id FROM customers WHERE `+starts("company")+`
 			UNION SELECT l.customer_id FROM web_user_customers l JOIN web_users u ON u.id = l.user_id WHERE `+starts("u.email")+`
 		) ORDER BY id DESC LIMIT $4`, q, strings.ToUpper(q), lo, limit, hi)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var cs []*fulfill.Customer
-	for rows.Next() {
-		c, err := scanCustomer(rows)
-		if err != nil {
-			return nil, err
-		}
-		cs = append(cs, c)
-	}
-	return cs, rows.Err()
 }
 
 // prefixEnd is the smallest string greater than every string that starts
