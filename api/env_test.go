@@ -13,9 +13,9 @@ import (
 
 	"github.com/fulfillhq/fulfill"
 	"github.com/fulfillhq/fulfill/api"
-	"github.com/fulfillhq/fulfill/billing"
 	"github.com/fulfillhq/fulfill/commerce"
 	"github.com/fulfillhq/fulfill/internal/dbtest"
+	"github.com/fulfillhq/fulfill/internal/testenv"
 	"github.com/fulfillhq/fulfill/jobs"
 	"github.com/fulfillhq/fulfill/keys"
 	"github.com/fulfillhq/fulfill/payments/testpay"
@@ -40,28 +40,12 @@ type env struct {
 func newEnv(t testing.TB, url string, start string, opts ...func(*jobs.Config)) *env {
 	t.Helper()
 	ctx := context.Background()
-	db, err := store.Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
 	d, err := fulfill.ParseDate(start)
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock := fulfill.NewSimulatedClock(d.Time())
-	pay := testpay.New()
-	ks := keys.New(t.TempDir(), "")
-	if _, err := ks.Generate(true); err != nil {
-		t.Fatal(err)
-	}
-	svc := &commerce.Service{DB: db, Clock: clock, Payments: pay, Tax: billing.DefaultTaxTable("DE"), Keys: ks}
-	if _, err := svc.LoadDemoCatalog(ctx); err != nil {
-		t.Fatal(err)
-	}
+	te := testenv.New(t, url, d.Time(), "DE")
+	db, svc, clock, pay, ks := te.DB, te.Svc, te.Clock, te.Pay, te.Keys
 	if err := db.PutToken(ctx, "test", commerce.HashSecret(testToken), "admin", clock.Now()); err != nil {
 		t.Fatal(err)
 	}

@@ -14,11 +14,9 @@ import (
 
 	"github.com/fulfillhq/fulfill"
 	"github.com/fulfillhq/fulfill/backoffice"
-	"github.com/fulfillhq/fulfill/billing"
 	"github.com/fulfillhq/fulfill/commerce"
 	"github.com/fulfillhq/fulfill/internal/dbtest"
-	"github.com/fulfillhq/fulfill/keys"
-	"github.com/fulfillhq/fulfill/payments/testpay"
+	"github.com/fulfillhq/fulfill/internal/testenv"
 	"github.com/fulfillhq/fulfill/store"
 )
 
@@ -29,25 +27,7 @@ var today = fulfill.NewDate(2026, time.June, 1)
 
 func newService(t testing.TB, url string) *commerce.Service {
 	t.Helper()
-	ctx := context.Background()
-	db, err := store.Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	ks := keys.New(t.TempDir(), "")
-	if _, err := ks.Generate(true); err != nil {
-		t.Fatal(err)
-	}
-	svc := &commerce.Service{DB: db, Clock: fulfill.NewSimulatedClock(today.Time().Add(9 * time.Hour)),
-		Payments: testpay.New(), Tax: billing.DefaultTaxTable("US"), Keys: ks}
-	if _, err := svc.LoadDemoCatalog(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return svc
+	return testenv.New(t, url, today.Time().Add(9*time.Hour), "US").Svc
 }
 
 // sample is a generated combined customers-and-subscriptions file.

@@ -20,12 +20,10 @@ import (
 	"time"
 
 	"github.com/fulfillhq/fulfill"
-	"github.com/fulfillhq/fulfill/billing"
 	"github.com/fulfillhq/fulfill/commerce"
 	"github.com/fulfillhq/fulfill/integrations"
 	"github.com/fulfillhq/fulfill/internal/dbtest"
-	"github.com/fulfillhq/fulfill/keys"
-	"github.com/fulfillhq/fulfill/payments/testpay"
+	"github.com/fulfillhq/fulfill/internal/testenv"
 	"github.com/fulfillhq/fulfill/store"
 )
 
@@ -210,24 +208,8 @@ type authzEnv struct {
 
 func newAuthzEnv(t *testing.T, url string) *authzEnv {
 	t.Helper()
-	ctx := context.Background()
-	db, err := store.Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	clock := fulfill.NewSimulatedClock(fulfill.NewDate(2026, 3, 1).Time())
-	ks := keys.New(t.TempDir(), "")
-	if _, err := ks.Generate(true); err != nil {
-		t.Fatal(err)
-	}
-	svc := &commerce.Service{DB: db, Clock: clock, Payments: testpay.New(), Tax: billing.DefaultTaxTable("DE"), Keys: ks}
-	if _, err := svc.LoadDemoCatalog(ctx); err != nil {
-		t.Fatal(err)
-	}
+	te := testenv.New(t, url, fulfill.NewDate(2026, 3, 1).Time(), "DE")
+	db, svc, clock := te.DB, te.Svc, te.Clock
 	s, err := New(Config{Service: svc, DB: db, Clock: clock, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)

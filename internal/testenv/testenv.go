@@ -1,0 +1,52 @@
+// Package testenv builds, for tests, what every test of a use case needs: a
+// migrated database, a simulated clock, a signing key, the test payment
+// provider and the demo catalog.
+package testenv
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/fulfillhq/fulfill"
+	"github.com/fulfillhq/fulfill/billing"
+	"github.com/fulfillhq/fulfill/commerce"
+	"github.com/fulfillhq/fulfill/keys"
+	"github.com/fulfillhq/fulfill/payments/testpay"
+	"github.com/fulfillhq/fulfill/store"
+)
+
+// Env is a ready service and the parts tests look into.
+type Env struct {
+	DB    *store.DB
+	Svc   *commerce.Service
+	Clock *fulfill.SimulatedClock
+	Keys  *keys.Store
+	Pay   *testpay.Provider
+}
+
+// New opens and migrates the database at url and builds the service, its
+// clock starting at start, selling from sellerCountry.
+func New(t testing.TB, url string, start time.Time, sellerCountry string) *Env {
+	t.Helper()
+	ctx := context.Background()
+	db, err := store.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ks := keys.New(t.TempDir(), "")
+	if _, err := ks.Generate(true); err != nil {
+		t.Fatal(err)
+	}
+	clock := fulfill.NewSimulatedClock(start)
+	pay := testpay.New()
+	svc := &commerce.Service{DB: db, Clock: clock, Payments: pay, Tax: billing.DefaultTaxTable(sellerCountry), Keys: ks}
+	if _, err := svc.LoadDemoCatalog(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return &Env{DB: db, Svc: svc, Clock: clock, Keys: ks, Pay: pay}
+}
