@@ -17,6 +17,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -114,6 +115,9 @@ func Verify(header string, body []byte, secrets []string, now time.Time, toleran
 	if d := now.Sub(time.Unix(unix, 0)); d > tolerance || d < -tolerance {
 		return ErrTimestamp
 	}
+	// An empty secret is a key anyone can sign with (an unset variable, say):
+	// it never verifies anything.
+	secrets = slices.DeleteFunc(slices.Clone(secrets), func(s string) bool { return s == "" })
 	if len(secrets) == 0 {
 		return ErrNoSecrets
 	}

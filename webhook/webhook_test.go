@@ -106,6 +106,14 @@ func TestVerifyEveryChangedByte(t *testing.T) {
 	if err := webhook.Verify(h, body, nil, now, 0); !errors.Is(err, webhook.ErrNoSecrets) {
 		t.Fatalf("no secrets: %v", err)
 	}
+	// An empty secret (an unset variable) must not let anyone sign.
+	forged := webhook.Sign("", now, body)
+	if err := webhook.Verify(forged, body, []string{""}, now, 0); !errors.Is(err, webhook.ErrNoSecrets) {
+		t.Fatalf("empty secret: %v", err)
+	}
+	if err := webhook.Verify(forged, body, []string{"", "whsec_x"}, now, 0); !errors.Is(err, webhook.ErrSignatureMismatch) {
+		t.Fatalf("empty secret beside a real one: %v", err)
+	}
 }
 
 func ExampleVerify() {
