@@ -19,6 +19,7 @@ import (
 
 	"github.com/fulfillhq/fulfill"
 	"github.com/fulfillhq/fulfill/commerce"
+	"github.com/fulfillhq/fulfill/internal/httpstatus"
 	"github.com/fulfillhq/fulfill/invoicepdf"
 	"github.com/fulfillhq/fulfill/jobs"
 	"github.com/fulfillhq/fulfill/keys"
@@ -256,38 +257,6 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, rt route, ke
 	}
 }
 
-// statusOf maps error codes to HTTP statuses.
-var statusOf = map[string]int{
-	fulfill.EInvalid:          http.StatusUnprocessableEntity,
-	fulfill.EInvalidJSON:      http.StatusBadRequest,
-	fulfill.EInvalidType:      http.StatusBadRequest,
-	fulfill.EUnknownField:     http.StatusBadRequest,
-	fulfill.ERequired:         http.StatusUnprocessableEntity,
-	fulfill.EOutOfRange:       http.StatusUnprocessableEntity,
-	fulfill.ENotFound:         http.StatusNotFound,
-	fulfill.EConflict:         http.StatusConflict,
-	fulfill.EUnauthorized:     http.StatusUnauthorized,
-	fulfill.EForbidden:        http.StatusForbidden,
-	fulfill.ECardDeclined:     http.StatusPaymentRequired,
-	fulfill.EPaymentFailed:    http.StatusPaymentRequired,
-	fulfill.EIdempotencyReuse: http.StatusUnprocessableEntity,
-	fulfill.EIdempotencyBusy:  http.StatusConflict,
-	fulfill.ETooLarge:         http.StatusRequestEntityTooLarge,
-	"unknown_plan":            http.StatusUnprocessableEntity,
-	"activation_code_invalid": http.StatusNotFound,
-	"signature_invalid":       http.StatusBadRequest,
-	"license_invalid":         http.StatusUnprocessableEntity,
-	"subscription_expired":    http.StatusConflict,
-	"downgrade_not_allowed":   http.StatusUnprocessableEntity,
-	// Card decline codes, as Stripe names them.
-	"insufficient_funds": http.StatusPaymentRequired,
-	"lost_card":          http.StatusPaymentRequired,
-	"stolen_card":        http.StatusPaymentRequired,
-	"expired_card":       http.StatusPaymentRequired,
-	"incorrect_cvc":      http.StatusPaymentRequired,
-	"processing_error":   http.StatusPaymentRequired,
-}
-
 type errorBody struct {
 	Error struct {
 		Code    string `json:"code"`
@@ -304,11 +273,7 @@ func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
 	status := http.StatusInternalServerError
 	if errors.As(err, &fe) {
 		body.Error.Code, body.Error.Message, body.Error.Field = fe.Code, fe.Message, fe.Field
-		if st, ok := statusOf[fe.Code]; ok {
-			status = st
-		} else {
-			status = http.StatusUnprocessableEntity
-		}
+		status = httpstatus.Of(fe.Code)
 	} else {
 		body.Error.Code, body.Error.Message = fulfill.EInternal, "Internal error."
 		s.Logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)

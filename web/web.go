@@ -26,6 +26,7 @@ import (
 	"github.com/fulfillhq/fulfill"
 	"github.com/fulfillhq/fulfill/billing"
 	"github.com/fulfillhq/fulfill/commerce"
+	"github.com/fulfillhq/fulfill/internal/httpstatus"
 	"github.com/fulfillhq/fulfill/invoicepdf"
 	"github.com/fulfillhq/fulfill/store"
 )
@@ -380,28 +381,8 @@ type formError struct {
 	message, field string
 }
 
-// statusOf maps an error code to an HTTP status.
-func statusOf(code string) int {
-	switch code {
-	case fulfill.ENotFound:
-		return http.StatusNotFound
-	case fulfill.EUnauthorized:
-		return http.StatusUnauthorized
-	case fulfill.EForbidden:
-		return http.StatusForbidden
-	case fulfill.EConflict, fulfill.EIdempotencyBusy:
-		return http.StatusConflict
-	case fulfill.ECardDeclined, fulfill.EPaymentFailed:
-		return http.StatusPaymentRequired
-	case fulfill.ETooLarge:
-		return http.StatusRequestEntityTooLarge
-	case "too_many_requests":
-		return http.StatusTooManyRequests
-	case fulfill.EInternal:
-		return http.StatusInternalServerError
-	}
-	return http.StatusUnprocessableEntity
-}
+// statusOf maps an error code to an HTTP status, as the API does.
+func statusOf(code string) int { return httpstatus.Of(code) }
 
 // renderError shows an error page. Errors that are not ours are logged and
 // shown as "Internal error.".

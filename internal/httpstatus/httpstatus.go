@@ -1,0 +1,51 @@
+// Package httpstatus is the one table from Fulfill's error codes to HTTP
+// statuses, shared by the JSON API and the web pages.
+package httpstatus
+
+import (
+	"net/http"
+
+	"github.com/fulfillhq/fulfill"
+)
+
+var statuses = map[string]int{
+	fulfill.EInvalid:          http.StatusUnprocessableEntity,
+	fulfill.EInvalidJSON:      http.StatusBadRequest,
+	fulfill.EInvalidType:      http.StatusBadRequest,
+	fulfill.EUnknownField:     http.StatusBadRequest,
+	fulfill.ERequired:         http.StatusUnprocessableEntity,
+	fulfill.EOutOfRange:       http.StatusUnprocessableEntity,
+	fulfill.ENotFound:         http.StatusNotFound,
+	fulfill.EConflict:         http.StatusConflict,
+	fulfill.EUnauthorized:     http.StatusUnauthorized,
+	fulfill.EForbidden:        http.StatusForbidden,
+	fulfill.ECardDeclined:     http.StatusPaymentRequired,
+	fulfill.EPaymentFailed:    http.StatusPaymentRequired,
+	fulfill.EIdempotencyReuse: http.StatusUnprocessableEntity,
+	fulfill.EIdempotencyBusy:  http.StatusConflict,
+	fulfill.ETooLarge:         http.StatusRequestEntityTooLarge,
+	"unknown_plan":            http.StatusUnprocessableEntity,
+	"activation_code_invalid": http.StatusNotFound,
+	"signature_invalid":       http.StatusBadRequest,
+	"license_invalid":         http.StatusUnprocessableEntity,
+	"subscription_expired":    http.StatusConflict,
+	"downgrade_not_allowed":   http.StatusUnprocessableEntity,
+	// Card decline codes, as Stripe names them.
+	"insufficient_funds": http.StatusPaymentRequired,
+	"lost_card":          http.StatusPaymentRequired,
+	"stolen_card":        http.StatusPaymentRequired,
+	"expired_card":       http.StatusPaymentRequired,
+	"incorrect_cvc":      http.StatusPaymentRequired,
+	"processing_error":   http.StatusPaymentRequired,
+	"too_many_requests":  http.StatusTooManyRequests,
+	fulfill.EInternal:    http.StatusInternalServerError,
+}
+
+// Of is the HTTP status of an error code; a code not in the table is a
+// client error the request could not be done for (422).
+func Of(code string) int {
+	if st, ok := statuses[code]; ok {
+		return st
+	}
+	return http.StatusUnprocessableEntity
+}
