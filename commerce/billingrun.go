@@ -20,50 +20,42 @@ type RunSummary struct {
 // recognition; the same work the scheduled jobs do. progress, if set, is
 // told how far it got.
 func (s *Service) RunDue(ctx context.Context, day fulfill.Date, progress func(done, total int)) (*RunSummary, error) {
-	subs, err := s.DB.DueSubscriptions(ctx, day)
+	work, err := s.dueWork(ctx, day)
 	if err != nil {
 		return nil, err
-	}
-	recs, err := s.dueReconciliations(ctx, day)
-	if err != nil {
-		return nil, err
-	}
-	retries, err := s.DB.DueDunning(ctx, day)
-	if err != nil {
-		return nil, err
-	}
-	total, done := len(subs)+len(recs)+len(retries)+1, 0
-	step := func() {
-		done++
-		if progress != nil {
-			progress(done, total)
-		}
 	}
 	sum := &RunSummary{Day: day}
-	for _, id := range subs {
-		if err := s.ProcessDue(ctx, id); err != nil {
+	recognized := false
+	for i, a := range work {
+		switch a := a.(type) {
+		case ProcessDueArgs:
+			err = s.ProcessDue(ctx, a.SubscriptionID)
+			sum.Subscriptions++
+		case ReconcileArgs:
+			err = s.Reconcile(ctx, a)
+			sum.Reconciliations++
+		case DunningArgs:
+			err = s.ProcessDunning(ctx, a.InvoiceID)
+			sum.Retries++
+		case RecognizeArgs:
+			sum.Recognized, err = s.RecognizeRevenue(ctx)
+			recognized = true
+		}
+		if err != nil {
 			return sum, err
 		}
-		sum.Subscriptions++
-		step()
+		if progress != nil {
+			progress(i+1, len(work)+1)
+		}
 	}
-	for _, a := range recs {
-		if err := s.Reconcile(ctx, a); err != nil {
+	// By hand, recognise revenue whatever the day.
+	if !recognized {
+		if sum.Recognized, err = s.RecognizeRevenue(ctx); err != nil {
 			return sum, err
 		}
-		sum.Reconciliations++
-		step()
 	}
-	for _, id := range retries {
-		if err := s.ProcessDunning(ctx, id); err != nil {
-			return sum, err
-		}
-		sum.Retries++
-		step()
+	if progress != nil {
+		progress(len(work)+1, len(work)+1)
 	}
-	if sum.Recognized, err = s.RecognizeRevenue(ctx); err != nil {
-		return sum, err
-	}
-	step()
 	return sum, nil
 }

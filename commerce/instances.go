@@ -246,20 +246,6 @@ func (ReconcileArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{Queue: "billing", MaxAttempts: 10, UniqueOpts: river.UniqueOpts{ByArgs: true}}
 }
 
-// enqueueReconciliations adds the reconciliation jobs due on day.
-func (s *Service) enqueueReconciliations(ctx context.Context, tx *store.Tx, day fulfill.Date) (int, error) {
-	due, err := s.dueReconciliations(ctx, day)
-	if err != nil {
-		return 0, err
-	}
-	for _, a := range due {
-		if err := tx.Enqueue(a, nil); err != nil {
-			return 0, err
-		}
-	}
-	return len(due), nil
-}
-
 // dueReconciliations lists the reconciliation notices and charges that fall
 // on day.
 func (s *Service) dueReconciliations(ctx context.Context, day fulfill.Date) ([]ReconcileArgs, error) {

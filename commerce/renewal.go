@@ -284,43 +284,53 @@ func (ProcessDueArgs) InsertOpts() river.InsertOpts {
 // EnqueueDue enqueues a ProcessDue job for every subscription that falls due
 // on or before day, and returns how many there were.
 func (s *Service) EnqueueDue(ctx context.Context, day fulfill.Date) (int, error) {
-	ids, err := s.DB.DueSubscriptions(ctx, day)
-	if err != nil {
+	work, err := s.dueWork(ctx, day)
+	if err != nil || len(work) == 0 {
 		return 0, err
 	}
-	n := len(ids)
-	err = s.DB.InTx(ctx, func(tx *store.Tx) error {
-		for _, id := range ids {
-			if err := tx.Enqueue(ProcessDueArgs{SubscriptionID: id, Day: day.String()}, nil); err != nil {
+	return len(work), s.DB.InTx(ctx, func(tx *store.Tx) error {
+		for _, a := range work {
+			if err := tx.Enqueue(a, nil); err != nil {
 				return err
 			}
-		}
-		r, err := s.enqueueReconciliations(ctx, tx, day)
-		n += r
-		if err != nil {
-			return err
-		}
-		retries, err := s.DB.DueDunning(ctx, day)
-		if err != nil {
-			return err
-		}
-		for _, id := range retries {
-			if err := tx.Enqueue(DunningArgs{InvoiceID: id, Day: day.String()}, nil); err != nil {
-				return err
-			}
-		}
-		n += len(retries)
-		// Revenue is recognised day by day; posting it at each month end
-		// (and on demand) keeps the ledger small.
-		if day.AddDays(1).Time().Day() == 1 {
-			if err := tx.Enqueue(RecognizeArgs{Day: day.String()}, nil); err != nil {
-				return err
-			}
-			n++
 		}
 		return nil
 	})
-	return n, err
+}
+
+// dueWork lists, in the order it must run, what falls due on day: renewals,
+// expiries and lapses, quarterly reconciliations, payment retries and, at a
+// month end, revenue recognition. The scheduler enqueues it as jobs; a
+// billing run by hand does it at once.
+func (s *Service) dueWork(ctx context.Context, day fulfill.Date) ([]river.JobArgs, error) {
+	subs, err := s.DB.DueSubscriptions(ctx, day)
+	if err != nil {
+		return nil, err
+	}
+	recs, err := s.dueReconciliations(ctx, day)
+	if err != nil {
+		return nil, err
+	}
+	retries, err := s.DB.DueDunning(ctx, day)
+	if err != nil {
+		return nil, err
+	}
+	var work []river.JobArgs
+	for _, id := range subs {
+		work = append(work, ProcessDueArgs{SubscriptionID: id, Day: day.String()})
+	}
+	for _, a := range recs {
+		work = append(work, a)
+	}
+	for _, id := range retries {
+		work = append(work, DunningArgs{InvoiceID: id, Day: day.String()})
+	}
+	// Revenue is recognised day by day; posting it at each month end (and
+	// on demand) keeps the ledger small.
+	if day.AddDays(1).Time().Day() == 1 {
+		work = append(work, RecognizeArgs{Day: day.String()})
+	}
+	return work, nil
 }
 
 // ProcessDue renews a subscription whose term has ended (auto-renew on), or
