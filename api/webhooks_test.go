@@ -108,7 +108,7 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool)
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out after %s waiting for %s", timeout, what)
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond) // polling less leaves the 2 cores to the jobs under test
 	}
 }
 
@@ -384,12 +384,12 @@ func TestWebhookEndpointsAPI(t *testing.T) {
 		if rep.Replayed != 1 {
 			t.Fatalf("replayed = %d, want 1", rep.Replayed)
 		}
-		waitFor(t, "the replayed delivery", 10*time.Second, func() bool { return len(rcv.acceptedCopy()) == 1 })
+		waitFor(t, "the replayed delivery", 30*time.Second, func() bool { return len(rcv.acceptedCopy()) == 1 })
 		ds := e.deliveries(ep.ID)
-		waitFor(t, "delivered status", 10*time.Second, func() bool { ds = e.deliveries(ep.ID); return ds[0].Status == "delivered" })
+		waitFor(t, "delivered status", 30*time.Second, func() bool { ds = e.deliveries(ep.ID); return ds[0].Status == "delivered" })
 		var d delivery
 		e.must(202, "POST", "/api/v1/webhook_deliveries/"+ds[0].ID+"/replay", nil, &d)
-		waitFor(t, "a replay of one delivery", 10*time.Second, func() bool {
+		waitFor(t, "a replay of one delivery", 30*time.Second, func() bool {
 			ds = e.deliveries(ep.ID)
 			return ds[0].Status == "delivered" && ds[0].Attempts == 2
 		})
