@@ -19,6 +19,7 @@ import (
 
 	"github.com/fulfillhq/fulfill"
 	"github.com/fulfillhq/fulfill/commerce"
+	"github.com/fulfillhq/fulfill/internal/clientip"
 	"github.com/fulfillhq/fulfill/internal/httpstatus"
 	"github.com/fulfillhq/fulfill/invoicepdf"
 	"github.com/fulfillhq/fulfill/jobs"
@@ -44,6 +45,9 @@ type Server struct {
 	Lease time.Duration
 	// StripeWebhook verifies inbound Stripe events; nil answers 404.
 	StripeWebhook ProviderWebhook
+	// ClientIP finds the client's address behind trusted proxies; nil
+	// trusts none (the peer address is the client).
+	ClientIP *clientip.Resolver
 
 	mux *http.ServeMux
 }
@@ -120,7 +124,7 @@ func (s *Server) Handler() http.Handler {
 		w.Write([]byte("ready\n"))
 	})
 	s.mux = mux
-	return mux
+	return s.ClientIP.Handler(mux)
 }
 
 type ctxKey int

@@ -26,6 +26,7 @@ import (
 	"github.com/fulfillhq/fulfill"
 	"github.com/fulfillhq/fulfill/billing"
 	"github.com/fulfillhq/fulfill/commerce"
+	"github.com/fulfillhq/fulfill/internal/clientip"
 	"github.com/fulfillhq/fulfill/internal/httpstatus"
 	"github.com/fulfillhq/fulfill/invoicepdf"
 	"github.com/fulfillhq/fulfill/store"
@@ -63,6 +64,9 @@ type Config struct {
 	// Elements): card numbers go to Stripe, never to this server.
 	StripePublishableKey string
 	DashboardTTL         time.Duration
+	// ClientIP finds the client's address behind trusted proxies; nil
+	// trusts none (the peer address is the client).
+	ClientIP *clientip.Resolver
 }
 
 // JobRetrier makes a failed job available to run again (River's
@@ -169,7 +173,7 @@ func (s *Server) routes() http.Handler {
 		// Stripe.js and its card frame, and nothing else from outside.
 		csp += "; script-src 'self' https://js.stripe.com; frame-src https://js.stripe.com https://hooks.stripe.com; connect-src https://api.stripe.com"
 	}
-	return securityHeaders(cop.Handler(mux), csp)
+	return s.cfg.ClientIP.Handler(securityHeaders(cop.Handler(mux), csp))
 }
 
 func securityHeaders(h http.Handler, csp string) http.Handler {

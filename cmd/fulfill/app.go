@@ -20,6 +20,7 @@ import (
 	"github.com/fulfillhq/fulfill/api"
 	"github.com/fulfillhq/fulfill/billing"
 	"github.com/fulfillhq/fulfill/commerce"
+	"github.com/fulfillhq/fulfill/internal/clientip"
 	"github.com/fulfillhq/fulfill/invoicepdf"
 	"github.com/fulfillhq/fulfill/jobs"
 	"github.com/fulfillhq/fulfill/keys"
@@ -116,6 +117,9 @@ type Config struct {
 	SMTPURL        string
 	MailFrom       string
 	PublicURL      string
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client (comma-separated CIDR prefixes); empty trusts none.
+	TrustedProxies string
 	Seller         invoicepdf.Party
 	// Payments is the payment provider: "test" or "stripe".
 	Payments          string
@@ -211,6 +215,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	c.StripeWebhooks = getenv("FULFILL_STRIPE_WEBHOOK_SECRETS")
 	c.StripePublishable = getenv("FULFILL_STRIPE_PUBLISHABLE_KEY")
 	fs.StringVar(&c.PublicURL, "public-url", getenv("FULFILL_PUBLIC_URL"), "the URL customers use to reach this server, for links in emails (default http://ADDR) [FULFILL_PUBLIC_URL]")
+	fs.StringVar(&c.TrustedProxies, "trusted-proxies", getenv("FULFILL_TRUSTED_PROXIES"),
+		"reverse proxies (CIDR,...) whose X-Forwarded-For header names the client; unset trusts none [FULFILL_TRUSTED_PROXIES]")
 	fs.StringVar(&c.Seller.Company, "seller-name", or(getenv("FULFILL_SELLER_NAME"), "Fulfill Demo Vendor Inc."), "the seller's legal name on invoices [FULFILL_SELLER_NAME]")
 	fs.StringVar(&c.Seller.Address, "seller-address", or(getenv("FULFILL_SELLER_ADDRESS"), "1 Market Street"), "the seller's address on invoices [FULFILL_SELLER_ADDRESS]")
 	fs.StringVar(&c.Seller.TaxID, "seller-tax-id", getenv("FULFILL_SELLER_TAX_ID"), "the seller's tax id on invoices [FULFILL_SELLER_TAX_ID]")
@@ -231,6 +237,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	}
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		return usageError{fmt.Sprintf("--addr %q: want HOST:PORT", c.Addr)}
+	}
+	proxies, err := clientip.Parse(c.TrustedProxies)
+	if err != nil {
+		return usageError{"--trusted-proxies: " + err.Error()}
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
@@ -331,7 +341,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	}()
 
 	a := &api.Server{Svc: svc, DB: db, Jobs: runner, Keys: ks, Seller: c.Seller, Logger: log,
-		Wall: fulfill.ClockFunc(time.Now), Lease: c.IdempotencyLease}
+		Wall: fulfill.ClockFunc(time.Now), Lease: c.IdempotencyLease, ClientIP: proxies}
 	if wh := newStripeWebhook(c.StripeWebhooks); wh != nil {
 		a.StripeWebhook = wh
 	}
@@ -340,7 +350,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		return err
 	}
 	webSrv, err := web.New(web.Config{Service: svc, DB: db, Clock: clock, Logger: log, BaseURL: publicURL, DashboardTTL: 30 * time.Second,
-		Seller: c.Seller, Jobs: runner, StripePublishableKey: map[bool]string{true: c.StripePublishable}[c.Payments == "stripe"]})
+		Seller: c.Seller, Jobs: runner, ClientIP: proxies, StripePublishableKey: map[bool]string{true: c.StripePublishable}[c.Payments == "stripe"]})
 	if err != nil {
 		return err
 	}

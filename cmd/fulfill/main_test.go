@@ -111,6 +111,7 @@ func TestCommandLineErrors(t *testing.T) {
 		{"unknown command", []string{"frobnicate"}, nil, `unknown command "frobnicate"`},
 		{"short admin token", []string{"serve", "--data-dir", dir}, map[string]string{"FULFILL_ADMIN_TOKEN": "short"}, "at least 32"},
 		{"bad addr", []string{"serve", "--data-dir", dir, "--addr", "nowhere"}, nil, "HOST:PORT"},
+		{"bad trusted proxies", []string{"serve", "--data-dir", dir, "--trusted-proxies", "10.0.0.0/8,proxy.example"}, nil, "--trusted-proxies"},
 		{"bad clock", []string{"serve", "--data-dir", dir, "--simulated-clock", "tomorrow"}, nil, "simulated-clock"},
 		{"old schema", []string{"serve", "--data-dir", dir, "--migrate=false", "--addr", "127.0.0.1:0"}, nil, "run `fulfill migrate`"},
 		{"bad database", []string{"migrate", "--database-url", "postgres://nobody@127.0.0.1:1/x?connect_timeout=2"}, nil, "connect to PostgreSQL"},
