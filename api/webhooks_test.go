@@ -345,6 +345,12 @@ func TestWebhookEndpointsAPI(t *testing.T) {
 			{map[string]any{"url": "/relative"}, "invalid", "url"},
 			{map[string]any{}, "required", "url"},
 			{map[string]any{"url": "https://example.com", "events": []string{"subscription.create"}}, "invalid", "events"},
+			// Link-local and cloud-metadata addresses are never targets.
+			{map[string]any{"url": "http://169.254.169.254/latest/meta-data/iam/"}, "invalid", "url"},
+			{map[string]any{"url": "http://169.254.170.2/v2/credentials"}, "invalid", "url"},
+			{map[string]any{"url": "http://[fd00:ec2::254]/latest/"}, "invalid", "url"},
+			{map[string]any{"url": "http://[::ffff:a9fe:a9fe]/"}, "invalid", "url"},
+			{map[string]any{"url": "https://[fe80::1%25eth0]:8443/"}, "invalid", "url"},
 		} {
 			var ae apiError
 			if got := e.do("POST", "/api/v1/webhook_endpoints", c.body, &ae); got != 422 || ae.Error.Code != c.code || ae.Error.Field != c.field {
