@@ -161,6 +161,7 @@ func New(cfg Config) (*Runner, error) {
 	river.AddWorker(workers, &webhookWorker{in: in, retry: retry})
 	river.AddWorker(workers, &provisionWorker{in: in, retry: retry})
 	river.AddWorker(workers, &emailWorker{db: cfg.Service.DB, mail: cfg.Mail, from: cfg.From, clock: cfg.Clock})
+	river.AddWorker(workers, &purgeWorker{db: cfg.Service.DB, clock: cfg.Clock, log: cfg.Logger})
 	rc := &river.Config{
 		Workers: workers,
 		Queues: map[string]river.QueueConfig{
@@ -181,6 +182,9 @@ func New(cfg Config) (*Runner, error) {
 		rc.PeriodicJobs = []*river.PeriodicJob{
 			river.NewPeriodicJob(river.PeriodicInterval(time.Hour), func() (river.JobArgs, *river.InsertOpts) {
 				return BillingRunArgs{}, nil
+			}, &river.PeriodicJobOpts{RunOnStart: true}),
+			river.NewPeriodicJob(river.PeriodicInterval(PurgeInterval), func() (river.JobArgs, *river.InsertOpts) {
+				return PurgeArgs{}, nil
 			}, &river.PeriodicJobOpts{RunOnStart: true}),
 		}
 	}
