@@ -51,7 +51,8 @@ type Config struct {
 	// take integrations.DefaultRetry (three days). Tests compress it.
 	Retry integrations.RetryPolicy
 	// HTTPClient sends webhooks and provisioning requests; nil is a default
-	// client that follows no redirects.
+	// client that follows no redirects and never dials a link-local or
+	// cloud-metadata address. A client set here bypasses that guard.
 	HTTPClient *http.Client
 }
 
