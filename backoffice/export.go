@@ -9,12 +9,12 @@ package backoffice
 
 import (
 	"context"
-	"encoding/csv"
 	"io"
 	"strconv"
 	"time"
 
 	"github.com/fulfillhq/fulfill"
+	"github.com/fulfillhq/fulfill/internal/csvsafe"
 	"github.com/fulfillhq/fulfill/store"
 )
 
@@ -42,7 +42,7 @@ func Export(ctx context.Context, db *store.DB, name string, w io.Writer) error {
 	if !ok {
 		return fulfill.Errorf(fulfill.ENotFound, "No export %q: there are customers, subscriptions, invoices and payments.", name)
 	}
-	cw := csv.NewWriter(w)
+	cw := csvsafe.NewWriter(w)
 	if err := cw.Write(cols); err != nil {
 		return err
 	}

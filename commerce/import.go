@@ -14,6 +14,7 @@ import (
 
 	"github.com/fulfillhq/fulfill"
 	"github.com/fulfillhq/fulfill/billing"
+	"github.com/fulfillhq/fulfill/internal/csvsafe"
 	"github.com/fulfillhq/fulfill/store"
 )
 
@@ -135,7 +136,9 @@ func (s *Service) Import(ctx context.Context, kind string, r io.Reader, opts Imp
 		for _, rec := range records {
 			get := func(col string) string {
 				if i, ok := cols[col]; ok {
-					return strings.TrimSpace(rec.fields[i])
+					// Exports quote cells a spreadsheet would evaluate;
+					// an export imports back as it was.
+					return csvsafe.Unescape(strings.TrimSpace(rec.fields[i]))
 				}
 				return ""
 			}

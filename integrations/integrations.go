@@ -39,9 +39,14 @@ type Service struct {
 	// ProvisioningURL is the SaaS product's base URL; empty disables
 	// provisioning.
 	ProvisioningURL string
-	// HTTP sends the requests; nil means a client that follows no redirects.
-	HTTP   *http.Client
-	Logger *slog.Logger
+	// HTTP sends the requests; nil means a client that follows no
+	// redirects and never dials a link-local or cloud-metadata address
+	// (guard.go). Only tests set it.
+	HTTP *http.Client
+	// Resolver looks up hosts, at registration and when dialing; nil is
+	// net.DefaultResolver.
+	Resolver Resolver
+	Logger   *slog.Logger
 }
 
 // KeyStore gives the active signing key.
@@ -52,8 +57,12 @@ type KeyStore interface {
 // RequestTimeout bounds one webhook or provisioning request.
 const RequestTimeout = 10 * time.Second
 
-// ExcerptBytes is how much of a response body the log keeps.
+// ExcerptBytes is how much of a provisioning answer's body its failure
+// reason keeps (the product's own error; webhook answers are not kept).
 const ExcerptBytes = 1024
+
+// MaxErrorRunes bounds the error text an attempt log keeps.
+const MaxErrorRunes = 300
 
 // SecretOverlap is how long a rotated-out secret keeps signing.
 const SecretOverlap = 24 * time.Hour
@@ -71,7 +80,10 @@ func (s *Service) client() *http.Client {
 	if s.HTTP != nil {
 		return s.HTTP
 	}
-	return &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	if s.Resolver != nil {
+		return guardedClient(s.Resolver)
+	}
+	return defaultClient
 }
 
 func (s *Service) log() *slog.Logger {
@@ -265,6 +277,15 @@ func newSecret() string {
 	var b [32]byte
 	rand.Read(b[:])
 	return "whsec_" + base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// boundError shortens an error text for the attempt log.
+func boundError(s string) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if r := []rune(s); len(r) > MaxErrorRunes {
+		return string(r[:MaxErrorRunes-1]) + "…"
+	}
+	return s
 }
 
 func excerpt(b []byte) string {

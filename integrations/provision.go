@@ -95,7 +95,7 @@ func (s *Service) Provision(ctx context.Context, subscriptionID, eventID string)
 	var reason string
 	switch {
 	case sendErr != nil:
-		reason = sendErr.Error()
+		reason = boundError(sendErr.Error())
 	case status < 200 || status > 299:
 		reason = fmt.Sprintf("HTTP %d: %s", status, strings.TrimSpace(excerpt(resp)))
 	}

@@ -51,7 +51,8 @@ type Config struct {
 	// take integrations.DefaultRetry (three days). Tests compress it.
 	Retry integrations.RetryPolicy
 	// HTTPClient sends webhooks and provisioning requests; nil is a default
-	// client that follows no redirects.
+	// client that follows no redirects and never dials a link-local or
+	// cloud-metadata address. A client set here bypasses that guard.
 	HTTPClient *http.Client
 }
 
@@ -161,6 +162,7 @@ func New(cfg Config) (*Runner, error) {
 	river.AddWorker(workers, &webhookWorker{in: in, retry: retry})
 	river.AddWorker(workers, &provisionWorker{in: in, retry: retry})
 	river.AddWorker(workers, &emailWorker{db: cfg.Service.DB, mail: cfg.Mail, from: cfg.From, clock: cfg.Clock})
+	river.AddWorker(workers, &purgeWorker{db: cfg.Service.DB, clock: cfg.Clock, log: cfg.Logger})
 	rc := &river.Config{
 		Workers: workers,
 		Queues: map[string]river.QueueConfig{
@@ -181,6 +183,9 @@ func New(cfg Config) (*Runner, error) {
 		rc.PeriodicJobs = []*river.PeriodicJob{
 			river.NewPeriodicJob(river.PeriodicInterval(time.Hour), func() (river.JobArgs, *river.InsertOpts) {
 				return BillingRunArgs{}, nil
+			}, &river.PeriodicJobOpts{RunOnStart: true}),
+			river.NewPeriodicJob(river.PeriodicInterval(PurgeInterval), func() (river.JobArgs, *river.InsertOpts) {
+				return PurgeArgs{}, nil
 			}, &river.PeriodicJobOpts{RunOnStart: true}),
 		}
 	}
@@ -211,7 +216,8 @@ type AdvanceResult struct {
 
 // Advance moves the simulated clock forward day by day to the given date,
 // and on each day enqueues what falls due and waits until the jobs have run,
-// so that work happens in date order.
+// so that work happens in date order. It does not wait for webhook and
+// provisioning deliveries (deliveryQueues).
 func (r *Runner) Advance(ctx context.Context, to fulfill.Date) (*AdvanceResult, error) {
 	if r.sim == nil {
 		return nil, fulfill.Errorf(fulfill.ENotFound, "The clock is real; only a server started with --simulated-clock can move it.")
@@ -235,7 +241,7 @@ func (r *Runner) Advance(ctx context.Context, to fulfill.Date) (*AdvanceResult, 
 		}
 		res.JobsRun += n
 		if n > 0 {
-			if err := r.Drain(ctx, 60*time.Second); err != nil {
+			if err := r.drain(ctx, 60*time.Second, deliveryQueues...); err != nil {
 				return res, err
 			}
 		}
@@ -243,11 +249,22 @@ func (r *Runner) Advance(ctx context.Context, to fulfill.Date) (*AdvanceResult, 
 	return res, nil
 }
 
+// deliveryQueues hold the jobs that call other machines (webhook
+// receivers, the SaaS product). They retry on their own schedule, so an
+// Advance never waits for them: a receiver that is down or slow must not
+// hold the clock back.
+var deliveryQueues = []string{integrations.DeliverArgs{}.InsertOpts().Queue, integrations.ProvisionArgs{}.InsertOpts().Queue}
+
 // Drain waits until no job is available or running.
 func (r *Runner) Drain(ctx context.Context, timeout time.Duration) error {
+	return r.drain(ctx, timeout)
+}
+
+// drain waits until no job outside exceptQueues is available or running.
+func (r *Runner) drain(ctx context.Context, timeout time.Duration, exceptQueues ...string) error {
 	deadline := time.Now().Add(timeout)
 	for {
-		n, err := r.db.PendingJobs(ctx)
+		n, err := r.db.PendingJobs(ctx, exceptQueues...)
 		if err != nil {
 			return err
 		}

@@ -303,10 +303,16 @@ func IsUniqueViolation(err error) bool {
 	return fulfill.ErrorCode(mapErr(err, "")) == fulfill.EConflict
 }
 
-// PendingJobs counts jobs that are ready to run or running now.
-func (db *DB) PendingJobs(ctx context.Context) (int, error) {
+// PendingJobs counts jobs that are ready to run or running now, leaving
+// out those of exceptQueues.
+func (db *DB) PendingJobs(ctx context.Context, exceptQueues ...string) (int, error) {
+	q, args := `SELECT COUNT(*) FROM river_job WHERE state IN ('available', 'running')`, []any{}
+	for i, queue := range exceptQueues {
+		q += fmt.Sprintf(" AND queue <> $%d", i+1)
+		args = append(args, queue)
+	}
 	var n int
-	err := db.Write.QueryRowContext(ctx, `SELECT COUNT(*) FROM river_job WHERE state IN ('available', 'running')`).Scan(&n)
+	err := db.Write.QueryRowContext(ctx, q, args...).Scan(&n)
 	return n, err
 }
 

@@ -48,17 +48,16 @@ type WebhookDelivery struct {
 	Log           []WebhookAttempt `json:"log"`
 }
 
-// WebhookAttempt is one HTTP request of a delivery and what came back.
+// WebhookAttempt is one HTTP request of a delivery: status and timing
+// only. Neither body is kept, since both may carry customer data.
 type WebhookAttempt struct {
-	Attempt         int               `json:"attempt"`
-	StartedAt       time.Time         `json:"started_at"`
-	DurationMS      int64             `json:"duration_ms"`
-	RequestURL      string            `json:"request_url"`
-	RequestHeaders  map[string]string `json:"request_headers"`
-	StatusCode      *int              `json:"status_code"`
-	Error           string            `json:"error"`
-	ResponseExcerpt string            `json:"response_excerpt"`
-	NextAttemptAt   *time.Time        `json:"next_attempt_at"`
+	Attempt       int        `json:"attempt"`
+	StartedAt     time.Time  `json:"started_at"`
+	DurationMS    int64      `json:"duration_ms"`
+	RequestURL    string     `json:"request_url"`
+	StatusCode    *int       `json:"status_code"`
+	Error         string     `json:"error"`
+	NextAttemptAt *time.Time `json:"next_attempt_at"`
 }
 
 const endpointCols = `id, url, description, events, secret, previous_secret, previous_expires_at, created_at`
@@ -233,21 +232,19 @@ func (db *DB) WebhookDeliveries(ctx context.Context, endpointID string, p fulfil
 
 func (db *DB) loadAttempts(ctx context.Context, ds []*WebhookDelivery) error {
 	for _, d := range ds {
-		rows, err := db.Read.QueryContext(ctx, `SELECT attempt, started_at, duration_ms, request_url, request_headers, status_code, error,
-			response_excerpt, next_attempt_at FROM webhook_attempts WHERE delivery_id = $1 ORDER BY attempt`, d.ID)
+		rows, err := db.Read.QueryContext(ctx, `SELECT attempt, started_at, duration_ms, request_url, status_code, error,
+			next_attempt_at FROM webhook_attempts WHERE delivery_id = $1 ORDER BY attempt`, d.ID)
 		if err != nil {
 			return err
 		}
 		d.Log = []WebhookAttempt{}
 		for rows.Next() {
 			var a WebhookAttempt
-			var hdr string
-			if err := rows.Scan(&a.Attempt, &a.StartedAt, &a.DurationMS, &a.RequestURL, &hdr, &a.StatusCode, &a.Error,
-				&a.ResponseExcerpt, &a.NextAttemptAt); err != nil {
+			if err := rows.Scan(&a.Attempt, &a.StartedAt, &a.DurationMS, &a.RequestURL, &a.StatusCode, &a.Error,
+				&a.NextAttemptAt); err != nil {
 				rows.Close()
 				return err
 			}
-			json.Unmarshal([]byte(hdr), &a.RequestHeaders)
 			d.Log = append(d.Log, a)
 		}
 		rows.Close()
@@ -268,14 +265,10 @@ func (db *DB) RecordWebhookAttempt(ctx context.Context, deliveryID string, a *We
 			return mapErr(err, "Webhook delivery")
 		}
 		a.Attempt = n + 1
-		hdr, err := json.Marshal(a.RequestHeaders)
-		if err != nil {
-			return err
-		}
-		if err := t.exec(`INSERT INTO webhook_attempts (id, delivery_id, attempt, started_at, duration_ms, request_url, request_headers,
-			status_code, error, response_excerpt, next_attempt_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-			fulfill.NewID("wha"), deliveryID, a.Attempt, a.StartedAt.UTC(), a.DurationMS, a.RequestURL, string(hdr), a.StatusCode,
-			a.Error, a.ResponseExcerpt, utcPtr(a.NextAttemptAt)); err != nil {
+		if err := t.exec(`INSERT INTO webhook_attempts (id, delivery_id, attempt, started_at, duration_ms, request_url,
+			status_code, error, next_attempt_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+			fulfill.NewID("wha"), deliveryID, a.Attempt, a.StartedAt.UTC(), a.DurationMS, a.RequestURL, a.StatusCode,
+			a.Error, utcPtr(a.NextAttemptAt)); err != nil {
 			return err
 		}
 		var delivered, failed *time.Time

@@ -19,14 +19,17 @@ import (
 // subscription with its retry button. They call the same integrations and
 // store functions as the JSON API (api/webhooks.go).
 
+// Webhook endpoints receive every event they subscribe to, customer data
+// included, so only admins register, change, rotate, delete or replay
+// them; other staff see the list and the delivery log.
 func (s *Server) integrationRoutes(handle func(string, access, handlerFunc)) {
 	handle("GET /admin/webhooks", staff, s.webhookEndpoints)
-	handle("POST /admin/webhooks", staffRW, s.createWebhookEndpoint)
+	handle("POST /admin/webhooks", adminRole, s.createWebhookEndpoint)
 	handle("GET /admin/webhooks/{id}", staff, s.webhookEndpoint)
-	handle("POST /admin/webhooks/{id}/rotate", staffRW, s.rotateWebhookSecret)
+	handle("POST /admin/webhooks/{id}/rotate", adminRole, s.rotateWebhookSecret)
 	handle("POST /admin/webhooks/{id}/delete", adminRole, s.deleteWebhookEndpoint)
-	handle("POST /admin/webhooks/{id}/replay", staffRW, s.replayWebhooksSince)
-	handle("POST /admin/webhooks/{id}/deliveries/{delivery}/replay", staffRW, s.replayWebhookDelivery)
+	handle("POST /admin/webhooks/{id}/replay", adminRole, s.replayWebhooksSince)
+	handle("POST /admin/webhooks/{id}/deliveries/{delivery}/replay", adminRole, s.replayWebhookDelivery)
 	handle("GET /admin/subscriptions/{id}/provisioning", staff, s.provisioningState)
 	handle("POST /admin/subscriptions/{id}/provisioning/retry", staffRW, s.retryProvisioning)
 }
@@ -55,7 +58,7 @@ type webhooksPage struct {
 	Endpoints  []webhookEndpointRow
 	EventTypes []string
 	Checked    map[string]bool // the events ticked in the form
-	CanChange  bool
+	CanChange  bool            // an admin: endpoints are admin-only
 	Error      string
 	Field      string
 }
@@ -81,7 +84,7 @@ func (s *Server) renderEndpoints(w http.ResponseWriter, r *http.Request, status 
 	if err != nil {
 		return err
 	}
-	d := &webhooksPage{navData: navData{"webhooks"}, EventTypes: integrations.EventTypes, Checked: checked, CanChange: canChange(state(r).user)}
+	d := &webhooksPage{navData: navData{"webhooks"}, EventTypes: integrations.EventTypes, Checked: checked, CanChange: isAdmin(state(r).user)}
 	for _, e := range es {
 		row, err := s.loadEndpointRow(r, e)
 		if err != nil {
@@ -135,6 +138,8 @@ func (s *Server) createWebhookEndpoint(w http.ResponseWriter, r *http.Request) e
 	return s.flashRedirect(w, r, "/admin/webhooks/"+e.ID, "secret:"+secret)
 }
 
+func isAdmin(u *store.User) bool { return u != nil && u.Role == RoleAdmin }
+
 // webhookURLRedacted hides a password in a URL, for the audit log.
 func webhookURLRedacted(u string) string {
 	p, err := url.Parse(u)
@@ -176,7 +181,7 @@ func (s *Server) webhookEndpoint(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	u := state(r).user
-	d := &webhookEndpointPage{navData: navData{"webhooks"}, E: row, CanChange: canChange(u), IsAdmin: u.Role == RoleAdmin,
+	d := &webhookEndpointPage{navData: navData{"webhooks"}, E: row, CanChange: isAdmin(u), IsAdmin: isAdmin(u),
 		Rotated: r.URL.Query().Get("rotated") == "1", Since: fulfill.Today(s.clock).AddDays(-1).String()}
 	for _, dl := range ds {
 		dr := webhookDeliveryRow{WebhookDelivery: dl, DurationMS: -1}

@@ -56,12 +56,23 @@ func TestConsoleWebhookEndpoints(t *testing.T) {
 		ro := e.staff("rob@example.com", "read_only")
 		admin := e.staff("ada@example.com", "admin")
 
+		// Endpoints receive customer data: support may look, not register
+		// (403, audited, nothing created).
+		if r := support.get("/admin/webhooks").must(t, 200); strings.Contains(r.body, `action="/admin/webhooks"`) {
+			t.Fatalf("support is offered the register form: %.3000s", r.body)
+		}
+		denied := e.denials()
+		support.do("POST", "/admin/webhooks", url.Values{"url": {"https://evil.example.com/hooks"}, "events": {"*"}}).must(t, 403)
+		if n := e.endpointCount(); n != 0 {
+			t.Fatalf("%d endpoints after support's refused registration", n)
+		}
+
 		// Register through the console: the secret is shown once.
-		if r := support.get("/admin/webhooks").must(t, 200); !strings.Contains(r.body, `action="/admin/webhooks"`) ||
+		if r := admin.get("/admin/webhooks").must(t, 200); !strings.Contains(r.body, `action="/admin/webhooks"`) ||
 			!strings.Contains(r.body, `value="invoice.paid"`) || !strings.Contains(r.body, `<label for="wh-url">URL</label>`) {
 			t.Fatalf("no register form: %.3000s", r.body)
 		}
-		r := support.do("POST", "/admin/webhooks", url.Values{"url": {"https://crm.example.com/hooks"}, "description": {"CRM"},
+		r := admin.do("POST", "/admin/webhooks", url.Values{"url": {"https://crm.example.com/hooks"}, "description": {"CRM"},
 			"events": {"invoice.paid", "subscription.created"}}).must(t, 303)
 		loc := r.header.Get("Location")
 		id, ok := strings.CutPrefix(loc, "/admin/webhooks/")
@@ -75,12 +86,12 @@ func TestConsoleWebhookEndpoints(t *testing.T) {
 		if ep.URL != "https://crm.example.com/hooks" || strings.Join(ep.Events, ",") != "invoice.paid,subscription.created" {
 			t.Fatalf("endpoint %+v", ep)
 		}
-		page := support.get(loc).must(t, 200)
+		page := admin.get(loc).must(t, 200)
 		m := secretRE.FindStringSubmatch(page.body)
 		if m == nil || m[1] != ep.Secret {
 			t.Fatalf("secret not shown (want %s): %.3000s", ep.Secret, page.body)
 		}
-		if again := support.get(loc).must(t, 200); strings.Contains(again.body, ep.Secret) || strings.Contains(again.body, "signing-secret") {
+		if again := admin.get(loc).must(t, 200); strings.Contains(again.body, ep.Secret) || strings.Contains(again.body, "signing-secret") {
 			t.Fatal("the secret is shown a second time")
 		}
 		if list := ro.get("/admin/webhooks").must(t, 200); !strings.Contains(list.body, "https://crm.example.com/hooks") ||
@@ -89,37 +100,51 @@ func TestConsoleWebhookEndpoints(t *testing.T) {
 		}
 
 		// Validation errors re-render the form, with nothing saved.
-		if r := support.do("POST", "/admin/webhooks", url.Values{"url": {"ftp://nope"}, "events": {"*"}}).must(t, 422); !strings.Contains(r.body, "absolute http") ||
+		if r := admin.do("POST", "/admin/webhooks", url.Values{"url": {"ftp://nope"}, "events": {"*"}}).must(t, 422); !strings.Contains(r.body, "absolute http") ||
 			!strings.Contains(r.body, `aria-invalid="true"`) {
 			t.Fatalf("bad url: %.3000s", r.body)
 		}
-		support.do("POST", "/admin/webhooks", url.Values{"url": {"https://x.example.com/"}}).must(t, 422)
+		admin.do("POST", "/admin/webhooks", url.Values{"url": {"https://x.example.com/"}}).must(t, 422)
+		// Cloud metadata is never a target, however it is written.
+		for _, u := range []string{"http://169.254.169.254/latest/meta-data/", "http://[fd00:ec2::254]/", "http://[::ffff:169.254.169.254]/",
+			"http://[fe80::1]:8080/"} {
+			if r := admin.do("POST", "/admin/webhooks", url.Values{"url": {u}, "events": {"*"}}).must(t, 422); !strings.Contains(r.body, "are never webhook targets") {
+				t.Fatalf("%s: %.3000s", u, r.body)
+			}
+		}
 		if n := e.endpointCount(); n != 1 {
 			t.Fatalf("%d endpoints after invalid forms", n)
 		}
 
-		// read_only looks, does not change: 403, audited, nothing changes.
-		denied := e.denials()
-		if r := ro.get("/admin/webhooks/"+id).must(t, 200); strings.Contains(r.body, "/rotate") || strings.Contains(r.body, `action="/admin/webhooks"`) {
-			t.Fatal("read_only is offered changes")
+		// read_only and support look, do not change: 403, audited, nothing changes.
+		for _, c := range []*client{ro, support} {
+			if r := c.get("/admin/webhooks/"+id).must(t, 200); strings.Contains(r.body, "/rotate") || strings.Contains(r.body, `action="/admin/webhooks"`) ||
+				strings.Contains(r.body, "/replay") {
+				t.Fatal("a non-admin is offered changes")
+			}
 		}
 		ro.do("POST", "/admin/webhooks", url.Values{"url": {"https://evil.example.com/"}, "events": {"*"}}).must(t, 403)
 		ro.post("/admin/webhooks/"+id+"/rotate").must(t, 403)
 		ro.post("/admin/webhooks/"+id+"/replay", "since", "2026-01-01").must(t, 403)
-		support.post("/admin/webhooks/"+id+"/delete").must(t, 403) // admin only
+		support.post("/admin/webhooks/"+id+"/rotate").must(t, 403)
+		support.post("/admin/webhooks/"+id+"/replay", "since", "2026-01-01").must(t, 403)
+		support.post("/admin/webhooks/"+id+"/delete").must(t, 403)
 		if n := e.endpointCount(); n != 1 {
 			t.Fatalf("%d endpoints after refused requests", n)
 		}
 		if got, _ := e.db.WebhookEndpoint(context.Background(), id); got.Secret != ep.Secret {
 			t.Fatal("a refused rotation changed the secret")
 		}
-		if got := e.denials(); got != denied+4 {
-			t.Fatalf("%d denials audited, want %d", got-denied, 4)
+		if ds, _ := e.db.WebhookDeliveries(context.Background(), id, fulfill.Page{Limit: 100}); len(ds) != 0 {
+			t.Fatalf("a refused replay created %d deliveries", len(ds))
+		}
+		if got := e.denials(); got != denied+7 {
+			t.Fatalf("%d denials audited, want %d", got-denied, 7)
 		}
 
 		// Rotation shows the new secret once.
-		r = support.post("/admin/webhooks/"+id+"/rotate").must(t, 303)
-		page = support.get(r.header.Get("Location")).must(t, 200)
+		r = admin.post("/admin/webhooks/"+id+"/rotate").must(t, 303)
+		page = admin.get(r.header.Get("Location")).must(t, 200)
 		rot, _ := e.db.WebhookEndpoint(context.Background(), id)
 		if m := secretRE.FindStringSubmatch(page.body); m == nil || m[1] != rot.Secret || rot.Secret == ep.Secret || rot.PreviousSecret != ep.Secret {
 			t.Fatalf("rotation: %.3000s", page.body)
@@ -127,7 +152,7 @@ func TestConsoleWebhookEndpoints(t *testing.T) {
 
 		// Replay since a date creates the deliveries of past events; the log
 		// lists them with a replay button each.
-		r = support.post("/admin/webhooks/"+id+"/replay", "since", "2026-03-01").must(t, 303)
+		r = admin.post("/admin/webhooks/"+id+"/replay", "since", "2026-03-01").must(t, 303)
 		ds, err := e.db.WebhookDeliveries(context.Background(), id, fulfill.Page{Limit: 100})
 		if err != nil {
 			t.Fatal(err)
@@ -135,14 +160,15 @@ func TestConsoleWebhookEndpoints(t *testing.T) {
 		if len(ds) == 0 {
 			t.Fatal("replay since created no delivery")
 		}
-		page = support.get("/admin/webhooks/"+id).must(t, 200)
+		page = admin.get("/admin/webhooks/"+id).must(t, 200)
 		if !strings.Contains(page.body, "will be sent again") || !strings.Contains(page.body, "<code>"+ds[0].EventType+"</code>") ||
 			!strings.Contains(page.body, "/deliveries/"+ds[0].ID+"/replay") {
 			t.Fatalf("delivery log: %.4000s", page.body)
 		}
-		support.post("/admin/webhooks/"+id+"/deliveries/"+ds[0].ID+"/replay").must(t, 303)
-		support.post("/admin/webhooks/other/deliveries/"+ds[0].ID+"/replay").must(t, 404)
-		support.post("/admin/webhooks/"+id+"/replay", "since", "yesterday").must(t, 422)
+		admin.post("/admin/webhooks/"+id+"/deliveries/"+ds[0].ID+"/replay").must(t, 303)
+		support.post("/admin/webhooks/"+id+"/deliveries/"+ds[0].ID+"/replay").must(t, 403)
+		admin.post("/admin/webhooks/other/deliveries/"+ds[0].ID+"/replay").must(t, 404)
+		admin.post("/admin/webhooks/"+id+"/replay", "since", "yesterday").must(t, 422)
 
 		// An admin deletes it; the log stays, the page is gone.
 		admin.post("/admin/webhooks/"+id+"/delete").must(t, 303)
