@@ -2,7 +2,9 @@ package api_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/fulfillhq/fulfill/api"
 	"github.com/fulfillhq/fulfill/commerce"
+	"github.com/fulfillhq/fulfill/instance"
 	"github.com/fulfillhq/fulfill/internal/clientip"
 	"github.com/fulfillhq/fulfill/internal/dbtest"
 )
@@ -356,6 +359,48 @@ func TestActivationCodeGuessingThrottledPerAddress(t *testing.T) {
 		}
 		if n := e.count(`SELECT COUNT(*) FROM instances WHERE instance_id = 'guesser'`); n != 0 {
 			t.Fatalf("the throttled activation registered the instance")
+		}
+	})
+}
+
+// The instance client (the fulfill instance commands) works against the
+// server's rules: it activates, syncs and sends usage data with its license
+// and instance id, and waits the Retry-After of a rate-limited answer.
+func TestInstanceClientAgainstLimitedServer(t *testing.T) {
+	t.Parallel()
+	dbtest.ForEach(t, func(t *testing.T, url string) {
+		e := newEnvAPI(t, url, "2026-01-01", func(s *api.Server) {
+			s.InstanceLimits.UsageData = api.InstanceLimit{PerInstance: api.Rate{N: 1, Per: time.Minute}}
+		})
+		a := e.buy("a@example.com")
+		ring, err := e.keys.Keyring()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var waits []time.Duration
+		c := &instance.Client{BaseURL: e.srv.URL, StateDir: t.TempDir(), Now: e.clock.Now, TrustedKeys: ring, MaxAttempts: 2,
+			Hostname: "git.example.com", Version: "18.0",
+			Sleep: func(_ context.Context, d time.Duration) error { waits = append(waits, d); return nil }}
+		ctx := context.Background()
+		if _, err := c.Activate(ctx, a.code); err != nil {
+			t.Fatalf("activate: %v", err)
+		}
+		if _, err := c.Sync(ctx, instance.Usage{MaxHistorical: 3, Billable: 2}); err != nil {
+			t.Fatalf("sync: %v", err)
+		}
+		if _, err := c.SendUsageData(ctx, map[string]any{"counts": map[string]int{"projects": 3}}); err != nil {
+			t.Fatalf("usage data: %v", err)
+		}
+		if n := e.count(`SELECT COUNT(*) FROM usage_pings WHERE subscription_id = $1`, a.sub); n != 1 {
+			t.Fatalf("%d pings stored for the subscription, want 1", n)
+		}
+		_, err = c.SendUsageData(ctx, map[string]any{"counts": map[string]int{"projects": 4}})
+		var ae *instance.APIError
+		if !errors.As(err, &ae) || ae.Status != 429 || ae.Code != "rate_limited" {
+			t.Fatalf("second ping within the minute: %v, want 429 rate_limited", err)
+		}
+		if len(waits) != 1 || waits[0] < 30*time.Second || waits[0] > time.Minute {
+			t.Fatalf("client waited %v, want the server's Retry-After (up to a minute)", waits)
 		}
 	})
 }
