@@ -3,6 +3,7 @@ package api
 import (
 	"errors"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"time"
 
@@ -114,9 +115,24 @@ func (s *Server) wallNow() time.Time {
 	return time.Now()
 }
 
+// addressKey is the client's address as a rate-limit key: an IPv6 client
+// is counted by its /64, which one site usually holds whole (so rotating
+// addresses within it gains nothing).
+func addressKey(r *http.Request) string {
+	a, err := netip.ParseAddr(remote(r))
+	if err != nil {
+		return remote(r)
+	}
+	if a = a.Unmap(); a.Is6() {
+		p, _ := a.Prefix(64)
+		return p.String()
+	}
+	return a.String()
+}
+
 // allowIP counts a request from the client's address.
 func (s *Server) allowIP(r *http.Request, p *limiterPair) error {
-	if ok, wait := p.ip.Allow(remote(r), s.wallNow()); !ok {
+	if ok, wait := p.ip.Allow(addressKey(r), s.wallNow()); !ok {
 		return rateLimited(wait, "Too many requests from this address; retry in %d s.", ratelimit.RetryAfterSeconds(wait))
 	}
 	return nil
@@ -143,7 +159,7 @@ func (s *Server) allowLicensed(p *limiterPair, licenseKey, instanceID string) er
 
 // failedActivationKey is the database throttle key of an address's refused
 // activation codes.
-func failedActivationKey(r *http.Request) string { return "activation:fail:" + remote(r) }
+func failedActivationKey(r *http.Request) string { return "activation:fail:" + addressKey(r) }
 
 // checkFailedActivations refuses an address that sent too many wrong
 // activation codes, counted by every copy of the server.

@@ -286,6 +286,11 @@ func TestInstanceEndpointsRateLimited(t *testing.T) {
 		if got := e.send("", "POST", "/api/v1/usage_data", ping(b.license, "inst-b", 1), from("10.0.2.2")...); got.status != 201 {
 			t.Fatalf("inst-b from another address: %s", got)
 		}
+		// An IPv6 client is one address per /64.
+		for n := 1; n <= 5; n++ {
+			e.send("", "POST", "/api/v1/usage_data", ping("garbage", "x", n), from(fmt.Sprintf("2001:db8:1:2::%x", n))...)
+		}
+		mustRateLimited(t, "6th ping from one /64", e.send("", "POST", "/api/v1/usage_data", ping("garbage", "x", 6), from("2001:db8:1:2:ffff::6")...), time.Minute)
 
 		// Seat links: two per hour per instance, five per address.
 		for n := 1; n <= 2; n++ {
