@@ -225,8 +225,11 @@ func (s *Service) RecordUsagePing(ctx context.Context, instanceID, licenseKey st
 	id, limit := fulfill.NewID("ping"), s.usageCap()
 	err = s.DB.InTx(ctx, func(tx *store.Tx) error {
 		sub, err := tx.Subscription(p.SubscriptionID)
-		if err != nil {
+		if fulfill.ErrorCode(err) == fulfill.ENotFound {
 			return fulfill.FieldError(fulfill.ENotFound, "license_key", "The license's subscription is unknown to this server.")
+		}
+		if err != nil {
+			return err
 		}
 		if sub.State == fulfill.StateExpired {
 			return fulfill.FieldError("subscription_expired", "license_key", "Subscription %s expired on %s.", sub.ID, sub.EndsOn)
