@@ -49,7 +49,7 @@ var DefaultInstanceLimits = InstanceLimits{
 	FailedActivationsPerIP: Rate{10, time.Hour},
 	SeatLinks:              InstanceLimit{PerIP: Rate{600, time.Hour}, PerInstance: Rate{12, time.Hour}},
 	UsageData:              InstanceLimit{PerIP: Rate{60, time.Minute}, PerInstance: Rate{6, time.Minute}},
-	UsageFiles:             InstanceLimit{PerIP: Rate{60, time.Hour}, PerInstance: Rate{30, time.Hour}},
+	UsageFiles:             InstanceLimit{PerIP: Rate{600, time.Hour}, PerInstance: Rate{30, time.Hour}},
 }
 
 func (r Rate) or(def Rate) Rate {
