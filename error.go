@@ -22,6 +22,7 @@ const (
 	EIdempotencyReuse = "idempotency_key_reused" // 422: same key, other body
 	EIdempotencyBusy  = "idempotency_key_in_use" // 409: same key still running
 	ETooLarge         = "request_too_large"      // 413
+	ERateLimited      = "rate_limited"           // 429: too many requests; Retry-After says when to retry
 	EInternal         = "internal"               // 500
 )
 

@@ -48,8 +48,12 @@ type Server struct {
 	// ClientIP finds the client's address behind trusted proxies; nil
 	// trusts none (the peer address is the client).
 	ClientIP *clientip.Resolver
+	// InstanceLimits bound the instance endpoints (zero fields: the
+	// defaults, DefaultInstanceLimits).
+	InstanceLimits InstanceLimits
 
-	mux *http.ServeMux
+	mux    *http.ServeMux
+	limits *instanceLimiters
 }
 
 // KeyLister lists the public license keys.
@@ -106,6 +110,7 @@ func (s *Server) Handler() http.Handler {
 	if s.Logger == nil {
 		s.Logger = slog.Default()
 	}
+	s.limits = newInstanceLimiters(s.InstanceLimits)
 	mux := http.NewServeMux()
 	for _, rt := range s.routes() {
 		mux.Handle(rt.Method+" "+rt.Path, s.wrap(rt))
@@ -285,6 +290,7 @@ func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="fulfill"`)
 	}
+	setRetryAfter(w, err)
 	writeJSON(w, status, body)
 }
 

@@ -39,6 +39,13 @@ type env struct {
 
 func newEnv(t testing.TB, url string, start string, opts ...func(*jobs.Config)) *env {
 	t.Helper()
+	return newEnvAPI(t, url, start, nil, opts...)
+}
+
+// newEnvAPI is newEnv with the API server (and the service through it)
+// configured by configure before it serves, e.g. with small rate limits.
+func newEnvAPI(t testing.TB, url string, start string, configure func(*api.Server), opts ...func(*jobs.Config)) *env {
+	t.Helper()
 	ctx := context.Background()
 	d, err := fulfill.ParseDate(start)
 	if err != nil {
@@ -67,6 +74,9 @@ func newEnv(t testing.TB, url string, start string, opts ...func(*jobs.Config)) 
 		runner.Stop(sctx)
 	})
 	a := &api.Server{Svc: svc, DB: db, Jobs: runner, Keys: ks, Logger: log}
+	if configure != nil {
+		configure(a)
+	}
 	srv := httptest.NewServer(a.Handler())
 	t.Cleanup(srv.Close)
 	return &env{t: t, db: db, srv: srv, pay: pay, clock: clock, keys: ks, svc: svc}

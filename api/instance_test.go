@@ -135,9 +135,9 @@ func TestSeatLinkErrorsAndUsage(t *testing.T) {
 			status int
 			code   string
 		}{
-			{"tampered", link(tampered, 5), 422, "license_invalid"},
-			{"garbage", link("hello", 5), 422, "license_invalid"},
-			{"missing license", link("", 5), 422, "required"},
+			{"tampered", link(tampered, 5), 401, "license_invalid"},
+			{"garbage", link("hello", 5), 401, "license_invalid"},
+			{"missing license", link("", 5), 401, "unauthorized"},
 			{"negative users", link(lic, -1), 422, "out_of_range"},
 			{"no instance", map[string]any{"license_key": lic, "timestamp": "2026-01-01T10:00:00Z", "max_historical_user_count": 1, "billable_users_count": 1}, 422, "required"},
 			{"bad timestamp", map[string]any{"license_key": lic, "timestamp": "yesterday", "max_historical_user_count": 1, "billable_users_count": 1, "instance_id": "i"}, 422, "invalid"},
@@ -177,7 +177,7 @@ func TestSeatLinkErrorsAndUsage(t *testing.T) {
 		var ping struct{ ID string }
 		e.must(201, "POST", "/api/v1/usage_data", map[string]any{"instance_id": "inst-1", "license_key": lic,
 			"payload": map[string]any{"counts": map[string]int{"projects": 12}}}, &ping)
-		big := map[string]any{"instance_id": "inst-1", "payload": map[string]any{"blob": strings.Repeat("x", 300<<10)}}
+		big := map[string]any{"instance_id": "inst-1", "license_key": lic, "payload": map[string]any{"blob": strings.Repeat("x", 300<<10)}}
 		var ae apiError
 		if got := e.do("POST", "/api/v1/usage_data", big, &ae); got != 422 || ae.Error.Code != "out_of_range" {
 			t.Fatalf("oversized ping: %d %+v", got, ae)

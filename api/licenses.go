@@ -185,12 +185,22 @@ type activationRequest struct {
 }
 
 func (s *Server) activate(w http.ResponseWriter, r *http.Request) error {
+	if err := s.allowIP(r, s.limits.activations); err != nil {
+		return err
+	}
+	if err := s.checkFailedActivations(r); err != nil {
+		return err
+	}
 	var req activationRequest
 	if err := decode(r, &req); err != nil {
 		return err
 	}
+	if err := s.allowInstance(s.limits.activations, "", req.InstanceID); err != nil {
+		return err
+	}
 	a, err := s.Svc.Activate(r.Context(), commerce.ActivationInput(req))
 	if err != nil {
+		s.countFailedActivation(r, err)
 		return err
 	}
 	return writeJSON(w, http.StatusCreated, a)
@@ -208,8 +218,14 @@ type seatLinkRequest struct {
 }
 
 func (s *Server) seatLink(w http.ResponseWriter, r *http.Request) error {
+	if err := s.allowIP(r, s.limits.seatLinks); err != nil {
+		return err
+	}
 	var req seatLinkRequest
 	if err := decode(r, &req); err != nil {
+		return err
+	}
+	if err := s.allowLicensed(s.limits.seatLinks, req.LicenseKey, req.InstanceID); err != nil {
 		return err
 	}
 	if req.MaxHistorical == nil {
@@ -241,8 +257,14 @@ type usageDataRequest struct {
 }
 
 func (s *Server) usageData(w http.ResponseWriter, r *http.Request) error {
+	if err := s.allowIP(r, s.limits.usageData); err != nil {
+		return err
+	}
 	var req usageDataRequest
 	if err := decode(r, &req); err != nil {
+		return err
+	}
+	if err := s.allowLicensed(s.limits.usageData, req.LicenseKey, req.InstanceID); err != nil {
 		return err
 	}
 	id, err := s.Svc.RecordUsagePing(r.Context(), req.InstanceID, req.LicenseKey, req.Payload)
@@ -255,6 +277,9 @@ func (s *Server) usageData(w http.ResponseWriter, r *http.Request) error {
 // usageFile ingests the usage file of an air-gapped instance, report by
 // report, like seat links.
 func (s *Server) usageFile(w http.ResponseWriter, r *http.Request) error {
+	if err := s.allowIP(r, s.limits.usageFiles); err != nil {
+		return err
+	}
 	body, err := readAll(r)
 	if err != nil {
 		return err
@@ -262,6 +287,9 @@ func (s *Server) usageFile(w http.ResponseWriter, r *http.Request) error {
 	f, err := instance.ParseUsageFile(body)
 	if err != nil {
 		return fulfill.Errorf(fulfill.EInvalid, "Not a usage file: %v", err)
+	}
+	if err := s.allowLicensed(s.limits.usageFiles, f.LicenseKey, f.InstanceID); err != nil {
+		return err
 	}
 	var last *commerce.SeatLinkResult
 	for _, rep := range f.Reports {

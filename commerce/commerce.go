@@ -40,6 +40,8 @@ type Service struct {
 	Keys     KeyStore // signs licenses; nil only where no self-managed plan is sold
 	// PublicURL is where customers reach the portal, for links in emails.
 	PublicURL string
+	// UsageCap bounds the stored service pings (zero: DefaultUsageCap).
+	UsageCap UsageCap
 	// AfterCharge, when set, runs right after a successful charge and before
 	// the transaction commits: tests use it to simulate a crash there.
 	AfterCharge func()

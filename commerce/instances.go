@@ -115,7 +115,7 @@ type SeatLinkResult struct {
 // its subscription's id.
 func (s *Service) verifyLicense(raw string) (*license.Payload, error) {
 	if strings.TrimSpace(raw) == "" {
-		return nil, fulfill.FieldError(fulfill.ERequired, "license_key", "license_key is required.")
+		return nil, fulfill.FieldError(fulfill.EUnauthorized, "license_key", "Send the instance's license as license_key.")
 	}
 	ring, err := s.Keys.Keyring()
 	if err != nil {
@@ -175,6 +175,9 @@ func (s *Service) SeatLink(ctx context.Context, in SeatLinkInput) (*SeatLinkResu
 		if sub.State == fulfill.StateExpired {
 			return fulfill.FieldError("subscription_expired", "license_key", "Subscription %s expired on %s.", sub.ID, sub.EndsOn)
 		}
+		if err := s.checkInstanceOwner(tx, sub, in.InstanceID); err != nil {
+			return err
+		}
 		if day.Before(fulfill.DateOf(sub.CreatedAt)) {
 			day = fulfill.DateOf(sub.CreatedAt)
 		}
@@ -201,9 +204,15 @@ func (s *Service) SeatLink(ctx context.Context, in SeatLinkInput) (*SeatLinkResu
 	return out, err
 }
 
-// RecordUsagePing stores a service ping from an instance, linked to its
-// subscription when it sends a license that verifies.
+// RecordUsagePing stores a service ping from an active instance: its
+// license must verify, its subscription must not have expired and the
+// instance must have activated or synced under it. The oldest pings beyond
+// the UsageCap are deleted in the same transaction.
 func (s *Service) RecordUsagePing(ctx context.Context, instanceID, licenseKey string, payload json.RawMessage) (string, error) {
+	p, err := s.verifyLicense(licenseKey)
+	if err != nil {
+		return "", err
+	}
 	if err := checkInstance(instanceID, "", ""); err != nil {
 		return "", err
 	}
@@ -213,17 +222,31 @@ func (s *Service) RecordUsagePing(ctx context.Context, instanceID, licenseKey st
 	if len(payload) > MaxUsagePing {
 		return "", fulfill.FieldError(fulfill.EOutOfRange, "payload", "payload is larger than %d bytes.", MaxUsagePing)
 	}
-	var subID *string
-	if licenseKey != "" {
-		p, err := s.verifyLicense(licenseKey)
-		if err != nil {
-			return "", err
+	id, limit := fulfill.NewID("ping"), s.usageCap()
+	err = s.DB.InTx(ctx, func(tx *store.Tx) error {
+		sub, err := tx.Subscription(p.SubscriptionID)
+		if fulfill.ErrorCode(err) == fulfill.ENotFound {
+			return fulfill.FieldError(fulfill.ENotFound, "license_key", "The license's subscription is unknown to this server.")
 		}
-		subID = &p.SubscriptionID
-	}
-	id := fulfill.NewID("ping")
-	err := s.DB.InTx(ctx, func(tx *store.Tx) error {
-		return tx.InsertUsagePing(id, instanceID, subID, string(payload), s.now())
+		if err != nil {
+			return err
+		}
+		if sub.State == fulfill.StateExpired {
+			return fulfill.FieldError("subscription_expired", "license_key", "Subscription %s expired on %s.", sub.ID, sub.EndsOn)
+		}
+		known, err := tx.InstanceKnown(sub.ID, instanceID)
+		if err != nil {
+			return err
+		}
+		if !known {
+			return fulfill.FieldError("instance_unknown", "instance_id",
+				"Instance %q has not activated with this license; activate it (or sync once) before sending usage data.", instanceID)
+		}
+		if err := tx.InsertUsagePing(id, instanceID, &sub.ID, string(payload), s.now()); err != nil {
+			return err
+		}
+		_, err = tx.PruneUsagePings(sub.ID, instanceID, limit.PerInstance, limit.PerSubscription)
+		return err
 	})
 	return id, err
 }

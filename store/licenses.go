@@ -86,6 +86,49 @@ func (t *Tx) InsertUsagePing(id, instanceID string, subscriptionID *string, payl
 		id, instanceID, subscriptionID, payload, now.UTC())
 }
 
+// InstanceKnown reports whether an instance of a subscription was activated
+// or has synced.
+func (t *Tx) InstanceKnown(subscriptionID, instanceID string) (bool, error) {
+	var n int
+	err := t.tx.QueryRowContext(t.ctx, `SELECT COUNT(*) FROM instances WHERE subscription_id = $1 AND instance_id = $2`,
+		subscriptionID, instanceID).Scan(&n)
+	return n > 0, err
+}
+
+// InstanceOfOtherCustomer reports whether an instance id is registered only
+// under subscriptions of customers other than customerID: such an instance
+// must activate with this customer's code before it reports for them.
+func (t *Tx) InstanceOfOtherCustomer(instanceID, customerID string) (bool, error) {
+	var mine, others int
+	err := t.tx.QueryRowContext(t.ctx, `SELECT COUNT(CASE WHEN s.customer_id = $2 THEN 1 END), COUNT(CASE WHEN s.customer_id <> $2 THEN 1 END)
+		FROM instances i JOIN subscriptions s ON s.id = i.subscription_id WHERE i.instance_id = $1`, instanceID, customerID).Scan(&mine, &others)
+	return mine == 0 && others > 0, err
+}
+
+// PruneUsagePings keeps the newest perInstance pings of an instance of a
+// subscription and the newest perSubscription pings of the subscription
+// (ping ids sort by the time they were received), deleting older ones; it
+// returns how many it deleted.
+func (t *Tx) PruneUsagePings(subscriptionID, instanceID string, perInstance, perSubscription int) (int64, error) {
+	res, err := t.tx.ExecContext(t.ctx, `DELETE FROM usage_pings WHERE subscription_id = $1 AND instance_id = $2 AND id <= (
+		SELECT id FROM usage_pings WHERE subscription_id = $1 AND instance_id = $2 ORDER BY id DESC LIMIT 1 OFFSET $3)`,
+		subscriptionID, instanceID, perInstance)
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, err
+	}
+	res, err = t.tx.ExecContext(t.ctx, `DELETE FROM usage_pings WHERE subscription_id = $1 AND id <= (
+		SELECT id FROM usage_pings WHERE subscription_id = $1 ORDER BY id DESC LIMIT 1 OFFSET $2)`, subscriptionID, perSubscription)
+	if err != nil {
+		return 0, err
+	}
+	m, err := res.RowsAffected()
+	return n + m, err
+}
+
 // ---- email outbox ----
 
 // InsertEmail puts a message in the outbox; a job sends it.

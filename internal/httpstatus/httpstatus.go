@@ -24,10 +24,12 @@ var statuses = map[string]int{
 	fulfill.EIdempotencyReuse: http.StatusUnprocessableEntity,
 	fulfill.EIdempotencyBusy:  http.StatusConflict,
 	fulfill.ETooLarge:         http.StatusRequestEntityTooLarge,
+	fulfill.ERateLimited:      http.StatusTooManyRequests,
 	"unknown_plan":            http.StatusUnprocessableEntity,
 	"activation_code_invalid": http.StatusNotFound,
 	"signature_invalid":       http.StatusBadRequest,
-	"license_invalid":         http.StatusUnprocessableEntity,
+	"license_invalid":         http.StatusUnauthorized, // an instance's credential
+	"instance_unknown":        http.StatusForbidden,
 	"subscription_expired":    http.StatusConflict,
 	"downgrade_not_allowed":   http.StatusUnprocessableEntity,
 	// Card decline codes, as Stripe names them.
