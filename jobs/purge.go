@@ -20,12 +20,15 @@ const (
 	// InvitationRetention keeps an expired invitation listed as expired on
 	// the account page for a while before it goes.
 	InvitationRetention = 30 * 24 * time.Hour
+	// ThrottleRetention keeps throttle counts past the longest throttle
+	// window (a day, for sign-in delays) before they go.
+	ThrottleRetention = 48 * time.Hour
 	// PurgeInterval is how often the purge runs.
 	PurgeInterval = time.Hour
 )
 
 // PurgeArgs is the periodic job that deletes expired sessions, one-time
-// tokens, invitations and old idempotency records. River runs periodic
+// tokens, invitations, old idempotency records and throttle counts. River runs periodic
 // jobs on the elected leader only, so several server copies purge once.
 type PurgeArgs struct{}
 
@@ -34,7 +37,7 @@ func (PurgeArgs) Kind() string { return "maintenance.purge" }
 
 // PurgeResult counts what one purge deleted.
 type PurgeResult struct {
-	Sessions, Tokens, Invitations, IdempotencyKeys int64
+	Sessions, Tokens, Invitations, IdempotencyKeys, Throttles int64
 }
 
 type purgeWorker struct {
@@ -46,9 +49,9 @@ type purgeWorker struct {
 
 func (w *purgeWorker) Work(ctx context.Context, job *river.Job[PurgeArgs]) error {
 	res, err := Purge(ctx, w.db, w.clock.Now())
-	if res.Sessions+res.Tokens+res.Invitations+res.IdempotencyKeys > 0 && w.log != nil {
+	if res.Sessions+res.Tokens+res.Invitations+res.IdempotencyKeys+res.Throttles > 0 && w.log != nil {
 		w.log.Info("purged expired records", "sessions", res.Sessions, "tokens", res.Tokens,
-			"invitations", res.Invitations, "idempotency_keys", res.IdempotencyKeys)
+			"invitations", res.Invitations, "idempotency_keys", res.IdempotencyKeys, "throttles", res.Throttles)
 	}
 	return err
 }
@@ -73,8 +76,8 @@ func Purge(ctx context.Context, db *store.DB, now time.Time) (PurgeResult, error
 	if res.IdempotencyKeys, err = db.PurgeIdempotencyKeys(ctx, now.Add(-IdempotencyRetention)); err != nil {
 		return res, err
 	}
-	// LEAD: add the throttles purge here when merging, e.g.
-	//   if res.Throttles, err = db.PurgeThrottles(ctx, <cutoff>); err != nil { return res, err }
-	// (and a Throttles field in PurgeResult and in the log line above).
+	if res.Throttles, err = db.PurgeThrottles(ctx, now.Add(-ThrottleRetention)); err != nil {
+		return res, err
+	}
 	return res, nil
 }

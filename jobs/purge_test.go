@@ -126,6 +126,14 @@ func newPurgeFixture(t *testing.T, env *testenv.Env, expiredSessions int) purgeF
 			t.Fatal(err)
 		}
 	}
+	for _, k := range []struct {
+		key string
+		age time.Duration
+	}{{"throttle-old", jobs.ThrottleRetention + time.Hour}, {"throttle-recent", time.Hour}} {
+		if _, err := db.Hit(ctx, k.key, time.Hour, now.Add(-k.age)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	return purgeFixture{db: db, now: now}
 }
 
@@ -137,6 +145,7 @@ func (f purgeFixture) check(t *testing.T) {
 		`SELECT hash FROM web_tokens`:        {"tok-live-signin": true, "tok-live-confirm": true},
 		`SELECT id FROM account_invitations`: {"inv-expired-recently": true, "inv-live": true},
 		`SELECT key FROM idempotency_keys`:   {"idem-recent": true, "idem-new": true},
+		`SELECT key FROM throttles`:          {"throttle-recent": true},
 	}
 	for q, w := range want {
 		got := f.ids(t, q)
@@ -164,7 +173,7 @@ func TestPurgeDeletesExpiredRecords(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := (jobs.PurgeResult{Sessions: int64(expired), Tokens: 3, Invitations: 1, IdempotencyKeys: 2}); res != want {
+		if want := (jobs.PurgeResult{Sessions: int64(expired), Tokens: 3, Invitations: 1, IdempotencyKeys: 2, Throttles: 1}); res != want {
 			t.Fatalf("purged %+v, want %+v", res, want)
 		}
 		f.check(t)
