@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/crypto/argon2"
@@ -73,65 +72,6 @@ func newSecret() (secret, hash string) {
 func hashSecret(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])
-}
-
-// Throttling of sign-in attempts: after maxFailures failures within
-// throttleWindow, for one email or from one address, further attempts are
-// refused until the window has passed. It is per process: several copies of
-// the server each allow as many, which still bounds guessing.
-const (
-	maxFailures    = 5
-	throttleWindow = 15 * time.Minute
-)
-
-type throttle struct {
-	mu       sync.Mutex
-	failures map[string][]time.Time
-}
-
-func newThrottle() *throttle { return &throttle{failures: map[string][]time.Time{}} }
-
-func (t *throttle) recent(key string, now time.Time) []time.Time {
-	fs := t.failures[key]
-	i := 0
-	for i < len(fs) && now.Sub(fs[i]) >= throttleWindow {
-		i++
-	}
-	fs = fs[i:]
-	if len(fs) == 0 {
-		delete(t.failures, key)
-	} else {
-		t.failures[key] = fs
-	}
-	return fs
-}
-
-// blocked reports whether any key is over its limit, and until when.
-func (t *throttle) blocked(now time.Time, keys ...string) (bool, time.Time) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for _, k := range keys {
-		if fs := t.recent(k, now); len(fs) >= maxFailures {
-			return true, fs[0].Add(throttleWindow)
-		}
-	}
-	return false, time.Time{}
-}
-
-func (t *throttle) fail(now time.Time, keys ...string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for _, k := range keys {
-		t.failures[k] = append(t.recent(k, now), now)
-	}
-}
-
-func (t *throttle) reset(keys ...string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for _, k := range keys {
-		delete(t.failures, k)
-	}
 }
 
 // clientIP is the peer address without its port.

@@ -67,6 +67,9 @@ type Config struct {
 	// ClientIP finds the client's address behind trusted proxies; nil
 	// trusts none (the peer address is the client).
 	ClientIP *clientip.Resolver
+	// WallClock times the throttles on sign-in, sign-up and mail: the real
+	// time even when Clock is simulated. Nil: the system clock.
+	WallClock fulfill.Clock
 }
 
 // JobRetrier makes a failed job available to run again (River's
@@ -83,7 +86,7 @@ type Server struct {
 	clock    fulfill.Clock
 	log      *slog.Logger
 	pages    map[string]*template.Template
-	throttle *throttle
+	wall     fulfill.Clock // for throttles
 	css      []byte
 	cssTag   string
 	handler  http.Handler
@@ -104,8 +107,11 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Vendor == "" {
 		cfg.Vendor = "Fulfill"
 	}
+	if cfg.WallClock == nil {
+		cfg.WallClock = fulfill.ClockFunc(time.Now)
+	}
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
-	s := &Server{cfg: cfg, db: cfg.DB, svc: cfg.Service, clock: cfg.Clock, log: cfg.Logger, throttle: newThrottle(),
+	s := &Server{cfg: cfg, db: cfg.DB, svc: cfg.Service, clock: cfg.Clock, log: cfg.Logger, wall: cfg.WallClock,
 		pages: map[string]*template.Template{}}
 	css, err := assets.ReadFile("static/style.css")
 	if err != nil {
@@ -224,6 +230,10 @@ func canChange(u *store.User) bool { return u != nil && (u.Role == "admin" || u.
 func (s *Server) wrap(a access, h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		st := &reqState{}
+		if err := limitBody(w, r); err != nil {
+			s.renderError(w, r, err)
+			return
+		}
 		if c, err := r.Cookie(sessionCookie); err == nil && c.Value != "" {
 			sess, u, err := s.db.SessionUser(r.Context(), hashSecret(c.Value), s.clock.Now())
 			if err == nil {
@@ -396,7 +406,7 @@ func (s *Server) renderError(w http.ResponseWriter, r *http.Request, err error) 
 		s.log.Error("web", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	status := statusOf(code)
-	title := map[int]string{404: "Page not found", 403: "Not allowed", 500: "Something went wrong", 429: "Too many attempts"}[status]
+	title := map[int]string{404: "Page not found", 403: "Not allowed", 500: "Something went wrong", 429: "Too many attempts", 413: "Too large"}[status]
 	if title == "" {
 		title = "That did not work"
 	}
