@@ -50,7 +50,7 @@ const (
 	mailsPerAddress = 5
 )
 
-func (s *Server) wallNow() time.Time { return s.wall.Now().UTC() }
+func (s *Server) wallNow() time.Time { return s.wallTime.Now().UTC() }
 
 func signinKeys(email, ip string) (pair, account, addr string) {
 	return "signin:acct-ip:" + email + "|" + ip, "signin:acct:" + email, "signin:ip:" + ip

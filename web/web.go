@@ -86,7 +86,7 @@ type Server struct {
 	clock    fulfill.Clock
 	log      *slog.Logger
 	pages    map[string]*template.Template
-	wall     fulfill.Clock // for throttles
+	wallTime fulfill.Clock // for throttles
 	css      []byte
 	cssTag   string
 	handler  http.Handler
@@ -111,7 +111,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.WallClock = fulfill.ClockFunc(time.Now)
 	}
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
-	s := &Server{cfg: cfg, db: cfg.DB, svc: cfg.Service, clock: cfg.Clock, log: cfg.Logger, wall: cfg.WallClock,
+	s := &Server{cfg: cfg, db: cfg.DB, svc: cfg.Service, clock: cfg.Clock, log: cfg.Logger, wallTime: cfg.WallClock,
 		pages: map[string]*template.Template{}}
 	css, err := assets.ReadFile("static/style.css")
 	if err != nil {
