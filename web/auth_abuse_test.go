@@ -450,3 +450,19 @@ func TestSignInDelaysGrowPerAccountAndAddress(t *testing.T) {
 	e.client().post("/signin", "email", "ann@example.com", "password", "one typo").must(t, 401)
 	e.client().post("/signin", "email", "ann@example.com", "password", password).must(t, 303)
 }
+
+func TestOddEmailsNeverBreakTheThrottles(t *testing.T) {
+	t.Parallel()
+	dbtest.ForEach(t, func(t *testing.T, dbURL string) {
+		t.Parallel()
+		e := newEnv(t, dbURL)
+		for _, email := range []string{"nul\x00@example.com", "bad\xff@example.com", strings.Repeat("long", 2000) + "@example.com"} {
+			for _, path := range []string{"/signin", "/signin/link/request", "/password/forgot", "/confirm/resend", "/signup"} {
+				r := e.client().post(path, "email", email, "password", "some password here", "name", "N")
+				if r.status >= 500 {
+					t.Fatalf("%s with email %.20q: status %d", path, email, r.status)
+				}
+			}
+		}
+	})
+}
