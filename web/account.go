@@ -157,7 +157,7 @@ func (s *Server) signup(w http.ResponseWriter, r *http.Request) error {
 		return s.render(w, r, http.StatusTooManyRequests, "signup", "Create your account", formError{
 			fmt.Sprintf("Too many sign-ups from your network or for this address. Try again in %s.", plural(mins, "minute")), ""})
 	}
-	mail, err := s.mayMail(ctx, lower)
+	sendMail, err := s.mayMail(ctx, lower)
 	if err != nil {
 		return err
 	}
@@ -170,12 +170,12 @@ func (s *Server) signup(w http.ResponseWriter, r *http.Request) error {
 		if err := tx.InsertUser(u); err != nil {
 			return err
 		}
-		if !mail {
+		if !sendMail {
 			return nil
 		}
 		return s.sendLink(tx, r, u, "confirm")
 	})
-	if fulfill.ErrorCode(err) == fulfill.EConflict && !mail {
+	if fulfill.ErrorCode(err) == fulfill.EConflict && !sendMail {
 		err = nil
 	} else if fulfill.ErrorCode(err) == fulfill.EConflict {
 		// Same page as a new account: the form does not tell who has one.
@@ -335,11 +335,11 @@ func (s *Server) signin(w http.ResponseWriter, r *http.Request) error {
 		// Only someone who knows the password learns that the account
 		// waits for confirmation; the link goes to the address, not to
 		// them, and it counts against the address's mails.
-		mail, err := s.mayMail(ctx, u.Email)
+		sendMail, err := s.mayMail(ctx, u.Email)
 		if err != nil {
 			return err
 		}
-		if mail {
+		if sendMail {
 			if err := s.db.InTx(ctx, func(tx *store.Tx) error { return s.sendLink(tx, r, u, "confirm") }); err != nil {
 				return err
 			}
@@ -403,11 +403,11 @@ func (s *Server) requestLink(purpose string) handlerFunc {
 		case err != nil:
 			return err
 		case purpose != "confirm" || (u.ConfirmedAt == nil && u.PasswordHash != ""):
-			mail, err := s.mayMail(ctx, u.Email)
+			sendMail, err := s.mayMail(ctx, u.Email)
 			if err != nil {
 				return err
 			}
-			if mail {
+			if sendMail {
 				if err := s.db.InTx(ctx, func(tx *store.Tx) error { return s.sendLink(tx, r, u, purpose) }); err != nil {
 					return err
 				}

@@ -86,7 +86,9 @@ func TestPreHijackedAccountLosesTheStrangersPasswordWhenTheOwnerSignsInByLink(t 
 			t.Fatalf("link path %s", path)
 		}
 		victim.post("/signin/link", "token", tok).must(t, 303)
-		victim.get("/subscriptions").must(t, 200)
+		if r := victim.get("/subscriptions").must(t, 200); !strings.Contains(r.body, "was not kept") {
+			t.Fatalf("the owner is not told that the earlier password is gone: %.3000s", r.body)
+		}
 
 		// The stranger's password no longer works, and looks like any
 		// wrong password.
