@@ -286,6 +286,12 @@ func (s *Server) signin(w http.ResponseWriter, r *http.Request) error {
 	if strings.HasPrefix(r.URL.Path, "/admin") {
 		tmpl = "adminsignin"
 	}
+	select {
+	case s.signinSlots <- struct{}{}:
+		defer func() { <-s.signinSlots }()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 	wait, err := s.signinWait(ctx, who, ip)
 	if err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"time"
 
@@ -27,11 +28,25 @@ const (
 // MinPasswordLength is the shortest password accepted.
 const MinPasswordLength = 10
 
+// hashSlots bounds how many argon2id hashes run at once in this process:
+// each takes argonMemory (19 MiB), so a burst of sign-ins or sign-ups
+// waits its turn instead of taking the machine's memory.
+var hashSlots = make(chan struct{}, hashConcurrency)
+
+// hashConcurrency is how many hashes, and sign-in attempts (Server.signinSlots), run at once.
+var hashConcurrency = max(4, runtime.GOMAXPROCS(0))
+
+func argonKey(password, salt []byte, t, m uint32, p uint8, n uint32) []byte {
+	hashSlots <- struct{}{}
+	defer func() { <-hashSlots }()
+	return argon2.IDKey(password, salt, t, m, p, n)
+}
+
 // HashPassword returns an argon2id hash in the PHC string format.
 func HashPassword(password string) string {
 	salt := make([]byte, 16)
 	rand.Read(salt)
-	key := argon2.IDKey([]byte(password), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
+	key := argonKey([]byte(password), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
 	b64 := base64.RawStdEncoding
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, argonMemory, argonTime, argonThreads,
 		b64.EncodeToString(salt), b64.EncodeToString(key))
@@ -56,7 +71,7 @@ func CheckPassword(hash, password string) bool {
 	if !ok {
 		m, t, p, salt, want = argonMemory, argonTime, argonThreads, make([]byte, 16), make([]byte, argonKeyLen)
 	}
-	got := argon2.IDKey([]byte(password), salt, t, m, p, uint32(len(want)))
+	got := argonKey([]byte(password), salt, t, m, p, uint32(len(want)))
 	return subtle.ConstantTimeCompare(got, want) == 1 && ok
 }
 

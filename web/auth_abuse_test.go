@@ -5,8 +5,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -467,4 +469,41 @@ func TestOddEmailsNeverBreakTheThrottles(t *testing.T) {
 			}
 		}
 	})
+}
+
+func TestParallelGuessesCannotOutrunTheSignInThrottle(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, dbtest.SQLiteURL(t))
+	e.signUp("ann@example.com")
+	const n = 40
+	statuses := make(chan int, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			r, err := http.PostForm(e.srv.URL+"/signin", url.Values{"email": {"ann@example.com"}, "password": {"parallel guess " + strconv.Itoa(i)}})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			r.Body.Close()
+			statuses <- r.StatusCode
+		})
+	}
+	wg.Wait()
+	close(statuses)
+	tried := 0
+	for st := range statuses {
+		switch st {
+		case 401:
+			tried++
+		case 429:
+		default:
+			t.Fatalf("status %d", st)
+		}
+	}
+	// A few attempts run at once (as many as the hashes that may run at
+	// once); each checks the counts left by those before it.
+	if limit := 5 + max(4, runtime.GOMAXPROCS(0)); tried > limit {
+		t.Fatalf("%d of %d parallel guesses were tried, want at most %d", tried, n, limit)
+	}
 }

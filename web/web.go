@@ -91,6 +91,11 @@ type Server struct {
 	cssTag   string
 	handler  http.Handler
 	dash     dashboardCache
+
+	// signinSlots holds sign-in attempts from their throttle check to
+	// their count, a few at a time, so that a burst of parallel guesses
+	// cannot all pass the check before the first is counted.
+	signinSlots chan struct{}
 }
 
 // New checks the configuration and parses the templates.
@@ -112,7 +117,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
 	s := &Server{cfg: cfg, db: cfg.DB, svc: cfg.Service, clock: cfg.Clock, log: cfg.Logger, wallTime: cfg.WallClock,
-		pages: map[string]*template.Template{}}
+		pages: map[string]*template.Template{}, signinSlots: make(chan struct{}, hashConcurrency)}
 	css, err := assets.ReadFile("static/style.css")
 	if err != nil {
 		return nil, err
