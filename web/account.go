@@ -4,9 +4,12 @@ import (
 	"fmt"
 	"net/http"
 	"net/mail"
+	"net/url"
 	"regexp"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/fulfillhq/fulfill"
 	"github.com/fulfillhq/fulfill/commerce"
@@ -85,12 +88,32 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u *store.U
 	return nil
 }
 
-// safeNext keeps a post-sign-in redirect on this site.
+// safeNext keeps a post-sign-in redirect on this site: next must be a
+// path of this site ("/invoices?x=1"), parsed, not prefix-matched. It is
+// refused (def is used) if it has a scheme or a host, does not start with
+// exactly one "/", or holds a backslash, whitespace or a control character,
+// raw or percent-encoded: browsers read "/\\evil", "/\t/evil" and such as
+// another host.
 func safeNext(next, def string) string {
-	if strings.HasPrefix(next, "/") && !strings.HasPrefix(next, "//") && !strings.HasPrefix(next, "/\\") {
-		return next
+	if next == "" || len(next) > 2048 || !utf8.ValidString(next) || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") {
+		return def
 	}
-	return def
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" {
+		return def
+	}
+	if strings.HasPrefix(u.Path, "//") || !strings.HasPrefix(u.Path, "/") {
+		return def
+	}
+	for _, part := range []string{next, u.Path, u.RawQuery, u.Fragment} {
+		if strings.ContainsFunc(part, func(c rune) bool { return c == '\\' || unicode.IsSpace(c) || unicode.IsControl(c) }) {
+			return def
+		}
+	}
+	if q, err := url.QueryUnescape(u.RawQuery); err != nil || strings.ContainsFunc(q, unicode.IsControl) {
+		return def
+	}
+	return next
 }
 
 func home(u *store.User) string {
@@ -120,21 +143,43 @@ func (s *Server) signup(w http.ResponseWriter, r *http.Request) error {
 	if name == "" || len(name) > 200 {
 		return fail("name", "Enter your name (at most 200 characters).")
 	}
-	if len(password) < MinPasswordLength || len(password) > 1000 {
-		return fail("password", fmt.Sprintf("Choose a password of at least %d characters.", MinPasswordLength))
+	if msg := passwordProblem(password); msg != "" {
+		return fail("password", msg)
+	}
+	ctx := r.Context()
+	lower := strings.ToLower(email)
+	wait, err := s.overLimit(ctx, formLimit{"signup:ip:" + clientIP(r), signupsPerIP}, formLimit{"signup:addr:" + lower, signupsPerAddress})
+	if err != nil {
+		return err
+	}
+	if wait > 0 {
+		mins := retryAfter(w, wait)
+		return s.render(w, r, http.StatusTooManyRequests, "signup", "Create your account", formError{
+			fmt.Sprintf("Too many sign-ups from your network or for this address. Try again in %s.", plural(mins, "minute")), ""})
+	}
+	sendMail, err := s.mayMail(ctx, lower)
+	if err != nil {
+		return err
 	}
 	now := s.now()
-	u := &store.User{ID: fulfill.NewID("usr"), Email: strings.ToLower(email), Name: name, PasswordHash: HashPassword(password),
+	u := &store.User{ID: fulfill.NewID("usr"), Email: lower, Name: name, PasswordHash: HashPassword(password),
 		Role: "customer", CreatedAt: now}
-	err := s.db.InTx(r.Context(), func(tx *store.Tx) error {
+	// A taken address, confirmed or not, keeps its account as it is: this
+	// sign-up's password is attached to nothing.
+	err = s.db.InTx(ctx, func(tx *store.Tx) error {
 		if err := tx.InsertUser(u); err != nil {
 			return err
 		}
+		if !sendMail {
+			return nil
+		}
 		return s.sendLink(tx, r, u, "confirm")
 	})
-	if fulfill.ErrorCode(err) == fulfill.EConflict {
+	if fulfill.ErrorCode(err) == fulfill.EConflict && !sendMail {
+		err = nil
+	} else if fulfill.ErrorCode(err) == fulfill.EConflict {
 		// Same page as a new account: the form does not tell who has one.
-		err = s.db.InTx(r.Context(), func(tx *store.Tx) error {
+		err = s.db.InTx(ctx, func(tx *store.Tx) error {
 			return queueEmail(tx, now, "auth.exists", u.Email, "You already have an account",
 				fmt.Sprintf("Hello,\n\nSomeone (probably you) tried to sign up with this address, which already has a %s account.\nSign in at %s/signin, or reset your password at %s/password/forgot.\n", s.cfg.Vendor, s.baseURL(r), s.baseURL(r)))
 		})
@@ -158,32 +203,59 @@ func (s *Server) tokenPage(purpose, title string) handlerFunc {
 	}
 }
 
-// useToken spends a one-time token and returns its user.
-func (s *Server) useToken(r *http.Request, purpose string, then func(tx *store.Tx, u *store.User) error) (*store.User, error) {
+// useToken spends a one-time token and returns its user, and whether a
+// password chosen before the address was proven was discarded.
+//
+// Following any emailed link proves the address, and confirms the account.
+// A password set before that was set by whoever signed up, who may be a
+// stranger who signed up with someone else's address (account
+// pre-hijacking). Only the confirmation link of the sign-up keeps it: the
+// sign-up alone gives an unconfirmed account a password (a second sign-up
+// attaches none), so that link's holder proves that the mailbox the
+// sign-up named is theirs. A sign-in or reset link proves the mailbox, not
+// the sign-up: the earlier password is discarded and every session of the
+// account ends.
+func (s *Server) useToken(r *http.Request, purpose string, then func(tx *store.Tx, u *store.User) error) (*store.User, bool, error) {
 	var u *store.User
+	dropped := false
+	now := s.now()
 	err := s.db.InTx(r.Context(), func(tx *store.Tx) error {
-		id, err := tx.UseToken(hashSecret(r.PostForm.Get("token")), purpose, s.now())
+		id, err := tx.UseToken(hashSecret(r.PostForm.Get("token")), purpose, now)
 		if err != nil {
 			return fulfill.Errorf(fulfill.EInvalid, "This link has expired or was already used. Ask for a new one.")
 		}
 		if u, err = tx.UserByID(id); err != nil {
 			return err
 		}
-		// Following any emailed link proves the address.
-		if err := tx.ConfirmUser(u.ID, s.now()); err != nil {
-			return err
+		if u.ConfirmedAt == nil {
+			if purpose != "confirm" && u.PasswordHash != "" {
+				if err := tx.SetPassword(u.ID, ""); err != nil {
+					return err
+				}
+				if err := tx.DeleteUserSessions(u.ID); err != nil {
+					return err
+				}
+				if err := tx.Audit(&fulfill.AuditEntry{ID: fulfill.NewID("aud"), At: now, Actor: actorOf(u), Action: "user.password_discarded",
+					SubjectType: "user", SubjectID: u.ID, Detail: fmt.Sprintf(`{"confirmed_by":%q}`, purpose), RemoteAddr: clientIP(r)}); err != nil {
+					return err
+				}
+				u.PasswordHash, dropped = "", true
+			}
+			if err := tx.ConfirmUser(u.ID, now); err != nil {
+				return err
+			}
+			u.ConfirmedAt = &now
 		}
 		if then != nil {
 			return then(tx, u)
 		}
 		return nil
 	})
-	return u, err
+	return u, dropped, err
 }
 
 func (s *Server) confirm(w http.ResponseWriter, r *http.Request) error {
-	r.ParseForm()
-	u, err := s.useToken(r, "confirm", nil)
+	u, _, err := s.useToken(r, "confirm", nil)
 	if err != nil {
 		return err
 	}
@@ -205,48 +277,81 @@ func (s *Server) signinForm(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) signin(w http.ResponseWriter, r *http.Request) error {
-	r.ParseForm()
+	ctx := r.Context()
 	email := strings.ToLower(strings.TrimSpace(r.PostForm.Get("email")))
 	password := r.PostForm.Get("password")
 	now := s.now()
-	keys := []string{"email:" + email, "ip:" + clientIP(r)}
+	ip, who := clientIP(r), throttleID(email)
 	tmpl := "signin"
 	if strings.HasPrefix(r.URL.Path, "/admin") {
 		tmpl = "adminsignin"
 	}
-	if blocked, until := s.throttle.blocked(now, keys...); blocked {
-		w.Header().Set("Retry-After", fmt.Sprint(int(until.Sub(now).Seconds())+1))
-		return s.render(w, r, http.StatusTooManyRequests, tmpl, "Sign in", formError{
-			fmt.Sprintf("Too many failed attempts. Try again in %d minutes, or sign in with an email link.", int(until.Sub(now).Minutes())+1), "password"})
+	select {
+	case s.signinSlots <- struct{}{}:
+		defer func() { <-s.signinSlots }()
+	case <-ctx.Done():
+		return ctx.Err()
 	}
-	u, err := s.db.UserByEmail(r.Context(), email)
-	if err != nil && fulfill.ErrorCode(err) != fulfill.ENotFound {
+	wait, err := s.signinWait(ctx, who, ip)
+	if err != nil {
 		return err
 	}
-	hash := ""
-	if u != nil {
-		hash = u.PasswordHash
+	if wait > 0 {
+		mins := retryAfter(w, wait)
+		return s.render(w, r, http.StatusTooManyRequests, tmpl, "Sign in", formError{
+			fmt.Sprintf("Too many failed attempts. Try again in %s, or sign in with an email link.", plural(mins, "minute")), "password"})
 	}
-	// CheckPassword hashes even for an unknown account, so both cost the same.
-	ok := CheckPassword(hash, password) && u != nil
+	var u *store.User
+	ok := false
+	// A password longer than any we accept is wrong without hashing it.
+	if len(password) <= maxSigninPasswordBytes {
+		// An email that throttleID hashes is no one's address (too long,
+		// or bytes no database keeps): it is not looked up.
+		if who == email {
+			if u, err = s.db.UserByEmail(ctx, email); err != nil && fulfill.ErrorCode(err) != fulfill.ENotFound {
+				return err
+			}
+		}
+		hash := ""
+		if u != nil {
+			hash = u.PasswordHash
+		}
+		// checkPassword hashes even for an unknown account, so both cost the same.
+		ok = checkPassword(hash, password) && u != nil
+	}
 	if ok && tmpl == "adminsignin" && !isStaff(u) {
 		ok = false
 	}
 	if !ok {
-		s.throttle.fail(now, keys...)
-		s.db.InTx(r.Context(), func(tx *store.Tx) error {
-			return tx.Audit(&fulfill.AuditEntry{ID: fulfill.NewID("aud"), At: now, Actor: "anonymous", Action: "user.sign_in_failed",
-				SubjectType: "email", SubjectID: email, Detail: "{}", RemoteAddr: clientIP(r)})
-		})
-		return s.render(w, r, http.StatusUnauthorized, tmpl, "Sign in", formError{badCredentials.Message, "password"})
-	}
-	s.throttle.reset("email:" + email)
-	if u.ConfirmedAt == nil {
-		if err := s.db.InTx(r.Context(), func(tx *store.Tx) error { return s.sendLink(tx, r, u, "confirm") }); err != nil {
+		if err := s.signinFailed(ctx, who, ip); err != nil {
 			return err
 		}
+		if err := s.db.InTx(ctx, func(tx *store.Tx) error {
+			return tx.Audit(&fulfill.AuditEntry{ID: fulfill.NewID("aud"), At: now, Actor: "anonymous", Action: "user.sign_in_failed",
+				SubjectType: "email", SubjectID: who, Detail: "{}", RemoteAddr: ip})
+		}); err != nil {
+			s.log.Error("audit", "err", err)
+		}
+		return s.render(w, r, http.StatusUnauthorized, tmpl, "Sign in", formError{badCredentials.Message, "password"})
+	}
+	if err := s.signinSucceeded(ctx, who, ip); err != nil {
+		return err
+	}
+	if u.ConfirmedAt == nil {
+		// Only someone who knows the password learns that the account
+		// waits for confirmation; the link goes to the address, not to
+		// them, and it counts against the address's mails.
+		sendMail, err := s.mayMail(ctx, u.Email)
+		if err != nil {
+			return err
+		}
+		if sendMail {
+			if err := s.db.InTx(ctx, func(tx *store.Tx) error { return s.sendLink(tx, r, u, "confirm") }); err != nil {
+				return err
+			}
+		}
 		return s.render(w, r, http.StatusForbidden, tmpl, "Sign in", formError{
-			"Confirm your email address first: we have just sent you a new confirmation link.", "email"})
+			"Confirm your email address first: we have sent you a confirmation link.", "email"})
 	}
 	if err := s.startSession(w, r, u, "password"); err != nil {
 		return err
@@ -255,37 +360,79 @@ func (s *Server) signin(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// requestLink emails a one-time sign-in link. The answer is the same
-// whether or not the address has an account.
+// checkPassword is CheckPassword; tests count its calls.
+var checkPassword = CheckPassword
+
+// throttleID is an email as throttle keys and the audit log hold it: as
+// typed when it could be an address, else a hash (a key stays short and
+// holds no bytes a database refuses).
+func throttleID(email string) string {
+	if len(email) <= 254 && utf8.ValidString(email) && !strings.ContainsRune(email, 0) {
+		return email
+	}
+	return "sha256:" + hashSecret(email)
+}
+
+// requestLink emails a one-time link: a sign-in link, a password reset
+// link, or again the confirmation link of an account that waits for it
+// ("confirm"). The answer is the same whether or not the address has an
+// account, or a mail was sent.
 func (s *Server) requestLink(purpose string) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		r.ParseForm()
+		ctx := r.Context()
 		email := strings.ToLower(strings.TrimSpace(r.PostForm.Get("email")))
-		now := s.now()
-		keys := []string{"link:" + email, "linkip:" + clientIP(r)}
-		if blocked, _ := s.throttle.blocked(now, keys...); !blocked {
-			s.throttle.fail(now, keys...) // each request counts: at most 5 links per window
-			u, err := s.db.UserByEmail(r.Context(), email)
-			if err == nil {
-				if err := s.db.InTx(r.Context(), func(tx *store.Tx) error { return s.sendLink(tx, r, u, purpose) }); err != nil {
-					return err
-				}
-			} else if fulfill.ErrorCode(err) != fulfill.ENotFound {
+		what := purpose
+		if purpose == "confirm" {
+			what = "resend"
+		}
+		wait, err := s.overLimit(ctx, formLimit{"links:ip:" + clientIP(r), linksPerIP}, formLimit{"links:addr:" + throttleID(email), linksPerAddress})
+		if err != nil {
+			return err
+		}
+		if wait > 0 {
+			msg := fmt.Sprintf("Too many requests from your network or for this address. Try again in %s.", plural(retryAfter(w, wait), "minute"))
+			switch purpose {
+			case "signin":
+				return s.render(w, r, http.StatusTooManyRequests, "signin", "Sign in", formError{msg, "email"})
+			case "reset":
+				return s.render(w, r, http.StatusTooManyRequests, "forgot", "Reset your password", formError{msg, "email"})
+			}
+			return s.render(w, r, http.StatusTooManyRequests, "checkemail", "Check your email", map[string]string{"Email": email, "What": what, "Error": msg})
+		}
+		var u *store.User
+		err = fulfill.Errorf(fulfill.ENotFound, "no such user")
+		if throttleID(email) == email {
+			u, err = s.db.UserByEmail(ctx, email)
+		}
+		switch {
+		case fulfill.ErrorCode(err) == fulfill.ENotFound:
+		case err != nil:
+			return err
+		case purpose != "confirm" || (u.ConfirmedAt == nil && u.PasswordHash != ""):
+			sendMail, err := s.mayMail(ctx, u.Email)
+			if err != nil {
 				return err
 			}
+			if sendMail {
+				if err := s.db.InTx(ctx, func(tx *store.Tx) error { return s.sendLink(tx, r, u, purpose) }); err != nil {
+					return err
+				}
+			}
 		}
-		return s.render(w, r, 200, "checkemail", "Check your email", map[string]string{"Email": email, "What": purpose})
+		return s.render(w, r, 200, "checkemail", "Check your email", map[string]string{"Email": email, "What": what})
 	}
 }
 
 func (s *Server) useSigninLink(w http.ResponseWriter, r *http.Request) error {
-	r.ParseForm()
-	u, err := s.useToken(r, "signin", nil)
+	u, dropped, err := s.useToken(r, "signin", nil)
 	if err != nil {
 		return err
 	}
 	if err := s.startSession(w, r, u, "email_link"); err != nil {
 		return err
+	}
+	if dropped {
+		return s.flashRedirect(w, r, home(u), "Your email address is confirmed. The password chosen when this account was created was not kept, because the address was not confirmed yet: choose one with “Forgot your password?” on the sign-in page.")
 	}
 	http.Redirect(w, r, home(u), http.StatusSeeOther)
 	return nil
@@ -313,14 +460,12 @@ func (s *Server) forgotForm(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) resetPassword(w http.ResponseWriter, r *http.Request) error {
-	r.ParseForm()
 	password := r.PostForm.Get("password")
-	if len(password) < MinPasswordLength || len(password) > 1000 {
+	if msg := passwordProblem(password); msg != "" {
 		return s.render(w, r, http.StatusUnprocessableEntity, "token", "Choose a new password", map[string]any{
-			"Token": r.PostForm.Get("token"), "Valid": true, "Purpose": "reset",
-			"Error": fmt.Sprintf("Choose a password of at least %d characters.", MinPasswordLength)})
+			"Token": r.PostForm.Get("token"), "Valid": true, "Purpose": "reset", "Error": msg})
 	}
-	u, err := s.useToken(r, "reset", func(tx *store.Tx, u *store.User) error {
+	u, _, err := s.useToken(r, "reset", func(tx *store.Tx, u *store.User) error {
 		if err := tx.SetPassword(u.ID, HashPassword(password)); err != nil {
 			return err
 		}

@@ -52,8 +52,8 @@ func CreateStaff(ctx context.Context, db *store.DB, clock fulfill.Clock, email, 
 	if !emailRE.MatchString(email) {
 		return nil, fulfill.FieldError(fulfill.EInvalid, "email", "%q is not an email address.", email)
 	}
-	if len(password) < MinPasswordLength {
-		return nil, fulfill.FieldError(fulfill.EInvalid, "password", "A password has at least %d characters.", MinPasswordLength)
+	if msg := passwordProblem(password); msg != "" {
+		return nil, fulfill.FieldError(fulfill.EInvalid, "password", "%s", msg)
 	}
 	now := clock.Now().UTC()
 	u := &store.User{ID: fulfill.NewID("usr"), Email: strings.ToLower(email), Name: name, PasswordHash: HashPassword(password),

@@ -9,8 +9,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/crypto/argon2"
@@ -28,11 +28,25 @@ const (
 // MinPasswordLength is the shortest password accepted.
 const MinPasswordLength = 10
 
+// hashSlots bounds how many argon2id hashes run at once in this process:
+// each takes argonMemory (19 MiB), so a burst of sign-ins or sign-ups
+// waits its turn instead of taking the machine's memory.
+var hashSlots = make(chan struct{}, hashConcurrency)
+
+// hashConcurrency is how many hashes, and sign-in attempts (Server.signinSlots), run at once.
+var hashConcurrency = max(4, runtime.GOMAXPROCS(0))
+
+func argonKey(password, salt []byte, t, m uint32, p uint8, n uint32) []byte {
+	hashSlots <- struct{}{}
+	defer func() { <-hashSlots }()
+	return argon2.IDKey(password, salt, t, m, p, n)
+}
+
 // HashPassword returns an argon2id hash in the PHC string format.
 func HashPassword(password string) string {
 	salt := make([]byte, 16)
 	rand.Read(salt)
-	key := argon2.IDKey([]byte(password), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
+	key := argonKey([]byte(password), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
 	b64 := base64.RawStdEncoding
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, argonMemory, argonTime, argonThreads,
 		b64.EncodeToString(salt), b64.EncodeToString(key))
@@ -57,7 +71,7 @@ func CheckPassword(hash, password string) bool {
 	if !ok {
 		m, t, p, salt, want = argonMemory, argonTime, argonThreads, make([]byte, 16), make([]byte, argonKeyLen)
 	}
-	got := argon2.IDKey([]byte(password), salt, t, m, p, uint32(len(want)))
+	got := argonKey([]byte(password), salt, t, m, p, uint32(len(want)))
 	return subtle.ConstantTimeCompare(got, want) == 1 && ok
 }
 
@@ -73,65 +87,6 @@ func newSecret() (secret, hash string) {
 func hashSecret(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])
-}
-
-// Throttling of sign-in attempts: after maxFailures failures within
-// throttleWindow, for one email or from one address, further attempts are
-// refused until the window has passed. It is per process: several copies of
-// the server each allow as many, which still bounds guessing.
-const (
-	maxFailures    = 5
-	throttleWindow = 15 * time.Minute
-)
-
-type throttle struct {
-	mu       sync.Mutex
-	failures map[string][]time.Time
-}
-
-func newThrottle() *throttle { return &throttle{failures: map[string][]time.Time{}} }
-
-func (t *throttle) recent(key string, now time.Time) []time.Time {
-	fs := t.failures[key]
-	i := 0
-	for i < len(fs) && now.Sub(fs[i]) >= throttleWindow {
-		i++
-	}
-	fs = fs[i:]
-	if len(fs) == 0 {
-		delete(t.failures, key)
-	} else {
-		t.failures[key] = fs
-	}
-	return fs
-}
-
-// blocked reports whether any key is over its limit, and until when.
-func (t *throttle) blocked(now time.Time, keys ...string) (bool, time.Time) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for _, k := range keys {
-		if fs := t.recent(k, now); len(fs) >= maxFailures {
-			return true, fs[0].Add(throttleWindow)
-		}
-	}
-	return false, time.Time{}
-}
-
-func (t *throttle) fail(now time.Time, keys ...string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for _, k := range keys {
-		t.failures[k] = append(t.recent(k, now), now)
-	}
-}
-
-func (t *throttle) reset(keys ...string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for _, k := range keys {
-		delete(t.failures, k)
-	}
 }
 
 // clientIP is the peer address without its port.

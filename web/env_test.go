@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fulfillhq/fulfill"
 	"github.com/fulfillhq/fulfill/commerce"
@@ -28,14 +29,18 @@ type env struct {
 	db    *store.DB
 	svc   *commerce.Service
 	clock *fulfill.SimulatedClock
-	srv   *httptest.Server
+	// wall is the throttles' clock: it stands still unless a test moves it.
+	wall *fulfill.SimulatedClock
+	srv  *httptest.Server
 }
 
 func newEnv(t *testing.T, url string, opts ...func(*web.Config)) *env {
 	t.Helper()
 	te := testenv.New(t, url, fulfill.NewDate(2026, 3, 1).Time(), "DE")
 	db, svc, clock := te.DB, te.Svc, te.Clock
-	cfg := web.Config{Service: svc, DB: db, Clock: clock, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	// At the start of a day, so that no test's counts cross a window's end.
+	wall := fulfill.NewSimulatedClock(time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC))
+	cfg := web.Config{Service: svc, DB: db, Clock: clock, WallClock: wall, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -45,7 +50,7 @@ func newEnv(t *testing.T, url string, opts ...func(*web.Config)) *env {
 	}
 	srv := httptest.NewServer(w.Handler())
 	t.Cleanup(srv.Close)
-	return &env{t: t, db: db, svc: svc, clock: clock, srv: srv}
+	return &env{t: t, db: db, svc: svc, clock: clock, wall: wall, srv: srv}
 }
 
 // client is one browser: its own cookies, no automatic redirects.

@@ -19,6 +19,7 @@ func (s *Server) portalRoutes(handle func(string, access, handlerFunc)) {
 	handle("POST /signup", public, s.signup)
 	handle("GET /confirm", public, s.tokenPage("confirm", "Confirm your email address"))
 	handle("POST /confirm", public, s.confirm)
+	handle("POST /confirm/resend", public, s.requestLink("confirm"))
 	handle("GET /signin", public, s.signinForm)
 	handle("POST /signin", public, s.signin)
 	handle("POST /signin/link/request", public, s.requestLink("signin"))

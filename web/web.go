@@ -67,6 +67,9 @@ type Config struct {
 	// ClientIP finds the client's address behind trusted proxies; nil
 	// trusts none (the peer address is the client).
 	ClientIP *clientip.Resolver
+	// WallClock times the throttles on sign-in, sign-up and mail: the real
+	// time even when Clock is simulated. Nil: the system clock.
+	WallClock fulfill.Clock
 }
 
 // JobRetrier makes a failed job available to run again (River's
@@ -83,11 +86,16 @@ type Server struct {
 	clock    fulfill.Clock
 	log      *slog.Logger
 	pages    map[string]*template.Template
-	throttle *throttle
+	wallTime fulfill.Clock // for throttles
 	css      []byte
 	cssTag   string
 	handler  http.Handler
 	dash     dashboardCache
+
+	// signinSlots holds sign-in attempts from their throttle check to
+	// their count, a few at a time, so that a burst of parallel guesses
+	// cannot all pass the check before the first is counted.
+	signinSlots chan struct{}
 }
 
 // New checks the configuration and parses the templates.
@@ -104,9 +112,12 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Vendor == "" {
 		cfg.Vendor = "Fulfill"
 	}
+	if cfg.WallClock == nil {
+		cfg.WallClock = fulfill.ClockFunc(time.Now)
+	}
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
-	s := &Server{cfg: cfg, db: cfg.DB, svc: cfg.Service, clock: cfg.Clock, log: cfg.Logger, throttle: newThrottle(),
-		pages: map[string]*template.Template{}}
+	s := &Server{cfg: cfg, db: cfg.DB, svc: cfg.Service, clock: cfg.Clock, log: cfg.Logger, wallTime: cfg.WallClock,
+		pages: map[string]*template.Template{}, signinSlots: make(chan struct{}, hashConcurrency)}
 	css, err := assets.ReadFile("static/style.css")
 	if err != nil {
 		return nil, err
@@ -224,6 +235,10 @@ func canChange(u *store.User) bool { return u != nil && (u.Role == "admin" || u.
 func (s *Server) wrap(a access, h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		st := &reqState{}
+		if err := limitBody(w, r); err != nil {
+			s.renderError(w, r, err)
+			return
+		}
 		if c, err := r.Cookie(sessionCookie); err == nil && c.Value != "" {
 			sess, u, err := s.db.SessionUser(r.Context(), hashSecret(c.Value), s.clock.Now())
 			if err == nil {
@@ -396,7 +411,7 @@ func (s *Server) renderError(w http.ResponseWriter, r *http.Request, err error) 
 		s.log.Error("web", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	status := statusOf(code)
-	title := map[int]string{404: "Page not found", 403: "Not allowed", 500: "Something went wrong", 429: "Too many attempts"}[status]
+	title := map[int]string{404: "Page not found", 403: "Not allowed", 500: "Something went wrong", 429: "Too many attempts", 413: "Too large"}[status]
 	if title == "" {
 		title = "That did not work"
 	}

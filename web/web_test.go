@@ -103,7 +103,10 @@ func TestSignInThrottled(t *testing.T) {
 	if r.header.Get("Retry-After") == "" || !strings.Contains(r.body, "Too many failed attempts") {
 		t.Fatalf("429 without Retry-After or message: %v", r.header)
 	}
+	// The throttle runs on the wall clock; the business clock does not free it.
 	e.clock.Set(e.clock.Now().Add(16 * time.Minute))
+	c.post("/signin", "email", "ann@example.com", "password", password).must(t, 429)
+	e.wall.Set(e.wall.Now().Add(2 * time.Second))
 	c.post("/signin", "email", "ann@example.com", "password", password).must(t, 303)
 }
 
