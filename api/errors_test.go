@@ -238,10 +238,10 @@ func TestFinalAnswer(t *testing.T) {
 	}
 }
 
-// On PostgreSQL with a pool of 5 connections, 100 concurrent activations and
-// 100 concurrent seat links with an outdated license all succeed while the
-// catalog keeps answering: no request holds a transaction while it waits
-// for another connection.
+// On PostgreSQL with a pool of 5 connections, 100 concurrent activations,
+// 100 concurrent seat links with an outdated license and 30 license resends
+// all succeed while the catalog keeps answering: no request holds a
+// transaction while it waits for another connection.
 func TestManyActivationsAndSeatLinksOnSmallPool(t *testing.T) {
 	t.Parallel()
 	url := dbtest.PostgresURL(t)
@@ -262,8 +262,21 @@ func TestManyActivationsAndSeatLinksOnSmallPool(t *testing.T) {
 	defer cancel()
 	const n = 100
 	var wg sync.WaitGroup
-	errs := make(chan error, 2*n)
+	const resends = 30
+	errs := make(chan error, 2*n+resends)
 	start := make(chan struct{})
+	for i := range resends {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			status, raw, err := e.post(ctx, "/api/v1/subscriptions/"+a.Subscription.ID+"/license/resend", map[string]any{})
+			if err == nil && status != 202 {
+				err = fmt.Errorf("resend %d: %d %s", i, status, raw)
+			}
+			errs <- err
+		}()
+	}
 	for i := range n {
 		wg.Add(2)
 		go func() {
@@ -334,7 +347,7 @@ func TestManyActivationsAndSeatLinksOnSmallPool(t *testing.T) {
 		}
 	}
 	if failed > 0 {
-		t.Fatalf("%d of %d requests failed", failed, 2*n)
+		t.Fatalf("%d of %d requests failed", failed, 2*n+resends)
 	}
 	if plansFailed.Load() > 0 || plansOK.Load() == 0 {
 		t.Errorf("GET /api/v1/plans during the load: %d answered, %d failed", plansOK.Load(), plansFailed.Load())
