@@ -232,8 +232,10 @@ func TestTxRetriesDeadlock(t *testing.T) {
 			t.Fatalf("InTx: %v", err)
 		}
 	}
-	if d, a := deadlocks.Load(), attempts.Load(); d != 1 || a != 3 {
-		t.Errorf("deadlocks = %d, attempts = %d; want 1 deadlock and 3 attempts", d, a)
+	// Usually one deadlock and three attempts; on a loaded machine the
+	// victim's rerun may win the row back and deadlock once more.
+	if d, a := deadlocks.Load(), attempts.Load(); d < 1 || a != 2+d {
+		t.Errorf("deadlocks = %d, attempts = %d; want at least 1 deadlock, each one rerun", d, a)
 	}
 	for _, id := range []string{"cus_a", "cus_b"} {
 		c, err := db.Customer(ctx, id)
