@@ -124,6 +124,42 @@ func TestPurchaseDuringLockTimeoutIs5xxAndKeepsNoKey(t *testing.T) {
 			t.Fatal(err)
 		}
 		purchaseFailsThenSucceeds(t, e, cus, "buy-locked", func() { holder.Rollback() })
+
+		// The same for a seat report and a seat link while their
+		// subscription's row is locked: never "unknown subscription".
+		var subs struct{ Data []subscription }
+		e.must(200, "GET", "/api/v1/subscriptions", nil, &subs)
+		sub := subs.Data[0].ID
+		_, lic := e.text("/api/v1/subscriptions/" + sub + "/license")
+		holder, err = other.Begin()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer holder.Rollback()
+		if _, err := holder.Exec(`SELECT id FROM subscriptions WHERE id = $1 FOR UPDATE`, sub); err != nil {
+			t.Fatal(err)
+		}
+		ctx := context.Background()
+		for _, c := range []struct {
+			path string
+			body map[string]any
+		}{
+			{"/api/v1/seat_reports", map[string]any{"subscription_id": sub, "max_users": 3, "billable_users": 3}},
+			{"/api/v1/seat_links", map[string]any{"license_key": lic, "timestamp": "2026-01-01T10:00:00Z",
+				"max_historical_user_count": 3, "billable_users_count": 3, "instance_id": "i-1", "hostname": "h", "version": "1"}},
+		} {
+			status, raw, err := e.post(ctx, c.path, c.body, "Idempotency-Key", "locked-"+c.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if status < 500 {
+				t.Errorf("POST %s while the subscription is locked: %d %s, want a 5xx", c.path, status, raw)
+			}
+		}
+		holder.Rollback()
+		if n := e.keyRecords("locked-/api/v1/seat_reports"); n != 0 {
+			t.Errorf("%d idempotency records kept for a failed seat report, want 0", n)
+		}
 	})
 	t.Run("sqlite", func(t *testing.T) {
 		t.Parallel()
@@ -312,7 +348,7 @@ func TestManyActivationsAndSeatLinksOnSmallPool(t *testing.T) {
 			select {
 			case <-done:
 				return
-			case <-time.After(20 * time.Millisecond):
+			case <-time.After(5 * time.Millisecond):
 			}
 			rctx, rcancel := context.WithTimeout(ctx, 5*time.Second)
 			req, _ := http.NewRequestWithContext(rctx, "GET", e.srv.URL+"/api/v1/plans", nil)
