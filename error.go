@@ -72,3 +72,14 @@ func ErrorMessage(err error) string {
 	}
 	return "Internal error."
 }
+
+// NotFoundAs returns instead when err is the store's "not found", to name the
+// missing thing as the caller knows it (the field, the plan code); any other
+// error, a lock timeout or a lost connection included, is returned as it is.
+// Only the store decides what is not found.
+func NotFoundAs(err error, instead *Error) error {
+	if err != nil && ErrorCode(err) == ENotFound {
+		return instead
+	}
+	return err
+}

@@ -209,6 +209,23 @@ func (rec *recorder) Write(b []byte) (int, error) {
 	return rec.ResponseWriter.Write(b)
 }
 
+// FinalAnswer reports whether an answer with this status is one the same
+// request would always get, and so is kept for its Idempotency-Key: a
+// success, or a client error other than 409 (a conflict with the state of
+// the moment, or the key still in use), 408 and 429 (try again later).
+// A 5xx, or no answer at all, is never kept.
+func FinalAnswer(status int) bool {
+	switch {
+	case status >= 200 && status < 400:
+		return true
+	case status == http.StatusConflict, status == http.StatusRequestTimeout, status == http.StatusTooManyRequests:
+		return false
+	case status >= 400 && status < 500:
+		return true
+	}
+	return false
+}
+
 // idempotent runs a request at most once per key: a retry with the same body
 // gets the first answer again, another body is refused, and a retry while
 // the first is still running gets 409.
@@ -254,8 +271,9 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, rt route, ke
 	if err := rt.Handler(rec, r); err != nil {
 		s.Error(rec, r, err)
 	}
-	// A failure on our side is not an answer: release the key so a retry runs.
-	if rec.status >= 500 {
+	// Only a final answer is kept: a failure on our side, or one that may
+	// go away (a conflict, a throttle), releases the key so a retry runs.
+	if !FinalAnswer(rec.status) {
 		if err := s.DB.ReleaseIdempotencyKey(context.WithoutCancel(ctx), tok.ID, key); err != nil {
 			s.Logger.Error("release idempotency key", "err", err)
 		}
@@ -283,6 +301,9 @@ func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.As(err, &fe) {
 		body.Error.Code, body.Error.Message, body.Error.Field = fe.Code, fe.Message, fe.Field
 		status = httpstatus.Of(fe.Code)
+		if status >= 500 {
+			s.Logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		}
 	} else {
 		body.Error.Code, body.Error.Message = fulfill.EInternal, "Internal error."
 		s.Logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)

@@ -7,7 +7,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -55,9 +54,6 @@ const System Actor = "system"
 
 func (s *Service) now() time.Time      { return s.Clock.Now().UTC() }
 func (s *Service) today() fulfill.Date { return fulfill.DateOf(s.now()) }
-
-// errPreview rolls back a transaction that only computed a preview.
-var errPreview = errors.New("preview: roll back")
 
 // ---- catalog ----
 
@@ -107,6 +103,8 @@ func (s *Service) CreatePlan(ctx context.Context, actor Actor, in PlanInput) (*f
 		var before map[string]int64
 		if prev, err := tx.PlanByCode(p.Code); err == nil {
 			before = prev.Prices
+		} else if fulfill.ErrorCode(err) != fulfill.ENotFound {
+			return err
 		}
 		if err := tx.InsertPlan(p); err != nil {
 			return err

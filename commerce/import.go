@@ -127,7 +127,11 @@ func (s *Service) Import(ctx context.Context, kind string, r io.Reader, opts Imp
 		records = append(records, record{line, fields})
 	}
 
+	read := *rep // what parsing found; a rerun of the transaction starts from it
+	read.Rejected = slices.Clone(rep.Rejected)
 	err = s.DB.InTx(ctx, func(tx *store.Tx) error {
+		*rep = read
+		rep.Rejected = slices.Clone(read.Rejected)
 		v, err := s.newImportValidator(tx)
 		if err != nil {
 			return err

@@ -63,8 +63,8 @@ func (s *Service) Activate(ctx context.Context, in ActivationInput) (*Activation
 	err := s.DB.InTx(ctx, func(tx *store.Tx) error {
 		subID, err := tx.SubscriptionByActivationCode(HashSecret(code))
 		if err != nil {
-			return fulfill.FieldError("activation_code_invalid", "activation_code",
-				"This activation code is not valid: it may have been regenerated. Find the current code in the customers portal.")
+			return fulfill.NotFoundAs(err, fulfill.FieldError("activation_code_invalid", "activation_code",
+				"This activation code is not valid: it may have been regenerated. Find the current code in the customers portal."))
 		}
 		sub, err := tx.Subscription(subID)
 		if err != nil {
@@ -76,7 +76,7 @@ func (s *Service) Activate(ctx context.Context, in ActivationInput) (*Activation
 		if sub.LicenseID == nil {
 			return fulfill.Errorf(fulfill.EConflict, "Subscription %s has no license yet.", sub.ID)
 		}
-		l, err := s.DB.License(ctx, *sub.LicenseID)
+		l, err := tx.License(*sub.LicenseID)
 		if err != nil {
 			return err
 		}
@@ -170,7 +170,7 @@ func (s *Service) SeatLink(ctx context.Context, in SeatLinkInput) (*SeatLinkResu
 	err = s.DB.InTx(ctx, func(tx *store.Tx) error {
 		sub, err := tx.Subscription(p.SubscriptionID)
 		if err != nil {
-			return fulfill.FieldError(fulfill.ENotFound, "license_key", "The license's subscription is unknown to this server.")
+			return fulfill.NotFoundAs(err, fulfill.FieldError(fulfill.ENotFound, "license_key", "The license's subscription is unknown to this server."))
 		}
 		if sub.State == fulfill.StateExpired {
 			return fulfill.FieldError("subscription_expired", "license_key", "Subscription %s expired on %s.", sub.ID, sub.EndsOn)
@@ -193,7 +193,7 @@ func (s *Service) SeatLink(ctx context.Context, in SeatLinkInput) (*SeatLinkResu
 			out.NextReconciliationDate = &d
 		}
 		if sub.LicenseID != nil && *sub.LicenseID != p.ID {
-			l, err := s.DB.License(ctx, *sub.LicenseID)
+			l, err := tx.License(*sub.LicenseID)
 			if err != nil {
 				return err
 			}

@@ -207,7 +207,7 @@ func (s *Service) sendLicense(ctx context.Context, actor Actor, remote, subscrip
 		if err != nil {
 			return err
 		}
-		l, err := s.DB.License(ctx, *sub.LicenseID)
+		l, err := tx.License(*sub.LicenseID)
 		if err != nil {
 			return err
 		}
@@ -286,7 +286,7 @@ func (s *Service) StartTrial(ctx context.Context, actor Actor, customerID, planC
 	err := s.DB.InTx(ctx, func(tx *store.Tx) error {
 		cust, err := tx.Customer(customerID)
 		if err != nil {
-			return fulfill.FieldError(fulfill.ENotFound, "customer_id", "No customer %q.", customerID)
+			return fulfill.NotFoundAs(err, fulfill.FieldError(fulfill.ENotFound, "customer_id", "No customer %q.", customerID))
 		}
 		had, err := tx.CustomerHadTrial(cust.ID)
 		if err != nil {
@@ -297,7 +297,7 @@ func (s *Service) StartTrial(ctx context.Context, actor Actor, customerID, planC
 		}
 		plan, err := tx.PlanByCode(planCode)
 		if err != nil {
-			return fulfill.FieldError("unknown_plan", "plan", "No plan %q in the catalog.", planCode)
+			return fulfill.NotFoundAs(err, fulfill.FieldError("unknown_plan", "plan", "No plan %q in the catalog.", planCode))
 		}
 		price, err := priceIn(plan, cust.Currency)
 		if err != nil {

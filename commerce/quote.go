@@ -47,13 +47,13 @@ func (s *Service) QuotePurchase(ctx context.Context, in QuoteInput) (*Quote, err
 		}
 	}
 	var plan *fulfill.Plan
-	err := s.DB.InTx(ctx, func(tx *store.Tx) error {
+	err := s.DB.ReadTx(ctx, func(tx *store.Tx) error {
 		var err error
 		plan, err = tx.PlanByCode(in.Plan)
 		return err
 	})
 	if err != nil {
-		return nil, fulfill.FieldError("unknown_plan", "plan", "No plan %q in the catalog.", in.Plan)
+		return nil, fulfill.NotFoundAs(err, fulfill.FieldError("unknown_plan", "plan", "No plan %q in the catalog.", in.Plan))
 	}
 	price, err := priceIn(plan, in.Currency)
 	if err != nil {

@@ -169,6 +169,7 @@ func (s *Service) RecognizeRevenue(ctx context.Context) (int, error) {
 	}
 	n := 0
 	err = s.DB.InTx(ctx, func(tx *store.Tx) error {
+		n = 0 // a rerun of the transaction counts anew
 		for _, id := range ids {
 			inv, err := tx.Invoice(id)
 			if err != nil {
@@ -298,7 +299,7 @@ type Refunder interface {
 
 // refund gives money back against the invoice's card payments, newest first.
 func (s *Service) refund(ctx context.Context, tx *store.Tx, inv *fulfill.Invoice, amount int64, cnID string) error {
-	pays, err := s.DB.Payments(ctx, inv.ID)
+	pays, err := tx.Payments(inv.ID)
 	if err != nil {
 		return err
 	}

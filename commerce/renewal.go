@@ -80,6 +80,8 @@ func (s *Service) renew(ctx context.Context, tx *store.Tx, sub *fulfill.Subscrip
 	// Renewal is at the current catalog price of the plan.
 	if cur, err := tx.PlanByCode(plan.Code); err == nil {
 		plan = cur
+	} else if fulfill.ErrorCode(err) != fulfill.ENotFound {
+		return nil, err
 	}
 	price, err := priceIn(plan, sub.Currency)
 	if err != nil {
@@ -252,7 +254,7 @@ func (s *Service) RecordSeatReport(ctx context.Context, in SeatReportInput) (*fu
 	err := s.DB.InTx(ctx, func(tx *store.Tx) error {
 		sub, err := tx.Subscription(in.SubscriptionID)
 		if err != nil {
-			return fulfill.FieldError(fulfill.ENotFound, "subscription_id", "No subscription %q.", in.SubscriptionID)
+			return fulfill.NotFoundAs(err, fulfill.FieldError(fulfill.ENotFound, "subscription_id", "No subscription %q.", in.SubscriptionID))
 		}
 		if day.Before(fulfill.DateOf(sub.CreatedAt)) {
 			return fulfill.FieldError(fulfill.EOutOfRange, "date", "date %s is before the subscription began.", day)

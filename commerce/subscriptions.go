@@ -2,7 +2,6 @@ package commerce
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"regexp"
 
@@ -75,11 +74,11 @@ func (s *Service) Purchase(ctx context.Context, actor Actor, in PurchaseInput) (
 	err := s.DB.InTx(ctx, func(tx *store.Tx) error {
 		cust, err := tx.Customer(in.CustomerID)
 		if err != nil {
-			return fulfill.FieldError(fulfill.ENotFound, "customer_id", "No customer %q.", in.CustomerID)
+			return fulfill.NotFoundAs(err, fulfill.FieldError(fulfill.ENotFound, "customer_id", "No customer %q.", in.CustomerID))
 		}
 		plan, err := tx.PlanByCode(in.Plan)
 		if err != nil {
-			return fulfill.FieldError("unknown_plan", "plan", "No plan %q in the catalog.", in.Plan)
+			return fulfill.NotFoundAs(err, fulfill.FieldError("unknown_plan", "plan", "No plan %q in the catalog.", in.Plan))
 		}
 		price, err := priceIn(plan, cust.Currency)
 		if err != nil {
@@ -129,16 +128,34 @@ func (s *Service) Purchase(ctx context.Context, actor Actor, in PurchaseInput) (
 }
 
 // newInvoice assembles an invoice (lines, tax, totals) for a customer. It
-// stores nothing: finalize does.
+// stores nothing but the account credit a negative total leaves: finalize
+// stores the invoice.
 func (s *Service) newInvoice(tx *store.Tx, cust *fulfill.Customer, subID *string, lines []billing.Line,
 	start, end fulfill.Date, paymentMethod string) (*fulfill.Invoice, error) {
-	decision := s.Tax.Decide(cust.Country, cust.TaxID)
-	b, err := billing.Build(cust.Currency, lines, decision, start.Time(), end.Time())
+	inv, excess, err := s.buildInvoice(tx.Context(), cust, subID, lines, start, end, paymentMethod)
 	if err != nil {
 		return nil, err
 	}
+	if excess > 0 {
+		if err := tx.SetCustomerCredit(cust.ID, cust.Credit+excess); err != nil {
+			return nil, err
+		}
+		cust.Credit += excess
+	}
+	return inv, nil
+}
+
+// buildInvoice computes an invoice in memory, and the account credit left
+// over when its lines add up to less than nothing.
+func (s *Service) buildInvoice(ctx context.Context, cust *fulfill.Customer, subID *string, lines []billing.Line,
+	start, end fulfill.Date, paymentMethod string) (*fulfill.Invoice, int64, error) {
+	decision := s.Tax.Decide(cust.Country, cust.TaxID)
+	b, err := billing.Build(cust.Currency, lines, decision, start.Time(), end.Time())
+	if err != nil {
+		return nil, 0, err
+	}
 	today := s.today()
-	inv := &fulfill.Invoice{ID: fulfill.NewIDFor(tx.Context(), "inv"), CustomerID: cust.ID, SubscriptionID: subID, Status: fulfill.InvoiceOpen,
+	inv := &fulfill.Invoice{ID: fulfill.NewIDFor(ctx, "inv"), CustomerID: cust.ID, SubscriptionID: subID, Status: fulfill.InvoiceOpen,
 		Currency: cust.Currency, Subtotal: b.Totals.Subtotal, Tax: b.Totals.Tax, Total: b.Totals.Total,
 		TaxRateBP: decision.RateBasisPoints, ReverseCharge: decision.ReverseCharge, TaxNote: decision.Note,
 		IssuedOn: today, DueOn: today, PaymentMethod: paymentMethod, CreatedAt: s.now()}
@@ -151,14 +168,8 @@ func (s *Service) newInvoice(tx *store.Tx, cust *fulfill.Customer, subID *string
 			UnitAmount: l.UnitAmount, Amount: l.Amount, PeriodStart: fulfill.DateOf(l.PeriodStart),
 			PeriodEnd: fulfill.DateOf(l.PeriodEnd), Proration: l.Proration})
 	}
-	if b.CreditExcess > 0 {
-		if err := tx.SetCustomerCredit(cust.ID, cust.Credit+b.CreditExcess); err != nil {
-			return nil, err
-		}
-		cust.Credit += b.CreditExcess
-	}
 	inv.AmountDue = inv.Total
-	return inv, nil
+	return inv, b.CreditExcess, nil
 }
 
 // finalize numbers and stores the invoice, then collects it: a zero invoice is
@@ -262,7 +273,7 @@ func (s *Service) ChangePlan(ctx context.Context, actor Actor, id, code string, 
 	return s.change(ctx, id, preview, func(tx *store.Tx, sub *fulfill.Subscription) ([]billing.Line, string, error) {
 		plan, err := tx.PlanByCode(code)
 		if err != nil {
-			return nil, "", fulfill.FieldError("unknown_plan", "plan", "No plan %q in the catalog.", code)
+			return nil, "", fulfill.NotFoundAs(err, fulfill.FieldError("unknown_plan", "plan", "No plan %q in the catalog.", code))
 		}
 		if plan.Code == sub.Plan {
 			return nil, "", fulfill.FieldError(fulfill.EInvalid, "plan", "The subscription is already on %q.", code)
@@ -287,10 +298,14 @@ func (s *Service) ChangePlan(ctx context.Context, actor Actor, id, code string, 
 }
 
 // change runs a mid-term change: price it, and unless previewing, store it,
-// invoice it and collect.
+// invoice it and collect. A preview prices the change in a read-only
+// transaction, in memory: it takes no lock and never waits for the writer.
 func (s *Service) change(ctx context.Context, id string, preview bool,
 	apply func(*store.Tx, *fulfill.Subscription) ([]billing.Line, string, error), actor Actor) (*Preview, *ChangeResult, error) {
-	var pv *Preview
+	if preview {
+		pv, err := s.previewChange(ctx, id, apply)
+		return pv, nil, err
+	}
 	var res *ChangeResult
 	err := s.DB.InTx(ctx, func(tx *store.Tx) error {
 		sub, cust, err := s.changeable(tx, id)
@@ -305,10 +320,6 @@ func (s *Service) change(ctx context.Context, id string, preview bool,
 		inv, err := s.newInvoice(tx, cust, &sub.ID, lines, day, sub.EndsOn, sub.PaymentMethod)
 		if err != nil {
 			return err
-		}
-		if preview {
-			pv = &Preview{AmountDue: inv.Total, Currency: inv.Currency, Lines: inv.Lines}
-			return errPreview
 		}
 		if err := s.finalize(ctx, tx, cust, inv); err != nil {
 			return err
@@ -327,8 +338,33 @@ func (s *Service) change(ctx context.Context, id string, preview bool,
 		}
 		return s.emit(tx, event, sub.ID, cust.ID, res)
 	})
-	if err != nil && !errors.Is(err, errPreview) {
+	if err != nil {
 		return nil, nil, err
 	}
-	return pv, res, nil
+	return nil, res, nil
+}
+
+// previewChange prices a mid-term change as change would invoice it, reading
+// in a read-only transaction and storing nothing.
+func (s *Service) previewChange(ctx context.Context, id string,
+	apply func(*store.Tx, *fulfill.Subscription) ([]billing.Line, string, error)) (*Preview, error) {
+	var pv *Preview
+	err := s.DB.ReadTx(ctx, func(tx *store.Tx) error {
+		sub, cust, err := s.changeable(tx, id)
+		if err != nil {
+			return err
+		}
+		day := s.changeDay(sub)
+		lines, _, err := apply(tx, sub)
+		if err != nil {
+			return err
+		}
+		inv, _, err := s.buildInvoice(ctx, cust, &sub.ID, lines, day, sub.EndsOn, sub.PaymentMethod)
+		if err != nil {
+			return err
+		}
+		pv = &Preview{AmountDue: inv.Total, Currency: inv.Currency, Lines: inv.Lines}
+		return nil
+	})
+	return pv, err
 }

@@ -151,6 +151,7 @@ func (s *Service) ReplayDelivery(ctx context.Context, id string) (*store.Webhook
 func (s *Service) ReplaySince(ctx context.Context, endpointID string, since time.Time) (int, error) {
 	n := 0
 	err := s.DB.InTx(ctx, func(tx *store.Tx) error {
+		n = 0 // a rerun of the transaction counts anew
 		ep, err := tx.WebhookEndpoint(endpointID)
 		if err != nil {
 			return err

@@ -174,7 +174,16 @@ func loadLines(ctx context.Context, q querier, invs []*fulfill.Invoice) error {
 
 // Payments lists an invoice's payment attempts.
 func (db *DB) Payments(ctx context.Context, invoiceID string) ([]fulfill.Payment, error) {
-	rows, err := db.Read.QueryContext(ctx, `SELECT id, invoice_id, provider, provider_ref, amount, currency, status, failure_code, created_at
+	return payments(ctx, db.Read, invoiceID)
+}
+
+// Payments lists an invoice's payment attempts, read in the transaction.
+func (t *Tx) Payments(invoiceID string) ([]fulfill.Payment, error) {
+	return payments(t.ctx, t.tx, invoiceID)
+}
+
+func payments(ctx context.Context, q querier, invoiceID string) ([]fulfill.Payment, error) {
+	rows, err := q.QueryContext(ctx, `SELECT id, invoice_id, provider, provider_ref, amount, currency, status, failure_code, created_at
 		FROM payments WHERE invoice_id = $1 ORDER BY created_at, id`, invoiceID)
 	if err != nil {
 		return nil, err

@@ -167,7 +167,7 @@ func (db *DB) EachLedgerEntry(ctx context.Context, fn func(*LedgerEntry) error) 
 
 // Invoice returns an invoice with its lines, locked for update.
 func (t *Tx) Invoice(id string) (*fulfill.Invoice, error) {
-	lock := t.db.forUpdate()
+	lock := t.lock(" FOR UPDATE")
 	inv, err := scanInvoice(t.tx.QueryRowContext(t.ctx, `SELECT `+invoiceCols+` FROM invoices WHERE id = $1`+lock, id))
 	if err != nil {
 		return nil, mapErr(err, "Invoice")

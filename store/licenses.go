@@ -44,6 +44,12 @@ func (db *DB) License(ctx context.Context, id string) (*fulfill.License, error) 
 	return l, mapErr(err, "License")
 }
 
+// License returns a license, read in the transaction.
+func (t *Tx) License(id string) (*fulfill.License, error) {
+	l, err := scanLicense(t.tx.QueryRowContext(t.ctx, `SELECT `+licenseCols+` FROM licenses WHERE id = $1`, id))
+	return l, mapErr(err, "License")
+}
+
 // Licenses lists a subscription's licenses, newest first.
 func (db *DB) Licenses(ctx context.Context, subscriptionID string) ([]*fulfill.License, error) {
 	return queryAll(ctx, db.Read, scanLicense, `SELECT `+licenseCols+` FROM licenses WHERE subscription_id = $1 ORDER BY seq DESC`, subscriptionID)

@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
+	neturl "net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -51,17 +53,33 @@ type DB struct {
 	jobs *river.Client[*sql.Tx] // insert-only: workers run elsewhere
 }
 
+// DefaultMaxConns is the size of the PostgreSQL connection pool when the
+// URL does not say.
+const DefaultMaxConns = 20
+
+// DefaultBusyTimeout is how long an SQLite statement waits for a lock
+// another connection (or process) holds before failing with SQLITE_BUSY.
+const DefaultBusyTimeout = 10 * time.Second
+
 // Open opens the database named by url: "postgres://…" or "postgresql://…"
 // for PostgreSQL, anything else is an SQLite file path (an optional
 // "sqlite://" or "file:" prefix is dropped).
+//
+// PostgreSQL URLs may carry pool_max_conns=N (default 20), the size of the
+// connection pool; other parameters go to the server (lock_timeout=2s, …).
+// SQLite paths may carry ?busy_timeout=MILLISECONDS (default 10000).
 func Open(ctx context.Context, url string) (*DB, error) {
 	if strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://") {
-		db, err := sql.Open("pgx", url)
+		dsn, maxConns, err := poolSize(url)
 		if err != nil {
 			return nil, err
 		}
-		db.SetMaxOpenConns(20)
-		db.SetMaxIdleConns(10)
+		db, err := sql.Open("pgx", dsn)
+		if err != nil {
+			return nil, err
+		}
+		db.SetMaxOpenConns(maxConns)
+		db.SetMaxIdleConns(min(10, maxConns))
 		db.SetConnMaxIdleTime(5 * time.Minute)
 		if err := db.PingContext(ctx); err != nil {
 			db.Close()
@@ -70,7 +88,19 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		return newDB(Postgres, db, db)
 	}
 	path := strings.TrimPrefix(strings.TrimPrefix(url, "sqlite://"), "file:")
+	busy := DefaultBusyTimeout
 	if i := strings.IndexByte(path, '?'); i >= 0 {
+		q, err := neturl.ParseQuery(path[i+1:])
+		if err != nil {
+			return nil, fmt.Errorf("SQLite URL parameters: %w", err)
+		}
+		if v := q.Get("busy_timeout"); v != "" {
+			ms, err := strconv.Atoi(v)
+			if err != nil || ms < 0 {
+				return nil, fmt.Errorf("SQLite busy_timeout=%q: want milliseconds", v)
+			}
+			busy = time.Duration(ms) * time.Millisecond
+		}
 		path = path[:i]
 	}
 	if dir := filepath.Dir(path); dir != "" {
@@ -80,7 +110,7 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	}
 	// busy_timeout first so every later pragma waits instead of failing;
 	// synchronous=FULL because these rows are money.
-	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
+	dsn := "file:" + path + fmt.Sprintf("?_pragma=busy_timeout(%d)", busy.Milliseconds()) + "&_pragma=journal_mode(WAL)" +
 		"&_pragma=foreign_keys(ON)&_pragma=synchronous(FULL)&_time_format=sqlite"
 	// BEGIN IMMEDIATE on the writer: a transaction takes the write lock when
 	// it starts (waiting per busy_timeout) instead of failing with "database
@@ -104,6 +134,27 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	}
 	r.SetMaxOpenConns(4)
 	return newDB(SQLite, w, r)
+}
+
+// poolSize takes pool_max_conns out of a PostgreSQL URL (the server would
+// refuse it as an unknown setting) and returns the URL left and the size.
+func poolSize(raw string) (string, int, error) {
+	u, err := neturl.Parse(raw)
+	if err != nil {
+		return "", 0, fmt.Errorf("PostgreSQL URL: %w", err)
+	}
+	q := u.Query()
+	v := q.Get("pool_max_conns")
+	if v == "" {
+		return raw, DefaultMaxConns, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		return "", 0, fmt.Errorf("PostgreSQL URL: pool_max_conns=%q: want a whole number of at least 1", v)
+	}
+	q.Del("pool_max_conns")
+	u.RawQuery = q.Encode()
+	return u.String(), n, nil
 }
 
 func newDB(dialect string, w, r *sql.DB) (*DB, error) {
@@ -173,11 +224,24 @@ func (db *DB) migrations() ([]migration, error) {
 	return ms, nil
 }
 
-// appliedVersions lists the migrations recorded as applied.
+// appliedVersions lists the migrations recorded as applied. Only a missing
+// schema_migrations table means nothing is applied; any other failure is an
+// error, never "apply everything again".
 func (db *DB) appliedVersions(ctx context.Context) (map[int]bool, error) {
+	exists := `SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'`
+	if db.Dialect == Postgres {
+		exists = `SELECT COUNT(*) FROM pg_catalog.pg_tables WHERE schemaname = current_schema() AND tablename = 'schema_migrations'`
+	}
+	var n int
+	if err := db.Write.QueryRowContext(ctx, exists).Scan(&n); err != nil {
+		return nil, fmt.Errorf("look for schema_migrations: %w", err)
+	}
+	if n == 0 {
+		return map[int]bool{}, nil // a new database: nothing applied
+	}
 	rows, err := db.Write.QueryContext(ctx, `SELECT version FROM schema_migrations`)
 	if err != nil {
-		return map[int]bool{}, nil // no table yet: nothing applied
+		return nil, fmt.Errorf("read schema_migrations: %w", err)
 	}
 	defer rows.Close()
 	done := map[int]bool{}
@@ -265,21 +329,68 @@ func (db *DB) CheckSchema(ctx context.Context) error {
 	return nil
 }
 
-// tx runs fn in a transaction, committing if it returns nil.
+// MaxTxAttempts bounds how often a transaction is run when PostgreSQL
+// aborts it with a serialization failure (40001) or a deadlock (40P01).
+const MaxTxAttempts = 3
+
+// tx runs fn in a transaction, committing if it returns nil. A transaction
+// that PostgreSQL aborted as a serialization failure or a deadlock is run
+// again, up to MaxTxAttempts times in all, after a short jittered pause: the
+// database undid all of it, so fn, being the whole transaction, can run
+// anew. fn must therefore have no effect outside the transaction beyond
+// setting the variables it returns its results in (no network calls, no
+// counters or lists kept across attempts).
 func (db *DB) tx(ctx context.Context, fn func(*sql.Tx) error) error {
-	tx, err := db.Write.BeginTx(ctx, nil)
+	return db.runTx(ctx, nil, fn)
+}
+
+func (db *DB) runTx(ctx context.Context, opts *sql.TxOptions, fn func(*sql.Tx) error) error {
+	pool := db.Write
+	if opts != nil && opts.ReadOnly {
+		pool = db.Read
+	}
+	for attempt := 1; ; attempt++ {
+		err := db.txOnce(ctx, pool, opts, fn)
+		if err == nil || attempt == MaxTxAttempts || !Retryable(err) {
+			return err
+		}
+		// 5–15 ms, then 10–30 ms: long enough for the winner to commit.
+		pause := time.Duration(attempt) * (5*time.Millisecond + rand.N(10*time.Millisecond))
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(pause):
+		}
+	}
+}
+
+func (db *DB) txOnce(ctx context.Context, pool *sql.DB, opts *sql.TxOptions, fn func(*sql.Tx) error) error {
+	tx, err := pool.BeginTx(ctx, opts)
 	if err != nil {
-		return err
+		return fmt.Errorf("begin transaction: %w", err)
 	}
 	if err := fn(tx); err != nil {
 		tx.Rollback()
 		return err
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
 }
 
-// mapErr turns driver errors into domain errors on both databases, so a
-// duplicate is a conflict and a missing row is not found, never a 500.
+// Retryable reports whether err is PostgreSQL aborting a transaction that
+// may simply be run again: a serialization failure or a deadlock.
+func Retryable(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "40001" || pgErr.Code == "40P01")
+}
+
+// mapErr turns driver errors into domain errors on both databases: no rows
+// is not found and a duplicate is a conflict. It is the one place that
+// decides those two; every other error stays internal (500, logged), even
+// a lock timeout or a busy SQLite database, which only say that the row
+// could not be read now.
 func mapErr(err error, what string) error {
 	if err == nil {
 		return nil
@@ -292,8 +403,13 @@ func mapErr(err error, what string) error {
 		return fulfill.Errorf(fulfill.EConflict, "%s already exists.", what)
 	}
 	var sqErr *sqlite.Error
-	if errors.As(err, &sqErr) && (sqErr.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || sqErr.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY) {
-		return fulfill.Errorf(fulfill.EConflict, "%s already exists.", what)
+	if errors.As(err, &sqErr) {
+		switch c := sqErr.Code(); {
+		case c == sqlite3.SQLITE_CONSTRAINT_UNIQUE, c == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return fulfill.Errorf(fulfill.EConflict, "%s already exists.", what)
+		case c&0xff == sqlite3.SQLITE_BUSY, c&0xff == sqlite3.SQLITE_LOCKED:
+			return fmt.Errorf("%s: database busy (another connection holds the lock): %w", what, err)
+		}
 	}
 	return err
 }

@@ -77,11 +77,7 @@ func (t *Tx) insertVersion(s *fulfill.Subscription, c Change) error {
 
 // Subscription returns a subscription locked for update.
 func (t *Tx) Subscription(id string) (*fulfill.Subscription, error) {
-	lock := ""
-	if t.db.Dialect == Postgres {
-		lock = " FOR UPDATE OF s"
-	}
-	s, err := scanSub(t.tx.QueryRowContext(t.ctx, `SELECT `+subCols+subFrom+` WHERE s.id = $1`+lock, id))
+	s, err := scanSub(t.tx.QueryRowContext(t.ctx, `SELECT `+subCols+subFrom+` WHERE s.id = $1`+t.lock(" FOR UPDATE OF s"), id))
 	return s, mapErr(err, "Subscription")
 }
 

@@ -1,4 +1,4 @@
-package store_test
+package store
 
 import (
 	"context"
@@ -8,24 +8,7 @@ import (
 	"time"
 
 	"github.com/fulfillhq/fulfill/internal/dbtest"
-	"github.com/fulfillhq/fulfill/store"
 )
-
-func TestMain(m *testing.M) { dbtest.Main(m) }
-
-func openMigrated(t *testing.T, url string) *store.DB {
-	t.Helper()
-	ctx := context.Background()
-	db, err := store.Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return db
-}
 
 // TestThrottles: hits count per key in fixed windows, concurrent hits are
 // all counted, a new window starts from zero, clearing and purging forget.

@@ -13,18 +13,49 @@ import (
 )
 
 // Tx is one business transaction: every change of a use case, and the jobs it
-// triggers, commit or roll back together.
+// triggers, commit or roll back together. Every read a use case makes while
+// it holds a Tx goes through the Tx, never through the pool: on PostgreSQL a
+// transaction waiting for a second pool connection can wait for ever once
+// every connection is held by such a transaction.
 type Tx struct {
-	db  *DB
-	tx  *sql.Tx
-	ctx context.Context
+	db       *DB
+	tx       *sql.Tx
+	ctx      context.Context
+	readOnly bool
 }
 
-// InTx runs fn in one transaction.
+// InTx runs fn in one transaction. A transaction PostgreSQL aborts as a
+// serialization failure or a deadlock is run again (see MaxTxAttempts), so
+// fn must do nothing outside the transaction beyond setting its results: no
+// network call, nothing appended to or counted in outer variables.
 func (db *DB) InTx(ctx context.Context, fn func(*Tx) error) error {
 	return db.tx(ctx, func(tx *sql.Tx) error {
 		return fn(&Tx{db: db, tx: tx, ctx: ctx})
 	})
+}
+
+// ReadTx runs fn in a read-only transaction: one consistent view of the
+// data that takes no lock and never waits for a writer (on SQLite it runs on
+// the reader pool, beside the single writer). Reads that lock rows for
+// update in InTx do not lock in ReadTx, and writes fail.
+func (db *DB) ReadTx(ctx context.Context, fn func(*Tx) error) error {
+	opts := &sql.TxOptions{ReadOnly: true}
+	if db.Dialect == Postgres {
+		opts.Isolation = sql.LevelRepeatableRead
+	}
+	return db.runTx(ctx, opts, func(tx *sql.Tx) error {
+		return fn(&Tx{db: db, tx: tx, ctx: ctx, readOnly: true})
+	})
+}
+
+// lock is clause (" FOR UPDATE", " FOR UPDATE OF s") on PostgreSQL in a
+// writing transaction, and nothing on SQLite, whose single writer already
+// excludes other writers, or in a read-only transaction.
+func (t *Tx) lock(clause string) string {
+	if t.readOnly || t.db.Dialect != Postgres {
+		return ""
+	}
+	return clause
 }
 
 // Context is the transaction's context.
@@ -223,7 +254,7 @@ func (t *Tx) InsertCustomer(c *fulfill.Customer) error {
 
 // Customer returns a customer, locked for update.
 func (t *Tx) Customer(id string) (*fulfill.Customer, error) {
-	c, err := scanCustomer(t.tx.QueryRowContext(t.ctx, `SELECT `+customerCols+` FROM customers WHERE id = $1`+t.db.forUpdate(), id))
+	c, err := scanCustomer(t.tx.QueryRowContext(t.ctx, `SELECT `+customerCols+` FROM customers WHERE id = $1`+t.lock(" FOR UPDATE"), id))
 	return c, mapErr(err, "Customer")
 }
 

@@ -222,7 +222,7 @@ func (s *Server) useToken(r *http.Request, purpose string, then func(tx *store.T
 	err := s.db.InTx(r.Context(), func(tx *store.Tx) error {
 		id, err := tx.UseToken(hashSecret(r.PostForm.Get("token")), purpose, now)
 		if err != nil {
-			return fulfill.Errorf(fulfill.EInvalid, "This link has expired or was already used. Ask for a new one.")
+			return fulfill.NotFoundAs(err, fulfill.Errorf(fulfill.EInvalid, "This link has expired or was already used. Ask for a new one."))
 		}
 		if u, err = tx.UserByID(id); err != nil {
 			return err

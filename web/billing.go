@@ -299,7 +299,7 @@ func (s *Server) acceptInvitation(w http.ResponseWriter, r *http.Request) error 
 	err := s.db.InTx(r.Context(), func(tx *store.Tx) error {
 		var err error
 		if in, err = tx.AcceptInvitation(hashSecret(r.PostForm.Get("token")), u.ID, now); err != nil {
-			return fulfill.Errorf(fulfill.EInvalid, "This invitation has expired or was already used. Ask for a new one.")
+			return fulfill.NotFoundAs(err, fulfill.Errorf(fulfill.EInvalid, "This invitation has expired or was already used. Ask for a new one."))
 		}
 		if !strings.EqualFold(in.Email, u.Email) {
 			return fulfill.Errorf(fulfill.EForbidden, "This invitation is for %s: sign in with that address to accept it.", in.Email)

@@ -407,10 +407,10 @@ func statusOf(code string) int { return httpstatus.Of(code) }
 // shown as "Internal error.".
 func (s *Server) renderError(w http.ResponseWriter, r *http.Request, err error) {
 	code := fulfill.ErrorCode(err)
-	if code == fulfill.EInternal {
+	status := statusOf(code)
+	if status >= 500 {
 		s.log.Error("web", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
-	status := statusOf(code)
 	title := map[int]string{404: "Page not found", 403: "Not allowed", 500: "Something went wrong", 429: "Too many attempts", 413: "Too large"}[status]
 	if title == "" {
 		title = "That did not work"

@@ -43,11 +43,12 @@ var statuses = map[string]int{
 	fulfill.EInternal:    http.StatusInternalServerError,
 }
 
-// Of is the HTTP status of an error code; a code not in the table is a
-// client error the request could not be done for (422).
+// Of is the HTTP status of an error code. A code not in the table is a
+// mistake on our side, never the client's: it is a 500, so that it is
+// logged and the answer is not kept for an Idempotency-Key.
 func Of(code string) int {
 	if st, ok := statuses[code]; ok {
 		return st
 	}
-	return http.StatusUnprocessableEntity
+	return http.StatusInternalServerError
 }
