@@ -278,7 +278,7 @@ func (v *importValidator) row(kind string, withSub bool, line int, get func(stri
 			return row, &RowError{line, "email", fmt.Sprintf("A customer with email %s already exists.", c.Email)}
 		}
 		ext := get("external_id")
-		if len(ext) > 200 {
+		if fulfill.TextLen(ext) > 200 {
 			return row, &RowError{line, "external_id", "At most 200 characters."}
 		}
 		if ext != "" {
@@ -521,15 +521,16 @@ func newCustomer(in CustomerInput, now time.Time) (*fulfill.Customer, error) {
 	if in.Email == "" {
 		return nil, fulfill.FieldError(fulfill.ERequired, "email", "An email address is required.")
 	}
-	if !emailRE.MatchString(in.Email) || len(in.Email) > 254 {
+	if !emailRE.MatchString(in.Email) || fulfill.TextLen(in.Email) > 254 {
 		return nil, fulfill.FieldError(fulfill.EInvalid, "email", "%q is not an email address.", in.Email)
 	}
 	if strings.TrimSpace(in.Name) == "" {
 		return nil, fulfill.FieldError(fulfill.ERequired, "name", "A name is required.")
 	}
 	for _, f := range []struct{ field, v string }{{"name", in.Name}, {"company", in.Company}, {"address", in.Address},
-		{"city", in.City}, {"postal_code", in.PostalCode}, {"tax_id", in.TaxID}} {
-		if len(f.v) > 200 {
+		{"city", in.City}, {"postal_code", in.PostalCode}, {"tax_id", in.TaxID},
+		{"subscription_contact_name", in.ContactName}, {"billing_contact_name", in.BillingName}} {
+		if fulfill.TextLen(f.v) > 200 {
 			return nil, fulfill.FieldError(fulfill.EOutOfRange, f.field, "At most 200 characters.")
 		}
 	}
@@ -550,7 +551,7 @@ func newCustomer(in CustomerInput, now time.Time) (*fulfill.Customer, error) {
 		return nil, fulfill.FieldError(fulfill.EInvalid, "currency", "%q is not an ISO 4217 currency code.", in.Currency)
 	}
 	for _, f := range []struct{ field, v string }{{"subscription_contact_email", in.ContactEmail}, {"billing_contact_email", in.BillingEmail}} {
-		if f.v != "" && !emailRE.MatchString(f.v) {
+		if f.v != "" && (!emailRE.MatchString(f.v) || fulfill.TextLen(f.v) > 254) {
 			return nil, fulfill.FieldError(fulfill.EInvalid, f.field, "%q is not an email address.", f.v)
 		}
 	}

@@ -39,7 +39,7 @@ func checkInstance(instanceID, hostname, version string) error {
 		return fulfill.FieldError(fulfill.ERequired, "instance_id", "instance_id is required.")
 	}
 	for f, v := range map[string]string{"instance_id": instanceID, "hostname": hostname, "version": version} {
-		if len(v) > 255 {
+		if fulfill.TextLen(v) > 255 {
 			return fulfill.FieldError(fulfill.EOutOfRange, f, "%s is at most 255 characters.", f)
 		}
 	}
