@@ -123,6 +123,10 @@ func (s *Service) Import(ctx context.Context, kind string, r io.Reader, opts Imp
 				Reason: fmt.Sprintf("%d fields, the header has %d", len(fields), len(header))})
 			continue
 		}
+		if rerr := badText(line, header, fields); rerr != nil {
+			rep.Rejected = append(rep.Rejected, *rerr)
+			continue
+		}
 		records = append(records, record{line, fields})
 	}
 
@@ -249,6 +253,17 @@ func (s *Service) newImportValidator(tx *store.Tx) (*importValidator, error) {
 		return nil, err
 	}
 	return v, nil
+}
+
+// badText rejects a row with a field that is not valid UTF-8 or holds a
+// NUL: no column takes either, and PostgreSQL refuses both.
+func badText(line int, header, fields []string) *RowError {
+	for i, f := range fields {
+		if err := fulfill.CheckText(header[i], f, 0); err != nil {
+			return rowErr(line, err)
+		}
+	}
+	return nil
 }
 
 func rowErr(line int, err error) *RowError {
