@@ -329,7 +329,11 @@ func decode(r *http.Request, v any) error {
 	if tok, err := dec.Token(); err != io.EOF {
 		return fulfill.Errorf(fulfill.EInvalidJSON, "Unexpected data after the JSON object: %v.", tok)
 	}
-	return checkNulls(body, reflect.TypeOf(v).Elem())
+	t := reflect.TypeOf(v)
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return checkNulls(body, t)
 }
 
 func jsonError(err error) error {

@@ -33,6 +33,7 @@ const (
 )
 
 func TestFuzzEveryAPIRouteNeverAnswers5xx(t *testing.T) {
+	t.Parallel()
 	seed := uint64(20260101)
 	if s := os.Getenv(fuzzSeedEnv); s != "" {
 		n, err := strconv.ParseUint(s, 10, 64)

@@ -53,7 +53,7 @@ func (s *Service) Activate(ctx context.Context, in ActivationInput) (*Activation
 	if code == "" {
 		return nil, fulfill.FieldError(fulfill.ERequired, "activation_code", "activation_code is required.")
 	}
-	if len(code) != 24 {
+	if fulfill.TextLen(code) != 24 {
 		return nil, fulfill.FieldError(fulfill.EInvalid, "activation_code", "An activation code has 24 characters.")
 	}
 	if err := checkInstance(in.InstanceID, in.Hostname, in.Version); err != nil {
