@@ -13,6 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/fulfillhq/fulfill"
 	"github.com/fulfillhq/fulfill/commerce"
 	"github.com/fulfillhq/fulfill/internal/clientip"
+	"github.com/fulfillhq/fulfill/internal/edgecheck"
 	"github.com/fulfillhq/fulfill/internal/httpstatus"
 	"github.com/fulfillhq/fulfill/invoicepdf"
 	"github.com/fulfillhq/fulfill/jobs"
@@ -29,6 +31,10 @@ import (
 
 // MaxBodyBytes bounds a request body.
 const MaxBodyBytes = 1 << 20
+
+// MaxParamLength bounds a path or query value, in characters: ids, cursors
+// and filters are all much shorter.
+const MaxParamLength = 255
 
 // Server is the JSON API.
 type Server struct {
@@ -151,6 +157,10 @@ func actor(r *http.Request) commerce.Actor {
 func (s *Server) wrap(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r = r.WithContext(fulfill.WithRemoteAddr(r.Context(), remote(r)))
+		if err := edgecheck.Params(r, rt.Path, MaxParamLength); err != nil {
+			s.Error(w, r, err)
+			return
+		}
 		if rt.Auth {
 			tok, err := s.authenticate(r)
 			if err != nil {
@@ -163,6 +173,10 @@ func (s *Server) wrap(rt route) http.Handler {
 			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 			if err != nil {
 				s.Error(w, r, fulfill.Errorf(fulfill.ETooLarge, "The request body is larger than %d bytes.", MaxBodyBytes))
+				return
+			}
+			if err := edgecheck.JSON(body); err != nil {
+				s.Error(w, r, err)
 				return
 			}
 			r.Body = io.NopCloser(bytes.NewReader(body))
@@ -230,8 +244,8 @@ func FinalAnswer(status int) bool {
 // gets the first answer again, another body is refused, and a retry while
 // the first is still running gets 409.
 func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, rt route, key string, body []byte) {
-	if len(key) > 255 {
-		s.Error(w, r, fulfill.FieldError(fulfill.EInvalid, "Idempotency-Key", "An Idempotency-Key is at most 255 characters."))
+	if err := fulfill.CheckText("Idempotency-Key", key, 255); err != nil {
+		s.Error(w, r, err)
 		return
 	}
 	sum := sha256.Sum256(append([]byte(r.Method+" "+r.URL.Path+"\n"), body...))
@@ -323,8 +337,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 	return enc.Encode(v)
 }
 
-// decode reads a JSON object strictly: unknown fields, wrong types and
-// trailing data are errors that name the field.
+// decode reads a JSON object strictly: unknown fields, wrong types, nulls
+// where no null fits and trailing data are errors that name the field. (wrap
+// has checked the text of the body.)
 func decode(r *http.Request, v any) error {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
@@ -345,7 +360,11 @@ func decode(r *http.Request, v any) error {
 	if tok, err := dec.Token(); err != io.EOF {
 		return fulfill.Errorf(fulfill.EInvalidJSON, "Unexpected data after the JSON object: %v.", tok)
 	}
-	return nil
+	t := reflect.TypeOf(v)
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return checkNulls(body, t)
 }
 
 func jsonError(err error) error {

@@ -502,3 +502,35 @@ func TestExportEscapesFormulaCells(t *testing.T) {
 		}
 	})
 }
+
+// Issue 9 item 5: a CSV field with a NUL or invalid UTF-8 rejects its row
+// (PostgreSQL used to fail the whole import); lengths count characters.
+func TestImportRejectsBadBytes(t *testing.T) {
+	t.Parallel()
+	dbtest.ForEach(t, func(t *testing.T, url string) {
+		t.Parallel()
+		svc := newService(t, url)
+		long := strings.Repeat("é", 200)
+		file := "email,name,company,country\n" +
+			"ada@example.com,Ada\x00,,GB\n" + // 2: NUL
+			"bob@example.com,Bob,Bob \xffGmbH,DE\n" + // 3: invalid UTF-8
+			"eve@example.com," + long + "é,,US\n" + // 4: 201 characters
+			"carol@example.com," + long + ",,US\n" // 5: ok, 200 characters
+		rep, err := svc.Import(context.Background(), commerce.ImportCustomers, strings.NewReader(file), commerce.ImportOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, r := range rep.Rejected {
+			got = append(got, r.String())
+		}
+		want := []string{
+			"line 2: name: name contains a NUL character, which is not allowed.",
+			"line 3: company: company is not valid UTF-8 text.",
+			"line 4: name: At most 200 characters.",
+		}
+		if rep.Customers != 1 || strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Fatalf("imported %d, rejected:\n%s\nwant 1 and:\n%s", rep.Customers, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	})
+}

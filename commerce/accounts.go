@@ -38,7 +38,7 @@ func (s *Service) UpdateCustomer(ctx context.Context, actor Actor, remote, custo
 	}
 	for field, v := range map[string]string{"name": in.Name, "company": in.Company, "address": in.Address, "city": in.City,
 		"postal_code": in.PostalCode, "tax_id": in.TaxID, "subscription_contact_name": in.ContactName, "billing_contact_name": in.BillingName} {
-		if len(v) > 200 {
+		if fulfill.TextLen(v) > 200 {
 			return nil, fulfill.FieldError(fulfill.EOutOfRange, field, "At most 200 characters.")
 		}
 	}
@@ -46,7 +46,7 @@ func (s *Service) UpdateCustomer(ctx context.Context, actor Actor, remote, custo
 		return nil, fulfill.FieldError(fulfill.EInvalid, "country", "%q is not an ISO 3166 alpha-2 country code.", in.Country)
 	}
 	for field, v := range map[string]string{"subscription_contact_email": in.ContactEmail, "billing_contact_email": in.BillingEmail} {
-		if !emailRE.MatchString(v) || len(v) > 254 {
+		if !emailRE.MatchString(v) || fulfill.TextLen(v) > 254 {
 			return nil, fulfill.FieldError(fulfill.EInvalid, field, "%q is not an email address.", v)
 		}
 	}

@@ -77,6 +77,9 @@ func (s *Service) CreatePlan(ctx context.Context, actor Actor, in PlanInput) (*f
 	if strings.TrimSpace(in.Name) == "" {
 		return nil, fulfill.FieldError(fulfill.ERequired, "name", "A plan needs a name.")
 	}
+	if fulfill.TextLen(in.Name) > 200 {
+		return nil, fulfill.FieldError(fulfill.EOutOfRange, "name", "At most 200 characters.")
+	}
 	if in.Kind != fulfill.KindSelfManaged && in.Kind != fulfill.KindSaaS {
 		return nil, fulfill.FieldError(fulfill.EInvalid, "kind", "Kind must be %q or %q.", fulfill.KindSelfManaged, fulfill.KindSaaS)
 	}

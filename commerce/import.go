@@ -124,6 +124,10 @@ func (s *Service) Import(ctx context.Context, kind string, r io.Reader, opts Imp
 				Reason: fmt.Sprintf("%d fields, the header has %d", len(fields), len(header))})
 			continue
 		}
+		if rerr := badText(line, header, fields); rerr != nil {
+			rep.Rejected = append(rep.Rejected, *rerr)
+			continue
+		}
 		records = append(records, record{line, fields})
 	}
 
@@ -258,6 +262,17 @@ func (s *Service) newImportValidator(tx *store.Tx) (*importValidator, error) {
 	return v, nil
 }
 
+// badText rejects a row with a field that is not valid UTF-8 or holds a
+// NUL: no column takes either, and PostgreSQL refuses both.
+func badText(line int, header, fields []string) *RowError {
+	for i, f := range fields {
+		if err := fulfill.CheckText(header[i], f, 0); err != nil {
+			return rowErr(line, err)
+		}
+	}
+	return nil
+}
+
 func rowErr(line int, err error) *RowError {
 	var fe *fulfill.Error
 	if errors.As(err, &fe) {
@@ -285,7 +300,7 @@ func (v *importValidator) row(kind string, withSub bool, line int, get func(stri
 			return row, &RowError{line, "email", fmt.Sprintf("A customer with email %s already exists.", c.Email)}
 		}
 		ext := get("external_id")
-		if len(ext) > 200 {
+		if fulfill.TextLen(ext) > 200 {
 			return row, &RowError{line, "external_id", "At most 200 characters."}
 		}
 		if ext != "" {
@@ -528,15 +543,16 @@ func newCustomer(in CustomerInput, now time.Time) (*fulfill.Customer, error) {
 	if in.Email == "" {
 		return nil, fulfill.FieldError(fulfill.ERequired, "email", "An email address is required.")
 	}
-	if !emailRE.MatchString(in.Email) || len(in.Email) > 254 {
+	if !emailRE.MatchString(in.Email) || fulfill.TextLen(in.Email) > 254 {
 		return nil, fulfill.FieldError(fulfill.EInvalid, "email", "%q is not an email address.", in.Email)
 	}
 	if strings.TrimSpace(in.Name) == "" {
 		return nil, fulfill.FieldError(fulfill.ERequired, "name", "A name is required.")
 	}
 	for _, f := range []struct{ field, v string }{{"name", in.Name}, {"company", in.Company}, {"address", in.Address},
-		{"city", in.City}, {"postal_code", in.PostalCode}, {"tax_id", in.TaxID}} {
-		if len(f.v) > 200 {
+		{"city", in.City}, {"postal_code", in.PostalCode}, {"tax_id", in.TaxID},
+		{"subscription_contact_name", in.ContactName}, {"billing_contact_name", in.BillingName}} {
+		if fulfill.TextLen(f.v) > 200 {
 			return nil, fulfill.FieldError(fulfill.EOutOfRange, f.field, "At most 200 characters.")
 		}
 	}
@@ -557,7 +573,7 @@ func newCustomer(in CustomerInput, now time.Time) (*fulfill.Customer, error) {
 		return nil, fulfill.FieldError(fulfill.EInvalid, "currency", "%q is not an ISO 4217 currency code.", in.Currency)
 	}
 	for _, f := range []struct{ field, v string }{{"subscription_contact_email", in.ContactEmail}, {"billing_contact_email", in.BillingEmail}} {
-		if f.v != "" && !emailRE.MatchString(f.v) {
+		if f.v != "" && (!emailRE.MatchString(f.v) || fulfill.TextLen(f.v) > 254) {
 			return nil, fulfill.FieldError(fulfill.EInvalid, f.field, "%q is not an email address.", f.v)
 		}
 	}

@@ -39,7 +39,7 @@ func checkInstance(instanceID, hostname, version string) error {
 		return fulfill.FieldError(fulfill.ERequired, "instance_id", "instance_id is required.")
 	}
 	for f, v := range map[string]string{"instance_id": instanceID, "hostname": hostname, "version": version} {
-		if len(v) > 255 {
+		if fulfill.TextLen(v) > 255 {
 			return fulfill.FieldError(fulfill.EOutOfRange, f, "%s is at most 255 characters.", f)
 		}
 	}
@@ -53,7 +53,7 @@ func (s *Service) Activate(ctx context.Context, in ActivationInput) (*Activation
 	if code == "" {
 		return nil, fulfill.FieldError(fulfill.ERequired, "activation_code", "activation_code is required.")
 	}
-	if len(code) != 24 {
+	if fulfill.TextLen(code) != 24 {
 		return nil, fulfill.FieldError(fulfill.EInvalid, "activation_code", "An activation code has 24 characters.")
 	}
 	if err := checkInstance(in.InstanceID, in.Hostname, in.Version); err != nil {

@@ -220,6 +220,9 @@ func (s *Service) IssueCreditNote(ctx context.Context, actor Actor, invoiceID st
 	if strings.TrimSpace(in.Reason) == "" {
 		return nil, fulfill.FieldError(fulfill.ERequired, "reason", "A credit note needs a reason.")
 	}
+	if fulfill.TextLen(in.Reason) > 1000 {
+		return nil, fulfill.FieldError(fulfill.EOutOfRange, "reason", "At most 1000 characters.")
+	}
 	var cn *store.CreditNote
 	err := s.DB.InTx(ctx, func(tx *store.Tx) error {
 		inv, err := tx.Invoice(invoiceID)
@@ -322,6 +325,9 @@ func (s *Service) refund(ctx context.Context, tx *store.Tx, inv *fulfill.Invoice
 
 // VoidInvoice cancels an open invoice that nothing was paid or credited on.
 func (s *Service) VoidInvoice(ctx context.Context, actor Actor, invoiceID, reason string) (*fulfill.Invoice, error) {
+	if fulfill.TextLen(reason) > 1000 {
+		return nil, fulfill.FieldError(fulfill.EOutOfRange, "reason", "At most 1000 characters.")
+	}
 	var inv *fulfill.Invoice
 	err := s.DB.InTx(ctx, func(tx *store.Tx) error {
 		var err error
@@ -353,6 +359,9 @@ func (s *Service) VoidInvoice(ctx context.Context, actor Actor, invoiceID, reaso
 // WriteOff marks an open invoice uncollectible: what is still due goes to
 // write-offs; the revenue stays invoiced.
 func (s *Service) WriteOff(ctx context.Context, actor Actor, invoiceID, reason string) (*fulfill.Invoice, error) {
+	if fulfill.TextLen(reason) > 1000 {
+		return nil, fulfill.FieldError(fulfill.EOutOfRange, "reason", "At most 1000 characters.")
+	}
 	var inv *fulfill.Invoice
 	err := s.DB.InTx(ctx, func(tx *store.Tx) error {
 		var err error
@@ -439,6 +448,9 @@ func (s *Service) RecordWirePayment(ctx context.Context, actor Actor, invoiceID 
 	}
 	if strings.TrimSpace(reference) == "" {
 		return nil, fulfill.FieldError(fulfill.ERequired, "reference", "The bank reference of the transfer is required.")
+	}
+	if fulfill.TextLen(reference) > 200 {
+		return nil, fulfill.FieldError(fulfill.EOutOfRange, "reference", "At most 200 characters.")
 	}
 	var inv *fulfill.Invoice
 	err := s.DB.InTx(ctx, func(tx *store.Tx) error {

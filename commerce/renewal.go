@@ -168,7 +168,7 @@ func (s *Service) renew(ctx context.Context, tx *store.Tx, sub *fulfill.Subscrip
 
 // Cancel turns auto-renew off: the subscription runs to the end of its term.
 func (s *Service) Cancel(ctx context.Context, actor Actor, id, reason string) (*fulfill.Subscription, error) {
-	if len(reason) > 1000 {
+	if fulfill.TextLen(reason) > 1000 {
 		return nil, fulfill.FieldError(fulfill.EOutOfRange, "reason", "At most 1000 characters.")
 	}
 	return s.setAutoRenew(ctx, actor, id, false, reason)

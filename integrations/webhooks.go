@@ -36,7 +36,7 @@ func (s *Service) validEndpoint(ctx context.Context, in *EndpointInput) error {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Hostname() == "" {
 		return fulfill.FieldError(fulfill.EInvalid, "url", "url must be an absolute http:// or https:// URL.")
 	}
-	if len(in.URL) > 2048 {
+	if fulfill.TextLen(in.URL) > 2048 {
 		return fulfill.FieldError(fulfill.EOutOfRange, "url", "url is at most 2048 characters.")
 	}
 	if u.Fragment != "" {
@@ -45,7 +45,7 @@ func (s *Service) validEndpoint(ctx context.Context, in *EndpointInput) error {
 	if err := s.checkTarget(ctx, in.URL); err != nil {
 		return err
 	}
-	if len(in.Description) > 500 {
+	if fulfill.TextLen(in.Description) > 500 {
 		return fulfill.FieldError(fulfill.EOutOfRange, "description", "description is at most 500 characters.")
 	}
 	if len(in.Events) == 0 {

@@ -137,10 +137,10 @@ func (s *Server) signup(w http.ResponseWriter, r *http.Request) error {
 	fail := func(field, msg string) error {
 		return s.render(w, r, http.StatusUnprocessableEntity, "signup", "Create your account", formError{msg, field})
 	}
-	if a, err := mail.ParseAddress(email); err != nil || a.Address != email || !emailRE.MatchString(email) || len(email) > 254 {
+	if a, err := mail.ParseAddress(email); err != nil || a.Address != email || !emailRE.MatchString(email) || fulfill.TextLen(email) > 254 {
 		return fail("email", "Enter an email address like name@example.com.")
 	}
-	if name == "" || len(name) > 200 {
+	if name == "" || fulfill.TextLen(name) > 200 {
 		return fail("name", "Enter your name (at most 200 characters).")
 	}
 	if msg := passwordProblem(password); msg != "" {

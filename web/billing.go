@@ -236,7 +236,7 @@ func (s *Server) invite(w http.ResponseWriter, r *http.Request) error {
 	}
 	r.ParseForm()
 	email := strings.ToLower(strings.TrimSpace(r.PostForm.Get("email")))
-	if !emailRE.MatchString(email) || len(email) > 254 {
+	if !emailRE.MatchString(email) || fulfill.TextLen(email) > 254 {
 		return s.accountFail(w, r, c, "managers", fulfill.FieldError(fulfill.EInvalid, "invite_email", "Enter an email address like name@example.com."), false)
 	}
 	u := state(r).user

@@ -134,10 +134,10 @@ func (s *Server) openRequest(w http.ResponseWriter, r *http.Request) error {
 		}
 		cust, subID = d.Subs[i].CustomerID, v
 	}
-	if subject == "" || len(subject) > 200 {
+	if subject == "" || fulfill.TextLen(subject) > 200 {
 		return fail("subject", "Enter a short summary (at most 200 characters).")
 	}
-	if body == "" || len(body) > 10000 {
+	if body == "" || fulfill.TextLen(body) > 10000 {
 		return fail("body", "Describe the problem (at most 10,000 characters).")
 	}
 	u, now := state(r).user, s.now()
@@ -211,7 +211,7 @@ func (s *Server) addMessage(r *http.Request, req *store.SupportRequest, body str
 	if body == "" && !solve {
 		return fulfill.FieldError(fulfill.ERequired, "body", "Write a message.")
 	}
-	if len(body) > 10000 {
+	if fulfill.TextLen(body) > 10000 {
 		return fulfill.FieldError(fulfill.EOutOfRange, "body", "At most 10,000 characters.")
 	}
 	u, now := state(r).user, s.now()
@@ -289,7 +289,7 @@ func (s *Server) rateRequest(w http.ResponseWriter, r *http.Request) error {
 		return fulfill.FieldError(fulfill.ERequired, "satisfied", "Say whether you are satisfied.")
 	}
 	comment := strings.TrimSpace(r.PostForm.Get("comment"))
-	if len(comment) > 2000 {
+	if fulfill.TextLen(comment) > 2000 {
 		return fulfill.FieldError(fulfill.EOutOfRange, "comment", "At most 2,000 characters.")
 	}
 	now := s.now()

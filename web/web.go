@@ -27,6 +27,7 @@ import (
 	"github.com/fulfillhq/fulfill/billing"
 	"github.com/fulfillhq/fulfill/commerce"
 	"github.com/fulfillhq/fulfill/internal/clientip"
+	"github.com/fulfillhq/fulfill/internal/edgecheck"
 	"github.com/fulfillhq/fulfill/internal/httpstatus"
 	"github.com/fulfillhq/fulfill/invoicepdf"
 	"github.com/fulfillhq/fulfill/store"
@@ -258,6 +259,10 @@ func (s *Server) wrap(a access, h handlerFunc) http.Handler {
 		}
 		r = r.WithContext(fulfill.WithRemoteAddr(context.WithValue(r.Context(), ctxKey{}, st), clientIP(r)))
 		w.Header().Set("Cache-Control", "no-store")
+		if err := checkText(r); err != nil {
+			s.renderError(w, r, err)
+			return
+		}
 		u := st.user
 		var err error
 		switch {
@@ -298,6 +303,19 @@ func (s *Server) wrap(a access, h handlerFunc) http.Handler {
 			s.renderError(w, r, err)
 		}
 	})
+}
+
+// maxParamLength bounds a path or query value, in characters.
+const maxParamLength = 2048
+
+// checkText checks every text a page can read (path values, query and form
+// fields) before any handler reads it: bad bytes answer 4xx naming the
+// field, never 500.
+func checkText(r *http.Request) error {
+	if err := edgecheck.Params(r, r.Pattern, maxParamLength); err != nil {
+		return err
+	}
+	return edgecheck.Form(r, 0)
 }
 
 func (s *Server) auditDenied(r *http.Request, u *store.User) {
