@@ -78,6 +78,9 @@ func Open(ctx context.Context, url string) (*DB, error) {
 			return nil, err
 		}
 	}
+	if err := restrictFile(path); err != nil {
+		return nil, err
+	}
 	// busy_timeout first so every later pragma waits instead of failing;
 	// synchronous=FULL because these rows are money.
 	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
@@ -104,6 +107,36 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	}
 	r.SetMaxOpenConns(4)
 	return newDB(SQLite, w, r)
+}
+
+// restrictFile makes the SQLite database readable by its owner only: it
+// holds customers' data and password hashes. A new file is created 0600
+// before SQLite opens it (SQLite gives its -wal and -shm files the database
+// file's mode); an existing one, and its -wal and -shm, lose any group and
+// other permissions.
+func restrictFile(path string) error {
+	if path == "" || path == ":memory:" {
+		return nil
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err == nil {
+		return f.Close()
+	}
+	if !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("create SQLite %s: %w", path, err)
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			continue // no -wal or -shm yet
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			if err := os.Chmod(p, fi.Mode().Perm()&0o700); err != nil {
+				return fmt.Errorf("restrict SQLite %s to its owner: %w", p, err)
+			}
+		}
+	}
+	return nil
 }
 
 func newDB(dialect string, w, r *sql.DB) (*DB, error) {

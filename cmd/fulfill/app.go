@@ -210,7 +210,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	c.StripeSecretKey = getenv("FULFILL_STRIPE_SECRET_KEY")
 	c.StripeWebhooks = getenv("FULFILL_STRIPE_WEBHOOK_SECRETS")
 	c.StripePublishable = getenv("FULFILL_STRIPE_PUBLISHABLE_KEY")
-	fs.StringVar(&c.PublicURL, "public-url", getenv("FULFILL_PUBLIC_URL"), "the URL customers use to reach this server, for links in emails (default http://ADDR) [FULFILL_PUBLIC_URL]")
+	fs.StringVar(&c.PublicURL, "public-url", getenv("FULFILL_PUBLIC_URL"), "the URL customers use to reach this server (https://billing.example.com, optionally with a path prefix), the only origin of links in emails; required unless --addr is loopback, where it defaults to http://ADDR [FULFILL_PUBLIC_URL]")
 	fs.StringVar(&c.Seller.Company, "seller-name", or(getenv("FULFILL_SELLER_NAME"), "Fulfill Demo Vendor Inc."), "the seller's legal name on invoices [FULFILL_SELLER_NAME]")
 	fs.StringVar(&c.Seller.Address, "seller-address", or(getenv("FULFILL_SELLER_ADDRESS"), "1 Market Street"), "the seller's address on invoices [FULFILL_SELLER_ADDRESS]")
 	fs.StringVar(&c.Seller.TaxID, "seller-tax-id", getenv("FULFILL_SELLER_TAX_ID"), "the seller's tax id on invoices [FULFILL_SELLER_TAX_ID]")
@@ -231,6 +231,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	}
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		return usageError{fmt.Sprintf("--addr %q: want HOST:PORT", c.Addr)}
+	}
+	if err := checkPublicURL(c.PublicURL, c.Addr); err != nil {
+		return err
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
@@ -285,16 +288,24 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	}
 
 	c.Seller.Country = c.SellerCountry
-	publicURL := c.PublicURL // empty: the portal links to the address of each request
-	if c.PublicURL == "" {
-		c.PublicURL = "http://" + c.Addr
+	// Listen before the public URL is settled: on loopback it defaults to
+	// the address listened on, port included when --addr asks for port 0.
+	ln, err := net.Listen("tcp", c.Addr)
+	if err != nil {
+		return err
 	}
+	defer ln.Close()
+	publicURL, err := resolvePublicURL(c.PublicURL, ln.Addr().String())
+	if err != nil {
+		return err
+	}
+	c.PublicURL = publicURL
 	payments, err := paymentProvider(c)
 	if err != nil {
 		return err
 	}
 	svc := &commerce.Service{DB: db, Clock: clock, Payments: payments, Tax: billing.DefaultTaxTable(c.SellerCountry), Keys: ks,
-		PublicURL: strings.TrimSuffix(c.PublicURL, "/")}
+		PublicURL: publicURL}
 	if getenv("FULFILL_TEST_CRASH_AFTER_CHARGE") == "1" {
 		// Tests only: die between the charge and the commit, like a crash.
 		svc.AfterCharge = func() { os.Exit(3) }
@@ -334,10 +345,6 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		Wall: fulfill.ClockFunc(time.Now), Lease: c.IdempotencyLease}
 	if wh := newStripeWebhook(c.StripeWebhooks); wh != nil {
 		a.StripeWebhook = wh
-	}
-	ln, err := net.Listen("tcp", c.Addr)
-	if err != nil {
-		return err
 	}
 	webSrv, err := web.New(web.Config{Service: svc, DB: db, Clock: clock, Logger: log, BaseURL: publicURL, DashboardTTL: 30 * time.Second,
 		Seller: c.Seller, Jobs: runner, StripePublishableKey: map[bool]string{true: c.StripePublishable}[c.Payments == "stripe"]})
