@@ -208,6 +208,8 @@ type ctxKey struct{}
 type reqState struct {
 	sess *store.Session
 	user *store.User
+	// cookie is the raw session id of sess, the key of its sealed flash.
+	cookie string
 	// actingAs is the customer a staff member impersonates on portal
 	// pages, '' otherwise.
 	actingAs string
@@ -232,7 +234,7 @@ func (s *Server) wrap(a access, h handlerFunc) http.Handler {
 		if c, err := r.Cookie(sessionCookie); err == nil && c.Value != "" {
 			sess, u, err := s.db.SessionUser(r.Context(), hashSecret(c.Value), s.clock.Now())
 			if err == nil {
-				st.sess, st.user = sess, u
+				st.sess, st.user, st.cookie = sess, u, c.Value
 			} else if fulfill.ErrorCode(err) != fulfill.ENotFound {
 				s.renderError(w, r, err)
 				return
@@ -438,11 +440,11 @@ const flashInfo = "fulfill flash v1"
 // session cookie, which the database keeps only hashed: a flash can carry an
 // activation code, shown once, and a copy of the database must not reveal it.
 func sealFlash(r *http.Request, msg string) (string, error) {
-	c, err := r.Cookie(sessionCookie)
-	if err != nil {
-		return "", fmt.Errorf("web: seal flash: %w", err)
+	st := state(r)
+	if st.cookie == "" {
+		return "", errors.New("web: seal flash: no session cookie")
 	}
-	return seal.Seal([]byte(c.Value), nil, flashInfo, []byte(msg), nil)
+	return seal.Seal([]byte(st.cookie), nil, flashInfo, []byte(msg), nil)
 }
 
 // openFlash decrypts a sealed flash; one that does not open shows nothing.
@@ -450,11 +452,7 @@ func openFlash(r *http.Request, flash string) string {
 	if !seal.IsSealed(flash) {
 		return flash
 	}
-	c, err := r.Cookie(sessionCookie)
-	if err != nil {
-		return ""
-	}
-	b, err := seal.Open([]byte(c.Value), nil, flashInfo, flash, nil)
+	b, err := seal.Open([]byte(state(r).cookie), nil, flashInfo, flash, nil)
 	if err != nil {
 		return ""
 	}
