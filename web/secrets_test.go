@@ -106,7 +106,7 @@ func TestUnsentAuthMailLinkIsForAdminsOnly(t *testing.T) {
 			if !strings.Contains(list.body, "/admin/emails/"+m.ID) || strings.Contains(list.body, tok) {
 				t.Errorf("%s: the list does not show the mail, or shows its token", s.role)
 			}
-			page := staff.get("/admin/emails/" + m.ID).must(t, 200)
+			page := staff.get("/admin/emails/"+m.ID).must(t, 200)
 			if got := strings.Contains(page.body, tok); got != s.reads {
 				t.Errorf("%s reads the sign-in token: %v, want %v", s.role, got, s.reads)
 			}
@@ -178,7 +178,7 @@ func TestActivationCodeFlashIsSealedAtRest(t *testing.T) {
 		if err := e.db.Read.QueryRow(`SELECT flash FROM web_sessions WHERE flash <> ''`).Scan(&flash); err != nil {
 			t.Fatal(err)
 		}
-		page := c.get("/subscriptions/" + sub + "?welcome=1").must(t, 200)
+		page := c.get("/subscriptions/"+sub+"?welcome=1").must(t, 200)
 		m := activationCodeRE.FindStringSubmatch(page.body)
 		if m == nil {
 			t.Fatalf("no activation code on the page after the purchase:\n%.2000s", page.body)
