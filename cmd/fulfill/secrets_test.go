@@ -32,7 +32,10 @@ func TestServeBeyondLoopbackNeedsPublicURL(t *testing.T) {
 	t.Parallel()
 	for _, addr := range []string{"0.0.0.0:0", ":0", "[::]:0"} {
 		dir := filepath.Join(t.TempDir(), "data")
-		err := Main(context.Background(), []string{"serve", "--data-dir", dir, "--addr", addr}, io.Discard, io.Discard, env(nil))
+		// A server that starts anyway serves until the context ends.
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		err := Main(ctx, []string{"serve", "--data-dir", dir, "--addr", addr}, io.Discard, io.Discard, env(nil))
+		cancel()
 		if err == nil {
 			t.Fatalf("--addr %s without --public-url: serve started", addr)
 		}
