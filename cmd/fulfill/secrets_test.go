@@ -83,6 +83,14 @@ func TestPublicURLValidation(t *testing.T) {
 	if err := checkPublicURL("", "192.0.2.1:8080"); err == nil {
 		t.Error("a public address without --public-url was accepted")
 	}
+	// On loopback the default is the address actually listened on (port 0
+	// resolved), which commerce's mails (dunning) use as well.
+	if got, err := resolvePublicURL("", "127.0.0.1:43567"); err != nil || got != "http://127.0.0.1:43567" {
+		t.Errorf("resolvePublicURL on loopback = %q, %v", got, err)
+	}
+	if got, err := resolvePublicURL("https://billing.example.com/", "127.0.0.1:43567"); err != nil || got != "https://billing.example.com" {
+		t.Errorf("resolvePublicURL with --public-url = %q, %v", got, err)
+	}
 }
 
 // ---- a real SMTP server (github.com/emersion/go-smtp) ----
