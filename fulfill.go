@@ -6,6 +6,8 @@ package fulfill
 
 import (
 	"context"
+	"regexp"
+	"strings"
 	"sync"
 	"time"
 )
@@ -219,7 +221,31 @@ type Email struct {
 	Error          string     `json:"error,omitempty"`
 	CreatedAt      time.Time  `json:"created_at"`
 	SentAt         *time.Time `json:"sent_at"`
+	// Secret marks a message that carries a one-time link (sign-in, reset,
+	// confirmation, invitation): once sent, its stored copy loses the link;
+	// while it waits in the outbox only admins read it.
+	Secret bool `json:"secret"`
 }
+
+// IsSecretEmailKind reports whether emails of this kind carry a one-time
+// link: the auth.* mails (sign-in link, password reset, confirmation) and
+// invitations.
+func IsSecretEmailKind(kind string) bool {
+	return strings.HasPrefix(kind, "auth.") || kind == "account.invitation"
+}
+
+// LinkRemoved replaces the links of a secret email in its stored copy once
+// it has been sent.
+const LinkRemoved = "[link removed after sending]"
+
+// LinkHidden replaces the links of an unsent secret email for staff who are
+// not admins.
+const LinkHidden = "[link hidden: only admins see one-time links]"
+
+var linkRE = regexp.MustCompile(`https?://[^\s<>"]+`)
+
+// RedactLinks replaces every http(s) link in body with note.
+func RedactLinks(body, note string) string { return linkRE.ReplaceAllLiteralString(body, note) }
 
 // AuditEntry is one line of the audit log. It is never edited.
 type AuditEntry struct {

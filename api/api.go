@@ -22,6 +22,7 @@ import (
 	"github.com/fulfillhq/fulfill/commerce"
 	"github.com/fulfillhq/fulfill/internal/clientip"
 	"github.com/fulfillhq/fulfill/internal/edgecheck"
+	"github.com/fulfillhq/fulfill/internal/hsts"
 	"github.com/fulfillhq/fulfill/internal/httpstatus"
 	"github.com/fulfillhq/fulfill/invoicepdf"
 	"github.com/fulfillhq/fulfill/jobs"
@@ -135,7 +136,7 @@ func (s *Server) Handler() http.Handler {
 		w.Write([]byte("ready\n"))
 	})
 	s.mux = mux
-	return s.ClientIP.Handler(mux)
+	return s.ClientIP.Handler(hsts.Handler(mux, s.Svc.PublicURL))
 }
 
 type ctxKey int
@@ -157,6 +158,9 @@ func actor(r *http.Request) commerce.Actor {
 func (s *Server) wrap(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r = r.WithContext(fulfill.WithRemoteAddr(r.Context(), remote(r)))
+		// Answers carry activation codes, licenses and customer data: no
+		// cache (browser, proxy) keeps a copy.
+		w.Header().Set("Cache-Control", "no-store")
 		if err := edgecheck.Params(r, rt.Path, MaxParamLength); err != nil {
 			s.Error(w, r, err)
 			return
@@ -266,6 +270,9 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, rt route, ke
 	}
 	if !prev.Owned {
 		switch {
+		case prev.Discarded:
+			s.Error(w, r, fulfill.FieldError(fulfill.EIdempotencyReuse, "Idempotency-Key",
+				"This Idempotency-Key was answered before an upgrade, and that answer is no longer kept; look the result up, or use a new key for a new request."))
 		case prev.RequestHash != hash:
 			s.Error(w, r, fulfill.FieldError(fulfill.EIdempotencyReuse, "Idempotency-Key",
 				"This Idempotency-Key was used with another request; use a new key for a new request."))

@@ -313,6 +313,14 @@ func (s *Server) listEmails(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if tok := tokenFrom(r.Context()); tok == nil || tok.Role != "admin" {
+		// One-time links waiting in the outbox are for admins only.
+		for _, e := range es {
+			if e.Secret {
+				e.Body = fulfill.RedactLinks(e.Body, fulfill.LinkHidden)
+			}
+		}
+	}
 	return writeJSON(w, http.StatusOK, newList(es, p, func(e *fulfill.Email) string { return e.ID }))
 }
 

@@ -2,6 +2,8 @@ package jobs_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
@@ -144,7 +146,7 @@ func (f purgeFixture) check(t *testing.T) {
 		`SELECT id_hash FROM web_sessions`:   {"sess-live": true, "sess-live-soon": true},
 		`SELECT hash FROM web_tokens`:        {"tok-live-signin": true, "tok-live-confirm": true},
 		`SELECT id FROM account_invitations`: {"inv-expired-recently": true, "inv-live": true},
-		`SELECT key FROM idempotency_keys`:   {"idem-recent": true, "idem-new": true},
+		`SELECT key FROM idempotency_keys`:   {sha256hex("idem-recent"): true, sha256hex("idem-new"): true}, // stored hashed
 		`SELECT key FROM throttles`:          {"throttle-recent": true},
 	}
 	for q, w := range want {
@@ -220,4 +222,10 @@ func TestPurgeRunsPeriodically(t *testing.T) {
 		}
 		f.check(t)
 	})
+}
+
+// sha256hex is how the store keeps an Idempotency-Key: hashed, never as sent.
+func sha256hex(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
 }

@@ -137,20 +137,23 @@ func (t *Tx) PruneUsagePings(subscriptionID, instanceID string, perInstance, per
 
 // ---- email outbox ----
 
-// InsertEmail puts a message in the outbox; a job sends it.
+// InsertEmail puts a message in the outbox; a job sends it. A message of a
+// secret kind (fulfill.IsSecretEmailKind) is marked secret whatever its
+// caller says.
 func (t *Tx) InsertEmail(e *fulfill.Email) error {
-	return t.exec(`INSERT INTO emails (id, kind, to_addr, subject, body, attachment_name, attachment, customer_id, status, error, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-		e.ID, e.Kind, e.To, e.Subject, e.Body, e.AttachmentName, e.Attachment, e.CustomerID, e.Status, e.Error, e.CreatedAt.UTC())
+	e.Secret = e.Secret || fulfill.IsSecretEmailKind(e.Kind)
+	return t.exec(`INSERT INTO emails (id, kind, to_addr, subject, body, attachment_name, attachment, customer_id, status, error, created_at, has_secret)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+		e.ID, e.Kind, e.To, e.Subject, e.Body, e.AttachmentName, e.Attachment, e.CustomerID, e.Status, e.Error, e.CreatedAt.UTC(), e.Secret)
 }
 
-const emailCols = `id, kind, to_addr, subject, body, attachment_name, attachment, customer_id, status, error, created_at, sent_at`
+const emailCols = `id, kind, to_addr, subject, body, attachment_name, attachment, customer_id, status, error, created_at, sent_at, has_secret`
 
 func scanEmail(s interface{ Scan(...any) error }) (*fulfill.Email, error) {
 	var e fulfill.Email
 	var sent sql.NullTime
 	if err := s.Scan(&e.ID, &e.Kind, &e.To, &e.Subject, &e.Body, &e.AttachmentName, &e.Attachment, &e.CustomerID, &e.Status,
-		&e.Error, &e.CreatedAt, &sent); err != nil {
+		&e.Error, &e.CreatedAt, &sent, &e.Secret); err != nil {
 		return nil, err
 	}
 	if sent.Valid {
@@ -175,14 +178,31 @@ func (db *DB) Emails(ctx context.Context, customerID string, p fulfill.Page) ([]
 	return queryAll(ctx, db.Read, scanEmail, q, args...)
 }
 
-// MarkEmail records the outcome of sending.
+// MarkEmail records the outcome of sending. A secret email (one-time
+// links) that was sent, or failed for good, keeps no link in its stored copy.
 func (db *DB) MarkEmail(ctx context.Context, id, status, errText string, at *time.Time) error {
 	var sent any
 	if at != nil {
 		sent = at.UTC()
 	}
-	_, err := db.Write.ExecContext(ctx, `UPDATE emails SET status = $1, error = $2, sent_at = $3 WHERE id = $4`, status, errText, sent, id)
-	return err
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE emails SET status = $1, error = $2, sent_at = $3 WHERE id = $4`, status, errText, sent, id); err != nil {
+			return err
+		}
+		if status != "sent" && status != "failed" {
+			return nil
+		}
+		var body string
+		var secret bool
+		if err := tx.QueryRowContext(ctx, `SELECT body, has_secret FROM emails WHERE id = $1`, id).Scan(&body, &secret); err != nil {
+			return mapErr(err, "Email")
+		}
+		if !secret {
+			return nil
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE emails SET body = $1 WHERE id = $2`, fulfill.RedactLinks(body, fulfill.LinkRemoved), id)
+		return err
+	})
 }
 
 // ---- audit ----

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"math/rand/v2"
 	neturl "net/url"
 	"os"
@@ -108,6 +109,9 @@ func Open(ctx context.Context, url string) (*DB, error) {
 			return nil, err
 		}
 	}
+	if err := restrictFile(path); err != nil {
+		return nil, err
+	}
 	// busy_timeout first so every later pragma waits instead of failing;
 	// synchronous=FULL because these rows are money.
 	dsn := "file:" + path + fmt.Sprintf("?_pragma=busy_timeout(%d)", busy.Milliseconds()) + "&_pragma=journal_mode(WAL)" +
@@ -155,6 +159,36 @@ func poolSize(raw string) (string, int, error) {
 	q.Del("pool_max_conns")
 	u.RawQuery = q.Encode()
 	return u.String(), n, nil
+}
+
+// restrictFile makes the SQLite database readable by its owner only: it
+// holds customers' data and password hashes. A new file is created 0600
+// before SQLite opens it (SQLite gives its -wal and -shm files the database
+// file's mode); an existing one, and its -wal and -shm, lose any group and
+// other permissions.
+func restrictFile(path string) error {
+	if path == "" || path == ":memory:" {
+		return nil
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err == nil {
+		return f.Close()
+	}
+	if !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("create SQLite %s: %w", path, err)
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			continue // no -wal or -shm yet
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			if err := os.Chmod(p, fi.Mode().Perm()&0o700); err != nil {
+				return fmt.Errorf("restrict SQLite %s to its owner: %w", p, err)
+			}
+		}
+	}
+	return nil
 }
 
 func newDB(dialect string, w, r *sql.DB) (*DB, error) {
@@ -279,6 +313,22 @@ func (db *DB) SchemaStatus(ctx context.Context) (applied, latest int, err error)
 // Migrate applies every migration not yet applied, each in its own
 // transaction, then River's own migrations.
 func (db *DB) Migrate(ctx context.Context) error {
+	if err := db.migrateUpTo(ctx, math.MaxInt); err != nil {
+		return err
+	}
+	migrator, err := rivermigrate.New(db.RiverDriver(), nil)
+	if err != nil {
+		return err
+	}
+	if _, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
+		return fmt.Errorf("river migrations: %w", err)
+	}
+	return nil
+}
+
+// migrateUpTo applies Fulfill's migrations up to version upTo (tests of a
+// migration start from the schema before it).
+func (db *DB) migrateUpTo(ctx context.Context, upTo int) error {
 	if _, err := db.Write.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`); err != nil {
 		return fmt.Errorf("create schema_migrations: %w", err)
@@ -292,7 +342,7 @@ func (db *DB) Migrate(ctx context.Context) error {
 		return err
 	}
 	for _, m := range ms {
-		if done[m.Version] {
+		if done[m.Version] || m.Version > upTo {
 			continue
 		}
 		err := db.tx(ctx, func(tx *sql.Tx) error {
@@ -306,13 +356,6 @@ func (db *DB) Migrate(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-	}
-	migrator, err := rivermigrate.New(db.RiverDriver(), nil)
-	if err != nil {
-		return err
-	}
-	if _, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
-		return fmt.Errorf("river migrations: %w", err)
 	}
 	return nil
 }

@@ -85,6 +85,7 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u *store.U
 	}
 	setSessionCookie(w, r, secret, int(sessionTTL/time.Second))
 	state(r).sess, state(r).user = sess, u
+	state(r).cookie = secret // seals this request's flash (sealFlash)
 	return nil
 }
 

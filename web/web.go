@@ -28,7 +28,9 @@ import (
 	"github.com/fulfillhq/fulfill/commerce"
 	"github.com/fulfillhq/fulfill/internal/clientip"
 	"github.com/fulfillhq/fulfill/internal/edgecheck"
+	"github.com/fulfillhq/fulfill/internal/hsts"
 	"github.com/fulfillhq/fulfill/internal/httpstatus"
+	"github.com/fulfillhq/fulfill/internal/seal"
 	"github.com/fulfillhq/fulfill/invoicepdf"
 	"github.com/fulfillhq/fulfill/store"
 )
@@ -47,7 +49,8 @@ type Config struct {
 	Clock   fulfill.Clock
 	Logger  *slog.Logger
 	// BaseURL is the public address of the portal (https://billing.example.com),
-	// used in emailed links. Empty: links use the address of the request.
+	// the only origin of emailed links: a request's Host never changes them.
+	// Empty: Service.PublicURL; one of the two is required.
 	BaseURL string
 	// Vendor is the seller's name in page titles and emails.
 	Vendor string
@@ -116,7 +119,13 @@ func New(cfg Config) (*Server, error) {
 	if cfg.WallClock == nil {
 		cfg.WallClock = fulfill.ClockFunc(time.Now)
 	}
+	if cfg.BaseURL == "" {
+		cfg.BaseURL = cfg.Service.PublicURL
+	}
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
+	if u, err := url.Parse(cfg.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("web: BaseURL %q: want the public http:// or https:// URL, for links in emails", cfg.BaseURL)
+	}
 	s := &Server{cfg: cfg, db: cfg.DB, svc: cfg.Service, clock: cfg.Clock, log: cfg.Logger, wallTime: cfg.WallClock,
 		pages: map[string]*template.Template{}, signinSlots: make(chan struct{}, hashConcurrency)}
 	css, err := assets.ReadFile("static/style.css")
@@ -185,7 +194,7 @@ func (s *Server) routes() http.Handler {
 		// Stripe.js and its card frame, and nothing else from outside.
 		csp += "; script-src 'self' https://js.stripe.com; frame-src https://js.stripe.com https://hooks.stripe.com; connect-src https://api.stripe.com"
 	}
-	return s.cfg.ClientIP.Handler(securityHeaders(cop.Handler(mux), csp))
+	return s.cfg.ClientIP.Handler(hsts.Handler(securityHeaders(cop.Handler(mux), csp), s.cfg.BaseURL))
 }
 
 func securityHeaders(h http.Handler, csp string) http.Handler {
@@ -215,6 +224,8 @@ type ctxKey struct{}
 type reqState struct {
 	sess *store.Session
 	user *store.User
+	// cookie is the raw session id of sess, the key of its sealed flash.
+	cookie string
 	// actingAs is the customer a staff member impersonates on portal
 	// pages, '' otherwise.
 	actingAs string
@@ -243,7 +254,7 @@ func (s *Server) wrap(a access, h handlerFunc) http.Handler {
 		if c, err := r.Cookie(sessionCookie); err == nil && c.Value != "" {
 			sess, u, err := s.db.SessionUser(r.Context(), hashSecret(c.Value), s.clock.Now())
 			if err == nil {
-				st.sess, st.user = sess, u
+				st.sess, st.user, st.cookie = sess, u, c.Value
 			} else if fulfill.ErrorCode(err) != fulfill.ENotFound {
 				s.renderError(w, r, err)
 				return
@@ -391,7 +402,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 		p.Nav, _ = m["navData"].(string)
 	}
 	if st.sess != nil && st.sess.Flash != "" {
-		p.Flash = st.sess.Flash
+		p.Flash = openFlash(r, st.sess.Flash)
 		if secret, ok := strings.CutPrefix(p.Flash, "secret:"); ok {
 			p.Flash, p.Secret = "", secret
 		}
@@ -447,7 +458,11 @@ func (s *Server) renderError(w http.ResponseWriter, r *http.Request, err error) 
 // redirect, get).
 func (s *Server) flashRedirect(w http.ResponseWriter, r *http.Request, to, msg string) error {
 	if st := state(r); st.sess != nil && msg != "" {
-		if err := s.db.SetFlash(r.Context(), st.sess.IDHash, msg); err != nil {
+		sealed, err := sealFlash(r, msg)
+		if err != nil {
+			return err
+		}
+		if err := s.db.SetFlash(r.Context(), st.sess.IDHash, sealed); err != nil {
 			return err
 		}
 	}
@@ -455,17 +470,36 @@ func (s *Server) flashRedirect(w http.ResponseWriter, r *http.Request, to, msg s
 	return nil
 }
 
-// baseURL is where emailed links point.
-func (s *Server) baseURL(r *http.Request) string {
-	if s.cfg.BaseURL != "" {
-		return s.cfg.BaseURL
+// flashInfo is the HKDF context of sealed flash messages.
+const flashInfo = "fulfill flash v1"
+
+// sealFlash encrypts a flash message under a key derived from the raw
+// session cookie, which the database keeps only hashed: a flash can carry an
+// activation code, shown once, and a copy of the database must not reveal it.
+func sealFlash(r *http.Request, msg string) (string, error) {
+	st := state(r)
+	if st.cookie == "" {
+		return "", errors.New("web: seal flash: no session cookie")
 	}
-	scheme := "https"
-	if r.TLS == nil && !secureCookies(r) {
-		scheme = "http"
-	}
-	return scheme + "://" + r.Host
+	return seal.Seal([]byte(st.cookie), nil, flashInfo, []byte(msg), nil)
 }
+
+// openFlash decrypts a sealed flash; one that does not open shows nothing.
+func openFlash(r *http.Request, flash string) string {
+	if !seal.IsSealed(flash) {
+		return flash
+	}
+	b, err := seal.Open([]byte(state(r).cookie), nil, flashInfo, flash, nil)
+	if err != nil {
+		return ""
+	}
+	return string(b)
+}
+
+// baseURL is where emailed links point: the configured public URL, never
+// the request's Host header (which anyone can set, to have the server mail
+// a working sign-in link pointing at their own host). r is unused.
+func (s *Server) baseURL(*http.Request) string { return s.cfg.BaseURL }
 
 func (s *Server) funcs() template.FuncMap {
 	return template.FuncMap{

@@ -214,7 +214,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	c.StripeSecretKey = getenv("FULFILL_STRIPE_SECRET_KEY")
 	c.StripeWebhooks = getenv("FULFILL_STRIPE_WEBHOOK_SECRETS")
 	c.StripePublishable = getenv("FULFILL_STRIPE_PUBLISHABLE_KEY")
-	fs.StringVar(&c.PublicURL, "public-url", getenv("FULFILL_PUBLIC_URL"), "the URL customers use to reach this server, for links in emails (default http://ADDR) [FULFILL_PUBLIC_URL]")
+	fs.StringVar(&c.PublicURL, "public-url", getenv("FULFILL_PUBLIC_URL"), "the URL customers use to reach this server (https://billing.example.com, optionally with a path prefix), the only origin of links in emails; required unless --addr is loopback, where it defaults to http://ADDR [FULFILL_PUBLIC_URL]")
 	fs.StringVar(&c.TrustedProxies, "trusted-proxies", getenv("FULFILL_TRUSTED_PROXIES"),
 		"reverse proxies (CIDR,...) whose X-Forwarded-For header names the client; unset trusts none [FULFILL_TRUSTED_PROXIES]")
 	fs.StringVar(&c.Seller.Company, "seller-name", or(getenv("FULFILL_SELLER_NAME"), "Fulfill Demo Vendor Inc."), "the seller's legal name on invoices [FULFILL_SELLER_NAME]")
@@ -241,6 +241,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	proxies, err := clientip.Parse(c.TrustedProxies)
 	if err != nil {
 		return usageError{"--trusted-proxies: " + err.Error()}
+	}
+	if err := checkPublicURL(c.PublicURL, c.Addr); err != nil {
+		return err
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
@@ -295,16 +298,24 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	}
 
 	c.Seller.Country = c.SellerCountry
-	publicURL := c.PublicURL // empty: the portal links to the address of each request
-	if c.PublicURL == "" {
-		c.PublicURL = "http://" + c.Addr
+	// Listen before the public URL is settled: on loopback it defaults to
+	// the address listened on, port included when --addr asks for port 0.
+	ln, err := net.Listen("tcp", c.Addr)
+	if err != nil {
+		return err
 	}
+	defer ln.Close()
+	publicURL, err := resolvePublicURL(c.PublicURL, ln.Addr().String())
+	if err != nil {
+		return err
+	}
+	c.PublicURL = publicURL
 	payments, err := paymentProvider(c)
 	if err != nil {
 		return err
 	}
 	svc := &commerce.Service{DB: db, Clock: clock, Payments: payments, Tax: billing.DefaultTaxTable(c.SellerCountry), Keys: ks,
-		PublicURL: strings.TrimSuffix(c.PublicURL, "/")}
+		PublicURL: publicURL}
 	if getenv("FULFILL_TEST_CRASH_AFTER_CHARGE") == "1" {
 		// Tests only: die between the charge and the commit, like a crash.
 		svc.AfterCharge = func() { os.Exit(3) }
@@ -344,10 +355,6 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		Wall: fulfill.ClockFunc(time.Now), Lease: c.IdempotencyLease, ClientIP: proxies}
 	if wh := newStripeWebhook(c.StripeWebhooks); wh != nil {
 		a.StripeWebhook = wh
-	}
-	ln, err := net.Listen("tcp", c.Addr)
-	if err != nil {
-		return err
 	}
 	webSrv, err := web.New(web.Config{Service: svc, DB: db, Clock: clock, Logger: log, BaseURL: publicURL, DashboardTTL: 30 * time.Second,
 		Seller: c.Seller, Jobs: runner, ClientIP: proxies, StripePublishableKey: map[bool]string{true: c.StripePublishable}[c.Payments == "stripe"]})

@@ -31,9 +31,15 @@ func billingCmd(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 	fs.StringVar(&c.Payments, "payments", or(getenv("FULFILL_PAYMENTS"), "test"), "payment provider: test or stripe [FULFILL_PAYMENTS]")
 	fs.StringVar(&c.StripeAPIBase, "stripe-api-base", getenv("FULFILL_STRIPE_API_BASE"), "Stripe API base URL [FULFILL_STRIPE_API_BASE]")
 	fs.StringVar(&c.SellerCountry, "seller-country", or(getenv("FULFILL_SELLER_COUNTRY"), "US"), "the seller's country, for tax [FULFILL_SELLER_COUNTRY]")
+	fs.StringVar(&c.PublicURL, "public-url", or(getenv("FULFILL_PUBLIC_URL"), "http://127.0.0.1:8080"),
+		"the server's public URL, for links in the emails the run queues (default: serve's loopback default) [FULFILL_PUBLIC_URL]")
 	c.StripeSecretKey = getenv("FULFILL_STRIPE_SECRET_KEY")
 	if err := fs.Parse(args[1:]); err != nil {
 		return usageError{err.Error()}
+	}
+	publicURL, err := parsePublicURL(c.PublicURL)
+	if err != nil {
+		return err
 	}
 	day := fulfill.DateOf(time.Now())
 	if *date != "" {
@@ -58,7 +64,8 @@ func billingCmd(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 		now := time.Now().UTC()
 		return day.Time().Add(now.Sub(now.Truncate(24 * time.Hour)))
 	})
-	svc := &commerce.Service{DB: db, Clock: clock, Payments: payments, Tax: billing.DefaultTaxTable(c.SellerCountry), Keys: c.keyStore()}
+	svc := &commerce.Service{DB: db, Clock: clock, Payments: payments, Tax: billing.DefaultTaxTable(c.SellerCountry), Keys: c.keyStore(),
+		PublicURL: publicURL}
 	bar := newProgressBar(stderr, "billing run")
 	bar.unit = "items"
 	sum, err := svc.RunDue(ctx, day, bar.update)

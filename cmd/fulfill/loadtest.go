@@ -97,16 +97,18 @@ func loadtestCmd(ctx context.Context, args []string, stdout, stderr io.Writer, g
 	}
 
 	// The server, on loopback only.
-	w, err := web.New(web.Config{Service: svc, DB: db, Clock: clock, DashboardTTL: 30 * time.Second, Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	w, err := web.New(web.Config{Service: svc, DB: db, Clock: clock, DashboardTTL: 30 * time.Second, BaseURL: "http://" + ln.Addr().String(),
+		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
 		return err
 	}
 	// As `serve` does, compute the dashboard's figures before the first visit.
 	if err := w.WarmDashboard(ctx); err != nil {
-		return err
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
 		return err
 	}
 	srv := &http.Server{Handler: w.Handler(), ReadHeaderTimeout: 10 * time.Second}

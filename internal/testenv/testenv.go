@@ -16,6 +16,10 @@ import (
 	"github.com/fulfillhq/fulfill/store"
 )
 
+// PublicURL is the service's public URL in tests: emailed links point here,
+// whatever host a test's requests name.
+const PublicURL = "http://fulfill.test"
+
 // Env is a ready service and the parts tests look into.
 type Env struct {
 	DB    *store.DB
@@ -44,7 +48,8 @@ func New(t testing.TB, url string, start time.Time, sellerCountry string) *Env {
 	}
 	clock := fulfill.NewSimulatedClock(start)
 	pay := testpay.New()
-	svc := &commerce.Service{DB: db, Clock: clock, Payments: pay, Tax: billing.DefaultTaxTable(sellerCountry), Keys: ks}
+	svc := &commerce.Service{DB: db, Clock: clock, Payments: pay, Tax: billing.DefaultTaxTable(sellerCountry), Keys: ks,
+		PublicURL: PublicURL}
 	if _, err := svc.LoadDemoCatalog(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,167 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"database/sql/driver"
+	"encoding/hex"
+	"fmt"
+	"time"
+
+	"modernc.org/sqlite"
+
+	"github.com/fulfillhq/fulfill"
+	"github.com/fulfillhq/fulfill/internal/seal"
+)
+
+// Idempotency records never hold a client's Idempotency-Key or its answer in
+// plain text: the answer of a purchase carries the activation code. The row
+// keeps SHA-256(key) and the answer sealed with AES-256-GCM under a key
+// derived (HKDF-SHA256) from the raw Idempotency-Key and the API token id, so
+// only a client that still has the raw key can have the answer replayed; a
+// copy of the database reveals neither. (A guessable Idempotency-Key can be
+// found from its hash by trying candidates, so clients should send random
+// keys, UUIDs, as Stripe asks.)
+
+func init() {
+	// Migration 0014 hashes the stored keys; SQLite has no SHA-256 of its own.
+	sqlite.MustRegisterDeterministicScalarFunction("fulfill_sha256_hex", 1,
+		func(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
+			switch v := args[0].(type) {
+			case string:
+				return idempotencyKeyHash(v), nil
+			case []byte:
+				return idempotencyKeyHash(string(v)), nil
+			}
+			return nil, fmt.Errorf("fulfill_sha256_hex: want text, got %T", args[0])
+		})
+}
+
+// discardedStatus marks a record answered before answers were sealed
+// (migration 0014): its plain-text answer was deleted and cannot be replayed.
+const discardedStatus = -1
+
+// Idempotent is a stored answer to a request made with an Idempotency-Key.
+type Idempotent struct {
+	RequestHash string
+	StatusCode  int // 0 while the first request is still running
+	Response    []byte
+	// Seed is stored before the request first runs; the request derives its
+	// ids from it, so a retry after a crash reuses them.
+	Seed string
+	// Owned is set when this caller now runs the request: a new key, or one
+	// whose first run died (its lease ran out) with the same body.
+	Owned bool
+	// Discarded is set when the first request was answered before answers
+	// were stored sealed: that answer is gone and cannot be replayed.
+	Discarded bool
+}
+
+// idempotencyKeyHash is what the key column holds: hex SHA-256 of the raw
+// Idempotency-Key. Migration 0014 computes the same in SQL.
+func idempotencyKeyHash(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(sum[:])
+}
+
+// idempotencyInfo is the HKDF context of sealed answers.
+const idempotencyInfo = "fulfill idempotency response v1"
+
+// sealResponse encrypts an answer for the record of (tokenID, key): the key
+// is derived from the raw Idempotency-Key with the token id as salt, and the
+// token id and key hash are authenticated, so a sealed answer copied to
+// another row does not open.
+func sealResponse(tokenID, key string, body []byte) (string, error) {
+	return seal.Seal([]byte(key), []byte(tokenID), idempotencyInfo, body, []byte(tokenID+"\n"+idempotencyKeyHash(key)))
+}
+
+// openResponse decrypts a sealed answer.
+func openResponse(tokenID, key, sealed string) ([]byte, error) {
+	b, err := seal.Open([]byte(key), []byte(tokenID), idempotencyInfo, sealed, []byte(tokenID+"\n"+idempotencyKeyHash(key)))
+	if err != nil {
+		return nil, fmt.Errorf("idempotency record: %w", err)
+	}
+	return b, nil
+}
+
+// ClaimIdempotencyKey records that a request with this key has started, or
+// takes over a request with the same body whose lease has run out (its
+// process died between starting and answering). key is the raw
+// Idempotency-Key: only its hash is stored, and a finished answer is
+// returned opened.
+func (db *DB) ClaimIdempotencyKey(ctx context.Context, tokenID, key, hash string, now time.Time, lease time.Duration) (*Idempotent, error) {
+	seed := fulfill.NewID("req")
+	kh := idempotencyKeyHash(key)
+	res, err := db.Write.ExecContext(ctx, `INSERT INTO idempotency_keys (token_id, key, request_hash, status_code, response, created_at, seed, locked_at)
+		VALUES ($1, $2, $3, 0, '', $4, $5, $4) ON CONFLICT (token_id, key) DO NOTHING`, tokenID, kh, hash, now.UTC(), seed)
+	if err != nil {
+		return nil, err
+	}
+	if n, _ := res.RowsAffected(); n == 1 {
+		return &Idempotent{RequestHash: hash, Seed: seed, Owned: true}, nil
+	}
+	var rec Idempotent
+	var sealed string
+	var locked sql.NullTime
+	err = db.Write.QueryRowContext(ctx, `SELECT request_hash, status_code, response, seed, locked_at FROM idempotency_keys
+		WHERE token_id = $1 AND key = $2`, tokenID, kh).Scan(&rec.RequestHash, &rec.StatusCode, &sealed, &rec.Seed, &locked)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case rec.StatusCode == discardedStatus:
+		rec.StatusCode, rec.Discarded = 0, true
+		return &rec, nil
+	case rec.StatusCode != 0:
+		if rec.Response, err = openResponse(tokenID, key, sealed); err != nil {
+			return nil, err
+		}
+		return &rec, nil
+	}
+	if rec.RequestHash == hash && locked.Valid && now.Sub(locked.Time) > lease {
+		// Compare-and-set on the lease, so only one retry takes over.
+		res, err := db.Write.ExecContext(ctx, `UPDATE idempotency_keys SET locked_at = $1 WHERE token_id = $2 AND key = $3
+			AND status_code = 0 AND locked_at = $4`, now.UTC(), tokenID, kh, locked.Time.UTC())
+		if err != nil {
+			return nil, err
+		}
+		if n, _ := res.RowsAffected(); n == 1 {
+			rec.Owned = true
+		}
+	}
+	return &rec, nil
+}
+
+// FinishIdempotencyKey stores the answer given to the key's first request,
+// sealed (see sealResponse); key is the raw Idempotency-Key.
+func (db *DB) FinishIdempotencyKey(ctx context.Context, tokenID, key string, status int, body []byte) error {
+	return finishIdempotencyKey(ctx, db.Write, tokenID, key, status, body)
+}
+
+// FinishIdempotencyKey stores the answer in this transaction, so that it
+// commits with the business change; as DB.FinishIdempotencyKey.
+func (t *Tx) FinishIdempotencyKey(tokenID, key string, status int, body []byte) error {
+	return finishIdempotencyKey(t.ctx, t.tx, tokenID, key, status, body)
+}
+
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+func finishIdempotencyKey(ctx context.Context, db execer, tokenID, key string, status int, body []byte) error {
+	sealed, err := sealResponse(tokenID, key, body)
+	if err != nil {
+		return err
+	}
+	_, err = db.ExecContext(ctx, `UPDATE idempotency_keys SET status_code = $1, response = $2 WHERE token_id = $3 AND key = $4`,
+		status, sealed, tokenID, idempotencyKeyHash(key))
+	return err
+}
+
+// ReleaseIdempotencyKey forgets a key whose request failed on our side, so
+// that a retry can run again; key is the raw Idempotency-Key.
+func (db *DB) ReleaseIdempotencyKey(ctx context.Context, tokenID, key string) error {
+	_, err := db.Write.ExecContext(ctx, `DELETE FROM idempotency_keys WHERE token_id = $1 AND key = $2`, tokenID, idempotencyKeyHash(key))
+	return err
+}
