@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -150,6 +151,9 @@ func TestNullRefusedForNonNullableFields(t *testing.T) {
 			{"optional pointer null reads as absent", "POST", "/api/v1/subscriptions/" + sub + "/seats", `{"seats":null}`, nil, 422, "required", "seats"},
 		})
 		// A null inside a free-form JSON value is that value's business.
-		e.must(201, "POST", "/api/v1/usage_data", `{"instance_id":"i","payload":{"a":null,"b":[null]}}`, nil)
+		l := e.buy("null@example.com")
+		e.activate(l, "i")
+		lic, _ := json.Marshal(l.license)
+		e.must(201, "POST", "/api/v1/usage_data", `{"instance_id":"i","license_key":`+string(lic)+`,"payload":{"a":null,"b":[null]}}`, nil)
 	})
 }

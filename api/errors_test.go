@@ -3,6 +3,8 @@ package api_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"database/sql"
 	"encoding/json"
 	"fmt"
@@ -31,7 +33,8 @@ func withParam(url, param string) string {
 func (e *env) keyRecords(key string) int {
 	e.t.Helper()
 	var n int
-	if err := e.db.Read.QueryRow(`SELECT COUNT(*) FROM idempotency_keys WHERE key = $1`, key).Scan(&n); err != nil {
+	sum := sha256.Sum256([]byte(key)) // keys are stored hashed
+	if err := e.db.Read.QueryRow(`SELECT COUNT(*) FROM idempotency_keys WHERE key = $1`, hex.EncodeToString(sum[:])).Scan(&n); err != nil {
 		e.t.Fatal(err)
 	}
 	return n
@@ -281,7 +284,12 @@ func TestFinalAnswer(t *testing.T) {
 func TestManyActivationsAndSeatLinksOnSmallPool(t *testing.T) {
 	t.Parallel()
 	url := dbtest.PostgresURL(t)
-	e := newEnv(t, withParam(url, "pool_max_conns=5"), "2026-01-01")
+	// Limits far above the load: this test is about the pool, not the throttles.
+	e := newEnvAPI(t, withParam(url, "pool_max_conns=5"), "2026-01-01", func(a *api.Server) {
+		lots := api.Rate{1 << 20, time.Hour}
+		all := api.InstanceLimit{PerIP: lots, PerInstance: lots}
+		a.InstanceLimits = api.InstanceLimits{Activations: all, FailedActivationsPerIP: lots, SeatLinks: all, UsageData: all, UsageFiles: all}
+	})
 	if got := e.db.Write.Stats().MaxOpenConnections; got != 5 {
 		t.Fatalf("pool of %d, want 5", got)
 	}
