@@ -286,7 +286,7 @@ func TestManyActivationsAndSeatLinksOnSmallPool(t *testing.T) {
 	url := dbtest.PostgresURL(t)
 	// Limits far above the load: this test is about the pool, not the throttles.
 	e := newEnvAPI(t, withParam(url, "pool_max_conns=5"), "2026-01-01", func(a *api.Server) {
-		lots := api.Rate{1 << 20, time.Hour}
+		lots := api.Rate{N: 1 << 20, Per: time.Hour}
 		all := api.InstanceLimit{PerIP: lots, PerInstance: lots}
 		a.InstanceLimits = api.InstanceLimits{Activations: all, FailedActivationsPerIP: lots, SeatLinks: all, UsageData: all, UsageFiles: all}
 	})
