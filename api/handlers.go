@@ -70,6 +70,7 @@ func (s *Server) createCustomer(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &req); err != nil {
 		return err
 	}
+	answerAs(r, http.StatusCreated, func(c *fulfill.Customer) any { return c })
 	c, err := s.Svc.CreateCustomer(r.Context(), commerce.CustomerInput(req))
 	if err != nil {
 		return err
@@ -125,17 +126,22 @@ func (s *Server) purchase(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	answerAs(r, http.StatusCreated, purchaseView)
 	res, err := s.Svc.Purchase(r.Context(), actor(r), commerce.PurchaseInput{CustomerID: req.CustomerID, Plan: req.Plan,
 		Seats: *req.Seats, StartsOn: start, PaymentMethod: req.PaymentMethod, SeatReconciliation: req.SeatReconciliation,
 		Namespace: req.Namespace})
 	if err != nil {
 		return err
 	}
+	return writeJSON(w, http.StatusCreated, purchaseView(res))
+}
+
+func purchaseView(res *commerce.PurchaseResult) any {
 	out := purchaseResponse{Subscription: res.Subscription, Invoice: res.Invoice}
 	if res.ActivationCode != "" {
 		out.ActivationCode = &res.ActivationCode
 	}
-	return writeJSON(w, http.StatusCreated, out)
+	return out
 }
 
 func (s *Server) getSubscription(w http.ResponseWriter, r *http.Request) error {

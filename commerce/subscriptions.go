@@ -42,8 +42,10 @@ func (s *Service) checkPaymentMethod(pm string) error {
 	return nil
 }
 
-// Purchase buys a plan: subscription, invoice and payment in one transaction.
-// A declined card rolls everything back.
+// Purchase buys a plan: subscription, invoice, payment, license and
+// activation code. Paid by card, it runs in atomic phases (see
+// chargePurchase): the charge happens outside any transaction, and a
+// declined card leaves nothing active behind.
 func (s *Service) Purchase(ctx context.Context, actor Actor, in PurchaseInput) (*PurchaseResult, error) {
 	if in.CustomerID == "" {
 		return nil, fulfill.FieldError(fulfill.ERequired, "customer_id", "customer_id is required.")
@@ -71,7 +73,16 @@ func (s *Service) Purchase(ctx context.Context, actor Actor, in PurchaseInput) (
 			return nil, fulfill.FieldError(fulfill.EOutOfRange, "starts_on", "starts_on may be at most a year ahead.")
 		}
 	}
+	// The attempt id comes first from the request's seed: a retry with the
+	// same Idempotency-Key finds the attempt its first run recorded.
+	attemptID := fulfill.NewIDFor(ctx, "pat")
+	if a, err := s.DB.PaymentAttempt(ctx, attemptID); err == nil {
+		return s.resumePurchase(ctx, a)
+	} else if fulfill.ErrorCode(err) != fulfill.ENotFound {
+		return nil, err
+	}
 	var res PurchaseResult
+	var pending *store.PaymentAttempt
 	err := s.DB.InTx(ctx, func(tx *store.Tx) error {
 		cust, err := tx.Customer(in.CustomerID)
 		if err != nil {
@@ -100,30 +111,22 @@ func (s *Service) Purchase(ctx context.Context, actor Actor, in PurchaseInput) (
 		if err != nil {
 			return err
 		}
-		if err := tx.InsertSubscription(sub, store.Change{Action: "purchase", Actor: string(actor), InvoiceID: &inv.ID, At: now}); err != nil {
+		if credit := min(cust.Credit, inv.Total); in.PaymentMethod != PayByInvoice && inv.Total > credit {
+			// A card charge: phase 1 records the intent; the charge runs
+			// after this transaction commits.
+			pending, err = s.purchaseIntent(tx, actor, attemptID, cust, sub, inv, credit)
 			return err
 		}
-		if err := s.finalize(ctx, tx, cust, inv); err != nil {
-			return err
-		}
-		if _, err := s.issueLicense(tx, sub, cust, licenseTerms{reason: "purchase", email: true}); err != nil {
-			return err
-		}
-		if plan.Kind == fulfill.KindSelfManaged {
-			res.ActivationCode = fulfill.NewActivationCode()
-			if err := tx.InsertActivationCode(sub.ID, HashSecret(res.ActivationCode), now); err != nil {
-				return err
-			}
-		}
-		res.Subscription, res.Invoice = sub, inv
-		if err := s.audit(tx, actor, "subscription.purchase", "subscription", sub.ID, map[string]any{"plan": sub.Plan,
-			"seats": sub.Seats, "invoice": inv.Number, "total": inv.Total, "payment_method": in.PaymentMethod}, ""); err != nil {
-			return err
-		}
-		return s.emit(tx, "subscription.created", sub.ID, cust.ID, map[string]any{"subscription": sub, "invoice_id": inv.ID})
+		// Nothing to charge now (paid by invoice, by account credit, or
+		// free): one transaction, with its answer.
+		return s.recordPurchase(tx, actor, cust, sub, inv, nil, &res)
 	})
 	if err != nil {
 		return nil, err
+	}
+	if pending != nil {
+		s.failpoint("after-phase1")
+		return s.chargePurchase(ctx, pending)
 	}
 	return &res, nil
 }

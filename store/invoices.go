@@ -277,10 +277,35 @@ func (db *DB) FinishIdempotencyKey(ctx context.Context, tokenID, key string, sta
 	return err
 }
 
+// FinishIdempotencyKey stores, in the transaction of the change it
+// describes, the answer to the key's first request: a committed change
+// always has its answer, and a retry replays it.
+func (t *Tx) FinishIdempotencyKey(tokenID, key string, status int, body []byte) error {
+	return t.exec(`UPDATE idempotency_keys SET status_code = $1, response = $2 WHERE token_id = $3 AND key = $4`,
+		status, string(body), tokenID, key)
+}
+
+// SetIdempotencyRecoveryPoint notes how far the key's request got, in the
+// transaction that got it there; past "started", a failed request keeps its
+// key (and seed), so a retry resumes the same work instead of starting anew.
+func (t *Tx) SetIdempotencyRecoveryPoint(tokenID, key, point string) error {
+	return t.exec(`UPDATE idempotency_keys SET recovery_point = $1 WHERE token_id = $2 AND key = $3`, point, tokenID, key)
+}
+
+// UnlockIdempotencyKey ends the lease of a request that failed after its
+// recovery point: a retry with the same body takes it over at once and
+// resumes.
+func (db *DB) UnlockIdempotencyKey(ctx context.Context, tokenID, key string) error {
+	_, err := db.Write.ExecContext(ctx, `UPDATE idempotency_keys SET locked_at = $1 WHERE token_id = $2 AND key = $3 AND status_code = 0`,
+		time.Unix(0, 0).UTC(), tokenID, key)
+	return err
+}
+
 // ReleaseIdempotencyKey forgets a key whose request failed on our side, so
 // that a retry can run again.
 func (db *DB) ReleaseIdempotencyKey(ctx context.Context, tokenID, key string) error {
-	_, err := db.Write.ExecContext(ctx, `DELETE FROM idempotency_keys WHERE token_id = $1 AND key = $2`, tokenID, key)
+	_, err := db.Write.ExecContext(ctx, `DELETE FROM idempotency_keys WHERE token_id = $1 AND key = $2 AND recovery_point = 'started'`,
+		tokenID, key)
 	return err
 }
 

@@ -171,6 +171,19 @@ func flags(name string, stderr io.Writer, getenv func(string) string) (*flag.Fla
 	return fs, c
 }
 
+// failpoint is where tests want the server to die: FULFILL_FAILPOINT
+// (after-phase1, after-charge, after-phase3), or after-charge for the older
+// FULFILL_TEST_CRASH_AFTER_CHARGE=1.
+func failpoint(getenv func(string) string) string {
+	if fp := getenv("FULFILL_FAILPOINT"); fp != "" {
+		return fp
+	}
+	if getenv("FULFILL_TEST_CRASH_AFTER_CHARGE") == "1" {
+		return "after-charge"
+	}
+	return ""
+}
+
 // envDuration reads a duration from the environment; unset is zero.
 func envDuration(getenv func(string) string, name string) (time.Duration, error) {
 	v := getenv(name)
@@ -324,9 +337,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	}
 	svc := &commerce.Service{DB: db, Clock: clock, Payments: payments, Tax: billing.DefaultTaxTable(c.SellerCountry), Keys: ks,
 		PublicURL: strings.TrimSuffix(c.PublicURL, "/")}
-	if getenv("FULFILL_TEST_CRASH_AFTER_CHARGE") == "1" {
-		// Tests only: die between the charge and the commit, like a crash.
-		svc.AfterCharge = func() { os.Exit(3) }
+	svc.Wall, svc.CompleteAfter = fulfill.ClockFunc(time.Now), c.IdempotencyLease
+	if fp := failpoint(getenv); fp != "" {
+		// Tests only: die at a named point of a payment, like a crash.
+		svc.Failpoint = func(name string) {
+			if name == fp {
+				os.Exit(3)
+			}
+		}
 	}
 	loaded, err := svc.LoadDemoCatalog(ctx)
 	if err != nil {

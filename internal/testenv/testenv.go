@@ -44,7 +44,8 @@ func New(t testing.TB, url string, start time.Time, sellerCountry string) *Env {
 	}
 	clock := fulfill.NewSimulatedClock(start)
 	pay := testpay.New()
-	svc := &commerce.Service{DB: db, Clock: clock, Payments: pay, Tax: billing.DefaultTaxTable(sellerCountry), Keys: ks}
+	svc := &commerce.Service{DB: db, Clock: clock, Payments: pay, Tax: billing.DefaultTaxTable(sellerCountry), Keys: ks,
+		Wall: fulfill.ClockFunc(time.Now)}
 	if _, err := svc.LoadDemoCatalog(ctx); err != nil {
 		t.Fatal(err)
 	}
