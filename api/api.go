@@ -247,6 +247,9 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, rt route, ke
 	if err := rt.Handler(rec, r); err != nil {
 		s.Error(rec, r, err)
 	}
+	if fp := s.Svc.Failpoint; fp != nil {
+		fp("before-answer") // tests: a crash after the change, before the answer is sent
+	}
 	bg := context.WithoutCancel(ctx)
 	switch {
 	case rec.status >= 500 && ans.recovering:

@@ -146,10 +146,10 @@ func (s *Service) chargePurchase(ctx context.Context, a *store.PaymentAttempt) (
 	if err != nil {
 		return nil, err
 	}
+	s.failpoint("after-phase3")
 	if refusal != nil {
 		return nil, refusal
 	}
-	s.failpoint("after-phase3")
 	return res, nil
 }
 

@@ -2,17 +2,22 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/fulfillhq/fulfill/internal/dbtest"
+	"github.com/fulfillhq/fulfill/store"
 )
 
 // post sends one authenticated JSON POST, with an Idempotency-Key when key
@@ -130,6 +135,247 @@ func TestSlowProviderDoesNotStallOtherRequests(t *testing.T) {
 		const bound = 300 * time.Millisecond
 		if cp99 > bound || pp99 > bound {
 			t.Fatalf("p99 customer creation %v, seat preview %v: want under %v while charges are in flight", cp99, pp99, bound)
+		}
+	})
+}
+
+// effects counts what one customer's purchases left behind, in the database.
+type effects struct {
+	Subscriptions, Invoices, PaidInvoices, Payments, Licenses, ActiveCodes, Emails, Events int
+}
+
+func countEffects(t *testing.T, dbURL, dataDir, customerID string) effects {
+	t.Helper()
+	if !strings.HasPrefix(dbURL, "postgres") {
+		dbURL = filepath.Join(dataDir, "fulfill.db")
+	}
+	db, err := store.Open(context.Background(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var e effects
+	for _, q := range []struct {
+		n   *int
+		sql string
+	}{
+		{&e.Subscriptions, `SELECT COUNT(*) FROM subscriptions WHERE customer_id = $1`},
+		{&e.Invoices, `SELECT COUNT(*) FROM invoices WHERE customer_id = $1`},
+		{&e.PaidInvoices, `SELECT COUNT(*) FROM invoices WHERE customer_id = $1 AND status = 'paid'`},
+		{&e.Payments, `SELECT COUNT(*) FROM payments p JOIN invoices i ON i.id = p.invoice_id WHERE i.customer_id = $1 AND p.status = 'succeeded'`},
+		{&e.Licenses, `SELECT COUNT(*) FROM licenses l JOIN subscriptions s ON s.id = l.subscription_id WHERE s.customer_id = $1`},
+		{&e.ActiveCodes, `SELECT COUNT(*) FROM activation_codes a JOIN subscriptions s ON s.id = a.subscription_id
+			WHERE s.customer_id = $1 AND a.active = true`},
+		{&e.Emails, `SELECT COUNT(*) FROM emails WHERE customer_id = $1`},
+		{&e.Events, `SELECT COUNT(*) FROM events WHERE customer_id = $1 AND type <> 'customer.created'`},
+	} {
+		if err := db.Read.QueryRow(q.sql, customerID).Scan(q.n); err != nil {
+			t.Fatalf("%s: %v", q.sql, err)
+		}
+	}
+	return e
+}
+
+// journalKeys reads the test provider's journal: the idempotency key of
+// every charge call, in order.
+func journalKeys(t *testing.T, path string) []string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		if f := strings.Fields(line); len(f) > 0 {
+			keys = append(keys, f[0])
+		}
+	}
+	return keys
+}
+
+func distinct(ss []string) int {
+	m := map[string]bool{}
+	for _, s := range ss {
+		m[s] = true
+	}
+	return len(m)
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Issue 17, acceptance 2: the server is killed at each boundary of a card
+// purchase's phases (after phase 1, after the provider call, after phase 3
+// before the answer). After a restart, a retry with the same key, or the
+// completer job when nobody retries, ends with one charge at the provider,
+// one paid invoice, one payment, one license, one active activation code and
+// one email; a declined card at any point leaves nothing active behind.
+func TestPurchaseKilledBetweenPhases(t *testing.T) {
+	dbtest.ForEach(t, func(t *testing.T, dbURL string) {
+		for _, fp := range []string{"after-phase1", "after-charge", "after-phase3"} {
+			for _, c := range []struct {
+				name    string
+				card    string
+				retry   bool
+				decline bool
+			}{
+				{"retry", "pm_card_visa", true, false},
+				{"completer", "pm_card_visa", false, false},
+				{"declined", "pm_card_chargeDeclined", true, true},
+			} {
+				t.Run(fp+"/"+c.name, func(t *testing.T) {
+					dir := filepath.Join(t.TempDir(), "data")
+					journal := filepath.Join(t.TempDir(), "charges.log")
+					args := []string{"serve", "--data-dir", dir, "--addr", "127.0.0.1:0", "--idempotency-lease", "1s"}
+					if strings.HasPrefix(dbURL, "postgres") {
+						args = append(args, "--database-url", dbURL)
+					}
+					vars := map[string]string{"FULFILL_TEST_PAYMENT_JOURNAL": journal}
+					first := startChild(t, args, map[string]string{"FULFILL_TEST_PAYMENT_JOURNAL": journal, "FULFILL_FAILPOINT": fp})
+					s := &server{t: t, addr: first.addr}
+					var cus struct{ ID string }
+					if code := s.call("POST", "/api/v1/customers", map[string]any{"email": "kill@example.com", "name": "Kim Kill", "country": "US"}, &cus); code != 201 {
+						t.Fatalf("customer: %d", code)
+					}
+					order := map[string]any{"customer_id": cus.ID, "plan": "sm-premium", "seats": 4, "payment_method": c.card}
+					key := "order-" + fp + "-" + c.name
+					if code, raw, _, err := s.post("/api/v1/subscriptions", order, key); err == nil {
+						t.Fatalf("the first attempt answered %d %s; it should have died at %s", code, raw, fp)
+					}
+					select {
+					case <-first.done:
+					case <-time.After(30 * time.Second):
+						t.Fatal("the first process did not die")
+					}
+					second := startChild(t, args, vars)
+					s.addr = second.addr
+					if !c.retry {
+						// Nobody retries: the completer job finishes the purchase.
+						waitFor(t, "the completer", 30*time.Second, func() bool {
+							return countEffects(t, dbURL, dir, cus.ID).PaidInvoices == 1
+						})
+					}
+					time.Sleep(1100 * time.Millisecond) // the dead request's lease runs out
+					code, raw, _, err := s.post("/api/v1/subscriptions", order, key)
+					if err != nil {
+						t.Fatal(err)
+					}
+					var p struct {
+						Subscription   struct{ ID, State string }
+						Invoice        struct{ ID, Status string }
+						ActivationCode string `json:"activation_code"`
+					}
+					got := countEffects(t, dbURL, dir, cus.ID)
+					keys := journalKeys(t, journal)
+					t.Logf("%s, %s: retry answered %d; provider calls %d (%d distinct keys); %+v", fp, c.name, code, len(keys), distinct(keys), got)
+					if c.decline {
+						if code != 402 || got != (effects{}) {
+							t.Fatalf("declined card: retry answered %d %s; left behind %+v, want nothing", code, raw, got)
+						}
+						return
+					}
+					if code != 201 || json.Unmarshal(raw, &p) != nil || p.Invoice.Status != "paid" || p.Subscription.State != "active" || p.ActivationCode == "" {
+						t.Fatalf("retry: %d %s", code, raw)
+					}
+					want := effects{Subscriptions: 1, Invoices: 1, PaidInvoices: 1, Payments: 1, Licenses: 1, ActiveCodes: 1, Emails: 1, Events: got.Events}
+					if got != want || distinct(keys) != 1 || keys[0] != "fulfill-"+p.Invoice.ID {
+						t.Fatalf("after the kill at %s: %+v, provider keys %v; want one of each and one charge", fp, got, keys)
+					}
+					// The activation code in the answer is the one that works.
+					var act struct{ LicenseKey string `json:"license_key"` }
+					if code := s.call("POST", "/api/v1/activations", map[string]any{"activation_code": p.ActivationCode, "instance_id": "i-1",
+						"hostname": "gitlab.example.com", "version": "17.0.0"}, &act); code != 200 && code != 201 {
+						t.Fatalf("activation with the answered code: %d", code)
+					}
+					// A further retry replays the stored answer, charging nothing.
+					code2, raw2, _, err := s.post("/api/v1/subscriptions", order, key)
+					if err != nil || code2 != 201 || string(raw2) != string(raw) || len(journalKeys(t, journal)) != len(keys) {
+						t.Fatalf("second retry: %d %v, %d provider calls (was %d)", code2, err, len(journalKeys(t, journal)), len(keys))
+					}
+				})
+			}
+		}
+	})
+}
+
+// Issue 17: the answer commits with the change. The server is killed after
+// the transaction that creates a customer (and, next, a purchase paid by
+// invoice) commits, before the answer is sent; the retry with the same
+// Idempotency-Key replays the answer: one customer, one subscription, never
+// a second one or a "409 already exists".
+func TestAnswerCommitsWithChange(t *testing.T) {
+	dbtest.ForEach(t, func(t *testing.T, dbURL string) {
+		dir := filepath.Join(t.TempDir(), "data")
+		args := []string{"serve", "--data-dir", dir, "--addr", "127.0.0.1:0", "--idempotency-lease", "1s"}
+		if strings.HasPrefix(dbURL, "postgres") {
+			args = append(args, "--database-url", dbURL)
+		}
+		killAt := map[string]string{"FULFILL_FAILPOINT": "before-answer"}
+		dies := func(c *child, path string, body any, key string) {
+			t.Helper()
+			s := &server{t: t, addr: c.addr}
+			if code, raw, _, err := s.post(path, body, key); err == nil {
+				t.Fatalf("%s answered %d %s; the server should have died before answering", path, code, raw)
+			}
+			select {
+			case <-c.done:
+			case <-time.After(30 * time.Second):
+				t.Fatal("the server did not die")
+			}
+		}
+		replays := func(s *server, path string, body any, key string) []byte {
+			t.Helper()
+			b, _ := json.Marshal(body)
+			req, _ := http.NewRequest("POST", s.addr+path, bytes.NewReader(b))
+			req.Header.Set("Authorization", "Bearer "+e2eToken)
+			req.Header.Set("Idempotency-Key", key)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			raw, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != 201 || resp.Header.Get("Idempotent-Replayed") != "true" {
+				t.Fatalf("retry of %s: %d (replayed %q) %s; want the stored 201", path, resp.StatusCode, resp.Header.Get("Idempotent-Replayed"), raw)
+			}
+			return raw
+		}
+
+		customer := map[string]any{"email": "once@example.com", "name": "Olga Once", "country": "US"}
+		dies(startChild(t, args, killAt), "/api/v1/customers", customer, "cust-once")
+		second := startChild(t, args, killAt)
+		s := &server{t: t, addr: second.addr}
+		var cus struct{ ID string }
+		if err := json.Unmarshal(replays(s, "/api/v1/customers", customer, "cust-once"), &cus); err != nil || cus.ID == "" {
+			t.Fatalf("customer answer: %v", err)
+		}
+		var list struct{ Data []struct{ ID, Email string } }
+		s.call("GET", "/api/v1/customers?limit=100", nil, &list)
+		if len(list.Data) != 1 || list.Data[0].ID != cus.ID {
+			t.Fatalf("customers after the retry: %+v, want only %s", list.Data, cus.ID)
+		}
+
+		order := map[string]any{"customer_id": cus.ID, "plan": "sm-premium", "seats": 2, "payment_method": "invoice"}
+		dies(second, "/api/v1/subscriptions", order, "order-once")
+		third := startChild(t, args, nil)
+		s.addr = third.addr
+		replays(s, "/api/v1/subscriptions", order, "order-once")
+		got := countEffects(t, dbURL, dir, cus.ID)
+		t.Logf("after two kills before the answer: %+v", got)
+		if got.Subscriptions != 1 || got.Invoices != 1 || got.ActiveCodes != 1 || got.Licenses != 1 {
+			t.Fatalf("after the retry: %+v, want one subscription, invoice, license and code", got)
 		}
 	})
 }
