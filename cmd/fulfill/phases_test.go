@@ -294,7 +294,9 @@ func TestPurchaseKilledBetweenPhases(t *testing.T) {
 						t.Fatalf("after the kill at %s: %+v, provider keys %v; want one of each and one charge", fp, got, keys)
 					}
 					// The activation code in the answer is the one that works.
-					var act struct{ LicenseKey string `json:"license_key"` }
+					var act struct {
+						LicenseKey string `json:"license_key"`
+					}
 					if code := s.call("POST", "/api/v1/activations", map[string]any{"activation_code": p.ActivationCode, "instance_id": "i-1",
 						"hostname": "gitlab.example.com", "version": "17.0.0"}, &act); code != 200 && code != 201 {
 						t.Fatalf("activation with the answered code: %d", code)
