@@ -203,6 +203,9 @@ func (s *Server) seats(w http.ResponseWriter, r *http.Request, preview bool) err
 	if req.Seats == nil {
 		return fulfill.FieldError(fulfill.ERequired, "seats", "seats (the new seat total) is required.")
 	}
+	if !preview {
+		answerAs(r, http.StatusOK, func(res *commerce.ChangeResult) any { return res })
+	}
 	pv, res, err := s.Svc.ChangeSeats(r.Context(), actor(r), r.PathValue("id"), *req.Seats, preview)
 	if err != nil {
 		return err
@@ -228,6 +231,9 @@ func (s *Server) plan(w http.ResponseWriter, r *http.Request, preview bool) erro
 	var req planChangeRequest
 	if err := decode(r, &req); err != nil {
 		return err
+	}
+	if !preview {
+		answerAs(r, http.StatusOK, func(res *commerce.ChangeResult) any { return res })
 	}
 	pv, res, err := s.Svc.ChangePlan(r.Context(), actor(r), r.PathValue("id"), req.Plan, preview)
 	if err != nil {

@@ -82,11 +82,17 @@ func (s *Service) purchaseIntent(tx *store.Tx, actor Actor, id string, cust *ful
 	if err != nil {
 		return nil, err
 	}
-	a := &store.PaymentAttempt{ID: id, Kind: "purchase", State: store.AttemptPending, CustomerID: cust.ID, InvoiceID: inv.ID,
-		Amount: inv.Total - credit, Currency: inv.Currency, PaymentMethod: inv.PaymentMethod,
-		// The key derives from the invoice id, itself derived from the
-		// request's seed: identical across retries and restarts.
-		ProviderKey: "fulfill-" + inv.ID, CreditReserved: credit, Intent: intent, CreatedAt: s.now()}
+	return s.recordIntent(tx, &store.PaymentAttempt{ID: id, Kind: "purchase", CustomerID: cust.ID, SubscriptionID: sub.ID,
+		InvoiceID: inv.ID, Amount: inv.Total - credit, Currency: inv.Currency, PaymentMethod: inv.PaymentMethod,
+		CreditReserved: credit, Intent: intent})
+}
+
+// recordIntent stores a pending attempt with its completer job and the
+// request's recovery point.
+func (s *Service) recordIntent(tx *store.Tx, a *store.PaymentAttempt) (*store.PaymentAttempt, error) {
+	// The key derives from the invoice id, itself derived from the
+	// request's seed: identical across retries and restarts.
+	a.State, a.ProviderKey, a.CreatedAt = store.AttemptPending, "fulfill-"+a.InvoiceID, s.now()
 	if err := tx.InsertPaymentAttempt(a); err != nil {
 		return nil, err
 	}
@@ -100,10 +106,11 @@ func (s *Service) purchaseIntent(tx *store.Tx, actor Actor, id string, cust *ful
 	return a, s.recovery(tx, RecoveryIntent)
 }
 
-// chargePurchase runs phases 2 and 3 of a pending purchase attempt. A
-// failure that is not the provider's answer (a network error, a crash)
-// leaves the attempt pending, for a retry or the completer.
-func (s *Service) chargePurchase(ctx context.Context, a *store.PaymentAttempt) (*PurchaseResult, error) {
+// settle runs phases 2 and 3 of a pending attempt and returns what the use
+// case returns (*PurchaseResult, *ChangeResult). A failure that is not the
+// provider's answer (a network error, a crash) leaves the attempt pending,
+// for a retry or the completer.
+func (s *Service) settle(ctx context.Context, a *store.PaymentAttempt) (any, error) {
 	charge, err := s.Payments.Charge(ctx, fulfill.ChargeRequest{CustomerID: a.CustomerID, InvoiceID: a.InvoiceID, Amount: a.Amount,
 		Currency: a.Currency, PaymentMethod: a.PaymentMethod, IdempotencyKey: a.ProviderKey, Description: "Invoice " + a.InvoiceID})
 	var declined *fulfill.Error
@@ -113,7 +120,7 @@ func (s *Service) chargePurchase(ctx context.Context, a *store.PaymentAttempt) (
 	s.failpoint("after-charge")
 	// The outcome is known: record it even if the client has gone.
 	ctx = context.WithoutCancel(ctx)
-	var res *PurchaseResult
+	var res any
 	var refusal error
 	err = s.DB.InTx(ctx, func(tx *store.Tx) error {
 		cur, err := tx.PaymentAttempt(a.ID)
@@ -121,16 +128,12 @@ func (s *Service) chargePurchase(ctx context.Context, a *store.PaymentAttempt) (
 			return err
 		}
 		if cur.State != store.AttemptPending { // another process recorded it first
-			res, refusal, err = s.purchaseOutcome(tx, cur)
+			res, refusal, err = s.settled(tx, cur)
 			return err
 		}
 		if declined != nil {
 			refusal = declined
 			return s.declineAttempt(tx, cur, declined)
-		}
-		var in purchaseIntent
-		if err := json.Unmarshal(cur.Intent, &in); err != nil {
-			return fmt.Errorf("payment attempt %s: intent: %w", cur.ID, err)
 		}
 		cust, err := tx.Customer(cur.CustomerID)
 		if err != nil {
@@ -140,8 +143,31 @@ func (s *Service) chargePurchase(ctx context.Context, a *store.PaymentAttempt) (
 		if err := tx.FinishPaymentAttempt(cur, s.now()); err != nil {
 			return err
 		}
-		res = &PurchaseResult{}
-		return s.recordPurchase(tx, in.Actor, cust, in.Subscription, in.Invoice, &paid{attempt: cur, provider: charge.Provider}, res)
+		p := &paid{attempt: cur, provider: charge.Provider}
+		switch cur.Kind {
+		case "purchase":
+			var in purchaseIntent
+			if err := json.Unmarshal(cur.Intent, &in); err != nil {
+				return fmt.Errorf("payment attempt %s: intent: %w", cur.ID, err)
+			}
+			r := &PurchaseResult{}
+			res = r
+			return s.recordPurchase(tx, in.Actor, cust, in.Subscription, in.Invoice, p, r)
+		case "change":
+			var in changeIntent
+			if err := json.Unmarshal(cur.Intent, &in); err != nil {
+				return fmt.Errorf("payment attempt %s: intent: %w", cur.ID, err)
+			}
+			sub, err := tx.Subscription(cur.SubscriptionID)
+			if err != nil {
+				return err
+			}
+			in.apply(sub)
+			r, err := s.recordChange(tx, in.Actor, cust, sub, in.Invoice, in.Action, p)
+			res = r
+			return err
+		}
+		return fmt.Errorf("payment attempt %s: unknown kind %q", cur.ID, cur.Kind)
 	})
 	if err != nil {
 		return nil, err
@@ -151,6 +177,45 @@ func (s *Service) chargePurchase(ctx context.Context, a *store.PaymentAttempt) (
 		return nil, refusal
 	}
 	return res, nil
+}
+
+// settled is the answer to a request whose attempt is finished: the
+// decline, or the result, with the request's answer written.
+func (s *Service) settled(tx *store.Tx, a *store.PaymentAttempt) (any, error, error) {
+	if a.State == store.AttemptDeclined {
+		return nil, &fulfill.Error{Code: a.FailureCode, Message: a.FailureMessage, Field: "payment_method"}, nil
+	}
+	switch a.Kind {
+	case "purchase":
+		res, err := s.purchaseOutcome(tx, a)
+		return res, nil, err
+	case "change":
+		res, err := s.changeOutcome(tx, a)
+		return res, nil, err
+	}
+	return nil, nil, fmt.Errorf("payment attempt %s: unknown kind %q", a.ID, a.Kind)
+}
+
+// resume continues a request whose first run recorded its attempt and then
+// died (a retry with the same Idempotency-Key).
+func (s *Service) resume(ctx context.Context, a *store.PaymentAttempt) (any, error) {
+	if a.State == store.AttemptPending {
+		return s.settle(ctx, a)
+	}
+	var res any
+	var refusal error
+	err := s.DB.InTx(ctx, func(tx *store.Tx) error {
+		cur, err := tx.PaymentAttempt(a.ID)
+		if err != nil {
+			return err
+		}
+		res, refusal, err = s.settled(tx, cur)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res, refusal
 }
 
 // paid is a charge the provider took, for phase 3.
@@ -232,59 +297,29 @@ func (s *Service) declineAttempt(tx *store.Tx, a *store.PaymentAttempt, why *ful
 	return tx.FinishPaymentAttempt(a, s.now())
 }
 
-// resumePurchase continues a purchase whose first run recorded its attempt
-// and then died (a retry with the same Idempotency-Key).
-func (s *Service) resumePurchase(ctx context.Context, a *store.PaymentAttempt) (*PurchaseResult, error) {
-	if a.State == store.AttemptPending {
-		return s.chargePurchase(ctx, a)
-	}
-	var res *PurchaseResult
-	var refusal error
-	err := s.DB.InTx(ctx, func(tx *store.Tx) error {
-		cur, err := tx.PaymentAttempt(a.ID)
-		if err != nil {
-			return err
-		}
-		res, refusal, err = s.purchaseOutcome(tx, cur)
-		return err
-	})
+// purchaseOutcome is the purchase of a finished attempt, with a new
+// activation code (the first one was never shown to anyone: its request
+// died before answering), and the request's answer written.
+func (s *Service) purchaseOutcome(tx *store.Tx, a *store.PaymentAttempt) (*PurchaseResult, error) {
+	sub, err := tx.Subscription(a.SubscriptionID)
 	if err != nil {
 		return nil, err
 	}
-	return res, refusal
-}
-
-// purchaseOutcome is the answer to a purchase whose attempt is finished:
-// the decline, or the purchase, with a new activation code (the first one
-// was never shown to anyone: its request died before answering), and the
-// request's answer written.
-func (s *Service) purchaseOutcome(tx *store.Tx, a *store.PaymentAttempt) (*PurchaseResult, error, error) {
-	if a.State == store.AttemptDeclined {
-		return nil, &fulfill.Error{Code: a.FailureCode, Message: a.FailureMessage, Field: "payment_method"}, nil
-	}
-	var in purchaseIntent
-	if err := json.Unmarshal(a.Intent, &in); err != nil {
-		return nil, nil, fmt.Errorf("payment attempt %s: intent: %w", a.ID, err)
-	}
-	sub, err := tx.Subscription(in.Subscription.ID)
-	if err != nil {
-		return nil, nil, err
-	}
 	inv, err := tx.Invoice(a.InvoiceID)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	res := &PurchaseResult{Subscription: sub, Invoice: inv}
 	if answerOf(tx.Context()) == nil {
-		return res, nil, nil // the completer: nobody to answer
+		return res, nil // the completer: nobody to answer
 	}
 	if sub.Kind == fulfill.KindSelfManaged {
 		res.ActivationCode = fulfill.NewActivationCode()
 		if err := tx.InsertActivationCode(sub.ID, HashSecret(res.ActivationCode), s.now()); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 	}
-	return res, nil, s.finish(tx, res)
+	return res, s.finish(tx, res)
 }
 
 // CompletePayment is the completer: it finishes a payment attempt whose
@@ -300,15 +335,23 @@ func (s *Service) CompletePayment(ctx context.Context, attemptID string) error {
 	if a.State != store.AttemptPending {
 		return nil
 	}
-	switch a.Kind {
-	case "purchase":
-		_, err = s.chargePurchase(ctx, a)
-	default:
-		return fmt.Errorf("payment attempt %s: unknown kind %q", a.ID, a.Kind)
-	}
+	_, err = s.settle(ctx, a)
 	var fe *fulfill.Error
 	if errors.As(err, &fe) {
 		return nil // a decline is an outcome, recorded
 	}
 	return err
+}
+
+// asResult types what settle or resume returned for the use case.
+func asResult[T any](v any, err error) (T, error) {
+	var zero T
+	if err != nil {
+		return zero, err
+	}
+	t, ok := v.(T)
+	if !ok {
+		return zero, fmt.Errorf("payment attempt: result %T, want %T", v, zero)
+	}
+	return t, nil
 }

@@ -2,6 +2,7 @@ package commerce
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
@@ -77,7 +78,7 @@ func (s *Service) Purchase(ctx context.Context, actor Actor, in PurchaseInput) (
 	// same Idempotency-Key finds the attempt its first run recorded.
 	attemptID := fulfill.NewIDFor(ctx, "pat")
 	if a, err := s.DB.PaymentAttempt(ctx, attemptID); err == nil {
-		return s.resumePurchase(ctx, a)
+		return asResult[*PurchaseResult](s.resume(ctx, a))
 	} else if fulfill.ErrorCode(err) != fulfill.ENotFound {
 		return nil, err
 	}
@@ -126,7 +127,7 @@ func (s *Service) Purchase(ctx context.Context, actor Actor, in PurchaseInput) (
 	}
 	if pending != nil {
 		s.failpoint("after-phase1")
-		return s.chargePurchase(ctx, pending)
+		return asResult[*PurchaseResult](s.settle(ctx, pending))
 	}
 	return &res, nil
 }
@@ -290,11 +291,23 @@ func (s *Service) ChangePlan(ctx context.Context, actor Actor, id, code string, 
 }
 
 // change runs a mid-term change: price it, and unless previewing, store it,
-// invoice it and collect.
+// invoice it and collect. Collected by card, it runs in atomic phases
+// (see settle): phase 1 records the priced change as the attempt's intent.
 func (s *Service) change(ctx context.Context, id string, preview bool,
 	apply func(*store.Tx, *fulfill.Subscription) ([]billing.Line, string, error), actor Actor) (*Preview, *ChangeResult, error) {
+	var attemptID string
+	if !preview {
+		attemptID = fulfill.NewIDFor(ctx, "pat")
+		if a, err := s.DB.PaymentAttempt(ctx, attemptID); err == nil {
+			res, err := asResult[*ChangeResult](s.resume(ctx, a))
+			return nil, res, err
+		} else if fulfill.ErrorCode(err) != fulfill.ENotFound {
+			return nil, nil, err
+		}
+	}
 	var pv *Preview
 	var res *ChangeResult
+	var pending *store.PaymentAttempt
 	err := s.DB.InTx(ctx, func(tx *store.Tx) error {
 		sub, cust, err := s.changeable(tx, id)
 		if err != nil {
@@ -313,25 +326,114 @@ func (s *Service) change(ctx context.Context, id string, preview bool,
 			pv = &Preview{AmountDue: inv.Total, Currency: inv.Currency, Lines: inv.Lines}
 			return errPreview
 		}
-		if err := s.finalize(ctx, tx, cust, inv); err != nil {
+		// One charge at a time per subscription: phase 3 applies the change
+		// to the subscription as it then is.
+		if busy, err := tx.PendingPaymentFor(sub.ID); err != nil {
+			return err
+		} else if busy {
+			return fulfill.Errorf(fulfill.EConflict, "A payment for subscription %s is still being processed; retry in a minute.", sub.ID)
+		}
+		if credit := min(cust.Credit, inv.Total); sub.PaymentMethod != PayByInvoice && inv.Total > credit {
+			pending, err = s.changeIntent(tx, actor, attemptID, cust, sub, inv, action, credit)
 			return err
 		}
-		if err := tx.UpdateSubscription(sub, store.Change{Action: action, Actor: string(actor), InvoiceID: &inv.ID, At: s.now()}); err != nil {
-			return err
-		}
-		if _, err := s.issueLicense(tx, sub, cust, licenseTerms{reason: action, email: true}); err != nil {
-			return err
-		}
-		res = &ChangeResult{Subscription: sub, Invoice: inv}
-		event := map[string]string{"seats_added": "subscription.seats_changed", "plan_changed": "subscription.plan_changed"}[action]
-		if err := s.audit(tx, actor, event, "subscription", sub.ID, map[string]any{"seats": sub.Seats, "plan": sub.Plan,
-			"invoice": inv.Number, "total": inv.Total}, ""); err != nil {
-			return err
-		}
-		return s.emit(tx, event, sub.ID, cust.ID, res)
+		res, err = s.recordChange(tx, actor, cust, sub, inv, action, nil)
+		return err
 	})
 	if err != nil && !errors.Is(err, errPreview) {
 		return nil, nil, err
 	}
+	if pending != nil {
+		s.failpoint("after-phase1")
+		res, err := asResult[*ChangeResult](s.settle(ctx, pending))
+		return nil, res, err
+	}
 	return pv, res, nil
+}
+
+// changeIntent is what phase 3 of a mid-term change applies: the changed
+// fields, and the invoice for them.
+type changeIntent struct {
+	Actor       Actor            `json:"actor"`
+	Action      string           `json:"action"` // seats_added, plan_changed
+	Seats       int64            `json:"seats"`
+	PlanID      string           `json:"plan_id"`
+	Plan        string           `json:"plan"`
+	PlanVersion int              `json:"plan_version"`
+	UnitAmount  int64            `json:"unit_amount"`
+	Invoice     *fulfill.Invoice `json:"invoice"`
+}
+
+// apply makes the change on the subscription as phase 3 finds it.
+func (in *changeIntent) apply(sub *fulfill.Subscription) {
+	switch in.Action {
+	case "seats_added":
+		sub.Seats = in.Seats
+	case "plan_changed":
+		sub.PlanID, sub.Plan, sub.PlanVersion, sub.UnitAmount = in.PlanID, in.Plan, in.PlanVersion, in.UnitAmount
+	}
+}
+
+// changeIntent is phase 1 of a change collected by card.
+func (s *Service) changeIntent(tx *store.Tx, actor Actor, id string, cust *fulfill.Customer, sub *fulfill.Subscription,
+	inv *fulfill.Invoice, action string, credit int64) (*store.PaymentAttempt, error) {
+	if credit > 0 {
+		cust.Credit -= credit
+		if err := tx.SetCustomerCredit(cust.ID, cust.Credit); err != nil {
+			return nil, err
+		}
+	}
+	intent, err := json.Marshal(changeIntent{Actor: actor, Action: action, Seats: sub.Seats, PlanID: sub.PlanID, Plan: sub.Plan,
+		PlanVersion: sub.PlanVersion, UnitAmount: sub.UnitAmount, Invoice: inv})
+	if err != nil {
+		return nil, err
+	}
+	return s.recordIntent(tx, &store.PaymentAttempt{ID: id, Kind: "change", CustomerID: cust.ID, SubscriptionID: sub.ID,
+		InvoiceID: inv.ID, Amount: inv.Total - credit, Currency: inv.Currency, PaymentMethod: sub.PaymentMethod,
+		CreditReserved: credit, Intent: intent})
+}
+
+// recordChange stores a change and all that follows from it, with the
+// request's answer: the single transaction of a change with nothing to
+// charge now, or phase 3 of one charged by card (p is the charge taken).
+func (s *Service) recordChange(tx *store.Tx, actor Actor, cust *fulfill.Customer, sub *fulfill.Subscription, inv *fulfill.Invoice,
+	action string, p *paid) (*ChangeResult, error) {
+	if p == nil {
+		if err := s.finalize(tx.Context(), tx, cust, inv); err != nil {
+			return nil, err
+		}
+	} else if err := s.finalizeCharged(tx, cust, inv, p); err != nil {
+		return nil, err
+	}
+	if err := tx.UpdateSubscription(sub, store.Change{Action: action, Actor: string(actor), InvoiceID: &inv.ID, At: s.now()}); err != nil {
+		return nil, err
+	}
+	if _, err := s.issueLicense(tx, sub, cust, licenseTerms{reason: action, email: true}); err != nil {
+		return nil, err
+	}
+	res := &ChangeResult{Subscription: sub, Invoice: inv}
+	event := map[string]string{"seats_added": "subscription.seats_changed", "plan_changed": "subscription.plan_changed"}[action]
+	if err := s.audit(tx, actor, event, "subscription", sub.ID, map[string]any{"seats": sub.Seats, "plan": sub.Plan,
+		"invoice": inv.Number, "total": inv.Total}, ""); err != nil {
+		return nil, err
+	}
+	if err := s.emit(tx, event, sub.ID, cust.ID, res); err != nil {
+		return nil, err
+	}
+	return res, s.finish(tx, res)
+}
+
+// changeOutcome is the change of a finished attempt, with the request's
+// answer written.
+func (s *Service) changeOutcome(tx *store.Tx, a *store.PaymentAttempt) (*ChangeResult, error) {
+	sub, err := tx.Subscription(a.SubscriptionID)
+	if err != nil {
+		return nil, err
+	}
+	inv, err := tx.Invoice(a.InvoiceID)
+	if err != nil {
+		return nil, err
+	}
+	res := &ChangeResult{Subscription: sub, Invoice: inv}
+	return res, s.finish(tx, res)
 }

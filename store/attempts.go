@@ -16,14 +16,17 @@ const (
 // PaymentAttempt is a charge recorded before the provider is called (phase
 // 1 of a payment in atomic phases), and its outcome once known (phase 3).
 type PaymentAttempt struct {
-	ID            string
-	Kind          string // what the charge pays for: "purchase"
-	State         string
-	CustomerID    string
-	InvoiceID     string // reserved: the invoice is stored when the charge succeeds
-	Amount        int64  // what the provider is asked to take
-	Currency      string
-	PaymentMethod string
+	ID         string
+	Kind       string // what the charge pays for: "purchase", "change"
+	State      string
+	CustomerID string
+	// SubscriptionID is the subscription bought or changed (for a
+	// purchase, reserved: it exists once the charge succeeds).
+	SubscriptionID string
+	InvoiceID      string // reserved: the invoice is stored when the charge succeeds
+	Amount         int64  // what the provider is asked to take
+	Currency       string
+	PaymentMethod  string
 	// ProviderKey is the provider's idempotency key, derived from our ids:
 	// asking again with it returns the first charge, never a second one.
 	ProviderKey string
@@ -39,14 +42,14 @@ type PaymentAttempt struct {
 	FinishedAt     *time.Time
 }
 
-const attemptCols = `id, kind, state, customer_id, invoice_id, amount, currency, payment_method, provider_key, credit_reserved,
+const attemptCols = `id, kind, state, customer_id, subscription_id, invoice_id, amount, currency, payment_method, provider_key, credit_reserved,
 	intent, provider_ref, failure_code, failure_message, created_at, finished_at`
 
 func scanAttempt(s interface{ Scan(...any) error }) (*PaymentAttempt, error) {
 	var a PaymentAttempt
 	var intent string
 	var fin sql.NullTime
-	if err := s.Scan(&a.ID, &a.Kind, &a.State, &a.CustomerID, &a.InvoiceID, &a.Amount, &a.Currency, &a.PaymentMethod, &a.ProviderKey,
+	if err := s.Scan(&a.ID, &a.Kind, &a.State, &a.CustomerID, &a.SubscriptionID, &a.InvoiceID, &a.Amount, &a.Currency, &a.PaymentMethod, &a.ProviderKey,
 		&a.CreditReserved, &intent, &a.ProviderRef, &a.FailureCode, &a.FailureMessage, &a.CreatedAt, &fin); err != nil {
 		return nil, err
 	}
@@ -60,8 +63,8 @@ func scanAttempt(s interface{ Scan(...any) error }) (*PaymentAttempt, error) {
 // InsertPaymentAttempt records a charge about to be made.
 func (t *Tx) InsertPaymentAttempt(a *PaymentAttempt) error {
 	return mapErr(t.exec(`INSERT INTO payment_attempts (`+attemptCols+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
-		a.ID, a.Kind, a.State, a.CustomerID, a.InvoiceID, a.Amount, a.Currency, a.PaymentMethod, a.ProviderKey,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
+		a.ID, a.Kind, a.State, a.CustomerID, a.SubscriptionID, a.InvoiceID, a.Amount, a.Currency, a.PaymentMethod, a.ProviderKey,
 		a.CreditReserved, string(a.Intent), a.ProviderRef, a.FailureCode, a.FailureMessage, a.CreatedAt.UTC(), nil), "Payment attempt")
 }
 
@@ -70,6 +73,15 @@ func (t *Tx) InsertPaymentAttempt(a *PaymentAttempt) error {
 func (t *Tx) PaymentAttempt(id string) (*PaymentAttempt, error) {
 	a, err := scanAttempt(t.tx.QueryRowContext(t.ctx, `SELECT `+attemptCols+` FROM payment_attempts WHERE id = $1`+t.db.forUpdate(), id))
 	return a, mapErr(err, "Payment attempt")
+}
+
+// PendingPaymentFor reports whether a charge for the subscription awaits
+// its outcome.
+func (t *Tx) PendingPaymentFor(subscriptionID string) (bool, error) {
+	var n int
+	err := t.tx.QueryRowContext(t.ctx, `SELECT COUNT(*) FROM payment_attempts WHERE subscription_id = $1 AND state = $2`,
+		subscriptionID, AttemptPending).Scan(&n)
+	return n > 0, err
 }
 
 // FinishPaymentAttempt records the outcome of a pending attempt.

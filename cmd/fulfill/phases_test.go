@@ -141,7 +141,7 @@ func TestSlowProviderDoesNotStallOtherRequests(t *testing.T) {
 
 // effects counts what one customer's purchases left behind, in the database.
 type effects struct {
-	Subscriptions, Invoices, PaidInvoices, Payments, Licenses, ActiveCodes, Emails, Events int
+	Subscriptions, Seats, Invoices, PaidInvoices, Payments, Licenses, ActiveCodes, Emails, Events int
 }
 
 func countEffects(t *testing.T, dbURL, dataDir, customerID string) effects {
@@ -160,6 +160,7 @@ func countEffects(t *testing.T, dbURL, dataDir, customerID string) effects {
 		sql string
 	}{
 		{&e.Subscriptions, `SELECT COUNT(*) FROM subscriptions WHERE customer_id = $1`},
+		{&e.Seats, `SELECT COALESCE(SUM(seats), 0) FROM subscriptions WHERE customer_id = $1`},
 		{&e.Invoices, `SELECT COUNT(*) FROM invoices WHERE customer_id = $1`},
 		{&e.PaidInvoices, `SELECT COUNT(*) FROM invoices WHERE customer_id = $1 AND status = 'paid'`},
 		{&e.Payments, `SELECT COUNT(*) FROM payments p JOIN invoices i ON i.id = p.invoice_id WHERE i.customer_id = $1 AND p.status = 'succeeded'`},
@@ -216,100 +217,152 @@ func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
 	}
 }
 
-// Issue 17, acceptance 2: the server is killed at each boundary of a card
-// purchase's phases (after phase 1, after the provider call, after phase 3
-// before the answer). After a restart, a retry with the same key, or the
-// completer job when nobody retries, ends with one charge at the provider,
-// one paid invoice, one payment, one license, one active activation code and
-// one email; a declined card at any point leaves nothing active behind.
-func TestPurchaseKilledBetweenPhases(t *testing.T) {
+// killedFlow is a use case that charges a card, for the kill tests: setup
+// prepares the customer's account and returns the request to kill.
+type killedFlow struct {
+	name  string
+	setup func(t *testing.T, s *server, customerID, card string) (path string, body map[string]any)
+	// ok and declined are the effects wanted after a paid and a declined charge.
+	ok, declined effects
+}
+
+var killedFlows = []killedFlow{
+	{name: "purchase",
+		setup: func(t *testing.T, s *server, cid, card string) (string, map[string]any) {
+			return "/api/v1/subscriptions", map[string]any{"customer_id": cid, "plan": "sm-premium", "seats": 4, "payment_method": card}
+		},
+		ok: effects{Subscriptions: 1, Seats: 4, Invoices: 1, PaidInvoices: 1, Payments: 1, Licenses: 1, ActiveCodes: 1, Emails: 1}},
+	{name: "seats",
+		setup: func(t *testing.T, s *server, cid, card string) (string, map[string]any) {
+			var p struct{ Subscription struct{ ID string } }
+			if code := s.call("POST", "/api/v1/subscriptions", map[string]any{"customer_id": cid, "plan": "sm-premium", "seats": 4,
+				"payment_method": "invoice"}, &p); code != 201 {
+				t.Fatalf("purchase by invoice: %d", code)
+			}
+			if code := s.call("POST", "/api/v1/subscriptions/"+p.Subscription.ID+"/payment_method", map[string]any{"payment_method": card}, nil); code != 200 {
+				t.Fatalf("payment method: %d", code)
+			}
+			return "/api/v1/subscriptions/" + p.Subscription.ID + "/seats", map[string]any{"seats": 6}
+		},
+		ok:       effects{Subscriptions: 1, Seats: 6, Invoices: 2, PaidInvoices: 1, Payments: 1, Licenses: 2, ActiveCodes: 1, Emails: 2},
+		declined: effects{Subscriptions: 1, Seats: 4, Invoices: 1, Licenses: 1, ActiveCodes: 1, Emails: 1}},
+	{name: "upgrade",
+		setup: func(t *testing.T, s *server, cid, card string) (string, map[string]any) {
+			var p struct{ Subscription struct{ ID string } }
+			if code := s.call("POST", "/api/v1/subscriptions", map[string]any{"customer_id": cid, "plan": "sm-premium", "seats": 4,
+				"payment_method": "invoice"}, &p); code != 201 {
+				t.Fatalf("purchase by invoice: %d", code)
+			}
+			if code := s.call("POST", "/api/v1/subscriptions/"+p.Subscription.ID+"/payment_method", map[string]any{"payment_method": card}, nil); code != 200 {
+				t.Fatalf("payment method: %d", code)
+			}
+			return "/api/v1/subscriptions/" + p.Subscription.ID + "/plan", map[string]any{"plan": "sm-ultimate"}
+		},
+		ok:       effects{Subscriptions: 1, Seats: 4, Invoices: 2, PaidInvoices: 1, Payments: 1, Licenses: 2, ActiveCodes: 1, Emails: 2},
+		declined: effects{Subscriptions: 1, Seats: 4, Invoices: 1, Licenses: 1, ActiveCodes: 1, Emails: 1}},
+}
+
+// Issue 17, acceptance 2: the server is killed at each boundary of the
+// phases of a card purchase and of a seat change (after phase 1, after the
+// provider call, after phase 3 before the answer). After a restart, a retry
+// with the same key, or the completer job when nobody retries, ends with one
+// charge at the provider, one paid invoice, one payment, one new license,
+// one active activation code and one new email; a declined card at any point
+// leaves nothing new behind.
+func TestChargeKilledBetweenPhases(t *testing.T) {
 	dbtest.ForEach(t, func(t *testing.T, dbURL string) {
-		for _, fp := range []string{"after-phase1", "after-charge", "after-phase3"} {
-			for _, c := range []struct {
-				name    string
-				card    string
-				retry   bool
-				decline bool
-			}{
-				{"retry", "pm_card_visa", true, false},
-				{"completer", "pm_card_visa", false, false},
-				{"declined", "pm_card_chargeDeclined", true, true},
-			} {
-				t.Run(fp+"/"+c.name, func(t *testing.T) {
-					dir := filepath.Join(t.TempDir(), "data")
-					journal := filepath.Join(t.TempDir(), "charges.log")
-					args := []string{"serve", "--data-dir", dir, "--addr", "127.0.0.1:0", "--idempotency-lease", "1s"}
-					if strings.HasPrefix(dbURL, "postgres") {
-						args = append(args, "--database-url", dbURL)
+		for _, flow := range killedFlows {
+			for _, fp := range []string{"after-phase1", "after-charge", "after-phase3"} {
+				for _, c := range []struct {
+					name    string
+					card    string
+					retry   bool
+					decline bool
+				}{
+					{"retry", "pm_card_visa", true, false},
+					{"completer", "pm_card_visa", false, false},
+					{"declined", "pm_card_chargeDeclined", true, true},
+				} {
+					if flow.name != "purchase" && c.name == "completer" && fp != "after-charge" {
+						continue // the completer is the same code for every flow: once is enough
 					}
-					vars := map[string]string{"FULFILL_TEST_PAYMENT_JOURNAL": journal}
-					first := startChild(t, args, map[string]string{"FULFILL_TEST_PAYMENT_JOURNAL": journal, "FULFILL_FAILPOINT": fp})
-					s := &server{t: t, addr: first.addr}
-					var cus struct{ ID string }
-					if code := s.call("POST", "/api/v1/customers", map[string]any{"email": "kill@example.com", "name": "Kim Kill", "country": "US"}, &cus); code != 201 {
-						t.Fatalf("customer: %d", code)
-					}
-					order := map[string]any{"customer_id": cus.ID, "plan": "sm-premium", "seats": 4, "payment_method": c.card}
-					key := "order-" + fp + "-" + c.name
-					if code, raw, _, err := s.post("/api/v1/subscriptions", order, key); err == nil {
-						t.Fatalf("the first attempt answered %d %s; it should have died at %s", code, raw, fp)
-					}
-					select {
-					case <-first.done:
-					case <-time.After(30 * time.Second):
-						t.Fatal("the first process did not die")
-					}
-					second := startChild(t, args, vars)
-					s.addr = second.addr
-					if !c.retry {
-						// Nobody retries: the completer job finishes the purchase.
-						waitFor(t, "the completer", 30*time.Second, func() bool {
-							return countEffects(t, dbURL, dir, cus.ID).PaidInvoices == 1
-						})
-					}
-					time.Sleep(1100 * time.Millisecond) // the dead request's lease runs out
-					code, raw, _, err := s.post("/api/v1/subscriptions", order, key)
-					if err != nil {
-						t.Fatal(err)
-					}
-					var p struct {
-						Subscription   struct{ ID, State string }
-						Invoice        struct{ ID, Status string }
-						ActivationCode string `json:"activation_code"`
-					}
-					got := countEffects(t, dbURL, dir, cus.ID)
-					keys := journalKeys(t, journal)
-					t.Logf("%s, %s: retry answered %d; provider calls %d (%d distinct keys); %+v", fp, c.name, code, len(keys), distinct(keys), got)
-					if c.decline {
-						if code != 402 || got != (effects{}) {
-							t.Fatalf("declined card: retry answered %d %s; left behind %+v, want nothing", code, raw, got)
-						}
-						return
-					}
-					if code != 201 || json.Unmarshal(raw, &p) != nil || p.Invoice.Status != "paid" || p.Subscription.State != "active" || p.ActivationCode == "" {
-						t.Fatalf("retry: %d %s", code, raw)
-					}
-					want := effects{Subscriptions: 1, Invoices: 1, PaidInvoices: 1, Payments: 1, Licenses: 1, ActiveCodes: 1, Emails: 1, Events: got.Events}
-					if got != want || distinct(keys) != 1 || keys[0] != "fulfill-"+p.Invoice.ID {
-						t.Fatalf("after the kill at %s: %+v, provider keys %v; want one of each and one charge", fp, got, keys)
-					}
-					// The activation code in the answer is the one that works.
-					var act struct {
-						LicenseKey string `json:"license_key"`
-					}
-					if code := s.call("POST", "/api/v1/activations", map[string]any{"activation_code": p.ActivationCode, "instance_id": "i-1",
-						"hostname": "gitlab.example.com", "version": "17.0.0"}, &act); code != 200 && code != 201 {
-						t.Fatalf("activation with the answered code: %d", code)
-					}
-					// A further retry replays the stored answer, charging nothing.
-					code2, raw2, _, err := s.post("/api/v1/subscriptions", order, key)
-					if err != nil || code2 != 201 || string(raw2) != string(raw) || len(journalKeys(t, journal)) != len(keys) {
-						t.Fatalf("second retry: %d %v, %d provider calls (was %d)", code2, err, len(journalKeys(t, journal)), len(keys))
-					}
-				})
+					t.Run(flow.name+"/"+fp+"/"+c.name, func(t *testing.T) { killBetweenPhases(t, dbURL, flow, fp, c.card, c.retry, c.decline) })
+				}
 			}
 		}
 	})
+}
+
+func killBetweenPhases(t *testing.T, dbURL string, flow killedFlow, fp, card string, retry, decline bool) {
+	dir := filepath.Join(t.TempDir(), "data")
+	journal := filepath.Join(t.TempDir(), "charges.log")
+	args := []string{"serve", "--data-dir", dir, "--addr", "127.0.0.1:0", "--idempotency-lease", "1s"}
+	if strings.HasPrefix(dbURL, "postgres") {
+		args = append(args, "--database-url", dbURL)
+	}
+	vars := map[string]string{"FULFILL_TEST_PAYMENT_JOURNAL": journal}
+	first := startChild(t, args, map[string]string{"FULFILL_TEST_PAYMENT_JOURNAL": journal, "FULFILL_FAILPOINT": fp})
+	s := &server{t: t, addr: first.addr}
+	var cus struct{ ID string }
+	if code := s.call("POST", "/api/v1/customers", map[string]any{"email": "kill@example.com", "name": "Kim Kill", "country": "US"}, &cus); code != 201 {
+		t.Fatalf("customer: %d", code)
+	}
+	path, body := flow.setup(t, s, cus.ID, card)
+	key := "kill-" + flow.name + "-" + fp
+	if code, raw, _, err := s.post(path, body, key); err == nil {
+		t.Fatalf("the first attempt answered %d %s; it should have died at %s", code, raw, fp)
+	}
+	select {
+	case <-first.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the first process did not die")
+	}
+	second := startChild(t, args, vars)
+	s.addr = second.addr
+	if !retry {
+		// Nobody retries: the completer job finishes the charge.
+		waitFor(t, "the completer", 60*time.Second, func() bool {
+			return countEffects(t, dbURL, dir, cus.ID).PaidInvoices == flow.ok.PaidInvoices
+		})
+	}
+	time.Sleep(1100 * time.Millisecond) // the dead request's lease runs out
+	code, raw, _, err := s.post(path, body, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := countEffects(t, dbURL, dir, cus.ID)
+	keys := journalKeys(t, journal)
+	t.Logf("%s killed %s: retry answered %d; provider calls %d (%d distinct keys); %+v", flow.name, fp, code, len(keys), distinct(keys), got)
+	got.Events = 0
+	if decline {
+		if code != 402 || got != flow.declined || len(keys) != 0 {
+			t.Fatalf("declined card: retry answered %d %s; left %+v, want %+v", code, raw, got, flow.declined)
+		}
+		return
+	}
+	var p struct {
+		Subscription   struct{ ID, State string }
+		Invoice        struct{ ID, Status string }
+		ActivationCode string `json:"activation_code"`
+	}
+	if (code != 201 && code != 200) || json.Unmarshal(raw, &p) != nil || p.Invoice.Status != "paid" || p.Subscription.State != "active" {
+		t.Fatalf("retry: %d %s", code, raw)
+	}
+	if got != flow.ok || distinct(keys) != 1 || keys[0] != "fulfill-"+p.Invoice.ID {
+		t.Fatalf("after the kill at %s: %+v, provider keys %v; want %+v and one charge", fp, got, keys, flow.ok)
+	}
+	if p.ActivationCode != "" {
+		// The activation code in the answer is the one that works.
+		if code := s.call("POST", "/api/v1/activations", map[string]any{"activation_code": p.ActivationCode, "instance_id": "i-1",
+			"hostname": "gitlab.example.com", "version": "17.0.0"}, nil); code != 200 && code != 201 {
+			t.Fatalf("activation with the answered code: %d", code)
+		}
+	}
+	// A further retry replays the stored answer, charging nothing.
+	code2, raw2, _, err := s.post(path, body, key)
+	if err != nil || code2 != code || string(raw2) != string(raw) || len(journalKeys(t, journal)) != len(keys) {
+		t.Fatalf("second retry: %d %v, %d provider calls (was %d)", code2, err, len(journalKeys(t, journal)), len(keys))
+	}
 }
 
 // Issue 17: the answer commits with the change. The server is killed after

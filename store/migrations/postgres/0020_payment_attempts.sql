@@ -8,6 +8,7 @@ CREATE TABLE payment_attempts (
     kind            TEXT NOT NULL,
     state           TEXT NOT NULL CHECK (state IN ('pending', 'succeeded', 'declined')),
     customer_id     TEXT NOT NULL REFERENCES customers (id),
+    subscription_id TEXT NOT NULL,
     invoice_id      TEXT NOT NULL,
     amount          BIGINT NOT NULL CHECK (amount > 0),
     currency        TEXT NOT NULL,
@@ -22,6 +23,7 @@ CREATE TABLE payment_attempts (
     finished_at     TIMESTAMPTZ
 );
 CREATE INDEX payment_attempts_state ON payment_attempts (state, created_at);
+CREATE INDEX payment_attempts_subscription ON payment_attempts (subscription_id, state);
 -- How far a request with an Idempotency-Key got: 'started' until its first
 -- transaction records an intent; a retry resumes from there.
 ALTER TABLE idempotency_keys ADD COLUMN recovery_point TEXT NOT NULL DEFAULT 'started';
