@@ -260,6 +260,7 @@ func (s *Server) renew(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
+	answerAs(r, http.StatusOK, func(res *commerce.ChangeResult) any { return res })
 	res, err := s.Svc.Renew(r.Context(), actor(r), r.PathValue("id"), commerce.RenewInput(req))
 	if err != nil {
 		return err

@@ -131,12 +131,12 @@ func (s *Service) settle(ctx context.Context, a *store.PaymentAttempt) (any, err
 			res, refusal, err = s.settled(tx, cur)
 			return err
 		}
-		if declined != nil {
-			refusal = declined
-			return s.declineAttempt(tx, cur, declined)
-		}
 		cust, err := tx.Customer(cur.CustomerID)
 		if err != nil {
+			return err
+		}
+		if declined != nil {
+			res, refusal, err = s.decline(tx, cur, cust, declined)
 			return err
 		}
 		cur.State, cur.ProviderRef = store.AttemptSucceeded, charge.Ref
@@ -166,6 +166,18 @@ func (s *Service) settle(ctx context.Context, a *store.PaymentAttempt) (any, err
 			r, err := s.recordChange(tx, in.Actor, cust, sub, in.Invoice, in.Action, p)
 			res = r
 			return err
+		case "renewal":
+			var in renewal
+			if err := json.Unmarshal(cur.Intent, &in); err != nil {
+				return fmt.Errorf("payment attempt %s: intent: %w", cur.ID, err)
+			}
+			sub, err := tx.Subscription(cur.SubscriptionID)
+			if err != nil {
+				return err
+			}
+			r, err := s.recordRenewal(tx, cust, sub, &in, p, nil)
+			res = r
+			return err
 		}
 		return fmt.Errorf("payment attempt %s: unknown kind %q", cur.ID, cur.Kind)
 	})
@@ -179,17 +191,45 @@ func (s *Service) settle(ctx context.Context, a *store.PaymentAttempt) (any, err
 	return res, nil
 }
 
+// decline records the provider's refusal of a pending attempt: a clean
+// decline for a request (refusal), or, for an automatic renewal, the
+// renewal left past due with its invoice open.
+func (s *Service) decline(tx *store.Tx, a *store.PaymentAttempt, cust *fulfill.Customer, why *fulfill.Error) (any, error, error) {
+	if a.Kind == "renewal" {
+		var in renewal
+		if err := json.Unmarshal(a.Intent, &in); err != nil {
+			return nil, nil, fmt.Errorf("payment attempt %s: intent: %w", a.ID, err)
+		}
+		if in.Auto {
+			a.State, a.FailureCode, a.FailureMessage = store.AttemptDeclined, why.Code, why.Message
+			if err := tx.FinishPaymentAttempt(a, s.now()); err != nil {
+				return nil, nil, err
+			}
+			sub, err := tx.Subscription(a.SubscriptionID)
+			if err != nil {
+				return nil, nil, err
+			}
+			res, err := s.recordRenewal(tx, cust, sub, &in, &paid{attempt: a}, why)
+			return res, nil, err
+		}
+	}
+	return nil, why, s.declineAttempt(tx, a, why)
+}
+
 // settled is the answer to a request whose attempt is finished: the
 // decline, or the result, with the request's answer written.
 func (s *Service) settled(tx *store.Tx, a *store.PaymentAttempt) (any, error, error) {
 	if a.State == store.AttemptDeclined {
-		return nil, &fulfill.Error{Code: a.FailureCode, Message: a.FailureMessage, Field: "payment_method"}, nil
+		var in renewal
+		if a.Kind != "renewal" || json.Unmarshal(a.Intent, &in) != nil || !in.Auto {
+			return nil, &fulfill.Error{Code: a.FailureCode, Message: a.FailureMessage, Field: "payment_method"}, nil
+		}
 	}
 	switch a.Kind {
 	case "purchase":
 		res, err := s.purchaseOutcome(tx, a)
 		return res, nil, err
-	case "change":
+	case "change", "renewal":
 		res, err := s.changeOutcome(tx, a)
 		return res, nil, err
 	}
@@ -279,6 +319,24 @@ func (s *Service) finalizeCharged(tx *store.Tx, cust *fulfill.Customer, inv *ful
 		}
 	}
 	return s.recordPayment(tx, cust, inv, p.attempt.Amount, p.provider, p.attempt.ProviderRef, store.AccountCash)
+}
+
+// finalizeUncharged numbers, stores and books an invoice whose charge the
+// provider declined, leaving it open less the credit phase 1 reserved.
+func (s *Service) finalizeUncharged(tx *store.Tx, cust *fulfill.Customer, inv *fulfill.Invoice, credit int64) error {
+	if err := tx.InsertInvoice(inv); err != nil {
+		return err
+	}
+	if err := s.emit(tx, "invoice.finalized", inv.ID, cust.ID, inv); err != nil {
+		return err
+	}
+	if err := s.bookInvoice(tx, inv); err != nil {
+		return err
+	}
+	if credit > 0 {
+		return s.recordPayment(tx, cust, inv, credit, "account_credit", "", store.AccountCustomerCredit)
+	}
+	return nil
 }
 
 // declineAttempt rolls a pending attempt back to a clean decline: the

@@ -246,6 +246,20 @@ var killedFlows = []killedFlow{
 		},
 		ok:       effects{Subscriptions: 1, Seats: 6, Invoices: 2, PaidInvoices: 1, Payments: 1, Licenses: 2, ActiveCodes: 1, Emails: 2},
 		declined: effects{Subscriptions: 1, Seats: 4, Invoices: 1, Licenses: 1, ActiveCodes: 1, Emails: 1}},
+	{name: "renewal",
+		setup: func(t *testing.T, s *server, cid, card string) (string, map[string]any) {
+			var p struct{ Subscription struct{ ID string } }
+			if code := s.call("POST", "/api/v1/subscriptions", map[string]any{"customer_id": cid, "plan": "sm-premium", "seats": 4,
+				"payment_method": "invoice"}, &p); code != 201 {
+				t.Fatalf("purchase by invoice: %d", code)
+			}
+			if code := s.call("POST", "/api/v1/subscriptions/"+p.Subscription.ID+"/payment_method", map[string]any{"payment_method": card}, nil); code != 200 {
+				t.Fatalf("payment method: %d", code)
+			}
+			return "/api/v1/subscriptions/" + p.Subscription.ID + "/renew", map[string]any{"seats": 5}
+		},
+		ok:       effects{Subscriptions: 1, Seats: 5, Invoices: 2, PaidInvoices: 1, Payments: 1, Licenses: 2, ActiveCodes: 1, Emails: 2},
+		declined: effects{Subscriptions: 1, Seats: 4, Invoices: 1, Licenses: 1, ActiveCodes: 1, Emails: 1}},
 	{name: "upgrade",
 		setup: func(t *testing.T, s *server, cid, card string) (string, map[string]any) {
 			var p struct{ Subscription struct{ ID string } }
@@ -263,7 +277,7 @@ var killedFlows = []killedFlow{
 }
 
 // Issue 17, acceptance 2: the server is killed at each boundary of the
-// phases of a card purchase and of a seat change (after phase 1, after the
+// phases of a card purchase, seat change, renewal and upgrade (after phase 1, after the
 // provider call, after phase 3 before the answer). After a restart, a retry
 // with the same key, or the completer job when nobody retries, ends with one
 // charge at the provider, one paid invoice, one payment, one new license,
