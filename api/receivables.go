@@ -117,6 +117,7 @@ func (s *Server) payInvoice(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &req); err != nil {
 		return err
 	}
+	answerAs(r, http.StatusOK, func(inv *fulfill.Invoice) any { return inv })
 	inv, err := s.Svc.PayInvoice(r.Context(), actor(r), r.PathValue("id"), req.PaymentMethod)
 	if err != nil {
 		return err

@@ -90,9 +90,12 @@ func (s *Service) purchaseIntent(tx *store.Tx, actor Actor, id string, cust *ful
 // recordIntent stores a pending attempt with its completer job and the
 // request's recovery point.
 func (s *Service) recordIntent(tx *store.Tx, a *store.PaymentAttempt) (*store.PaymentAttempt, error) {
-	// The key derives from the invoice id, itself derived from the
-	// request's seed: identical across retries and restarts.
-	a.State, a.ProviderKey, a.CreatedAt = store.AttemptPending, "fulfill-"+a.InvoiceID, s.now()
+	// The key derives from the invoice id (or the attempt's), itself
+	// derived from the request's seed: identical across retries and restarts.
+	if a.ProviderKey == "" {
+		a.ProviderKey = "fulfill-" + a.InvoiceID
+	}
+	a.State, a.CreatedAt = store.AttemptPending, s.now()
 	if err := tx.InsertPaymentAttempt(a); err != nil {
 		return nil, err
 	}
@@ -178,6 +181,15 @@ func (s *Service) settle(ctx context.Context, a *store.PaymentAttempt) (any, err
 			r, err := s.recordRenewal(tx, cust, sub, &in, p, nil)
 			res = r
 			return err
+		case "payment":
+			inv, err := tx.Invoice(cur.InvoiceID)
+			if err != nil {
+				return err
+			}
+			// Paid meanwhile (a wire transfer)? recordPayment turns the
+			// charge into account credit: never an invoice paid twice.
+			res = inv
+			return s.recordCardPayment(tx, cust, inv, p)
 		}
 		return fmt.Errorf("payment attempt %s: unknown kind %q", cur.ID, cur.Kind)
 	})
@@ -213,17 +225,46 @@ func (s *Service) decline(tx *store.Tx, a *store.PaymentAttempt, cust *fulfill.C
 			return res, nil, err
 		}
 	}
+	if a.Kind == "payment" {
+		var in payIntent
+		if err := json.Unmarshal(a.Intent, &in); err != nil {
+			return nil, nil, fmt.Errorf("payment attempt %s: intent: %w", a.ID, err)
+		}
+		if in.Purpose == "dunning" {
+			a.State, a.FailureCode, a.FailureMessage = store.AttemptDeclined, why.Code, why.Message
+			if err := tx.FinishPaymentAttempt(a, s.now()); err != nil {
+				return nil, nil, err
+			}
+			inv, err := tx.Invoice(a.InvoiceID)
+			if err != nil {
+				return nil, nil, err
+			}
+			return inv, nil, s.recordDunningDecline(tx, cust, inv, why)
+		}
+	}
 	return nil, why, s.declineAttempt(tx, a, why)
+}
+
+// declineIsOutcome reports whether a declined attempt is recorded as a
+// result, not refused: an automatic renewal (left past due) or a dunning
+// retry (scheduled again).
+func (s *Service) declineIsOutcome(a *store.PaymentAttempt) bool {
+	switch a.Kind {
+	case "renewal":
+		var in renewal
+		return json.Unmarshal(a.Intent, &in) == nil && in.Auto
+	case "payment":
+		var in payIntent
+		return json.Unmarshal(a.Intent, &in) == nil && in.Purpose == "dunning"
+	}
+	return false
 }
 
 // settled is the answer to a request whose attempt is finished: the
 // decline, or the result, with the request's answer written.
 func (s *Service) settled(tx *store.Tx, a *store.PaymentAttempt) (any, error, error) {
-	if a.State == store.AttemptDeclined {
-		var in renewal
-		if a.Kind != "renewal" || json.Unmarshal(a.Intent, &in) != nil || !in.Auto {
-			return nil, &fulfill.Error{Code: a.FailureCode, Message: a.FailureMessage, Field: "payment_method"}, nil
-		}
+	if a.State == store.AttemptDeclined && !s.declineIsOutcome(a) {
+		return nil, &fulfill.Error{Code: a.FailureCode, Message: a.FailureMessage, Field: "payment_method"}, nil
 	}
 	switch a.Kind {
 	case "purchase":
@@ -232,6 +273,12 @@ func (s *Service) settled(tx *store.Tx, a *store.PaymentAttempt) (any, error, er
 	case "change", "renewal":
 		res, err := s.changeOutcome(tx, a)
 		return res, nil, err
+	case "payment":
+		inv, err := tx.Invoice(a.InvoiceID)
+		if err != nil {
+			return nil, nil, err
+		}
+		return inv, nil, s.finish(tx, inv)
 	}
 	return nil, nil, fmt.Errorf("payment attempt %s: unknown kind %q", a.ID, a.Kind)
 }
@@ -319,6 +366,15 @@ func (s *Service) finalizeCharged(tx *store.Tx, cust *fulfill.Customer, inv *ful
 		}
 	}
 	return s.recordPayment(tx, cust, inv, p.attempt.Amount, p.provider, p.attempt.ProviderRef, store.AccountCash)
+}
+
+// recordCardPayment applies a charge the provider took to an open invoice,
+// with the request's answer.
+func (s *Service) recordCardPayment(tx *store.Tx, cust *fulfill.Customer, inv *fulfill.Invoice, p *paid) error {
+	if err := s.recordPayment(tx, cust, inv, p.attempt.Amount, p.provider, p.attempt.ProviderRef, store.AccountCash); err != nil {
+		return err
+	}
+	return s.finish(tx, inv)
 }
 
 // finalizeUncharged numbers, stores and books an invoice whose charge the

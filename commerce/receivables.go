@@ -2,7 +2,7 @@ package commerce
 
 import (
 	"context"
-	"errors"
+	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -401,16 +401,56 @@ func (s *Service) PayInvoice(ctx context.Context, actor Actor, invoiceID, paymen
 	if err := s.checkPaymentMethod(paymentMethod); err != nil {
 		return nil, err
 	}
-	var inv *fulfill.Invoice
+	attemptID := fulfill.NewIDFor(ctx, "pat")
+	if a, err := s.DB.PaymentAttempt(ctx, attemptID); err == nil {
+		return asResult[*fulfill.Invoice](s.resume(ctx, a))
+	} else if fulfill.ErrorCode(err) != fulfill.ENotFound {
+		return nil, err
+	}
+	var pending *store.PaymentAttempt
 	err := s.DB.InTx(ctx, func(tx *store.Tx) error {
-		var err error
-		var cust *fulfill.Customer
-		if inv, cust, err = openInvoice(tx, invoiceID, "nothing to pay"); err != nil {
+		inv, cust, err := openInvoice(tx, invoiceID, "nothing to pay")
+		if err != nil {
 			return err
 		}
-		return s.charge(ctx, tx, cust, inv, paymentMethod, fmt.Sprintf("fulfill-%s-pay-%d", inv.ID, inv.AmountPaid))
+		pending, err = s.paymentIntent(tx, attemptID, cust, inv, paymentMethod, payIntent{Actor: actor, Purpose: "pay"})
+		return err
 	})
-	return inv, err
+	if err != nil {
+		return nil, err
+	}
+	s.failpoint("after-phase1")
+	return asResult[*fulfill.Invoice](s.settle(ctx, pending))
+}
+
+// payIntent is what phase 3 of a payment of an open invoice needs.
+type payIntent struct {
+	Actor   Actor  `json:"actor"`
+	Purpose string `json:"purpose"` // pay (a customer's request), dunning (a retry)
+}
+
+// paymentIntent is phase 1 of a card payment of an open invoice: one
+// pending charge per invoice, for what is due now.
+func (s *Service) paymentIntent(tx *store.Tx, id string, cust *fulfill.Customer, inv *fulfill.Invoice, pm string,
+	in payIntent) (*store.PaymentAttempt, error) {
+	if busy, err := tx.PendingPaymentForInvoice(inv.ID); err != nil {
+		return nil, err
+	} else if busy {
+		return nil, fulfill.Errorf(fulfill.EConflict, "A payment of invoice %s is still being processed; retry in a minute.", inv.Number)
+	}
+	intent, err := json.Marshal(in)
+	if err != nil {
+		return nil, err
+	}
+	var subID string
+	if inv.SubscriptionID != nil {
+		subID = *inv.SubscriptionID
+	}
+	// An invoice may see several attempts (a declined card, then another):
+	// each has its own provider key, derived from the attempt's id.
+	return s.recordIntent(tx, &store.PaymentAttempt{ID: id, Kind: "payment", CustomerID: cust.ID, SubscriptionID: subID,
+		InvoiceID: inv.ID, Amount: store.DueOf(inv), Currency: inv.Currency, PaymentMethod: pm, ProviderKey: "fulfill-" + id,
+		Intent: intent})
 }
 
 // charge takes what is due on an invoice from a card.
@@ -507,12 +547,18 @@ func (s *Service) dunningEmail(tx *store.Tx, cust *fulfill.Customer, inv *fulfil
 			cust.BillingName, billing.FormatAmount(store.DueOf(inv), inv.Currency), inv.Number, code, attempt+1, s.PublicURL, inv.ID, lapse)})
 }
 
-// ProcessDunning retries the payment of one invoice in dunning.
+// ProcessDunning retries the payment of one invoice in dunning, in atomic
+// phases: the attempt (and the dunning's attempt count) is recorded first,
+// the card charged outside any transaction, the outcome recorded last.
 func (s *Service) ProcessDunning(ctx context.Context, invoiceID string) error {
-	return s.DB.InTx(ctx, func(tx *store.Tx) error {
+	var pending *store.PaymentAttempt
+	err := s.DB.InTx(ctx, func(tx *store.Tx) error {
 		d, err := tx.DunningFor(invoiceID)
 		if err != nil || d == nil || d.State != "active" || s.today().Before(d.NextAttemptOn) {
 			return err
+		}
+		if busy, err := tx.PendingPaymentForInvoice(invoiceID); err != nil || busy {
+			return err // a retry is under way; its completer finishes it
 		}
 		inv, err := tx.Invoice(invoiceID)
 		if err != nil {
@@ -534,31 +580,45 @@ func (s *Service) ProcessDunning(ctx context.Context, invoiceID string) error {
 			return tx.PutDunning(d)
 		}
 		d.Attempts++
-		err = s.charge(ctx, tx, cust, inv, sub.PaymentMethod, fmt.Sprintf("fulfill-%s-retry-%d", inv.ID, d.Attempts))
-		var fe *fulfill.Error
-		if err == nil {
-			return nil // recordPayment resolved the dunning and restored the subscription
-		}
-		if !errors.As(err, &fe) {
-			return err
-		}
-		if err := tx.InsertPayment(&fulfill.Payment{ID: fulfill.NewID("pay"), InvoiceID: inv.ID, Provider: s.Payments.Name(),
-			Amount: store.DueOf(inv), Currency: inv.Currency, Status: "failed", FailureCode: fe.Code, CreatedAt: s.now()}); err != nil {
-			return err
-		}
-		if d.Attempts < len(RetryDays) {
-			d.NextAttemptOn = d.StartedOn.AddDays(RetryDays[d.Attempts])
-		} else {
-			d.State, d.NextAttemptOn = "exhausted", fulfill.Date{}
-		}
 		if err := tx.PutDunning(d); err != nil {
 			return err
 		}
-		if err := s.emit(tx, "payment.failed", inv.ID, cust.ID, map[string]any{"invoice": inv, "code": fe.Code, "attempt": d.Attempts}); err != nil {
-			return err
-		}
-		return s.dunningEmail(tx, cust, inv, fe.Code, d.Attempts)
+		pending, err = s.paymentIntent(tx, fulfill.NewIDFor(ctx, "pat"), cust, inv, sub.PaymentMethod, payIntent{Actor: System, Purpose: "dunning"})
+		return err
 	})
+	if err != nil || pending == nil {
+		return err
+	}
+	_, err = s.settle(ctx, pending)
+	return err
+}
+
+// recordDunningDecline records a declined retry: the failed payment, the
+// next attempt (or the end of the schedule), the event and the email.
+func (s *Service) recordDunningDecline(tx *store.Tx, cust *fulfill.Customer, inv *fulfill.Invoice, fe *fulfill.Error) error {
+	d, err := tx.DunningFor(inv.ID)
+	if err != nil {
+		return err
+	}
+	if err := tx.InsertPayment(&fulfill.Payment{ID: fulfill.NewID("pay"), InvoiceID: inv.ID, Provider: s.Payments.Name(),
+		Amount: store.DueOf(inv), Currency: inv.Currency, Status: "failed", FailureCode: fe.Code, CreatedAt: s.now()}); err != nil {
+		return err
+	}
+	if d == nil {
+		return nil
+	}
+	if d.Attempts < len(RetryDays) {
+		d.NextAttemptOn = d.StartedOn.AddDays(RetryDays[d.Attempts])
+	} else {
+		d.State, d.NextAttemptOn = "exhausted", fulfill.Date{}
+	}
+	if err := tx.PutDunning(d); err != nil {
+		return err
+	}
+	if err := s.emit(tx, "payment.failed", inv.ID, cust.ID, map[string]any{"invoice": inv, "code": fe.Code, "attempt": d.Attempts}); err != nil {
+		return err
+	}
+	return s.dunningEmail(tx, cust, inv, fe.Code, d.Attempts)
 }
 
 // ---- receivables ----

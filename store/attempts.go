@@ -84,6 +84,15 @@ func (t *Tx) PendingPaymentFor(subscriptionID string) (bool, error) {
 	return n > 0, err
 }
 
+// PendingPaymentForInvoice reports whether a charge for the invoice awaits
+// its outcome.
+func (t *Tx) PendingPaymentForInvoice(invoiceID string) (bool, error) {
+	var n int
+	err := t.tx.QueryRowContext(t.ctx, `SELECT COUNT(*) FROM payment_attempts WHERE invoice_id = $1 AND state = $2`,
+		invoiceID, AttemptPending).Scan(&n)
+	return n > 0, err
+}
+
 // FinishPaymentAttempt records the outcome of a pending attempt.
 func (t *Tx) FinishPaymentAttempt(a *PaymentAttempt, now time.Time) error {
 	n := now.UTC()

@@ -24,6 +24,7 @@ CREATE TABLE payment_attempts (
 );
 CREATE INDEX payment_attempts_state ON payment_attempts (state, created_at);
 CREATE INDEX payment_attempts_subscription ON payment_attempts (subscription_id, state);
+CREATE INDEX payment_attempts_invoice ON payment_attempts (invoice_id, state);
 -- How far a request with an Idempotency-Key got: 'started' until its first
 -- transaction records an intent; a retry resumes from there.
 ALTER TABLE idempotency_keys ADD COLUMN recovery_point TEXT NOT NULL DEFAULT 'started';
