@@ -185,6 +185,7 @@ func (s *Server) creditNote(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &req); err != nil {
 		return err
 	}
+	answerAs(r, http.StatusCreated, func(cn *store.CreditNote) any { return cn })
 	cn, err := s.Svc.IssueCreditNote(r.Context(), actor(r), r.PathValue("id"), commerce.CreditNoteInput(req))
 	if err != nil {
 		return err

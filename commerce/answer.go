@@ -51,6 +51,13 @@ func (s *Service) recovery(tx *store.Tx, point string) error {
 	return nil
 }
 
+// failpointAt is a failpoint of a payment attempt's phases: it is passed
+// both as name and as name:kind ("after-charge:refund").
+func (s *Service) failpointAt(name string, a *store.PaymentAttempt) {
+	s.failpoint(name)
+	s.failpoint(name + ":" + a.Kind)
+}
+
 // failpoint lets tests kill the process at a named point.
 func (s *Service) failpoint(name string) {
 	if s.Failpoint != nil {

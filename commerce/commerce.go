@@ -47,8 +47,9 @@ type Service struct {
 	// before the completer job finishes it (default CompleteAttemptAfter).
 	CompleteAfter time.Duration
 	// Failpoint, when set, is called at named points of a payment
-	// ("after-phase1", "after-charge", "after-phase3"; the API adds
-	// "before-answer"): tests kill the process there.
+	// ("after-phase1", "after-charge", "after-phase3", each also as
+	// "name:kind" with the attempt's kind, e.g. "after-charge:refund"; the
+	// API adds "before-answer"): tests kill the process there.
 	Failpoint func(name string)
 }
 

@@ -114,13 +114,12 @@ func (s *Service) recordIntent(tx *store.Tx, a *store.PaymentAttempt) (*store.Pa
 // provider's answer (a network error, a crash) leaves the attempt pending,
 // for a retry or the completer.
 func (s *Service) settle(ctx context.Context, a *store.PaymentAttempt) (any, error) {
-	charge, err := s.Payments.Charge(ctx, fulfill.ChargeRequest{CustomerID: a.CustomerID, InvoiceID: a.InvoiceID, Amount: a.Amount,
-		Currency: a.Currency, PaymentMethod: a.PaymentMethod, IdempotencyKey: a.ProviderKey, Description: "Invoice " + a.InvoiceID})
+	charge, err := s.callProvider(ctx, a)
 	var declined *fulfill.Error
 	if err != nil && !errors.As(err, &declined) {
 		return nil, fmt.Errorf("charge for payment attempt %s: %w", a.ID, err)
 	}
-	s.failpoint("after-charge")
+	s.failpointAt("after-charge", a)
 	// The outcome is known: record it even if the client has gone.
 	ctx = context.WithoutCancel(ctx)
 	var res any
@@ -181,6 +180,17 @@ func (s *Service) settle(ctx context.Context, a *store.PaymentAttempt) (any, err
 			r, err := s.recordRenewal(tx, cust, sub, &in, p, nil)
 			res = r
 			return err
+		case "refund":
+			var in refundIntent
+			if err := json.Unmarshal(cur.Intent, &in); err != nil {
+				return fmt.Errorf("payment attempt %s: intent: %w", cur.ID, err)
+			}
+			inv, err := tx.Invoice(cur.InvoiceID)
+			if err != nil {
+				return err
+			}
+			res = in.CreditNote
+			return s.recordCreditNote(tx, in.Actor, cust, inv, in.CreditNote, charge.Ref)
 		case "payment":
 			inv, err := tx.Invoice(cur.InvoiceID)
 			if err != nil {
@@ -196,7 +206,7 @@ func (s *Service) settle(ctx context.Context, a *store.PaymentAttempt) (any, err
 	if err != nil {
 		return nil, err
 	}
-	s.failpoint("after-phase3")
+	s.failpointAt("after-phase3", a)
 	if refusal != nil {
 		return nil, refusal
 	}
@@ -279,6 +289,16 @@ func (s *Service) settled(tx *store.Tx, a *store.PaymentAttempt) (any, error, er
 			return nil, nil, err
 		}
 		return inv, nil, s.finish(tx, inv)
+	case "refund":
+		var in refundIntent
+		if err := json.Unmarshal(a.Intent, &in); err != nil {
+			return nil, nil, fmt.Errorf("payment attempt %s: intent: %w", a.ID, err)
+		}
+		cn, err := tx.CreditNote(in.CreditNote.ID)
+		if err != nil {
+			return nil, nil, err
+		}
+		return cn, nil, s.finish(tx, cn)
 	}
 	return nil, nil, fmt.Errorf("payment attempt %s: unknown kind %q", a.ID, a.Kind)
 }
@@ -303,6 +323,21 @@ func (s *Service) resume(ctx context.Context, a *store.PaymentAttempt) (any, err
 		return nil, err
 	}
 	return res, refusal
+}
+
+// callProvider is phase 2: the charge (or, for a refund, the refund) at
+// the provider, with the attempt's idempotency key.
+func (s *Service) callProvider(ctx context.Context, a *store.PaymentAttempt) (fulfill.ChargeResult, error) {
+	if a.Kind == "refund" {
+		rf, ok := s.Payments.(Refunder)
+		if !ok {
+			return fulfill.ChargeResult{}, fmt.Errorf("payment attempt %s: provider %s can not refund", a.ID, s.Payments.Name())
+		}
+		ref, err := rf.Refund(ctx, a.PaymentMethod, a.Amount, a.ProviderKey)
+		return fulfill.ChargeResult{Provider: s.Payments.Name(), Ref: ref}, err
+	}
+	return s.Payments.Charge(ctx, fulfill.ChargeRequest{CustomerID: a.CustomerID, InvoiceID: a.InvoiceID, Amount: a.Amount,
+		Currency: a.Currency, PaymentMethod: a.PaymentMethod, IdempotencyKey: a.ProviderKey, Description: "Invoice " + a.InvoiceID})
 }
 
 // paid is a charge the provider took, for phase 3.

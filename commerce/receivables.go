@@ -219,7 +219,14 @@ func (s *Service) IssueCreditNote(ctx context.Context, actor Actor, invoiceID st
 	if strings.TrimSpace(in.Reason) == "" {
 		return nil, fulfill.FieldError(fulfill.ERequired, "reason", "A credit note needs a reason.")
 	}
+	attemptID := fulfill.NewIDFor(ctx, "pat")
+	if a, err := s.DB.PaymentAttempt(ctx, attemptID); err == nil {
+		return asResult[*store.CreditNote](s.resume(ctx, a))
+	} else if fulfill.ErrorCode(err) != fulfill.ENotFound {
+		return nil, err
+	}
 	var cn *store.CreditNote
+	var pending *store.PaymentAttempt
 	err := s.DB.InTx(ctx, func(tx *store.Tx) error {
 		inv, err := tx.Invoice(invoiceID)
 		if err != nil {
@@ -239,56 +246,109 @@ func (s *Service) IssueCreditNote(ctx context.Context, actor Actor, invoiceID st
 		case inv.Status == fulfill.InvoiceOpen && inv.AmountPaid > 0 && amount > store.DueOf(inv):
 			return fulfill.FieldError(fulfill.EOutOfRange, "amount", "%s is partly paid: credit at most the %d still due.", inv.Number, store.DueOf(inv))
 		}
+		if busy, err := tx.PendingPaymentForInvoice(inv.ID); err != nil {
+			return err
+		} else if busy {
+			return fulfill.Errorf(fulfill.EConflict, "A payment of invoice %s is still being processed; retry in a minute.", inv.Number)
+		}
 		tax := billing.Prorate(amount, inv.Tax, inv.Total)
-		method, account := "reduce_due", store.AccountReceivables
+		method := "reduce_due"
 		if inv.Status == fulfill.InvoicePaid {
-			method, account = "account_credit", store.AccountCustomerCredit
+			method = "account_credit"
 			if in.Refund {
-				method, account = "refund", store.AccountCash
+				method = "refund"
 			}
 		}
-		cn = &store.CreditNote{ID: fulfill.NewID("cn"), InvoiceID: inv.ID, CustomerID: cust.ID, Currency: inv.Currency,
+		cn = &store.CreditNote{ID: fulfill.NewIDFor(ctx, "cn"), InvoiceID: inv.ID, CustomerID: cust.ID, Currency: inv.Currency,
 			Subtotal: amount - tax, Tax: tax, Total: amount, Method: method, Reason: in.Reason, IssuedOn: s.today(), CreatedAt: s.now()}
-		if err := tx.InsertCreditNote(cn); err != nil {
-			return err
-		}
-		if err := s.unbook(tx, inv, cn.Subtotal, cn.Tax, "credit_note", "credit_note", cn.ID, "Credit note "+cn.Number+" on "+inv.Number,
-			[]store.Posting{{Account: account, CustomerID: cust.ID, InvoiceID: inv.ID, Amount: -amount}}); err != nil {
-			return err
-		}
-		inv.AmountCredited += amount
-		switch method {
-		case "refund":
-			if err := s.refund(ctx, tx, inv, amount, cn.ID); err != nil {
+		if method == "refund" {
+			if ref, err := s.refundable(ctx, inv, amount); err != nil {
 				return err
-			}
-			inv.AmountRefunded += amount
-		case "account_credit":
-			cust.Credit += amount
-			if err := tx.SetCustomerCredit(cust.ID, cust.Credit); err != nil {
+			} else if ref != "" {
+				// A refund at the provider: in atomic phases, like a charge.
+				pending, err = s.refundIntent(tx, attemptID, actor, cust, cn, ref)
 				return err
 			}
 		}
-		wasOpen := inv.Status == fulfill.InvoiceOpen
-		if wasOpen && store.DueOf(inv) == 0 {
-			now := s.now()
-			inv.Status, inv.PaidAt = fulfill.InvoicePaid, &now
-		}
-		if err := tx.SaveInvoiceAmounts(inv); err != nil {
-			return err
-		}
-		if err := s.audit(tx, actor, "credit_note.issue", "invoice", inv.ID, cn, ""); err != nil {
-			return err
-		}
-		if err := s.emit(tx, "credit_note.issued", cn.ID, cust.ID, cn); err != nil {
-			return err
-		}
-		if wasOpen && inv.Status == fulfill.InvoicePaid {
-			return s.invoicePaid(tx, cust, inv)
-		}
-		return nil
+		return s.recordCreditNote(tx, actor, cust, inv, cn, "manual")
 	})
-	return cn, err
+	if err != nil {
+		return nil, err
+	}
+	if pending != nil {
+		s.failpointAt("after-phase1", pending)
+		return asResult[*store.CreditNote](s.settle(ctx, pending))
+	}
+	return cn, nil
+}
+
+// refundIntent is what phase 3 of a refund stores.
+type refundIntent struct {
+	Actor      Actor             `json:"actor"`
+	CreditNote *store.CreditNote `json:"credit_note"`
+}
+
+// refundIntent is phase 1 of a refund at the provider: the credit note to
+// store, the charge to refund (kept as the attempt's payment method) and
+// the provider's idempotency key, derived from the credit note's id.
+func (s *Service) refundIntent(tx *store.Tx, id string, actor Actor, cust *fulfill.Customer, cn *store.CreditNote,
+	chargeRef string) (*store.PaymentAttempt, error) {
+	intent, err := json.Marshal(refundIntent{Actor: actor, CreditNote: cn})
+	if err != nil {
+		return nil, err
+	}
+	return s.recordIntent(tx, &store.PaymentAttempt{ID: id, Kind: "refund", CustomerID: cust.ID, InvoiceID: cn.InvoiceID,
+		Amount: cn.Total, Currency: cn.Currency, PaymentMethod: chargeRef, ProviderKey: "fulfill-refund-" + cn.ID, Intent: intent})
+}
+
+// recordCreditNote stores a credit note and all that follows, with the
+// request's answer; refundRef is the provider's refund, for a refund.
+func (s *Service) recordCreditNote(tx *store.Tx, actor Actor, cust *fulfill.Customer, inv *fulfill.Invoice, cn *store.CreditNote,
+	refundRef string) error {
+	account := map[string]string{"reduce_due": store.AccountReceivables, "account_credit": store.AccountCustomerCredit,
+		"refund": store.AccountCash}[cn.Method]
+	amount := cn.Total
+	if err := tx.InsertCreditNote(cn); err != nil {
+		return err
+	}
+	if err := s.unbook(tx, inv, cn.Subtotal, cn.Tax, "credit_note", "credit_note", cn.ID, "Credit note "+cn.Number+" on "+inv.Number,
+		[]store.Posting{{Account: account, CustomerID: cust.ID, InvoiceID: inv.ID, Amount: -amount}}); err != nil {
+		return err
+	}
+	inv.AmountCredited += amount
+	switch cn.Method {
+	case "refund":
+		if err := tx.InsertPayment(&fulfill.Payment{ID: fulfill.NewID("pay"), InvoiceID: inv.ID, Provider: s.Payments.Name(),
+			ProviderRef: refundRef, Amount: -amount, Currency: inv.Currency, Status: "refunded", CreatedAt: s.now()}); err != nil {
+			return err
+		}
+		inv.AmountRefunded += amount
+	case "account_credit":
+		cust.Credit += amount
+		if err := tx.SetCustomerCredit(cust.ID, cust.Credit); err != nil {
+			return err
+		}
+	}
+	wasOpen := inv.Status == fulfill.InvoiceOpen
+	if wasOpen && store.DueOf(inv) == 0 {
+		now := s.now()
+		inv.Status, inv.PaidAt = fulfill.InvoicePaid, &now
+	}
+	if err := tx.SaveInvoiceAmounts(inv); err != nil {
+		return err
+	}
+	if err := s.audit(tx, actor, "credit_note.issue", "invoice", inv.ID, cn, ""); err != nil {
+		return err
+	}
+	if err := s.emit(tx, "credit_note.issued", cn.ID, cust.ID, cn); err != nil {
+		return err
+	}
+	if wasOpen && inv.Status == fulfill.InvoicePaid {
+		if err := s.invoicePaid(tx, cust, inv); err != nil {
+			return err
+		}
+	}
+	return s.finish(tx, cn)
 }
 
 // Refunder is a payment provider that can give money back.
@@ -296,27 +356,23 @@ type Refunder interface {
 	Refund(ctx context.Context, chargeRef string, amount int64, idempotencyKey string) (string, error)
 }
 
-// refund gives money back against the invoice's card payments, newest first.
-func (s *Service) refund(ctx context.Context, tx *store.Tx, inv *fulfill.Invoice, amount int64, cnID string) error {
+// refundable is the provider's charge a refund of amount on the invoice
+// goes back to (its card payments, newest first), or "" when the provider
+// can not refund or no card payment covers it: the refund is then manual.
+func (s *Service) refundable(ctx context.Context, inv *fulfill.Invoice, amount int64) (string, error) {
+	if _, ok := s.Payments.(Refunder); !ok {
+		return "", nil
+	}
 	pays, err := s.DB.Payments(ctx, inv.ID)
 	if err != nil {
-		return err
+		return "", err
 	}
-	ref := ""
 	for i := len(pays) - 1; i >= 0; i-- {
 		if pays[i].Status == "succeeded" && pays[i].Provider == s.Payments.Name() && pays[i].Amount >= amount {
-			ref = pays[i].ProviderRef
-			break
+			return pays[i].ProviderRef, nil
 		}
 	}
-	refID := "manual"
-	if rf, ok := s.Payments.(Refunder); ok && ref != "" {
-		if refID, err = rf.Refund(ctx, ref, amount, "fulfill-refund-"+cnID); err != nil {
-			return err
-		}
-	}
-	return tx.InsertPayment(&fulfill.Payment{ID: fulfill.NewID("pay"), InvoiceID: inv.ID, Provider: s.Payments.Name(),
-		ProviderRef: refID, Amount: -amount, Currency: inv.Currency, Status: "refunded", CreatedAt: s.now()})
+	return "", nil
 }
 
 // VoidInvoice cancels an open invoice that nothing was paid or credited on.
@@ -419,7 +475,7 @@ func (s *Service) PayInvoice(ctx context.Context, actor Actor, invoiceID, paymen
 	if err != nil {
 		return nil, err
 	}
-	s.failpoint("after-phase1")
+	s.failpointAt("after-phase1", pending)
 	return asResult[*fulfill.Invoice](s.settle(ctx, pending))
 }
 

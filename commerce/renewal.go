@@ -64,7 +64,7 @@ func (s *Service) Renew(ctx context.Context, actor Actor, id string, in RenewInp
 		return nil, err
 	}
 	if pending != nil {
-		s.failpoint("after-phase1")
+		s.failpointAt("after-phase1", pending)
 		return asResult[*ChangeResult](s.settle(ctx, pending))
 	}
 	return res, nil

@@ -126,7 +126,7 @@ func (s *Service) Purchase(ctx context.Context, actor Actor, in PurchaseInput) (
 		return nil, err
 	}
 	if pending != nil {
-		s.failpoint("after-phase1")
+		s.failpointAt("after-phase1", pending)
 		return asResult[*PurchaseResult](s.settle(ctx, pending))
 	}
 	return &res, nil
@@ -344,7 +344,7 @@ func (s *Service) change(ctx context.Context, id string, preview bool,
 		return nil, nil, err
 	}
 	if pending != nil {
-		s.failpoint("after-phase1")
+		s.failpointAt("after-phase1", pending)
 		res, err := asResult[*ChangeResult](s.settle(ctx, pending))
 		return nil, res, err
 	}

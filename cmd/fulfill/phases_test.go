@@ -177,6 +177,32 @@ func countEffects(t *testing.T, dbURL, dataDir, customerID string) effects {
 	return e
 }
 
+// refunds counts the customer's credit notes and refund payments; each
+// refund must have both, so anything but equal counts fails.
+func refunds(t *testing.T, dbURL, dataDir, customerID string) int {
+	t.Helper()
+	if !strings.HasPrefix(dbURL, "postgres") {
+		dbURL = filepath.Join(dataDir, "fulfill.db")
+	}
+	db, err := store.Open(context.Background(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var notes, pays int
+	if err := db.Read.QueryRow(`SELECT COUNT(*) FROM credit_notes WHERE customer_id = $1`, customerID).Scan(&notes); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Read.QueryRow(`SELECT COUNT(*) FROM payments p JOIN invoices i ON i.id = p.invoice_id
+		WHERE i.customer_id = $1 AND p.status = 'refunded'`, customerID).Scan(&pays); err != nil {
+		t.Fatal(err)
+	}
+	if notes != pays {
+		return -1
+	}
+	return notes
+}
+
 // journalKeys reads the test provider's journal: the idempotency key of
 // every charge call, in order.
 func journalKeys(t *testing.T, path string) []string {
@@ -227,6 +253,9 @@ type killedFlow struct {
 	// invoiceAnswer: the answer is the invoice itself (else a subscription
 	// and its invoice).
 	invoiceAnswer bool
+	// refund: the killed request is a refund (its failpoints are
+	// "name:refund", as the setup charges a card); it has no decline.
+	refund bool
 }
 
 var killedFlows = []killedFlow{
@@ -274,6 +303,16 @@ var killedFlows = []killedFlow{
 		},
 		ok:       effects{Subscriptions: 1, Seats: 4, Invoices: 1, PaidInvoices: 1, Payments: 1, Licenses: 1, ActiveCodes: 1, Emails: 1},
 		declined: effects{Subscriptions: 1, Seats: 4, Invoices: 1, Licenses: 1, ActiveCodes: 1, Emails: 1}},
+	{name: "refund", refund: true,
+		setup: func(t *testing.T, s *server, cid, card string) (string, map[string]any) {
+			var p struct{ Invoice struct{ ID string } }
+			if code := s.call("POST", "/api/v1/subscriptions", map[string]any{"customer_id": cid, "plan": "sm-premium", "seats": 4,
+				"payment_method": card}, &p); code != 201 {
+				t.Fatalf("purchase by card: %d", code)
+			}
+			return "/api/v1/invoices/" + p.Invoice.ID + "/credit_notes", map[string]any{"amount": 10000, "reason": "goodwill", "refund": true}
+		},
+		ok: effects{Subscriptions: 1, Seats: 4, Invoices: 1, PaidInvoices: 1, Payments: 1, Licenses: 1, ActiveCodes: 1, Emails: 1}},
 	{name: "upgrade",
 		setup: func(t *testing.T, s *server, cid, card string) (string, map[string]any) {
 			var p struct{ Subscription struct{ ID string } }
@@ -315,6 +354,9 @@ func TestChargeKilledBetweenPhases(t *testing.T) {
 					if flow.name != "purchase" && c.name == "completer" && fp != "after-charge" {
 						continue // the completer is the same code for every flow: once is enough
 					}
+					if flow.refund && c.decline {
+						continue
+					}
 					t.Run(flow.name+"/"+fp+"/"+c.name, func(t *testing.T) { killBetweenPhases(t, dbURL, flow, fp, c.card, c.retry, c.decline) })
 				}
 			}
@@ -330,6 +372,9 @@ func killBetweenPhases(t *testing.T, dbURL string, flow killedFlow, fp, card str
 		args = append(args, "--database-url", dbURL)
 	}
 	vars := map[string]string{"FULFILL_TEST_PAYMENT_JOURNAL": journal}
+	if flow.refund {
+		fp += ":refund"
+	}
 	first := startChild(t, args, map[string]string{"FULFILL_TEST_PAYMENT_JOURNAL": journal, "FULFILL_FAILPOINT": fp})
 	s := &server{t: t, addr: first.addr}
 	var cus struct{ ID string }
@@ -351,6 +396,9 @@ func killBetweenPhases(t *testing.T, dbURL string, flow killedFlow, fp, card str
 	if !retry {
 		// Nobody retries: the completer job finishes the charge.
 		waitFor(t, "the completer", 60*time.Second, func() bool {
+			if flow.refund {
+				return len(journalKeys(t, journal)) >= 2 && refunds(t, dbURL, dir, cus.ID) == 1
+			}
 			return countEffects(t, dbURL, dir, cus.ID).PaidInvoices == flow.ok.PaidInvoices
 		})
 	}
@@ -366,6 +414,17 @@ func killBetweenPhases(t *testing.T, dbURL string, flow killedFlow, fp, card str
 	if decline {
 		if code != 402 || got != flow.declined || len(keys) != 0 {
 			t.Fatalf("declined card: retry answered %d %s; left %+v, want %+v", code, raw, got, flow.declined)
+		}
+		return
+	}
+	if flow.refund {
+		var cn struct{ Method, Number string }
+		if code != 201 || json.Unmarshal(raw, &cn) != nil || cn.Method != "refund" || cn.Number != "CN-000001" {
+			t.Fatalf("retry: %d %s", code, raw)
+		}
+		if got != flow.ok || distinct(keys) != 2 || refunds(t, dbURL, dir, cus.ID) != 1 {
+			t.Fatalf("after the kill at %s: %+v, provider keys %v, %d refunds; want %+v, one charge and one refund", fp, got, keys,
+				refunds(t, dbURL, dir, cus.ID), flow.ok)
 		}
 		return
 	}

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -113,6 +114,25 @@ func (p *Provider) journal(req fulfill.ChargeRequest, r fulfill.ChargeResult) er
 		err = cerr
 	}
 	return err
+}
+
+// Refund gives back part of a charge. Like Charge, the answer depends only
+// on the request: the same idempotency key gives the same refund.
+func (p *Provider) Refund(ctx context.Context, chargeRef string, amount int64, idempotencyKey string) (string, error) {
+	if err := p.wait(ctx); err != nil {
+		return "", err
+	}
+	if !strings.HasPrefix(chargeRef, "ch_test_") {
+		return "", fulfill.Errorf(fulfill.EInvalid, "No such charge: %q.", chargeRef)
+	}
+	if amount <= 0 {
+		return "", fulfill.FieldError(fulfill.EOutOfRange, "amount", "A refund must be more than zero.")
+	}
+	sum := sha256.Sum256([]byte(idempotencyKey))
+	ref := "re_test_" + hex.EncodeToString(sum[:12])
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return ref, p.journal(fulfill.ChargeRequest{IdempotencyKey: idempotencyKey, Amount: -amount}, fulfill.ChargeResult{Ref: ref})
 }
 
 // Charges is how many distinct charges were taken.
