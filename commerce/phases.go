@@ -492,6 +492,20 @@ func (s *Service) CompletePayment(ctx context.Context, attemptID string) error {
 	return err
 }
 
+// startedAttempt is the attempt a retried request's first run recorded
+// under id (derived from the request's seed), or nil. A request without an
+// Idempotency-Key has a random id: there is nothing to look up.
+func (s *Service) startedAttempt(ctx context.Context, id string) (*store.PaymentAttempt, error) {
+	if answerOf(ctx) == nil {
+		return nil, nil
+	}
+	a, err := s.DB.PaymentAttempt(ctx, id)
+	if fulfill.ErrorCode(err) == fulfill.ENotFound {
+		return nil, nil
+	}
+	return a, err
+}
+
 // asResult types what settle or resume returned for the use case.
 func asResult[T any](v any, err error) (T, error) {
 	var zero T

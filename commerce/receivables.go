@@ -220,9 +220,9 @@ func (s *Service) IssueCreditNote(ctx context.Context, actor Actor, invoiceID st
 		return nil, fulfill.FieldError(fulfill.ERequired, "reason", "A credit note needs a reason.")
 	}
 	attemptID := fulfill.NewIDFor(ctx, "pat")
-	if a, err := s.DB.PaymentAttempt(ctx, attemptID); err == nil {
+	if a, err := s.startedAttempt(ctx, attemptID); a != nil {
 		return asResult[*store.CreditNote](s.resume(ctx, a))
-	} else if fulfill.ErrorCode(err) != fulfill.ENotFound {
+	} else if err != nil {
 		return nil, err
 	}
 	var cn *store.CreditNote
@@ -458,9 +458,9 @@ func (s *Service) PayInvoice(ctx context.Context, actor Actor, invoiceID, paymen
 		return nil, err
 	}
 	attemptID := fulfill.NewIDFor(ctx, "pat")
-	if a, err := s.DB.PaymentAttempt(ctx, attemptID); err == nil {
+	if a, err := s.startedAttempt(ctx, attemptID); a != nil {
 		return asResult[*fulfill.Invoice](s.resume(ctx, a))
-	} else if fulfill.ErrorCode(err) != fulfill.ENotFound {
+	} else if err != nil {
 		return nil, err
 	}
 	var pending *store.PaymentAttempt

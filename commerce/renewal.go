@@ -33,9 +33,9 @@ func (s *Service) Renew(ctx context.Context, actor Actor, id string, in RenewInp
 		}
 	}
 	attemptID := fulfill.NewIDFor(ctx, "pat")
-	if a, err := s.DB.PaymentAttempt(ctx, attemptID); err == nil {
+	if a, err := s.startedAttempt(ctx, attemptID); a != nil {
 		return asResult[*ChangeResult](s.resume(ctx, a))
-	} else if fulfill.ErrorCode(err) != fulfill.ENotFound {
+	} else if err != nil {
 		return nil, err
 	}
 	var res *ChangeResult

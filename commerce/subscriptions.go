@@ -77,9 +77,9 @@ func (s *Service) Purchase(ctx context.Context, actor Actor, in PurchaseInput) (
 	// The attempt id comes first from the request's seed: a retry with the
 	// same Idempotency-Key finds the attempt its first run recorded.
 	attemptID := fulfill.NewIDFor(ctx, "pat")
-	if a, err := s.DB.PaymentAttempt(ctx, attemptID); err == nil {
+	if a, err := s.startedAttempt(ctx, attemptID); a != nil {
 		return asResult[*PurchaseResult](s.resume(ctx, a))
-	} else if fulfill.ErrorCode(err) != fulfill.ENotFound {
+	} else if err != nil {
 		return nil, err
 	}
 	var res PurchaseResult
@@ -298,10 +298,10 @@ func (s *Service) change(ctx context.Context, id string, preview bool,
 	var attemptID string
 	if !preview {
 		attemptID = fulfill.NewIDFor(ctx, "pat")
-		if a, err := s.DB.PaymentAttempt(ctx, attemptID); err == nil {
+		if a, err := s.startedAttempt(ctx, attemptID); a != nil {
 			res, err := asResult[*ChangeResult](s.resume(ctx, a))
 			return nil, res, err
-		} else if fulfill.ErrorCode(err) != fulfill.ENotFound {
+		} else if err != nil {
 			return nil, nil, err
 		}
 	}
