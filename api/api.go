@@ -252,14 +252,16 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, rt route, ke
 	}
 	bg := context.WithoutCancel(ctx)
 	switch {
-	case rec.status >= 500 && ans.recovering:
+	case (rec.status >= 500 || rec.status == http.StatusConflict) && ans.recovering:
 		// Past its recovery point the request keeps its key and seed: the
 		// retry, let in at once, resumes the same work.
 		if err := s.DB.UnlockIdempotencyKey(bg, tok.ID, key); err != nil {
 			s.Logger.Error("unlock idempotency key", "err", err)
 		}
-	case rec.status >= 500:
-		// A failure on our side is not an answer: release the key so a retry runs.
+	case rec.status >= 500 || rec.status == http.StatusConflict:
+		// A failure on our side is not an answer, nor is a conflict with a
+		// state that may change (a payment still in progress): release the
+		// key so a retry runs.
 		if err := s.DB.ReleaseIdempotencyKey(bg, tok.ID, key); err != nil {
 			s.Logger.Error("release idempotency key", "err", err)
 		}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -525,6 +526,189 @@ func TestAnswerCommitsWithChange(t *testing.T) {
 		t.Logf("after two kills before the answer: %+v", got)
 		if got.Subscriptions != 1 || got.Invoices != 1 || got.ActiveCodes != 1 || got.Licenses != 1 {
 			t.Fatalf("after the retry: %+v, want one subscription, invoice, license and code", got)
+		}
+	})
+}
+
+// sweepClient is one client of the kill sweep: its customer, its
+// subscriptions with their seats, and what it was told.
+type sweepClient struct {
+	customer  string
+	subs      map[string]int64
+	purchases int // acknowledged
+	changes   int // acknowledged
+	retried   int // requests that needed a retry after a kill
+}
+
+// Issue 17, acceptance 0: the real server under concurrent clients
+// (customers, card purchases, seat changes, each with its key), killed with
+// SIGKILL at random moments at least 10 times and restarted; every
+// indeterminate request is retried with its key. At the end every
+// acknowledged effect exists once and nothing else does: subscriptions =
+// purchase invoices = purchase payments, one provider charge per invoice,
+// gapless invoice numbers, a ledger that balances.
+func TestKillSweep(t *testing.T) {
+	dbtest.ForEach(t, func(t *testing.T, dbURL string) {
+		dir := filepath.Join(t.TempDir(), "data")
+		journal := filepath.Join(t.TempDir(), "charges.log")
+		args := []string{"serve", "--data-dir", dir, "--addr", "127.0.0.1:0", "--idempotency-lease", "1s", "--test-payment-latency", "40ms"}
+		if strings.HasPrefix(dbURL, "postgres") {
+			args = append(args, "--database-url", dbURL)
+		}
+		vars := map[string]string{"FULFILL_TEST_PAYMENT_JOURNAL": journal}
+		var mu sync.Mutex
+		cur := startChild(t, args, vars)
+		addr := func() string { mu.Lock(); defer mu.Unlock(); return cur.addr }
+		httpc := &http.Client{Timeout: 20 * time.Second}
+		// call sends one request until it gets a final answer, retrying with
+		// the same key through kills; it reports whether it had to retry.
+		call := func(path string, body any, key string) (int, []byte, bool) {
+			b, _ := json.Marshal(body)
+			retried := false
+			deadline := time.Now().Add(90 * time.Second)
+			for time.Now().Before(deadline) {
+				req, _ := http.NewRequest("POST", addr()+path, bytes.NewReader(b))
+				req.Header.Set("Authorization", "Bearer "+e2eToken)
+				req.Header.Set("Idempotency-Key", key)
+				resp, err := httpc.Do(req)
+				if err != nil {
+					retried = true
+					time.Sleep(100 * time.Millisecond)
+					continue
+				}
+				raw, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if err != nil || resp.StatusCode == 409 && strings.Contains(string(raw), "idempotency_key_in_use") || resp.StatusCode >= 500 {
+					retried = true
+					time.Sleep(200 * time.Millisecond)
+					continue
+				}
+				return resp.StatusCode, raw, retried
+			}
+			t.Errorf("%s %s: no final answer in 90 s", path, key)
+			return 0, nil, retried
+		}
+
+		const nClients = 6
+		clients := make([]*sweepClient, nClients)
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		for i := range clients {
+			c := &sweepClient{subs: map[string]int64{}}
+			clients[i] = c
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				code, raw, retried := call("/api/v1/customers", map[string]any{"email": fmt.Sprintf("sweep%d@example.com", i), "name": "Sweep",
+					"country": "US"}, fmt.Sprintf("c%d-customer", i))
+				var cus struct{ ID string }
+				if code != 201 || json.Unmarshal(raw, &cus) != nil {
+					t.Errorf("client %d: customer %d %s (retried %v)", i, code, raw, retried)
+					return
+				}
+				c.customer = cus.ID
+				for n := 0; ; n++ {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					key := fmt.Sprintf("c%d-%d", i, n)
+					if len(c.subs) == 0 || n%3 != 2 {
+						code, raw, retried := call("/api/v1/subscriptions", map[string]any{"customer_id": c.customer, "plan": "sm-premium", "seats": 2,
+							"payment_method": "pm_card_visa"}, key)
+						var p struct{ Subscription struct{ ID string } }
+						if code != 201 || json.Unmarshal(raw, &p) != nil {
+							t.Errorf("client %d: purchase %s answered %d %s (retried %v)", i, key, code, raw, retried)
+							return
+						}
+						c.subs[p.Subscription.ID] = 2
+						c.purchases++
+						if retried {
+							c.retried++
+						}
+						continue
+					}
+					for id, seats := range c.subs {
+						code, raw, retried := call("/api/v1/subscriptions/"+id+"/seats", map[string]any{"seats": seats + 1}, key)
+						if code != 200 {
+							t.Errorf("client %d: seat change %s answered %d %s (retried %v)", i, key, code, raw, retried)
+							return
+						}
+						c.subs[id] = seats + 1
+						c.changes++
+						if retried {
+							c.retried++
+						}
+						break
+					}
+				}
+			}()
+		}
+		const kills = 10
+		for range kills {
+			time.Sleep(time.Duration(300+rand.IntN(1200)) * time.Millisecond)
+			mu.Lock()
+			old := cur
+			mu.Unlock()
+			old.cmd.Process.Kill() // SIGKILL
+			<-old.done
+			next := startChild(t, args, vars)
+			mu.Lock()
+			cur = next
+			mu.Unlock()
+		}
+		close(stop)
+		wg.Wait()
+		if t.Failed() {
+			return
+		}
+
+		if !strings.HasPrefix(dbURL, "postgres") {
+			dbURL = filepath.Join(dir, "fulfill.db")
+		}
+		db, err := store.Open(context.Background(), dbURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		count := func(q string) int {
+			var n int
+			if err := db.Read.QueryRow(q).Scan(&n); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+			return n
+		}
+		var purchases, changes, retried int
+		for _, c := range clients {
+			purchases, changes, retried = purchases+c.purchases, changes+c.changes, retried+c.retried
+		}
+		got := map[string]int{
+			"customers":          count(`SELECT COUNT(*) FROM customers`),
+			"subscriptions":      count(`SELECT COUNT(*) FROM subscriptions`),
+			"purchase invoices":  count(`SELECT COUNT(DISTINCT invoice_id) FROM invoice_lines WHERE kind = 'subscription'`),
+			"invoices":           count(`SELECT COUNT(*) FROM invoices`),
+			"paid invoices":      count(`SELECT COUNT(*) FROM invoices WHERE status = 'paid'`),
+			"payments":           count(`SELECT COUNT(*) FROM payments WHERE status = 'succeeded'`),
+			"purchase payments":  count(`SELECT COUNT(*) FROM payments p JOIN invoice_lines l ON l.invoice_id = p.invoice_id AND l.kind = 'subscription' WHERE p.status = 'succeeded'`),
+			"active codes":       count(`SELECT COUNT(*) FROM activation_codes WHERE active = true`),
+			"pending attempts":   count(`SELECT COUNT(*) FROM payment_attempts WHERE state = 'pending'`),
+			"max invoice number": count(`SELECT COALESCE(MAX(CAST(SUBSTR(number, 5) AS INTEGER)), 0) FROM invoices`),
+			"ledger sum":         count(`SELECT COALESCE(SUM(amount), 0) FROM ledger_entries`),
+		}
+		keys := journalKeys(t, journal)
+		t.Logf("%d kills; acknowledged: %d customers, %d purchases, %d seat changes (%d needed a retry); provider: %d calls, %d charges; database: %v",
+			kills, nClients, purchases, changes, retried, len(keys), distinct(keys), got)
+		want := map[string]int{"customers": nClients, "subscriptions": purchases, "purchase invoices": purchases, "invoices": purchases + changes,
+			"paid invoices": purchases + changes, "payments": purchases + changes, "purchase payments": purchases, "active codes": purchases,
+			"pending attempts": 0, "max invoice number": purchases + changes, "ledger sum": 0}
+		for k, v := range want {
+			if got[k] != v {
+				t.Errorf("%s = %d, want %d", k, got[k], v)
+			}
+		}
+		if distinct(keys) != purchases+changes {
+			t.Errorf("%d charges at the provider, want one per invoice (%d)", distinct(keys), purchases+changes)
 		}
 	})
 }
