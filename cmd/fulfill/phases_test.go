@@ -358,14 +358,16 @@ func TestChargeKilledBetweenPhases(t *testing.T) {
 					if flow.refund && c.decline {
 						continue
 					}
-					t.Run(flow.name+"/"+fp+"/"+c.name, func(t *testing.T) { killBetweenPhases(t, dbURL, flow, fp, c.card, c.retry, c.decline) })
+					t.Run(flow.name+"/"+fp+"/"+c.name, func(t *testing.T) {
+						killBetweenPhases(t, dbURL, flow, fp, c.name, c.card, c.retry, c.decline)
+					})
 				}
 			}
 		}
 	})
 }
 
-func killBetweenPhases(t *testing.T, dbURL string, flow killedFlow, fp, card string, retry, decline bool) {
+func killBetweenPhases(t *testing.T, dbURL string, flow killedFlow, fp, name, card string, retry, decline bool) {
 	dir := filepath.Join(t.TempDir(), "data")
 	journal := filepath.Join(t.TempDir(), "charges.log")
 	args := []string{"serve", "--data-dir", dir, "--addr", "127.0.0.1:0", "--idempotency-lease", "1s"}
@@ -383,7 +385,7 @@ func killBetweenPhases(t *testing.T, dbURL string, flow killedFlow, fp, card str
 		t.Fatalf("customer: %d", code)
 	}
 	path, body := flow.setup(t, s, cus.ID, card)
-	key := "kill-" + flow.name + "-" + fp
+	key := "kill-" + flow.name + "-" + fp + "-" + name // the subtests of a dialect share its database
 	if code, raw, _, err := s.post(path, body, key); err == nil {
 		t.Fatalf("the first attempt answered %d %s; it should have died at %s", code, raw, fp)
 	}
@@ -420,7 +422,7 @@ func killBetweenPhases(t *testing.T, dbURL string, flow killedFlow, fp, card str
 	}
 	if flow.refund {
 		var cn struct{ Method, Number string }
-		if code != 201 || json.Unmarshal(raw, &cn) != nil || cn.Method != "refund" || cn.Number != "CN-000001" {
+		if code != 201 || json.Unmarshal(raw, &cn) != nil || cn.Method != "refund" || !strings.HasPrefix(cn.Number, "CN-") {
 			t.Fatalf("retry: %d %s", code, raw)
 		}
 		if got != flow.ok || distinct(keys) != 2 || refunds(t, dbURL, dir, cus.ID) != 1 {
