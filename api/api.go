@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -288,20 +289,92 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, rt route, ke
 		return
 	}
 	rec := &recorder{ResponseWriter: w}
-	r = r.WithContext(fulfill.WithIDSeed(ctx, prev.Seed))
+	ans := &answer{tokenID: tok.ID, key: key}
+	r = r.WithContext(commerce.WithAnswer(fulfill.WithIDSeed(ctx, prev.Seed), ans))
 	if err := rt.Handler(rec, r); err != nil {
 		s.Error(rec, r, err)
 	}
-	// Only a final answer is kept: a failure on our side, or one that may
-	// go away (a conflict, a throttle), releases the key so a retry runs.
-	if !FinalAnswer(rec.status) {
-		if err := s.DB.ReleaseIdempotencyKey(context.WithoutCancel(ctx), tok.ID, key); err != nil {
+	if fp := s.Svc.Failpoint; fp != nil {
+		fp("before-answer") // tests: a crash after the change, before the answer is sent
+	}
+	bg := context.WithoutCancel(ctx)
+	switch {
+	case !FinalAnswer(rec.status) && ans.recovering:
+		// Past its recovery point the request keeps its key and seed: the
+		// retry, let in at once, resumes the same work.
+		if err := s.DB.UnlockIdempotencyKey(bg, tok.ID, key); err != nil {
+			s.Logger.Error("unlock idempotency key", "err", err)
+		}
+	case !FinalAnswer(rec.status):
+		// A failure on our side is not an answer, nor is one that may go
+		// away (a conflict with a state that may change, such as a payment
+		// still in progress, or a throttle): release the key so a retry runs.
+		if err := s.DB.ReleaseIdempotencyKey(bg, tok.ID, key); err != nil {
 			s.Logger.Error("release idempotency key", "err", err)
 		}
+	case ans.finished && rec.status < 300:
+		// The answer committed with the change.
+	default:
+		// A refusal changed nothing; the same request would get it again.
+		if err := s.DB.FinishIdempotencyKey(bg, tok.ID, key, rec.status, rec.body.Bytes()); err != nil {
+			s.Logger.Error("store idempotency key", "err", err)
+		}
+	}
+}
+
+// answer is a request's idempotency record as the use case sees it
+// (commerce.Answer): the use case writes the final answer in the
+// transaction of its change. A handler says how its result renders with
+// answerAs before it calls the use case.
+type answer struct {
+	tokenID, key string
+	render       func(result any) (int, any, bool)
+	finished     bool // the answer was written with the change
+	recovering   bool // the request passed a recovery point
+}
+
+// Recovery notes the recovery point in tx.
+func (a *answer) Recovery(tx *store.Tx, point string) error {
+	if err := tx.SetIdempotencyRecoveryPoint(a.tokenID, a.key, point); err != nil {
+		return err
+	}
+	a.recovering = true
+	return nil
+}
+
+// Finish writes the answer for result in tx, as the handler will send it.
+func (a *answer) Finish(tx *store.Tx, result any) error {
+	if a.render == nil {
+		return nil // the handler answers later
+	}
+	status, v, ok := a.render(result)
+	if !ok {
+		return fmt.Errorf("idempotent answer: unexpected result %T", result)
+	}
+	body, err := encodeJSON(v)
+	if err != nil {
+		return err
+	}
+	if err := tx.FinishIdempotencyKey(a.tokenID, a.key, status, body); err != nil {
+		return err
+	}
+	a.finished = true
+	return nil
+}
+
+// answerAs tells the use case that r's handler answers a result of type T
+// with status and view(result), so it can store that answer with its change.
+func answerAs[T any](r *http.Request, status int, view func(T) any) {
+	a, ok := commerce.AnswerFrom(r.Context()).(*answer)
+	if !ok {
 		return
 	}
-	if err := s.DB.FinishIdempotencyKey(context.WithoutCancel(ctx), tok.ID, key, rec.status, rec.body.Bytes()); err != nil {
-		s.Logger.Error("store idempotency key", "err", err)
+	a.render = func(result any) (int, any, bool) {
+		t, ok := result.(T)
+		if !ok {
+			return 0, nil, false
+		}
+		return status, view(t), true
 	}
 }
 
@@ -337,11 +410,23 @@ func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) error {
+	body, err := encodeJSON(v)
+	if err != nil {
+		return err
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
+	_, err = w.Write(body)
+	return err
+}
+
+// encodeJSON is the body of every JSON answer (and of its idempotency record).
+func encodeJSON(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
 	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+	err := enc.Encode(v)
+	return b.Bytes(), err
 }
 
 // decode reads a JSON object strictly: unknown fields, wrong types, nulls

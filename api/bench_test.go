@@ -10,7 +10,7 @@ import (
 
 // BenchmarkPurchase measures one self-managed purchase by card: the
 // subscription, invoice, payment, ledger postings, license, email, events and
-// their jobs, in one transaction.
+// their jobs, in atomic phases (intent, charge, outcome).
 func BenchmarkPurchase(b *testing.B) {
 	for _, engine := range []string{"sqlite", "postgres"} {
 		b.Run(engine, func(b *testing.B) {

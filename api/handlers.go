@@ -70,6 +70,7 @@ func (s *Server) createCustomer(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &req); err != nil {
 		return err
 	}
+	answerAs(r, http.StatusCreated, func(c *fulfill.Customer) any { return c })
 	c, err := s.Svc.CreateCustomer(r.Context(), commerce.CustomerInput(req))
 	if err != nil {
 		return err
@@ -125,17 +126,22 @@ func (s *Server) purchase(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	answerAs(r, http.StatusCreated, purchaseView)
 	res, err := s.Svc.Purchase(r.Context(), actor(r), commerce.PurchaseInput{CustomerID: req.CustomerID, Plan: req.Plan,
 		Seats: *req.Seats, StartsOn: start, PaymentMethod: req.PaymentMethod, SeatReconciliation: req.SeatReconciliation,
 		Namespace: req.Namespace})
 	if err != nil {
 		return err
 	}
+	return writeJSON(w, http.StatusCreated, purchaseView(res))
+}
+
+func purchaseView(res *commerce.PurchaseResult) any {
 	out := purchaseResponse{Subscription: res.Subscription, Invoice: res.Invoice}
 	if res.ActivationCode != "" {
 		out.ActivationCode = &res.ActivationCode
 	}
-	return writeJSON(w, http.StatusCreated, out)
+	return out
 }
 
 func (s *Server) getSubscription(w http.ResponseWriter, r *http.Request) error {
@@ -197,6 +203,9 @@ func (s *Server) seats(w http.ResponseWriter, r *http.Request, preview bool) err
 	if req.Seats == nil {
 		return fulfill.FieldError(fulfill.ERequired, "seats", "seats (the new seat total) is required.")
 	}
+	if !preview {
+		answerAs(r, http.StatusOK, func(res *commerce.ChangeResult) any { return res })
+	}
 	pv, res, err := s.Svc.ChangeSeats(r.Context(), actor(r), r.PathValue("id"), *req.Seats, preview)
 	if err != nil {
 		return err
@@ -223,6 +232,9 @@ func (s *Server) plan(w http.ResponseWriter, r *http.Request, preview bool) erro
 	if err := decode(r, &req); err != nil {
 		return err
 	}
+	if !preview {
+		answerAs(r, http.StatusOK, func(res *commerce.ChangeResult) any { return res })
+	}
 	pv, res, err := s.Svc.ChangePlan(r.Context(), actor(r), r.PathValue("id"), req.Plan, preview)
 	if err != nil {
 		return err
@@ -248,6 +260,7 @@ func (s *Server) renew(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
+	answerAs(r, http.StatusOK, func(res *commerce.ChangeResult) any { return res })
 	res, err := s.Svc.Renew(r.Context(), actor(r), r.PathValue("id"), commerce.RenewInput(req))
 	if err != nil {
 		return err

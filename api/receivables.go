@@ -117,6 +117,7 @@ func (s *Server) payInvoice(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &req); err != nil {
 		return err
 	}
+	answerAs(r, http.StatusOK, func(inv *fulfill.Invoice) any { return inv })
 	inv, err := s.Svc.PayInvoice(r.Context(), actor(r), r.PathValue("id"), req.PaymentMethod)
 	if err != nil {
 		return err
@@ -184,6 +185,7 @@ func (s *Server) creditNote(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &req); err != nil {
 		return err
 	}
+	answerAs(r, http.StatusCreated, func(cn *store.CreditNote) any { return cn })
 	cn, err := s.Svc.IssueCreditNote(r.Context(), actor(r), r.PathValue("id"), commerce.CreditNoteInput(req))
 	if err != nil {
 		return err

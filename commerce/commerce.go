@@ -41,9 +41,17 @@ type Service struct {
 	PublicURL string
 	// UsageCap bounds the stored service pings (zero: DefaultUsageCap).
 	UsageCap UsageCap
-	// AfterCharge, when set, runs right after a successful charge and before
-	// the transaction commits: tests use it to simulate a crash there.
-	AfterCharge func()
+	// Wall is the real clock, for scheduling jobs (the business clock may
+	// be simulated); nil uses Clock.
+	Wall fulfill.Clock
+	// CompleteAfter is how long a payment attempt is left to its request
+	// before the completer job finishes it (default CompleteAttemptAfter).
+	CompleteAfter time.Duration
+	// Failpoint, when set, is called at named points of a payment
+	// ("after-phase1", "after-charge", "after-phase3", each also as
+	// "name:kind" with the attempt's kind, e.g. "after-charge:refund"; the
+	// API adds "before-answer"): tests kill the process there.
+	Failpoint func(name string)
 }
 
 // Actor says who asks, for version histories and the audit trail.
@@ -168,18 +176,25 @@ type CustomerInput struct {
 
 var emailRE = regexp.MustCompile(`^[^@\s]+@[^@\s]+\.[^@\s]+$`)
 
-// CreateCustomer adds a customer with its billing account. The subscription
-// and billing contacts default to the customer's own name and email.
+// CreateCustomer adds a customer with its billing account, and the
+// request's answer in the same transaction. The subscription and billing
+// contacts default to the customer's own name and email.
 func (s *Service) CreateCustomer(ctx context.Context, in CustomerInput) (*fulfill.Customer, error) {
 	c, err := newCustomer(in, s.now())
 	if err != nil {
 		return nil, err
 	}
+	// Derived from the request's Idempotency-Key: a re-run could only hit
+	// the same id, never create a second customer.
+	c.ID = fulfill.NewIDFor(ctx, "cus")
 	if err := s.DB.InTx(ctx, func(tx *store.Tx) error {
 		if err := tx.InsertCustomer(c); err != nil {
 			return err
 		}
-		return s.emit(tx, "customer.created", c.ID, c.ID, c)
+		if err := s.emit(tx, "customer.created", c.ID, c.ID, c); err != nil {
+			return err
+		}
+		return s.finish(tx, c)
 	}); err != nil {
 		return nil, err
 	}

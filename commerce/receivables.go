@@ -2,7 +2,7 @@ package commerce
 
 import (
 	"context"
-	"errors"
+	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -223,7 +223,14 @@ func (s *Service) IssueCreditNote(ctx context.Context, actor Actor, invoiceID st
 	if fulfill.TextLen(in.Reason) > 1000 {
 		return nil, fulfill.FieldError(fulfill.EOutOfRange, "reason", "At most 1000 characters.")
 	}
+	attemptID := fulfill.NewIDFor(ctx, "pat")
+	if a, err := s.startedAttempt(ctx, attemptID); a != nil {
+		return asResult[*store.CreditNote](s.resume(ctx, a))
+	} else if err != nil {
+		return nil, err
+	}
 	var cn *store.CreditNote
+	var pending *store.PaymentAttempt
 	err := s.DB.InTx(ctx, func(tx *store.Tx) error {
 		inv, err := tx.Invoice(invoiceID)
 		if err != nil {
@@ -243,56 +250,109 @@ func (s *Service) IssueCreditNote(ctx context.Context, actor Actor, invoiceID st
 		case inv.Status == fulfill.InvoiceOpen && inv.AmountPaid > 0 && amount > store.DueOf(inv):
 			return fulfill.FieldError(fulfill.EOutOfRange, "amount", "%s is partly paid: credit at most the %d still due.", inv.Number, store.DueOf(inv))
 		}
+		if busy, err := tx.PendingPaymentForInvoice(inv.ID); err != nil {
+			return err
+		} else if busy {
+			return fulfill.Errorf(fulfill.EConflict, "A payment of invoice %s is still being processed; retry in a minute.", inv.Number)
+		}
 		tax := billing.Prorate(amount, inv.Tax, inv.Total)
-		method, account := "reduce_due", store.AccountReceivables
+		method := "reduce_due"
 		if inv.Status == fulfill.InvoicePaid {
-			method, account = "account_credit", store.AccountCustomerCredit
+			method = "account_credit"
 			if in.Refund {
-				method, account = "refund", store.AccountCash
+				method = "refund"
 			}
 		}
-		cn = &store.CreditNote{ID: fulfill.NewID("cn"), InvoiceID: inv.ID, CustomerID: cust.ID, Currency: inv.Currency,
+		cn = &store.CreditNote{ID: fulfill.NewIDFor(ctx, "cn"), InvoiceID: inv.ID, CustomerID: cust.ID, Currency: inv.Currency,
 			Subtotal: amount - tax, Tax: tax, Total: amount, Method: method, Reason: in.Reason, IssuedOn: s.today(), CreatedAt: s.now()}
-		if err := tx.InsertCreditNote(cn); err != nil {
-			return err
-		}
-		if err := s.unbook(tx, inv, cn.Subtotal, cn.Tax, "credit_note", "credit_note", cn.ID, "Credit note "+cn.Number+" on "+inv.Number,
-			[]store.Posting{{Account: account, CustomerID: cust.ID, InvoiceID: inv.ID, Amount: -amount}}); err != nil {
-			return err
-		}
-		inv.AmountCredited += amount
-		switch method {
-		case "refund":
-			if err := s.refund(ctx, tx, inv, amount, cn.ID); err != nil {
+		if method == "refund" {
+			if ref, err := s.refundable(tx, inv, amount); err != nil {
 				return err
-			}
-			inv.AmountRefunded += amount
-		case "account_credit":
-			cust.Credit += amount
-			if err := tx.SetCustomerCredit(cust.ID, cust.Credit); err != nil {
+			} else if ref != "" {
+				// A refund at the provider: in atomic phases, like a charge.
+				pending, err = s.refundIntent(tx, attemptID, actor, cust, cn, ref)
 				return err
 			}
 		}
-		wasOpen := inv.Status == fulfill.InvoiceOpen
-		if wasOpen && store.DueOf(inv) == 0 {
-			now := s.now()
-			inv.Status, inv.PaidAt = fulfill.InvoicePaid, &now
-		}
-		if err := tx.SaveInvoiceAmounts(inv); err != nil {
-			return err
-		}
-		if err := s.audit(tx, actor, "credit_note.issue", "invoice", inv.ID, cn, ""); err != nil {
-			return err
-		}
-		if err := s.emit(tx, "credit_note.issued", cn.ID, cust.ID, cn); err != nil {
-			return err
-		}
-		if wasOpen && inv.Status == fulfill.InvoicePaid {
-			return s.invoicePaid(tx, cust, inv)
-		}
-		return nil
+		return s.recordCreditNote(tx, actor, cust, inv, cn, "manual")
 	})
-	return cn, err
+	if err != nil {
+		return nil, err
+	}
+	if pending != nil {
+		s.failpointAt("after-phase1", pending)
+		return asResult[*store.CreditNote](s.settle(ctx, pending))
+	}
+	return cn, nil
+}
+
+// refundIntent is what phase 3 of a refund stores.
+type refundIntent struct {
+	Actor      Actor             `json:"actor"`
+	CreditNote *store.CreditNote `json:"credit_note"`
+}
+
+// refundIntent is phase 1 of a refund at the provider: the credit note to
+// store, the charge to refund (kept as the attempt's payment method) and
+// the provider's idempotency key, derived from the credit note's id.
+func (s *Service) refundIntent(tx *store.Tx, id string, actor Actor, cust *fulfill.Customer, cn *store.CreditNote,
+	chargeRef string) (*store.PaymentAttempt, error) {
+	intent, err := json.Marshal(refundIntent{Actor: actor, CreditNote: cn})
+	if err != nil {
+		return nil, err
+	}
+	return s.recordIntent(tx, &store.PaymentAttempt{ID: id, Kind: "refund", CustomerID: cust.ID, InvoiceID: cn.InvoiceID,
+		Amount: cn.Total, Currency: cn.Currency, PaymentMethod: chargeRef, ProviderKey: "fulfill-refund-" + cn.ID, Intent: intent})
+}
+
+// recordCreditNote stores a credit note and all that follows, with the
+// request's answer; refundRef is the provider's refund, for a refund.
+func (s *Service) recordCreditNote(tx *store.Tx, actor Actor, cust *fulfill.Customer, inv *fulfill.Invoice, cn *store.CreditNote,
+	refundRef string) error {
+	account := map[string]string{"reduce_due": store.AccountReceivables, "account_credit": store.AccountCustomerCredit,
+		"refund": store.AccountCash}[cn.Method]
+	amount := cn.Total
+	if err := tx.InsertCreditNote(cn); err != nil {
+		return err
+	}
+	if err := s.unbook(tx, inv, cn.Subtotal, cn.Tax, "credit_note", "credit_note", cn.ID, "Credit note "+cn.Number+" on "+inv.Number,
+		[]store.Posting{{Account: account, CustomerID: cust.ID, InvoiceID: inv.ID, Amount: -amount}}); err != nil {
+		return err
+	}
+	inv.AmountCredited += amount
+	switch cn.Method {
+	case "refund":
+		if err := tx.InsertPayment(&fulfill.Payment{ID: fulfill.NewID("pay"), InvoiceID: inv.ID, Provider: s.Payments.Name(),
+			ProviderRef: refundRef, Amount: -amount, Currency: inv.Currency, Status: "refunded", CreatedAt: s.now()}); err != nil {
+			return err
+		}
+		inv.AmountRefunded += amount
+	case "account_credit":
+		cust.Credit += amount
+		if err := tx.SetCustomerCredit(cust.ID, cust.Credit); err != nil {
+			return err
+		}
+	}
+	wasOpen := inv.Status == fulfill.InvoiceOpen
+	if wasOpen && store.DueOf(inv) == 0 {
+		now := s.now()
+		inv.Status, inv.PaidAt = fulfill.InvoicePaid, &now
+	}
+	if err := tx.SaveInvoiceAmounts(inv); err != nil {
+		return err
+	}
+	if err := s.audit(tx, actor, "credit_note.issue", "invoice", inv.ID, cn, ""); err != nil {
+		return err
+	}
+	if err := s.emit(tx, "credit_note.issued", cn.ID, cust.ID, cn); err != nil {
+		return err
+	}
+	if wasOpen && inv.Status == fulfill.InvoicePaid {
+		if err := s.invoicePaid(tx, cust, inv); err != nil {
+			return err
+		}
+	}
+	return s.finish(tx, cn)
 }
 
 // Refunder is a payment provider that can give money back.
@@ -300,27 +360,24 @@ type Refunder interface {
 	Refund(ctx context.Context, chargeRef string, amount int64, idempotencyKey string) (string, error)
 }
 
-// refund gives money back against the invoice's card payments, newest first.
-func (s *Service) refund(ctx context.Context, tx *store.Tx, inv *fulfill.Invoice, amount int64, cnID string) error {
+// refundable is the provider's charge a refund of amount on the invoice
+// goes back to (its card payments, newest first), or "" when the provider
+// can not refund or no card payment covers it: the refund is then manual.
+// It reads in the caller's transaction.
+func (s *Service) refundable(tx *store.Tx, inv *fulfill.Invoice, amount int64) (string, error) {
+	if _, ok := s.Payments.(Refunder); !ok {
+		return "", nil
+	}
 	pays, err := tx.Payments(inv.ID)
 	if err != nil {
-		return err
+		return "", err
 	}
-	ref := ""
 	for i := len(pays) - 1; i >= 0; i-- {
 		if pays[i].Status == "succeeded" && pays[i].Provider == s.Payments.Name() && pays[i].Amount >= amount {
-			ref = pays[i].ProviderRef
-			break
+			return pays[i].ProviderRef, nil
 		}
 	}
-	refID := "manual"
-	if rf, ok := s.Payments.(Refunder); ok && ref != "" {
-		if refID, err = rf.Refund(ctx, ref, amount, "fulfill-refund-"+cnID); err != nil {
-			return err
-		}
-	}
-	return tx.InsertPayment(&fulfill.Payment{ID: fulfill.NewID("pay"), InvoiceID: inv.ID, Provider: s.Payments.Name(),
-		ProviderRef: refID, Amount: -amount, Currency: inv.Currency, Status: "refunded", CreatedAt: s.now()})
+	return "", nil
 }
 
 // VoidInvoice cancels an open invoice that nothing was paid or credited on.
@@ -411,16 +468,56 @@ func (s *Service) PayInvoice(ctx context.Context, actor Actor, invoiceID, paymen
 	if err := s.checkPaymentMethod(paymentMethod); err != nil {
 		return nil, err
 	}
-	var inv *fulfill.Invoice
+	attemptID := fulfill.NewIDFor(ctx, "pat")
+	if a, err := s.startedAttempt(ctx, attemptID); a != nil {
+		return asResult[*fulfill.Invoice](s.resume(ctx, a))
+	} else if err != nil {
+		return nil, err
+	}
+	var pending *store.PaymentAttempt
 	err := s.DB.InTx(ctx, func(tx *store.Tx) error {
-		var err error
-		var cust *fulfill.Customer
-		if inv, cust, err = openInvoice(tx, invoiceID, "nothing to pay"); err != nil {
+		inv, cust, err := openInvoice(tx, invoiceID, "nothing to pay")
+		if err != nil {
 			return err
 		}
-		return s.charge(ctx, tx, cust, inv, paymentMethod, fmt.Sprintf("fulfill-%s-pay-%d", inv.ID, inv.AmountPaid))
+		pending, err = s.paymentIntent(tx, attemptID, cust, inv, paymentMethod, payIntent{Actor: actor, Purpose: "pay"})
+		return err
 	})
-	return inv, err
+	if err != nil {
+		return nil, err
+	}
+	s.failpointAt("after-phase1", pending)
+	return asResult[*fulfill.Invoice](s.settle(ctx, pending))
+}
+
+// payIntent is what phase 3 of a payment of an open invoice needs.
+type payIntent struct {
+	Actor   Actor  `json:"actor"`
+	Purpose string `json:"purpose"` // pay (a customer's request), dunning (a retry)
+}
+
+// paymentIntent is phase 1 of a card payment of an open invoice: one
+// pending charge per invoice, for what is due now.
+func (s *Service) paymentIntent(tx *store.Tx, id string, cust *fulfill.Customer, inv *fulfill.Invoice, pm string,
+	in payIntent) (*store.PaymentAttempt, error) {
+	if busy, err := tx.PendingPaymentForInvoice(inv.ID); err != nil {
+		return nil, err
+	} else if busy {
+		return nil, fulfill.Errorf(fulfill.EConflict, "A payment of invoice %s is still being processed; retry in a minute.", inv.Number)
+	}
+	intent, err := json.Marshal(in)
+	if err != nil {
+		return nil, err
+	}
+	var subID string
+	if inv.SubscriptionID != nil {
+		subID = *inv.SubscriptionID
+	}
+	// An invoice may see several attempts (a declined card, then another):
+	// each has its own provider key, derived from the attempt's id.
+	return s.recordIntent(tx, &store.PaymentAttempt{ID: id, Kind: "payment", CustomerID: cust.ID, SubscriptionID: subID,
+		InvoiceID: inv.ID, Amount: store.DueOf(inv), Currency: inv.Currency, PaymentMethod: pm, ProviderKey: "fulfill-" + id,
+		Intent: intent})
 }
 
 // charge takes what is due on an invoice from a card.
@@ -431,9 +528,7 @@ func (s *Service) charge(ctx context.Context, tx *store.Tx, cust *fulfill.Custom
 	if err != nil {
 		return err
 	}
-	if s.AfterCharge != nil {
-		s.AfterCharge() // tests: a crash between the charge and the commit
-	}
+	s.failpoint("after-charge") // tests: a crash between the charge and the commit
 	return s.recordPayment(tx, cust, inv, due, res.Provider, res.Ref, store.AccountCash)
 }
 
@@ -522,12 +617,18 @@ func (s *Service) dunningEmail(tx *store.Tx, cust *fulfill.Customer, inv *fulfil
 			cust.BillingName, billing.FormatAmount(store.DueOf(inv), inv.Currency), inv.Number, code, attempt+1, s.PublicURL, inv.ID, lapse)})
 }
 
-// ProcessDunning retries the payment of one invoice in dunning.
+// ProcessDunning retries the payment of one invoice in dunning, in atomic
+// phases: the attempt (and the dunning's attempt count) is recorded first,
+// the card charged outside any transaction, the outcome recorded last.
 func (s *Service) ProcessDunning(ctx context.Context, invoiceID string) error {
-	return s.DB.InTx(ctx, func(tx *store.Tx) error {
+	var pending *store.PaymentAttempt
+	err := s.DB.InTx(ctx, func(tx *store.Tx) error {
 		d, err := tx.DunningFor(invoiceID)
 		if err != nil || d == nil || d.State != "active" || s.today().Before(d.NextAttemptOn) {
 			return err
+		}
+		if busy, err := tx.PendingPaymentForInvoice(invoiceID); err != nil || busy {
+			return err // a retry is under way; its completer finishes it
 		}
 		inv, err := tx.Invoice(invoiceID)
 		if err != nil {
@@ -549,31 +650,45 @@ func (s *Service) ProcessDunning(ctx context.Context, invoiceID string) error {
 			return tx.PutDunning(d)
 		}
 		d.Attempts++
-		err = s.charge(ctx, tx, cust, inv, sub.PaymentMethod, fmt.Sprintf("fulfill-%s-retry-%d", inv.ID, d.Attempts))
-		var fe *fulfill.Error
-		if err == nil {
-			return nil // recordPayment resolved the dunning and restored the subscription
-		}
-		if !errors.As(err, &fe) {
-			return err
-		}
-		if err := tx.InsertPayment(&fulfill.Payment{ID: fulfill.NewID("pay"), InvoiceID: inv.ID, Provider: s.Payments.Name(),
-			Amount: store.DueOf(inv), Currency: inv.Currency, Status: "failed", FailureCode: fe.Code, CreatedAt: s.now()}); err != nil {
-			return err
-		}
-		if d.Attempts < len(RetryDays) {
-			d.NextAttemptOn = d.StartedOn.AddDays(RetryDays[d.Attempts])
-		} else {
-			d.State, d.NextAttemptOn = "exhausted", fulfill.Date{}
-		}
 		if err := tx.PutDunning(d); err != nil {
 			return err
 		}
-		if err := s.emit(tx, "payment.failed", inv.ID, cust.ID, map[string]any{"invoice": inv, "code": fe.Code, "attempt": d.Attempts}); err != nil {
-			return err
-		}
-		return s.dunningEmail(tx, cust, inv, fe.Code, d.Attempts)
+		pending, err = s.paymentIntent(tx, fulfill.NewIDFor(ctx, "pat"), cust, inv, sub.PaymentMethod, payIntent{Actor: System, Purpose: "dunning"})
+		return err
 	})
+	if err != nil || pending == nil {
+		return err
+	}
+	_, err = s.settle(ctx, pending)
+	return err
+}
+
+// recordDunningDecline records a declined retry: the failed payment, the
+// next attempt (or the end of the schedule), the event and the email.
+func (s *Service) recordDunningDecline(tx *store.Tx, cust *fulfill.Customer, inv *fulfill.Invoice, fe *fulfill.Error) error {
+	d, err := tx.DunningFor(inv.ID)
+	if err != nil {
+		return err
+	}
+	if err := tx.InsertPayment(&fulfill.Payment{ID: fulfill.NewID("pay"), InvoiceID: inv.ID, Provider: s.Payments.Name(),
+		Amount: store.DueOf(inv), Currency: inv.Currency, Status: "failed", FailureCode: fe.Code, CreatedAt: s.now()}); err != nil {
+		return err
+	}
+	if d == nil {
+		return nil
+	}
+	if d.Attempts < len(RetryDays) {
+		d.NextAttemptOn = d.StartedOn.AddDays(RetryDays[d.Attempts])
+	} else {
+		d.State, d.NextAttemptOn = "exhausted", fulfill.Date{}
+	}
+	if err := tx.PutDunning(d); err != nil {
+		return err
+	}
+	if err := s.emit(tx, "payment.failed", inv.ID, cust.ID, map[string]any{"invoice": inv, "code": fe.Code, "attempt": d.Attempts}); err != nil {
+		return err
+	}
+	return s.dunningEmail(tx, cust, inv, fe.Code, d.Attempts)
 }
 
 // ---- receivables ----

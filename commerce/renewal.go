@@ -2,7 +2,7 @@ package commerce
 
 import (
 	"context"
-	"errors"
+	"encoding/json"
 	"fmt"
 
 	"github.com/riverqueue/river"
@@ -32,7 +32,14 @@ func (s *Service) Renew(ctx context.Context, actor Actor, id string, in RenewInp
 			return nil, err
 		}
 	}
+	attemptID := fulfill.NewIDFor(ctx, "pat")
+	if a, err := s.startedAttempt(ctx, attemptID); a != nil {
+		return asResult[*ChangeResult](s.resume(ctx, a))
+	} else if err != nil {
+		return nil, err
+	}
 	var res *ChangeResult
+	var pending *store.PaymentAttempt
 	err := s.DB.InTx(ctx, func(tx *store.Tx) error {
 		sub, err := tx.Subscription(id)
 		if err != nil {
@@ -45,47 +52,80 @@ func (s *Service) Renew(ctx context.Context, actor Actor, id string, in RenewInp
 		if today.Before(sub.StartsOn) {
 			return fulfill.Errorf(fulfill.EConflict, "Subscription %s is already renewed until %s.", id, sub.EndsOn)
 		}
-		r, err := s.renew(ctx, tx, sub, actor, "renew", in.Seats, in.PaymentMethod, false)
-		res = r
+		if busy, err := tx.PendingPaymentFor(sub.ID); err != nil {
+			return err
+		} else if busy {
+			return fulfill.Errorf(fulfill.EConflict, "A payment for subscription %s is still being processed; retry in a minute.", sub.ID)
+		}
+		res, pending, err = s.renew(tx, sub, actor, "renew", in.Seats, in.PaymentMethod, false, attemptID)
 		return err
 	})
-	return res, err
-}
-
-// renew moves a subscription to its next term and invoices it. With auto, a
-// declined card leaves the invoice open and the subscription past due
-// instead of failing.
-func (s *Service) renew(ctx context.Context, tx *store.Tx, sub *fulfill.Subscription, actor Actor, action string,
-	seats *int64, paymentMethod string, auto bool) (*ChangeResult, error) {
-	cust, err := tx.Customer(sub.CustomerID)
 	if err != nil {
 		return nil, err
 	}
+	if pending != nil {
+		s.failpointAt("after-phase1", pending)
+		return asResult[*ChangeResult](s.settle(ctx, pending))
+	}
+	return res, nil
+}
+
+// renewal is a priced renewal: what it changes on the subscription, and
+// its invoice. A renewal charged by card keeps it as its attempt's intent.
+type renewal struct {
+	Actor         Actor            `json:"actor"`
+	Action        string           `json:"action"` // renew, auto_renew
+	Auto          bool             `json:"auto"`   // a decline leaves the subscription past due
+	PlanID        string           `json:"plan_id"`
+	Plan          string           `json:"plan"`
+	PlanVersion   int              `json:"plan_version"`
+	UnitAmount    int64            `json:"unit_amount"`
+	Seats         int64            `json:"seats"`
+	StartsOn      fulfill.Date     `json:"starts_on"`
+	EndsOn        fulfill.Date     `json:"ends_on"`
+	PaymentMethod string           `json:"payment_method"`
+	OldSeats      int64            `json:"old_seats"`
+	OldStart      fulfill.Date     `json:"old_start"`
+	OldEnd        fulfill.Date     `json:"old_end"`
+	TrueUp        int64            `json:"trueup"`
+	Invoice       *fulfill.Invoice `json:"invoice"`
+}
+
+// renew prices a subscription's next term and invoices it. Paid by card, it
+// records the intent (phase 1) and returns the pending attempt, for settle;
+// otherwise it stores the renewal now. With auto, a declined card leaves the
+// invoice open and the subscription past due instead of failing.
+func (s *Service) renew(tx *store.Tx, sub *fulfill.Subscription, actor Actor, action string,
+	seats *int64, paymentMethod string, auto bool, attemptID string) (*ChangeResult, *store.PaymentAttempt, error) {
+	cust, err := tx.Customer(sub.CustomerID)
+	if err != nil {
+		return nil, nil, err
+	}
 	usage, err := tx.SeatUsage(sub.ID, sub.StartsOn, sub.EndsOn)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	newSeats := billing.RenewalSeats(sub.Seats, usage.BillableUsers)
 	if seats != nil {
 		if *seats < usage.BillableUsers {
-			return nil, fulfill.FieldError(fulfill.EOutOfRange, "seats",
+			return nil, nil, fulfill.FieldError(fulfill.EOutOfRange, "seats",
 				"Seats can not be reduced below the %d billable users last reported.", usage.BillableUsers)
 		}
 		newSeats = *seats
 	}
 	plan, err := tx.PlanByID(sub.PlanID)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// Renewal is at the current catalog price of the plan.
 	if cur, err := tx.PlanByCode(plan.Code); err == nil {
 		plan = cur
 	} else if fulfill.ErrorCode(err) != fulfill.ENotFound {
-		return nil, err
+		return nil, nil, err
 	}
 	price, err := priceIn(plan, sub.Currency)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	start := sub.EndsOn
 	if today := s.today(); start.Before(today) && !auto {
@@ -107,63 +147,101 @@ func (s *Service) renew(ctx context.Context, tx *store.Tx, sub *fulfill.Subscrip
 	}
 	inv, err := s.newInvoice(tx, cust, &sub.ID, lines, start, end, pm)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	oldSeats, oldStart, oldEnd := sub.Seats, sub.StartsOn, sub.EndsOn
 	if auto && pm != PayByInvoice {
 		inv.DueOn = s.today().AddDays(LapseDays) // if the card fails, it lapses then
 	}
+	r := &renewal{Actor: actor, Action: action, Auto: auto, PlanID: plan.ID, Plan: plan.Code, PlanVersion: plan.Version, UnitAmount: price,
+		Seats: newSeats, StartsOn: start, EndsOn: end, PaymentMethod: pm, OldSeats: sub.Seats, OldStart: sub.StartsOn, OldEnd: sub.EndsOn,
+		TrueUp: trueUp, Invoice: inv}
+	if credit := min(cust.Credit, inv.Total); pm != PayByInvoice && inv.Total > credit {
+		if credit > 0 {
+			cust.Credit -= credit
+			if err := tx.SetCustomerCredit(cust.ID, cust.Credit); err != nil {
+				return nil, nil, err
+			}
+		}
+		intent, err := json.Marshal(r)
+		if err != nil {
+			return nil, nil, err
+		}
+		a, err := s.recordIntent(tx, &store.PaymentAttempt{ID: attemptID, Kind: "renewal", CustomerID: cust.ID, SubscriptionID: sub.ID,
+			InvoiceID: inv.ID, Amount: inv.Total - credit, Currency: inv.Currency, PaymentMethod: pm, CreditReserved: credit, Intent: intent})
+		return nil, a, err
+	}
+	res, err := s.recordRenewal(tx, cust, sub, r, nil, nil)
+	return res, nil, err
+}
+
+// recordRenewal stores a renewal and all that follows, with the request's
+// answer: in the single transaction of a renewal with nothing to charge now,
+// or in phase 3 of one charged by card (p, the charge taken; with declined,
+// the attempt the provider refused, for an automatic renewal).
+func (s *Service) recordRenewal(tx *store.Tx, cust *fulfill.Customer, sub *fulfill.Subscription, r *renewal, p *paid,
+	declined *fulfill.Error) (*ChangeResult, error) {
+	inv := r.Invoice
 	state := fulfill.StateActive
-	err = s.finalize(ctx, tx, cust, inv)
-	if err != nil {
-		var fe *fulfill.Error
-		if !auto || !errors.As(err, &fe) {
+	switch {
+	case p != nil && declined == nil:
+		if err := s.finalizeCharged(tx, cust, inv, p); err != nil {
+			return nil, err
+		}
+	case declined != nil:
+		if err := s.finalizeUncharged(tx, cust, inv, p.attempt.CreditReserved); err != nil {
 			return nil, err
 		}
 		// The card was declined: the invoice stays open, the failed attempt is
 		// kept, and the subscription is past due until paid or lapsed.
 		if err := tx.InsertPayment(&fulfill.Payment{ID: fulfill.NewID("pay"), InvoiceID: inv.ID, Provider: s.Payments.Name(),
-			Amount: inv.Total, Currency: inv.Currency, Status: "failed", FailureCode: fe.Code, CreatedAt: s.now()}); err != nil {
+			Amount: store.DueOf(inv), Currency: inv.Currency, Status: "failed", FailureCode: declined.Code, CreatedAt: s.now()}); err != nil {
 			return nil, err
 		}
-		if err := s.emit(tx, "payment.failed", inv.ID, cust.ID, map[string]any{"invoice": inv, "code": fe.Code, "message": fe.Message}); err != nil {
+		if err := s.emit(tx, "payment.failed", inv.ID, cust.ID, map[string]any{"invoice": inv, "code": declined.Code, "message": declined.Message}); err != nil {
 			return nil, err
 		}
-		d := &store.Dunning{PrevSeats: oldSeats, TrueUp: trueUp}
-		if trueUp > 0 {
-			d.TrueUpFrom, d.TrueUpTo = oldStart, oldEnd
+		d := &store.Dunning{PrevSeats: r.OldSeats, TrueUp: r.TrueUp}
+		if r.TrueUp > 0 {
+			d.TrueUpFrom, d.TrueUpTo = r.OldStart, r.OldEnd
 		}
-		if err := s.startDunning(tx, cust, sub, inv, d, fe.Code); err != nil {
+		if err := s.startDunning(tx, cust, sub, inv, d, declined.Code); err != nil {
 			return nil, err
 		}
 		state = fulfill.StatePastDue
+	default:
+		if err := s.finalize(tx.Context(), tx, cust, inv); err != nil {
+			return nil, err
+		}
 	}
-	sub.PlanID, sub.Plan, sub.PlanVersion, sub.UnitAmount = plan.ID, plan.Code, plan.Version, price
-	sub.Seats, sub.StartsOn, sub.EndsOn, sub.State, sub.PaymentMethod = newSeats, start, end, state, pm
+	sub.PlanID, sub.Plan, sub.PlanVersion, sub.UnitAmount = r.PlanID, r.Plan, r.PlanVersion, r.UnitAmount
+	sub.Seats, sub.StartsOn, sub.EndsOn, sub.State, sub.PaymentMethod = r.Seats, r.StartsOn, r.EndsOn, state, r.PaymentMethod
 	sub.AutoRenew, sub.CancelReason = true, ""
 	reason := ""
-	if trueUp > 0 {
-		reason = fmt.Sprintf("true-up of %s", plural(trueUp, "user"))
+	if r.TrueUp > 0 {
+		reason = fmt.Sprintf("true-up of %s", plural(r.TrueUp, "user"))
 	}
-	if err := tx.UpdateSubscription(sub, store.Change{Action: action, Actor: string(actor), Reason: reason, InvoiceID: &inv.ID, At: s.now()}); err != nil {
+	if err := tx.UpdateSubscription(sub, store.Change{Action: r.Action, Actor: string(r.Actor), Reason: reason, InvoiceID: &inv.ID, At: s.now()}); err != nil {
 		return nil, err
 	}
 	// An unpaid automatic renewal gets no new license: the old one runs out.
 	if state == fulfill.StateActive {
-		t := licenseTerms{reason: action, previousUserCount: oldSeats, trueUp: trueUp, email: true}
-		if trueUp > 0 {
-			t.trueUpFrom, t.trueUpTo = oldStart, oldEnd
+		t := licenseTerms{reason: r.Action, previousUserCount: r.OldSeats, trueUp: r.TrueUp, email: true}
+		if r.TrueUp > 0 {
+			t.trueUpFrom, t.trueUpTo = r.OldStart, r.OldEnd
 		}
 		if _, err := s.issueLicense(tx, sub, cust, t); err != nil {
 			return nil, err
 		}
 	}
 	res := &ChangeResult{Subscription: sub, Invoice: inv}
-	if err := s.audit(tx, actor, "subscription."+action, "subscription", sub.ID, map[string]any{"seats": sub.Seats,
-		"trueup": trueUp, "invoice": inv.Number, "total": inv.Total, "state": sub.State}, ""); err != nil {
+	if err := s.audit(tx, r.Actor, "subscription."+r.Action, "subscription", sub.ID, map[string]any{"seats": sub.Seats,
+		"trueup": r.TrueUp, "invoice": inv.Number, "total": inv.Total, "state": sub.State}, ""); err != nil {
 		return nil, err
 	}
-	return res, s.emit(tx, "subscription.renewed", sub.ID, cust.ID, res)
+	if err := s.emit(tx, "subscription.renewed", sub.ID, cust.ID, res); err != nil {
+		return nil, err
+	}
+	return res, s.finish(tx, res)
 }
 
 // Cancel turns auto-renew off: the subscription runs to the end of its term.
@@ -338,7 +416,8 @@ func (s *Service) dueWork(ctx context.Context, day fulfill.Date) ([]river.JobArg
 // ProcessDue renews a subscription whose term has ended (auto-renew on), or
 // expires it (auto-renew off), and lapses one past due for too long.
 func (s *Service) ProcessDue(ctx context.Context, id string) error {
-	return s.DB.InTx(ctx, func(tx *store.Tx) error {
+	var pending *store.PaymentAttempt
+	err := s.DB.InTx(ctx, func(tx *store.Tx) error {
 		sub, err := tx.Subscription(id)
 		if err != nil {
 			return err
@@ -367,7 +446,15 @@ func (s *Service) ProcessDue(ctx context.Context, id string) error {
 			}
 			return s.emit(tx, "subscription.expired", sub.ID, sub.CustomerID, sub)
 		}
-		_, err = s.renew(ctx, tx, sub, System, "auto_renew", nil, "", true)
+		if busy, err := tx.PendingPaymentFor(sub.ID); err != nil || busy {
+			return err // the renewal's charge is under way; its completer finishes it
+		}
+		_, pending, err = s.renew(tx, sub, System, "auto_renew", nil, "", true, fulfill.NewIDFor(ctx, "pat"))
 		return err
 	})
+	if err != nil || pending == nil {
+		return err
+	}
+	_, err = s.settle(ctx, pending)
+	return err
 }

@@ -2,6 +2,7 @@ package commerce
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"regexp"
 
@@ -41,8 +42,10 @@ func (s *Service) checkPaymentMethod(pm string) error {
 	return nil
 }
 
-// Purchase buys a plan: subscription, invoice and payment in one transaction.
-// A declined card rolls everything back.
+// Purchase buys a plan: subscription, invoice, payment, license and
+// activation code. Paid by card, it runs in atomic phases (see
+// chargePurchase): the charge happens outside any transaction, and a
+// declined card leaves nothing active behind.
 func (s *Service) Purchase(ctx context.Context, actor Actor, in PurchaseInput) (*PurchaseResult, error) {
 	if in.CustomerID == "" {
 		return nil, fulfill.FieldError(fulfill.ERequired, "customer_id", "customer_id is required.")
@@ -70,7 +73,16 @@ func (s *Service) Purchase(ctx context.Context, actor Actor, in PurchaseInput) (
 			return nil, fulfill.FieldError(fulfill.EOutOfRange, "starts_on", "starts_on may be at most a year ahead.")
 		}
 	}
+	// The attempt id comes first from the request's seed: a retry with the
+	// same Idempotency-Key finds the attempt its first run recorded.
+	attemptID := fulfill.NewIDFor(ctx, "pat")
+	if a, err := s.startedAttempt(ctx, attemptID); a != nil {
+		return asResult[*PurchaseResult](s.resume(ctx, a))
+	} else if err != nil {
+		return nil, err
+	}
 	var res PurchaseResult
+	var pending *store.PaymentAttempt
 	err := s.DB.InTx(ctx, func(tx *store.Tx) error {
 		cust, err := tx.Customer(in.CustomerID)
 		if err != nil {
@@ -99,30 +111,22 @@ func (s *Service) Purchase(ctx context.Context, actor Actor, in PurchaseInput) (
 		if err != nil {
 			return err
 		}
-		if err := tx.InsertSubscription(sub, store.Change{Action: "purchase", Actor: string(actor), InvoiceID: &inv.ID, At: now}); err != nil {
+		if credit := min(cust.Credit, inv.Total); in.PaymentMethod != PayByInvoice && inv.Total > credit {
+			// A card charge: phase 1 records the intent; the charge runs
+			// after this transaction commits.
+			pending, err = s.purchaseIntent(tx, actor, attemptID, cust, sub, inv, credit)
 			return err
 		}
-		if err := s.finalize(ctx, tx, cust, inv); err != nil {
-			return err
-		}
-		if _, err := s.issueLicense(tx, sub, cust, licenseTerms{reason: "purchase", email: true}); err != nil {
-			return err
-		}
-		if plan.Kind == fulfill.KindSelfManaged {
-			res.ActivationCode = fulfill.NewActivationCode()
-			if err := tx.InsertActivationCode(sub.ID, HashSecret(res.ActivationCode), now); err != nil {
-				return err
-			}
-		}
-		res.Subscription, res.Invoice = sub, inv
-		if err := s.audit(tx, actor, "subscription.purchase", "subscription", sub.ID, map[string]any{"plan": sub.Plan,
-			"seats": sub.Seats, "invoice": inv.Number, "total": inv.Total, "payment_method": in.PaymentMethod}, ""); err != nil {
-			return err
-		}
-		return s.emit(tx, "subscription.created", sub.ID, cust.ID, map[string]any{"subscription": sub, "invoice_id": inv.ID})
+		// Nothing to charge now (paid by invoice, by account credit, or
+		// free): one transaction, with its answer.
+		return s.recordPurchase(tx, actor, cust, sub, inv, nil, &res)
 	})
 	if err != nil {
 		return nil, err
+	}
+	if pending != nil {
+		s.failpointAt("after-phase1", pending)
+		return asResult[*PurchaseResult](s.settle(ctx, pending))
 	}
 	return &res, nil
 }
@@ -300,13 +304,23 @@ func (s *Service) ChangePlan(ctx context.Context, actor Actor, id, code string, 
 // change runs a mid-term change: price it, and unless previewing, store it,
 // invoice it and collect. A preview prices the change in a read-only
 // transaction, in memory: it takes no lock and never waits for the writer.
+// Collected by card, it runs in atomic phases (see settle): phase 1 records
+// the priced change as the attempt's intent.
 func (s *Service) change(ctx context.Context, id string, preview bool,
 	apply func(*store.Tx, *fulfill.Subscription) ([]billing.Line, string, error), actor Actor) (*Preview, *ChangeResult, error) {
 	if preview {
 		pv, err := s.previewChange(ctx, id, apply)
 		return pv, nil, err
 	}
+	attemptID := fulfill.NewIDFor(ctx, "pat")
+	if a, err := s.startedAttempt(ctx, attemptID); a != nil {
+		res, err := asResult[*ChangeResult](s.resume(ctx, a))
+		return nil, res, err
+	} else if err != nil {
+		return nil, nil, err
+	}
 	var res *ChangeResult
+	var pending *store.PaymentAttempt
 	err := s.DB.InTx(ctx, func(tx *store.Tx) error {
 		sub, cust, err := s.changeable(tx, id)
 		if err != nil {
@@ -321,25 +335,27 @@ func (s *Service) change(ctx context.Context, id string, preview bool,
 		if err != nil {
 			return err
 		}
-		if err := s.finalize(ctx, tx, cust, inv); err != nil {
+		// One charge at a time per subscription: phase 3 applies the change
+		// to the subscription as it then is.
+		if busy, err := tx.PendingPaymentFor(sub.ID); err != nil {
+			return err
+		} else if busy {
+			return fulfill.Errorf(fulfill.EConflict, "A payment for subscription %s is still being processed; retry in a minute.", sub.ID)
+		}
+		if credit := min(cust.Credit, inv.Total); sub.PaymentMethod != PayByInvoice && inv.Total > credit {
+			pending, err = s.changeIntent(tx, actor, attemptID, cust, sub, inv, action, credit)
 			return err
 		}
-		if err := tx.UpdateSubscription(sub, store.Change{Action: action, Actor: string(actor), InvoiceID: &inv.ID, At: s.now()}); err != nil {
-			return err
-		}
-		if _, err := s.issueLicense(tx, sub, cust, licenseTerms{reason: action, email: true}); err != nil {
-			return err
-		}
-		res = &ChangeResult{Subscription: sub, Invoice: inv}
-		event := map[string]string{"seats_added": "subscription.seats_changed", "plan_changed": "subscription.plan_changed"}[action]
-		if err := s.audit(tx, actor, event, "subscription", sub.ID, map[string]any{"seats": sub.Seats, "plan": sub.Plan,
-			"invoice": inv.Number, "total": inv.Total}, ""); err != nil {
-			return err
-		}
-		return s.emit(tx, event, sub.ID, cust.ID, res)
+		res, err = s.recordChange(tx, actor, cust, sub, inv, action, nil)
+		return err
 	})
 	if err != nil {
 		return nil, nil, err
+	}
+	if pending != nil {
+		s.failpointAt("after-phase1", pending)
+		res, err := asResult[*ChangeResult](s.settle(ctx, pending))
+		return nil, res, err
 	}
 	return nil, res, nil
 }
@@ -367,4 +383,91 @@ func (s *Service) previewChange(ctx context.Context, id string,
 		return nil
 	})
 	return pv, err
+}
+
+// changeIntent is what phase 3 of a mid-term change applies: the changed
+// fields, and the invoice for them.
+type changeIntent struct {
+	Actor       Actor            `json:"actor"`
+	Action      string           `json:"action"` // seats_added, plan_changed
+	Seats       int64            `json:"seats"`
+	PlanID      string           `json:"plan_id"`
+	Plan        string           `json:"plan"`
+	PlanVersion int              `json:"plan_version"`
+	UnitAmount  int64            `json:"unit_amount"`
+	Invoice     *fulfill.Invoice `json:"invoice"`
+}
+
+// apply makes the change on the subscription as phase 3 finds it.
+func (in *changeIntent) apply(sub *fulfill.Subscription) {
+	switch in.Action {
+	case "seats_added":
+		sub.Seats = in.Seats
+	case "plan_changed":
+		sub.PlanID, sub.Plan, sub.PlanVersion, sub.UnitAmount = in.PlanID, in.Plan, in.PlanVersion, in.UnitAmount
+	}
+}
+
+// changeIntent is phase 1 of a change collected by card.
+func (s *Service) changeIntent(tx *store.Tx, actor Actor, id string, cust *fulfill.Customer, sub *fulfill.Subscription,
+	inv *fulfill.Invoice, action string, credit int64) (*store.PaymentAttempt, error) {
+	if credit > 0 {
+		cust.Credit -= credit
+		if err := tx.SetCustomerCredit(cust.ID, cust.Credit); err != nil {
+			return nil, err
+		}
+	}
+	intent, err := json.Marshal(changeIntent{Actor: actor, Action: action, Seats: sub.Seats, PlanID: sub.PlanID, Plan: sub.Plan,
+		PlanVersion: sub.PlanVersion, UnitAmount: sub.UnitAmount, Invoice: inv})
+	if err != nil {
+		return nil, err
+	}
+	return s.recordIntent(tx, &store.PaymentAttempt{ID: id, Kind: "change", CustomerID: cust.ID, SubscriptionID: sub.ID,
+		InvoiceID: inv.ID, Amount: inv.Total - credit, Currency: inv.Currency, PaymentMethod: sub.PaymentMethod,
+		CreditReserved: credit, Intent: intent})
+}
+
+// recordChange stores a change and all that follows from it, with the
+// request's answer: the single transaction of a change with nothing to
+// charge now, or phase 3 of one charged by card (p is the charge taken).
+func (s *Service) recordChange(tx *store.Tx, actor Actor, cust *fulfill.Customer, sub *fulfill.Subscription, inv *fulfill.Invoice,
+	action string, p *paid) (*ChangeResult, error) {
+	if p == nil {
+		if err := s.finalize(tx.Context(), tx, cust, inv); err != nil {
+			return nil, err
+		}
+	} else if err := s.finalizeCharged(tx, cust, inv, p); err != nil {
+		return nil, err
+	}
+	if err := tx.UpdateSubscription(sub, store.Change{Action: action, Actor: string(actor), InvoiceID: &inv.ID, At: s.now()}); err != nil {
+		return nil, err
+	}
+	if _, err := s.issueLicense(tx, sub, cust, licenseTerms{reason: action, email: true}); err != nil {
+		return nil, err
+	}
+	res := &ChangeResult{Subscription: sub, Invoice: inv}
+	event := map[string]string{"seats_added": "subscription.seats_changed", "plan_changed": "subscription.plan_changed"}[action]
+	if err := s.audit(tx, actor, event, "subscription", sub.ID, map[string]any{"seats": sub.Seats, "plan": sub.Plan,
+		"invoice": inv.Number, "total": inv.Total}, ""); err != nil {
+		return nil, err
+	}
+	if err := s.emit(tx, event, sub.ID, cust.ID, res); err != nil {
+		return nil, err
+	}
+	return res, s.finish(tx, res)
+}
+
+// changeOutcome is the change of a finished attempt, with the request's
+// answer written.
+func (s *Service) changeOutcome(tx *store.Tx, a *store.PaymentAttempt) (*ChangeResult, error) {
+	sub, err := tx.Subscription(a.SubscriptionID)
+	if err != nil {
+		return nil, err
+	}
+	inv, err := tx.Invoice(a.InvoiceID)
+	if err != nil {
+		return nil, err
+	}
+	res := &ChangeResult{Subscription: sub, Invoice: inv}
+	return res, s.finish(tx, res)
 }

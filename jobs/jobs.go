@@ -65,6 +65,18 @@ func (w *dunningWorker) Work(ctx context.Context, job *river.Job[commerce.Dunnin
 	return w.svc.ProcessDunning(ctx, job.Args.InvoiceID)
 }
 
+// completePaymentWorker finishes a payment attempt whose request died
+// between its phases and was not retried.
+type completePaymentWorker struct {
+	river.WorkerDefaults[commerce.CompletePaymentArgs]
+	svc *commerce.Service
+}
+
+// Work asks the provider what became of the attempt and records it.
+func (w *completePaymentWorker) Work(ctx context.Context, job *river.Job[commerce.CompletePaymentArgs]) error {
+	return w.svc.CompletePayment(ctx, job.Args.AttemptID)
+}
+
 type recognizeWorker struct {
 	river.WorkerDefaults[commerce.RecognizeArgs]
 	svc *commerce.Service
@@ -154,6 +166,7 @@ func New(cfg Config) (*Runner, error) {
 	river.AddWorker(workers, &billingRunWorker{svc: cfg.Service, clock: cfg.Clock})
 	river.AddWorker(workers, &reconcileWorker{svc: cfg.Service})
 	river.AddWorker(workers, &dunningWorker{svc: cfg.Service})
+	river.AddWorker(workers, &completePaymentWorker{svc: cfg.Service})
 	river.AddWorker(workers, &recognizeWorker{svc: cfg.Service})
 	in := &integrations.Service{DB: cfg.Service.DB, Clock: cfg.Clock, Keys: cfg.Service.Keys, ProvisioningURL: cfg.ProvisioningURL,
 		HTTP: cfg.HTTPClient, Logger: cfg.Logger}

@@ -159,9 +159,28 @@ func finishIdempotencyKey(ctx context.Context, db execer, tokenID, key string, s
 	return err
 }
 
-// ReleaseIdempotencyKey forgets a key whose request failed on our side, so
-// that a retry can run again; key is the raw Idempotency-Key.
+// SetIdempotencyRecoveryPoint notes how far the key's request got, in the
+// transaction that got it there; past "started", a failed request keeps its
+// key (and seed), so a retry resumes the same work instead of starting anew.
+// key is the raw Idempotency-Key.
+func (t *Tx) SetIdempotencyRecoveryPoint(tokenID, key, point string) error {
+	return t.exec(`UPDATE idempotency_keys SET recovery_point = $1 WHERE token_id = $2 AND key = $3`, point, tokenID, idempotencyKeyHash(key))
+}
+
+// UnlockIdempotencyKey ends the lease of a request that failed after its
+// recovery point: a retry with the same body takes it over at once and
+// resumes. key is the raw Idempotency-Key.
+func (db *DB) UnlockIdempotencyKey(ctx context.Context, tokenID, key string) error {
+	_, err := db.Write.ExecContext(ctx, `UPDATE idempotency_keys SET locked_at = $1 WHERE token_id = $2 AND key = $3 AND status_code = 0`,
+		time.Unix(0, 0).UTC(), tokenID, idempotencyKeyHash(key))
+	return err
+}
+
+// ReleaseIdempotencyKey forgets a key whose request failed on our side
+// before its recovery point, so that a retry can run again; key is the raw
+// Idempotency-Key.
 func (db *DB) ReleaseIdempotencyKey(ctx context.Context, tokenID, key string) error {
-	_, err := db.Write.ExecContext(ctx, `DELETE FROM idempotency_keys WHERE token_id = $1 AND key = $2`, tokenID, idempotencyKeyHash(key))
+	_, err := db.Write.ExecContext(ctx, `DELETE FROM idempotency_keys WHERE token_id = $1 AND key = $2 AND recovery_point = 'started'`,
+		tokenID, idempotencyKeyHash(key))
 	return err
 }

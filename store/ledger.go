@@ -251,10 +251,19 @@ func (db *DB) CreditNotes(ctx context.Context, invoiceID string) ([]*CreditNote,
 	return out, rows.Err()
 }
 
+// CreditNote returns one credit note, read in the transaction.
+func (t *Tx) CreditNote(id string) (*CreditNote, error) {
+	return creditNote(t.ctx, t.tx, id)
+}
+
 // CreditNote returns one credit note.
 func (db *DB) CreditNote(ctx context.Context, id string) (*CreditNote, error) {
+	return creditNote(ctx, db.Read, id)
+}
+
+func creditNote(ctx context.Context, q querier, id string) (*CreditNote, error) {
 	var c CreditNote
-	err := db.Read.QueryRowContext(ctx, `SELECT id, number, invoice_id, customer_id, currency, subtotal, tax, total, method, reason,
+	err := q.QueryRowContext(ctx, `SELECT id, number, invoice_id, customer_id, currency, subtotal, tax, total, method, reason,
 		issued_on, created_at FROM credit_notes WHERE id = $1`, id).Scan(&c.ID, &c.Number, &c.InvoiceID, &c.CustomerID, &c.Currency,
 		&c.Subtotal, &c.Tax, &c.Total, &c.Method, &c.Reason, &c.IssuedOn, &c.CreatedAt)
 	if err != nil {

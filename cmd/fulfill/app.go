@@ -128,9 +128,15 @@ type Config struct {
 	StripeWebhooks    string // webhook signing secrets, comma-separated during rotation
 	StripePublishable string // the publishable key for Stripe's card form in the portal
 	IdempotencyLease  time.Duration
-	KeyFile           string
-	Migrate           bool
-	LogLevel          string
+	// TestPaymentLatency makes each call of the test payment provider wait
+	// this long, as a remote provider would.
+	TestPaymentLatency time.Duration
+	// TestPaymentJournal (tests only, from FULFILL_TEST_PAYMENT_JOURNAL) is
+	// a file where the test provider notes every charge.
+	TestPaymentJournal string
+	KeyFile            string
+	Migrate            bool
+	LogLevel           string
 	// SaaSProvisioningURL is the SaaS product's base URL; empty disables
 	// provisioning.
 	SaaSProvisioningURL string
@@ -167,6 +173,32 @@ func flags(name string, stderr io.Writer, getenv func(string) string) (*flag.Fla
 	fs.StringVar(&c.DatabaseURL, "database-url", getenv("FULFILL_DATABASE_URL"), "postgres://… to use PostgreSQL instead of SQLite [FULFILL_DATABASE_URL]")
 	c.KeyFile = getenv("FULFILL_SIGNING_KEY_FILE")
 	return fs, c
+}
+
+// failpoint is where tests want the server to die: FULFILL_FAILPOINT
+// (after-phase1, after-charge, after-phase3), or after-charge for the older
+// FULFILL_TEST_CRASH_AFTER_CHARGE=1.
+func failpoint(getenv func(string) string) string {
+	if fp := getenv("FULFILL_FAILPOINT"); fp != "" {
+		return fp
+	}
+	if getenv("FULFILL_TEST_CRASH_AFTER_CHARGE") == "1" {
+		return "after-charge"
+	}
+	return ""
+}
+
+// envDuration reads a duration from the environment; unset is zero.
+func envDuration(getenv func(string) string, name string) (time.Duration, error) {
+	v := getenv(name)
+	if v == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return 0, usageError{fmt.Sprintf("%s=%q: want a duration such as 800ms", name, v)}
+	}
+	return d, nil
 }
 
 func (c *Config) dbURL() string {
@@ -211,6 +243,13 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	fs.StringVar(&c.Payments, "payments", or(getenv("FULFILL_PAYMENTS"), "test"), "payment provider: test (Stripe's test card ids, no network) or stripe [FULFILL_PAYMENTS]")
 	fs.StringVar(&c.StripeAPIBase, "stripe-api-base", getenv("FULFILL_STRIPE_API_BASE"), "Stripe API base URL (default Stripe's; http://127.0.0.1:12111 for stripe-mock) [FULFILL_STRIPE_API_BASE]")
 	fs.DurationVar(&c.IdempotencyLease, "idempotency-lease", time.Minute, "how long a request with an Idempotency-Key may run before a retry may take it over")
+	latency, err := envDuration(getenv, "FULFILL_TEST_PAYMENT_LATENCY")
+	if err != nil {
+		return err
+	}
+	fs.DurationVar(&c.TestPaymentLatency, "test-payment-latency", latency,
+		"make each call of the test payment provider wait this long, e.g. 800ms [FULFILL_TEST_PAYMENT_LATENCY]")
+	c.TestPaymentJournal = getenv("FULFILL_TEST_PAYMENT_JOURNAL")
 	c.StripeSecretKey = getenv("FULFILL_STRIPE_SECRET_KEY")
 	c.StripeWebhooks = getenv("FULFILL_STRIPE_WEBHOOK_SECRETS")
 	c.StripePublishable = getenv("FULFILL_STRIPE_PUBLISHABLE_KEY")
@@ -230,6 +269,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	}
 	if fs.NArg() > 0 {
 		return usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
+	}
+	if c.TestPaymentLatency < 0 {
+		return usageError{"--test-payment-latency must not be negative"}
 	}
 	c.AdminToken = getenv("FULFILL_ADMIN_TOKEN")
 	if c.AdminToken != "" && len(c.AdminToken) < 32 {
@@ -316,9 +358,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	}
 	svc := &commerce.Service{DB: db, Clock: clock, Payments: payments, Tax: billing.DefaultTaxTable(c.SellerCountry), Keys: ks,
 		PublicURL: publicURL}
-	if getenv("FULFILL_TEST_CRASH_AFTER_CHARGE") == "1" {
-		// Tests only: die between the charge and the commit, like a crash.
-		svc.AfterCharge = func() { os.Exit(3) }
+	svc.Wall, svc.CompleteAfter = fulfill.ClockFunc(time.Now), c.IdempotencyLease
+	if fp := failpoint(getenv); fp != "" {
+		// Tests only: die at a named point of a payment, like a crash.
+		svc.Failpoint = func(name string) {
+			if name == fp {
+				os.Exit(3)
+			}
+		}
 	}
 	loaded, err := svc.LoadDemoCatalog(ctx)
 	if err != nil {

@@ -18,7 +18,9 @@ import (
 func paymentProvider(c *Config) (fulfill.PaymentProvider, error) {
 	switch c.Payments {
 	case "", "test":
-		return testpay.New(), nil
+		p := testpay.New()
+		p.Latency, p.Journal = c.TestPaymentLatency, c.TestPaymentJournal
+		return p, nil
 	case "stripe":
 		if c.StripeSecretKey == "" {
 			return nil, usageError{"--payments stripe needs FULFILL_STRIPE_SECRET_KEY"}

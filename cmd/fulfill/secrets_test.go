@@ -160,17 +160,6 @@ func mailText(t *testing.T, raw []byte) (subject, text string) {
 	return m.Header.Get("Subject"), string(b)
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // column is one column of one table.
 type column struct{ table, name, typ string }
 
@@ -282,7 +271,7 @@ func TestNoOneTimeSecretAtRest(t *testing.T) {
 		if st := post("/signin/link/request", url.Values{"email": {addr}}); st != 200 {
 			t.Fatalf("sign-in link request: %d", st)
 		}
-		waitFor(t, "two mails at the SMTP server", func() bool { return len(inbox.messages()) >= 2 })
+		waitFor(t, "two mails at the SMTP server", time.Minute, func() bool { return len(inbox.messages()) >= 2 })
 		tokens := map[string]string{} // path -> token
 		for _, raw := range inbox.messages() {
 			subject, text := mailText(t, raw)
@@ -298,7 +287,7 @@ func TestNoOneTimeSecretAtRest(t *testing.T) {
 		if tokens["/confirm"] == "" || tokens["/signin/link"] == "" {
 			t.Fatalf("tokens %v, want a confirmation and a sign-in token", tokens)
 		}
-		waitFor(t, "the auth mails marked sent", func() bool {
+		waitFor(t, "the auth mails marked sent", time.Minute, func() bool {
 			var n int
 			if err := db.Read.QueryRow(`SELECT COUNT(*) FROM emails WHERE kind LIKE 'auth.%' AND status = 'sent'`).Scan(&n); err != nil {
 				t.Fatal(err)
@@ -343,7 +332,7 @@ func TestNoOneTimeSecretAtRest(t *testing.T) {
 		if err := json.Unmarshal(first, &ans); st != 201 || err != nil || len(ans.ActivationCode) != 24 {
 			t.Fatalf("purchase: %d %s", st, first)
 		}
-		waitFor(t, "the purchase's jobs to run", func() bool {
+		waitFor(t, "the purchase's jobs to run", time.Minute, func() bool {
 			var pending, unsent int
 			if err := db.Read.QueryRow(`SELECT COUNT(*) FROM river_job WHERE state IN ('available', 'running', 'retryable')`).Scan(&pending); err != nil {
 				t.Fatal(err)

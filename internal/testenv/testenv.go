@@ -49,7 +49,7 @@ func New(t testing.TB, url string, start time.Time, sellerCountry string) *Env {
 	clock := fulfill.NewSimulatedClock(start)
 	pay := testpay.New()
 	svc := &commerce.Service{DB: db, Clock: clock, Payments: pay, Tax: billing.DefaultTaxTable(sellerCountry), Keys: ks,
-		PublicURL: PublicURL}
+		PublicURL: PublicURL, Wall: fulfill.ClockFunc(time.Now)}
 	if _, err := svc.LoadDemoCatalog(ctx); err != nil {
 		t.Fatal(err)
 	}

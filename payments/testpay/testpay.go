@@ -7,7 +7,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
+	"os"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/fulfillhq/fulfill"
 )
@@ -42,6 +46,15 @@ var messages = map[string]string{
 // Provider is the test provider. It remembers charges by idempotency key, so
 // a retried charge is not taken twice, as with Stripe.
 type Provider struct {
+	// Latency is how long each call waits before it answers, as a remote
+	// provider would (Stripe takes 200-800 ms): it makes visible what holds
+	// a transaction open across a payment.
+	Latency time.Duration
+	// Journal, when set, is a file to which every successful charge call
+	// appends "idempotency-key reference amount currency": tests count the
+	// charges at the provider across restarts of the server.
+	Journal string
+
 	mu      sync.Mutex
 	charges map[string]fulfill.ChargeResult
 	count   int
@@ -59,8 +72,14 @@ func (p *Provider) ValidMethod(id string) bool {
 	return ok
 }
 
-// Charge succeeds or declines as the test method says.
+// Charge succeeds or declines as the test method says. The answer depends
+// only on the request, so asking again with the same idempotency key, even
+// from another process after a crash, gets the same answer and the same
+// charge reference, as with Stripe.
 func (p *Provider) Charge(ctx context.Context, req fulfill.ChargeRequest) (fulfill.ChargeResult, error) {
+	if err := p.wait(ctx); err != nil {
+		return fulfill.ChargeResult{}, err
+	}
 	code, ok := methods[req.PaymentMethod]
 	if !ok {
 		return fulfill.ChargeResult{}, fulfill.FieldError(fulfill.EInvalid, "payment_method", "No such payment method: %q.", req.PaymentMethod)
@@ -70,14 +89,50 @@ func (p *Provider) Charge(ctx context.Context, req fulfill.ChargeRequest) (fulfi
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if r, ok := p.charges[req.IdempotencyKey]; ok {
-		return r, nil
-	}
 	sum := sha256.Sum256([]byte(req.IdempotencyKey))
 	r := fulfill.ChargeResult{Provider: "test", Ref: "ch_test_" + hex.EncodeToString(sum[:12])}
-	p.charges[req.IdempotencyKey] = r
-	p.count++
+	if err := p.journal(req, r); err != nil {
+		return fulfill.ChargeResult{}, err
+	}
+	if _, ok := p.charges[req.IdempotencyKey]; !ok {
+		p.charges[req.IdempotencyKey] = r
+		p.count++
+	}
 	return r, nil
+}
+
+func (p *Provider) journal(req fulfill.ChargeRequest, r fulfill.ChargeResult) error {
+	if p.Journal == "" {
+		return nil
+	}
+	f, err := os.OpenFile(p.Journal, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("test payments journal: %w", err)
+	}
+	_, err = fmt.Fprintf(f, "%s %s %d %s\n", req.IdempotencyKey, r.Ref, req.Amount, req.Currency)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Refund gives back part of a charge. Like Charge, the answer depends only
+// on the request: the same idempotency key gives the same refund.
+func (p *Provider) Refund(ctx context.Context, chargeRef string, amount int64, idempotencyKey string) (string, error) {
+	if err := p.wait(ctx); err != nil {
+		return "", err
+	}
+	if !strings.HasPrefix(chargeRef, "ch_test_") {
+		return "", fulfill.Errorf(fulfill.EInvalid, "No such charge: %q.", chargeRef)
+	}
+	if amount <= 0 {
+		return "", fulfill.FieldError(fulfill.EOutOfRange, "amount", "A refund must be more than zero.")
+	}
+	sum := sha256.Sum256([]byte(idempotencyKey))
+	ref := "re_test_" + hex.EncodeToString(sum[:12])
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return ref, p.journal(fulfill.ChargeRequest{IdempotencyKey: idempotencyKey, Amount: -amount}, fulfill.ChargeResult{Ref: ref})
 }
 
 // Charges is how many distinct charges were taken.
@@ -85,4 +140,19 @@ func (p *Provider) Charges() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.count
+}
+
+// wait sleeps for the configured latency, or until ctx ends.
+func (p *Provider) wait(ctx context.Context) error {
+	if p.Latency <= 0 {
+		return nil
+	}
+	t := time.NewTimer(p.Latency)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
