@@ -12,7 +12,6 @@ import (
 	"github.com/fulfillhq/fulfill/internal/dbtest"
 )
 
-
 func openDB(t *testing.T, url string, upTo int) *DB {
 	t.Helper()
 	ctx := context.Background()
