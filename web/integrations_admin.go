@@ -208,7 +208,7 @@ func (s *Server) rotateWebhookSecret(w http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return err
 	}
-	if err := s.audit(r, "webhook_endpoint.rotate_secret", "webhook_endpoint", e.ID, "{}"); err != nil {
+	if err := s.audit(r, "webhook_endpoint.rotate_secret", "webhook_endpoint", e.ID, nil); err != nil {
 		return err
 	}
 	return s.flashRedirect(w, r, "/admin/webhooks/"+e.ID+"?rotated=1", "secret:"+secret)
@@ -219,7 +219,7 @@ func (s *Server) deleteWebhookEndpoint(w http.ResponseWriter, r *http.Request) e
 	if err := s.integrations().DeleteEndpoint(r.Context(), id); err != nil {
 		return err
 	}
-	if err := s.audit(r, "webhook_endpoint.delete", "webhook_endpoint", id, "{}"); err != nil {
+	if err := s.audit(r, "webhook_endpoint.delete", "webhook_endpoint", id, nil); err != nil {
 		return err
 	}
 	return s.flashRedirect(w, r, "/admin/webhooks", "Webhook endpoint "+id+" deleted: it gets no more deliveries. Its delivery log is kept.")
@@ -237,7 +237,7 @@ func (s *Server) replayWebhookDelivery(w http.ResponseWriter, r *http.Request) e
 	if _, err := s.integrations().ReplayDelivery(r.Context(), did); err != nil {
 		return err
 	}
-	if err := s.audit(r, "webhook_delivery.replay", "webhook_endpoint", id, fmt.Sprintf(`{"delivery":%q}`, did)); err != nil {
+	if err := s.audit(r, "webhook_delivery.replay", "webhook_endpoint", id, map[string]string{"delivery": did}); err != nil {
 		return err
 	}
 	return s.flashRedirect(w, r, "/admin/webhooks/"+id, fmt.Sprintf("Delivery %s of %s will be sent again.", did, d.EventType))
@@ -270,7 +270,7 @@ func (s *Server) replayWebhooksSince(w http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return err
 	}
-	detail := fmt.Sprintf(`{"since":%q,"replayed":%d}`, since.UTC().Format(time.RFC3339), n)
+	detail := map[string]any{"since": since.UTC().Format(time.RFC3339), "replayed": n}
 	if err := s.audit(r, "webhook_endpoint.replay", "webhook_endpoint", id, detail); err != nil {
 		return err
 	}
@@ -335,7 +335,7 @@ func (s *Server) retryProvisioning(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	if err := s.audit(r, "subscription.provisioning_retry", "subscription", id, fmt.Sprintf(`{"namespace":%q}`, p.Namespace)); err != nil {
+	if err := s.audit(r, "subscription.provisioning_retry", "subscription", id, map[string]string{"namespace": p.Namespace}); err != nil {
 		return err
 	}
 	return s.flashRedirect(w, r, "/admin/subscriptions/"+id+"/provisioning",

@@ -330,24 +330,14 @@ func checkText(r *http.Request) error {
 }
 
 func (s *Server) auditDenied(r *http.Request, u *store.User) {
-	err := s.db.InTx(r.Context(), func(tx *store.Tx) error {
-		return tx.Audit(&fulfill.AuditEntry{ID: fulfill.NewID("aud"), At: s.clock.Now().UTC(), Actor: actorOf(u),
-			Action: "permission.denied", SubjectType: "route", SubjectID: r.Method + " " + r.URL.Path, Detail: "{}", RemoteAddr: clientIP(r)})
-	})
-	if err != nil {
+	if err := s.svc.PermissionDenied(r.Context(), commerce.Actor(actorOf(u)), clientIP(r), r.Method+" "+r.URL.Path); err != nil {
 		s.log.Error("audit", "err", err)
 	}
 }
 
 // actorOf names a user in version histories and the audit log.
 func actorOf(u *store.User) string {
-	if u == nil {
-		return "anonymous"
-	}
-	if isStaff(u) {
-		return "staff:" + u.Email
-	}
-	return "user:" + u.Email
+	return string(commerce.UserActor(u))
 }
 
 func actor(r *http.Request) commerce.Actor {
