@@ -291,7 +291,7 @@ func (e *authzEnv) webhook() authzWebhook {
 	e.t.Helper()
 	ctx := context.Background()
 	svc := &integrations.Service{DB: e.db, Clock: e.clock}
-	ep, _, err := svc.CreateEndpoint(ctx, integrations.EndpointInput{URL: "https://hooks.example.com/authz", Description: "Authz", Events: []string{"*"}})
+	ep, _, err := svc.CreateEndpoint(ctx, "test", integrations.EndpointInput{URL: "https://hooks.example.com/authz", Description: "Authz", Events: []string{"*"}})
 	if err != nil {
 		e.t.Fatal(err)
 	}
