@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"strconv"
 	"time"
 
 	"github.com/fulfillhq/fulfill"
@@ -226,18 +227,23 @@ func (s *Service) EndSession(ctx context.Context, idHash string) error {
 // SignInFailed audits a failed password sign-in for the address who (as
 // the throttles name it).
 func (s *Service) SignInFailed(ctx context.Context, remote, who string) error {
-	return s.Audit(ctx, "anonymous", remote, "user.sign_in_failed", "email", who, struct{}{})
+	return s.auditAlone(ctx, "anonymous", remote, "user.sign_in_failed", "email", who, struct{}{})
 }
 
 // PermissionDenied audits a route refused to a staff member's role.
 func (s *Service) PermissionDenied(ctx context.Context, actor Actor, remote, route string) error {
-	return s.Audit(ctx, actor, remote, "permission.denied", "route", route, struct{}{})
+	return s.auditAlone(ctx, actor, remote, "permission.denied", "route", route, struct{}{})
 }
 
-// Audit records one audit entry on its own, for an action another
-// service carried out (webhook replays, job retries). detail is encoded
-// as JSON.
-func (s *Service) Audit(ctx context.Context, actor Actor, remote, action, subjectType, subjectID string, detail any) error {
+// JobRetried audits a staff member's retry of a failed job (the job queue
+// itself, not this service, runs it again).
+func (s *Service) JobRetried(ctx context.Context, actor Actor, remote string, jobID int64) error {
+	return s.auditAlone(ctx, actor, remote, "job.retry", "job", strconv.FormatInt(jobID, 10), struct{}{})
+}
+
+// auditAlone writes one audit entry in a transaction of its own, for what
+// is only recorded: a refused sign-in or route, a job retried by the queue.
+func (s *Service) auditAlone(ctx context.Context, actor Actor, remote, action, subjectType, subjectID string, detail any) error {
 	return s.DB.InTx(ctx, func(tx *store.Tx) error {
 		return s.audit(tx, actor, action, subjectType, subjectID, detail, remote)
 	})

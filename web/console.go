@@ -28,15 +28,6 @@ func (s *Server) consoleRoutes(handle func(string, access, handlerFunc)) {
 	handle("POST /admin/jobs/{id}/retry", staffRW, s.retryJob)
 }
 
-// audit records a staff action that another service carried out; detail
-// is encoded as JSON (nil: {}).
-func (s *Server) audit(r *http.Request, action, subjectType, subjectID string, detail any) error {
-	if detail == nil {
-		detail = struct{}{}
-	}
-	return s.svc.Audit(r.Context(), commerce.Actor(actorOf(state(r).user)), clientIP(r), action, subjectType, subjectID, detail)
-}
-
 // impersonate lets a staff member see the portal as a customer sees it.
 // Every role may look; only admins may change anything while doing so.
 func (s *Server) impersonate(w http.ResponseWriter, r *http.Request) error {
@@ -209,7 +200,7 @@ func (s *Server) retryJob(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := s.audit(r, "job.retry", "job", strconv.FormatInt(id, 10), nil); err != nil {
+	if err := s.svc.JobRetried(r.Context(), commerce.Actor(actorOf(state(r).user)), clientIP(r), id); err != nil {
 		return err
 	}
 	return s.flashRedirect(w, r, "/admin/jobs", fmt.Sprintf("Job %d will run again.", id))

@@ -7,6 +7,10 @@
 // the database (only hashes of cookie values are stored); passwords are
 // argon2id. A customer user sees only the billing accounts linked to them:
 // any other id answers 404, exactly like an id that does not exist.
+//
+// Pages change nothing themselves: each change of state is one call of a
+// service method (commerce, integrations), which owns its transaction and
+// audit entry. The edge stays here: throttles, flash messages, cookies.
 package web
 
 import (
