@@ -241,6 +241,18 @@ func (s *Service) JobRetried(ctx context.Context, actor Actor, remote string, jo
 	return s.auditAlone(ctx, actor, remote, "job.retry", "job", strconv.FormatInt(jobID, 10), struct{}{})
 }
 
+// RetryJob makes a failed job available again and audits it, in one
+// transaction, for when no job runner is at hand (with one, the runner
+// retries the job and JobRetried audits it).
+func (s *Service) RetryJob(ctx context.Context, actor Actor, remote string, jobID int64) error {
+	return s.DB.InTx(ctx, func(tx *store.Tx) error {
+		if err := tx.RetryJob(jobID, s.now()); err != nil {
+			return err
+		}
+		return s.audit(tx, actor, "job.retry", "job", strconv.FormatInt(jobID, 10), struct{}{}, remote)
+	})
+}
+
 // auditAlone writes one audit entry in a transaction of its own, for what
 // is only recorded: a refused sign-in or route, a job retried by the queue.
 func (s *Service) auditAlone(ctx context.Context, actor Actor, remote, action, subjectType, subjectID string, detail any) error {

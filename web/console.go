@@ -192,15 +192,13 @@ func (s *Server) retryJob(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return errNotFound
 	}
-	if s.cfg.Jobs != nil {
-		err = s.cfg.Jobs.RetryJob(r.Context(), id)
-	} else {
-		err = s.db.RetryJob(r.Context(), id, s.now())
+	by := commerce.Actor(actorOf(state(r).user))
+	if s.cfg.Jobs == nil {
+		err = s.svc.RetryJob(r.Context(), by, clientIP(r), id)
+	} else if err = s.cfg.Jobs.RetryJob(r.Context(), id); err == nil {
+		err = s.svc.JobRetried(r.Context(), by, clientIP(r), id)
 	}
 	if err != nil {
-		return err
-	}
-	if err := s.svc.JobRetried(r.Context(), commerce.Actor(actorOf(state(r).user)), clientIP(r), id); err != nil {
 		return err
 	}
 	return s.flashRedirect(w, r, "/admin/jobs", fmt.Sprintf("Job %d will run again.", id))
