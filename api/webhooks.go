@@ -50,7 +50,7 @@ func (s *Server) createWebhookEndpoint(w http.ResponseWriter, r *http.Request) e
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	e, secret, err := s.integrations().CreateEndpoint(r.Context(), integrations.EndpointInput{URL: req.URL, Description: req.Description, Events: req.Events})
+	e, secret, err := s.integrations().CreateEndpoint(r.Context(), string(actor(r)), integrations.EndpointInput{URL: req.URL, Description: req.Description, Events: req.Events})
 	if err != nil {
 		return err
 	}
@@ -79,14 +79,14 @@ func (s *Server) getWebhookEndpoint(w http.ResponseWriter, r *http.Request) erro
 
 func (s *Server) deleteWebhookEndpoint(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
-	if err := s.integrations().DeleteEndpoint(r.Context(), id); err != nil {
+	if err := s.integrations().DeleteEndpoint(r.Context(), string(actor(r)), id); err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, map[string]any{"id": id, "deleted": true})
 }
 
 func (s *Server) rotateWebhookSecret(w http.ResponseWriter, r *http.Request) error {
-	e, secret, err := s.integrations().RotateSecret(r.Context(), r.PathValue("id"))
+	e, secret, err := s.integrations().RotateSecret(r.Context(), string(actor(r)), r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -110,7 +110,7 @@ func (s *Server) listWebhookDeliveries(w http.ResponseWriter, r *http.Request) e
 }
 
 func (s *Server) replayWebhookDelivery(w http.ResponseWriter, r *http.Request) error {
-	d, err := s.integrations().ReplayDelivery(r.Context(), r.PathValue("id"))
+	d, err := s.integrations().ReplayDelivery(r.Context(), string(actor(r)), r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -137,7 +137,7 @@ func (s *Server) replayWebhooksSince(w http.ResponseWriter, r *http.Request) err
 		}
 		since = d.Time()
 	}
-	n, err := s.integrations().ReplaySince(r.Context(), r.PathValue("id"), since)
+	n, err := s.integrations().ReplaySince(r.Context(), string(actor(r)), r.PathValue("id"), since)
 	if err != nil {
 		return err
 	}
@@ -157,7 +157,7 @@ func (s *Server) getProvisioning(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) retryProvisioning(w http.ResponseWriter, r *http.Request) error {
-	p, err := s.integrations().RetryProvisioning(r.Context(), r.PathValue("id"))
+	p, err := s.integrations().RetryProvisioning(r.Context(), string(actor(r)), r.PathValue("id"))
 	if err != nil {
 		return err
 	}

@@ -409,6 +409,21 @@ func TestWebhookEndpointsAPI(t *testing.T) {
 		if got := e.do("POST", "/api/v1/webhook_deliveries/whd_nope/replay", nil, &ae); got != 404 {
 			t.Fatalf("replay unknown = %d", got)
 		}
+		// Each change is audited, in its own transaction, naming the token.
+		var audit struct {
+			Data []struct{ Action, Actor, Detail string }
+		}
+		e.must(200, "GET", "/api/v1/audit_log?subject_type=webhook_endpoint&subject_id="+ep.ID, nil, &audit)
+		actions := []string{}
+		for _, a := range audit.Data {
+			actions = append(actions, a.Action)
+			if !strings.HasPrefix(a.Actor, "token:") {
+				t.Errorf("%s by %q, want the API token", a.Action, a.Actor)
+			}
+		}
+		if strings.Join(actions, ",") != "webhook_endpoint.delete,webhook_delivery.replay,webhook_endpoint.replay,webhook_endpoint.create" {
+			t.Fatalf("audit = %v", actions)
+		}
 	})
 }
 

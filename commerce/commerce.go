@@ -1,6 +1,9 @@
 // Package commerce holds Fulfill's use cases: purchase, seat and tier changes,
-// renewal with true-up, cancel and resume, seat reports and the catalog. Each
-// use case is one database transaction, with the jobs it triggers.
+// renewal with true-up, cancel and resume, seat reports and the catalog, and
+// the portal's: sign-up, emailed links, sessions, staff accounts,
+// invitations, saved cards, EULA acceptances, impersonation and support
+// requests. Each use case is one database transaction with its audit entry,
+// events and the jobs it triggers; web and api only parse, call and render.
 package commerce
 
 import (

@@ -2,7 +2,6 @@ package commerce
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/mail"
 	"strings"
@@ -156,12 +155,14 @@ instance with its activation code to keep the license in sync automatically.
 
 // audit appends to the audit log in the caller's transaction.
 func (s *Service) audit(tx *store.Tx, actor Actor, action, subjectType, subjectID string, detail any, remote string) error {
-	b, _ := json.Marshal(detail)
 	if remote == "" {
 		remote = fulfill.RemoteAddr(tx.Context())
 	}
-	return tx.Audit(&fulfill.AuditEntry{ID: fulfill.NewID("aud"), At: s.now(), Actor: string(actor), Action: action,
-		SubjectType: subjectType, SubjectID: subjectID, Detail: string(b), RemoteAddr: remote})
+	e, err := fulfill.NewAuditEntry(s.now(), string(actor), action, subjectType, subjectID, detail, remote)
+	if err != nil {
+		return err
+	}
+	return tx.Audit(e)
 }
 
 // CurrentLicense returns a subscription's current license.

@@ -139,11 +139,11 @@ func TestDeliveryRefusesRebindAndKeepsNoBody(t *testing.T) {
 		res := &fakeResolver{hosts: map[string]string{"hooks.rebind.test": "127.0.0.1", "meta.test": "169.254.169.254"}}
 		in := &Service{DB: env.DB, Clock: env.Clock, Resolver: res}
 
-		if _, _, err := in.CreateEndpoint(ctx, EndpointInput{URL: "http://meta.test/"}); fulfill.ErrorCode(err) != fulfill.EInvalid ||
+		if _, _, err := in.CreateEndpoint(ctx, "test", EndpointInput{URL: "http://meta.test/"}); fulfill.ErrorCode(err) != fulfill.EInvalid ||
 			!strings.Contains(fulfill.ErrorMessage(err), "cloud-metadata") {
 			t.Fatalf("a host resolving to 169.254.169.254 registered: err = %v", err)
 		}
-		ep, _, err := in.CreateEndpoint(ctx, EndpointInput{URL: "http://hooks.rebind.test:" + port + "/hooks"})
+		ep, _, err := in.CreateEndpoint(ctx, "test", EndpointInput{URL: "http://hooks.rebind.test:" + port + "/hooks"})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -23,8 +23,9 @@ func ProvisionRequest(sub *fulfill.Subscription, eventID string) saas.Request {
 }
 
 // RetryProvisioning sends a SaaS subscription's entitlement to the product
-// again, for the admin's retry button.
-func (s *Service) RetryProvisioning(ctx context.Context, subscriptionID string) (*store.Provision, error) {
+// again, for the admin's retry button; actor names who asks, in the audit
+// log.
+func (s *Service) RetryProvisioning(ctx context.Context, actor, subscriptionID string) (*store.Provision, error) {
 	sub, err := s.DB.Subscription(ctx, subscriptionID)
 	if err != nil {
 		return nil, err
@@ -34,6 +35,10 @@ func (s *Service) RetryProvisioning(ctx context.Context, subscriptionID string) 
 	}
 	err = s.DB.InTx(ctx, func(tx *store.Tx) error {
 		if _, err := tx.RequestProvision(sub.ID, sub.Namespace, "", s.now()); err != nil {
+			return err
+		}
+		if err := auditTx(tx, s.now(), actor, "subscription.provisioning_retry", "subscription", sub.ID,
+			map[string]string{"namespace": sub.Namespace}); err != nil {
 			return err
 		}
 		return tx.Enqueue(ProvisionArgs{SubscriptionID: sub.ID}, nil)

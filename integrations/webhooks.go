@@ -78,14 +78,20 @@ func knownPattern(p string) bool {
 }
 
 // CreateEndpoint registers an endpoint and returns it with its signing
-// secret, which is shown this once.
-func (s *Service) CreateEndpoint(ctx context.Context, in EndpointInput) (*store.WebhookEndpoint, string, error) {
+// secret, which is shown this once. actor names who asks, in the audit log.
+func (s *Service) CreateEndpoint(ctx context.Context, actor string, in EndpointInput) (*store.WebhookEndpoint, string, error) {
 	if err := s.validEndpoint(ctx, &in); err != nil {
 		return nil, "", err
 	}
 	e := &store.WebhookEndpoint{ID: fulfill.NewID("whe"), URL: in.URL, Description: in.Description, Events: in.Events,
 		Secret: newSecret(), CreatedAt: s.now()}
-	if err := s.DB.InTx(ctx, func(tx *store.Tx) error { return tx.InsertWebhookEndpoint(e) }); err != nil {
+	err := s.DB.InTx(ctx, func(tx *store.Tx) error {
+		if err := tx.InsertWebhookEndpoint(e); err != nil {
+			return err
+		}
+		return s.audit(tx, actor, "webhook_endpoint.create", e.ID, map[string]any{"url": redactedURL(e.URL), "events": e.Events})
+	})
+	if err != nil {
 		return nil, "", err
 	}
 	return e, e.Secret, nil
@@ -93,7 +99,7 @@ func (s *Service) CreateEndpoint(ctx context.Context, in EndpointInput) (*store.
 
 // RotateSecret gives an endpoint a new secret; the old one keeps signing
 // (beside the new one) for SecretOverlap, so receivers can switch over.
-func (s *Service) RotateSecret(ctx context.Context, id string) (*store.WebhookEndpoint, string, error) {
+func (s *Service) RotateSecret(ctx context.Context, actor, id string) (*store.WebhookEndpoint, string, error) {
 	var e *store.WebhookEndpoint
 	err := s.DB.InTx(ctx, func(tx *store.Tx) error {
 		var err error
@@ -102,7 +108,10 @@ func (s *Service) RotateSecret(ctx context.Context, id string) (*store.WebhookEn
 		}
 		exp := s.now().Add(SecretOverlap)
 		e.PreviousSecret, e.PreviousExpiresAt, e.Secret = e.Secret, &exp, newSecret()
-		return tx.RotateWebhookSecret(id, e.Secret, e.PreviousSecret, exp)
+		if err := tx.RotateWebhookSecret(id, e.Secret, e.PreviousSecret, exp); err != nil {
+			return err
+		}
+		return s.audit(tx, actor, "webhook_endpoint.rotate_secret", id, nil)
 	})
 	if err != nil {
 		return nil, "", err
@@ -111,18 +120,21 @@ func (s *Service) RotateSecret(ctx context.Context, id string) (*store.WebhookEn
 }
 
 // DeleteEndpoint stops deliveries to an endpoint.
-func (s *Service) DeleteEndpoint(ctx context.Context, id string) error {
+func (s *Service) DeleteEndpoint(ctx context.Context, actor, id string) error {
 	return s.DB.InTx(ctx, func(tx *store.Tx) error {
 		if _, err := tx.WebhookEndpoint(id); err != nil {
 			return err
 		}
-		return tx.DeleteWebhookEndpoint(id, s.now())
+		if err := tx.DeleteWebhookEndpoint(id, s.now()); err != nil {
+			return err
+		}
+		return s.audit(tx, actor, "webhook_endpoint.delete", id, nil)
 	})
 }
 
 // ReplayDelivery sends a delivery again, whatever its status, with a fresh
 // retry schedule.
-func (s *Service) ReplayDelivery(ctx context.Context, id string) (*store.WebhookDelivery, error) {
+func (s *Service) ReplayDelivery(ctx context.Context, actor, id string) (*store.WebhookDelivery, error) {
 	err := s.DB.InTx(ctx, func(tx *store.Tx) error {
 		d, err := tx.WebhookDelivery(id)
 		if err != nil {
@@ -137,6 +149,9 @@ func (s *Service) ReplayDelivery(ctx context.Context, id string) (*store.Webhook
 		if err := tx.ResetWebhookDelivery(id); err != nil {
 			return err
 		}
+		if err := s.audit(tx, actor, "webhook_delivery.replay", d.EndpointID, map[string]string{"delivery": id}); err != nil {
+			return err
+		}
 		return tx.Enqueue(DeliverArgs{DeliveryID: id}, nil)
 	})
 	if err != nil {
@@ -148,7 +163,7 @@ func (s *Service) ReplayDelivery(ctx context.Context, id string) (*store.Webhook
 // ReplaySince sends an endpoint every event it subscribes to that happened
 // at or after since, oldest first: events it already had are sent again,
 // events from before it existed are sent for the first time.
-func (s *Service) ReplaySince(ctx context.Context, endpointID string, since time.Time) (int, error) {
+func (s *Service) ReplaySince(ctx context.Context, actor, endpointID string, since time.Time) (int, error) {
 	n := 0
 	err := s.DB.InTx(ctx, func(tx *store.Tx) error {
 		n = 0 // a rerun of the transaction counts anew
@@ -186,9 +201,32 @@ func (s *Service) ReplaySince(ctx context.Context, endpointID string, since time
 			}
 			n++
 		}
-		return nil
+		return s.audit(tx, actor, "webhook_endpoint.replay", ep.ID, map[string]any{"since": since.UTC().Format(time.RFC3339), "replayed": n})
 	})
 	return n, err
+}
+
+// audit appends an entry about a webhook endpoint to the audit log, in tx.
+func (s *Service) audit(tx *store.Tx, actor, action, endpointID string, detail any) error {
+	return auditTx(tx, s.now(), actor, action, "webhook_endpoint", endpointID, detail)
+}
+
+// auditTx appends an audit entry in tx, from the request's address.
+func auditTx(tx *store.Tx, at time.Time, actor, action, subjectType, subjectID string, detail any) error {
+	e, err := fulfill.NewAuditEntry(at, actor, action, subjectType, subjectID, detail, fulfill.RemoteAddr(tx.Context()))
+	if err != nil {
+		return err
+	}
+	return tx.Audit(e)
+}
+
+// redactedURL is a URL as the audit log keeps it: without a password.
+func redactedURL(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return u
+	}
+	return p.Redacted()
 }
 
 // Attempt tells Deliver what happens if this attempt fails.

@@ -151,6 +151,20 @@ func (db *DB) SetActingAs(ctx context.Context, idHash, customerID string) error 
 	return err
 }
 
+// SetActingAs makes a staff session act as a customer (an empty id stops),
+// in a transaction.
+func (t *Tx) SetActingAs(idHash, customerID string) error {
+	return t.exec(`UPDATE web_sessions SET acting_as = $1 WHERE id_hash = $2`, customerID, idHash)
+}
+
+// ActingAsTx returns the customer a session acts as, or an empty id, read
+// in the transaction.
+func (t *Tx) ActingAsTx(idHash string) (string, error) {
+	var id string
+	err := t.tx.QueryRowContext(t.ctx, `SELECT acting_as FROM web_sessions WHERE id_hash = $1`, idHash).Scan(&id)
+	return id, mapErr(err, "Session")
+}
+
 // ActingAs returns the customer a session acts as, or an empty id.
 func (db *DB) ActingAs(ctx context.Context, idHash string) (string, error) {
 	var id string

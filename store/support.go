@@ -275,10 +275,10 @@ func (db *DB) Jobs(ctx context.Context, states []string, minAttempt, limit int) 
 	return out, rows.Err()
 }
 
-// RetryJob makes a failed job available again, for when no River client is
-// at hand; a job in any other state is not found.
-func (db *DB) RetryJob(ctx context.Context, id int64, now time.Time) error {
-	res, err := db.Write.ExecContext(ctx, `UPDATE river_job SET state = 'available', finalized_at = NULL, scheduled_at = $1,
+// RetryJob makes a failed job available again, in a transaction; a job in
+// any other state is not found.
+func (t *Tx) RetryJob(id int64, now time.Time) error {
+	res, err := t.tx.ExecContext(t.ctx, `UPDATE river_job SET state = 'available', finalized_at = NULL, scheduled_at = $1,
 		max_attempts = CASE WHEN attempt >= max_attempts THEN attempt + 1 ELSE max_attempts END
 		WHERE id = $2 AND state IN ('retryable', 'discarded', 'cancelled')`, now.UTC(), id)
 	if err != nil {

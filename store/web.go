@@ -108,6 +108,17 @@ func (db *DB) InsertSession(ctx context.Context, s *Session, remote string) erro
 	return err
 }
 
+// InsertSession stores a new session, in a transaction.
+func (t *Tx) InsertSession(s *Session, remote string) error {
+	return t.exec(`INSERT INTO web_sessions (id_hash, user_id, created_at, expires_at, remote_addr, flash)
+		VALUES ($1, $2, $3, $4, $5, '')`, s.IDHash, s.UserID, s.CreatedAt.UTC(), s.ExpiresAt.UTC(), remote)
+}
+
+// DeleteSession ends a session, in a transaction.
+func (t *Tx) DeleteSession(idHash string) error {
+	return t.exec(`DELETE FROM web_sessions WHERE id_hash = $1`, idHash)
+}
+
 // SessionUser returns a live session and its user.
 func (db *DB) SessionUser(ctx context.Context, idHash string, now time.Time) (*Session, *User, error) {
 	var s Session
@@ -185,6 +196,12 @@ func (db *DB) InsertEULAAcceptance(ctx context.Context, a *EULAAcceptance) error
 	_, err := db.Write.ExecContext(ctx, `INSERT INTO eula_acceptances (id, customer_id, user_id, version, accepted_at, remote_addr)
 		VALUES ($1, $2, $3, $4, $5, $6)`, a.ID, a.CustomerID, a.UserID, a.Version, a.AcceptedAt.UTC(), a.RemoteAddr)
 	return err
+}
+
+// InsertEULAAcceptance records an acceptance, in a transaction.
+func (t *Tx) InsertEULAAcceptance(a *EULAAcceptance) error {
+	return t.exec(`INSERT INTO eula_acceptances (id, customer_id, user_id, version, accepted_at, remote_addr)
+		VALUES ($1, $2, $3, $4, $5, $6)`, a.ID, a.CustomerID, a.UserID, a.Version, a.AcceptedAt.UTC(), a.RemoteAddr)
 }
 
 // EULAAcceptances lists a billing account's acceptances, newest first.

@@ -16,13 +16,6 @@ import (
 	"github.com/fulfillhq/fulfill/store"
 )
 
-// One-time links: how long each kind stays valid.
-var tokenTTL = map[string]time.Duration{
-	"confirm": 72 * time.Hour,
-	"signin":  24 * time.Hour,
-	"reset":   2 * time.Hour,
-}
-
 var emailRE = regexp.MustCompile(`^[^@\s]+@[^@\s]+\.[^@\s]+$`)
 
 // badCredentials is the one answer for an unknown email and a wrong
@@ -31,56 +24,34 @@ var badCredentials = fulfill.FieldError(fulfill.EUnauthorized, "password", "That
 
 func (s *Server) now() time.Time { return s.clock.Now().UTC() }
 
-// queueEmail puts a message in the outbox and enqueues its sending in tx.
-func queueEmail(tx *store.Tx, now time.Time, kind, to, subject, body string) error {
-	e := &fulfill.Email{ID: fulfill.NewID("em"), Kind: kind, To: to, Subject: subject, Body: body, Status: "pending", CreatedAt: now}
-	if err := tx.InsertEmail(e); err != nil {
-		return err
-	}
-	return tx.Enqueue(commerce.SendEmailArgs{EmailID: e.ID}, nil)
-}
-
-// sendLink creates a one-time token for a user and emails its link, in tx.
-func (s *Server) sendLink(tx *store.Tx, r *http.Request, u *store.User, purpose string) error {
-	secret, hash := newSecret()
-	now := s.now()
-	if err := tx.InsertToken(hash, u.ID, purpose, now, now.Add(tokenTTL[purpose])); err != nil {
-		return err
-	}
+// linkMail writes the email that carries a one-time link of purpose.
+func (s *Server) linkMail(r *http.Request, purpose string) commerce.LinkMail {
 	base := s.baseURL(r)
-	var subject, body string
-	switch purpose {
-	case "confirm":
-		subject = "Confirm your email address"
-		body = fmt.Sprintf("Hello,\n\nConfirm your email address to finish creating your %s account:\n\n  %s/confirm?token=%s\n\nThe link works once, for 3 days. If you did not sign up, ignore this message.\n", s.cfg.Vendor, base, secret)
-	case "signin":
-		subject = "Your sign-in link"
-		body = fmt.Sprintf("Hello,\n\nUse this link to sign in to %s:\n\n  %s/signin/link?token=%s\n\nThe link works once, for 24 hours. If you did not ask for it, ignore this message.\n", s.cfg.Vendor, base, secret)
-	case "reset":
-		subject = "Reset your password"
-		body = fmt.Sprintf("Hello,\n\nUse this link to choose a new password:\n\n  %s/password/reset?token=%s\n\nThe link works once, for 2 hours. If you did not ask for it, ignore this message; your password stays as it is.\n", base, secret)
+	return func(secret string) commerce.Mail {
+		switch purpose {
+		case "confirm":
+			return commerce.Mail{Subject: "Confirm your email address",
+				Body: fmt.Sprintf("Hello,\n\nConfirm your email address to finish creating your %s account:\n\n  %s/confirm?token=%s\n\nThe link works once, for 3 days. If you did not sign up, ignore this message.\n", s.cfg.Vendor, base, secret)}
+		case "signin":
+			return commerce.Mail{Subject: "Your sign-in link",
+				Body: fmt.Sprintf("Hello,\n\nUse this link to sign in to %s:\n\n  %s/signin/link?token=%s\n\nThe link works once, for 24 hours. If you did not ask for it, ignore this message.\n", s.cfg.Vendor, base, secret)}
+		case "reset":
+			return commerce.Mail{Subject: "Reset your password",
+				Body: fmt.Sprintf("Hello,\n\nUse this link to choose a new password:\n\n  %s/password/reset?token=%s\n\nThe link works once, for 2 hours. If you did not ask for it, ignore this message; your password stays as it is.\n", base, secret)}
+		}
+		return commerce.Mail{}
 	}
-	return queueEmail(tx, now, "auth."+purpose, u.Email, subject, body)
 }
 
 // startSession signs a user in with a brand-new session id (the previous
 // one, if any, is deleted: the id changes at every sign-in).
 func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u *store.User, how string) error {
-	if old := state(r).sess; old != nil {
-		if err := s.db.DeleteSession(r.Context(), old.IDHash); err != nil {
-			return err
-		}
+	old := ""
+	if sess := state(r).sess; sess != nil {
+		old = sess.IDHash
 	}
-	secret, hash := newSecret()
-	now := s.now()
-	sess := &store.Session{IDHash: hash, UserID: u.ID, CreatedAt: now, ExpiresAt: now.Add(sessionTTL)}
-	if err := s.db.InsertSession(r.Context(), sess, clientIP(r)); err != nil {
-		return err
-	}
-	if err := s.db.InTx(r.Context(), func(tx *store.Tx) error {
-		return tx.Audit(&fulfill.AuditEntry{ID: fulfill.NewID("aud"), At: now, Actor: actorOf(u), Action: "user.sign_in",
-			SubjectType: "user", SubjectID: u.ID, Detail: fmt.Sprintf(`{"method":%q}`, how), RemoteAddr: clientIP(r)})
-	}); err != nil {
+	secret, sess, err := s.svc.StartSession(r.Context(), clientIP(r), u, how, old)
+	if err != nil {
 		return err
 	}
 	setSessionCookie(w, r, secret, int(sessionTTL/time.Second))
@@ -162,29 +133,16 @@ func (s *Server) signup(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	now := s.now()
-	u := &store.User{ID: fulfill.NewID("usr"), Email: lower, Name: name, PasswordHash: HashPassword(password),
-		Role: "customer", CreatedAt: now}
 	// A taken address, confirmed or not, keeps its account as it is: this
-	// sign-up's password is attached to nothing.
-	err = s.db.InTx(ctx, func(tx *store.Tx) error {
-		if err := tx.InsertUser(u); err != nil {
-			return err
-		}
-		if !sendMail {
-			return nil
-		}
-		return s.sendLink(tx, r, u, "confirm")
-	})
-	if fulfill.ErrorCode(err) == fulfill.EConflict && !sendMail {
-		err = nil
-	} else if fulfill.ErrorCode(err) == fulfill.EConflict {
-		// Same page as a new account: the form does not tell who has one.
-		err = s.db.InTx(ctx, func(tx *store.Tx) error {
-			return queueEmail(tx, now, "auth.exists", u.Email, "You already have an account",
-				fmt.Sprintf("Hello,\n\nSomeone (probably you) tried to sign up with this address, which already has a %s account.\nSign in at %s/signin, or reset your password at %s/password/forgot.\n", s.cfg.Vendor, s.baseURL(r), s.baseURL(r)))
-		})
+	// sign-up's password is attached to nothing. The page is the same as
+	// for a new account: the form does not tell who has one.
+	in := commerce.SignUpInput{Email: lower, Name: name, PasswordHash: HashPassword(password),
+		Exists: commerce.Mail{Subject: "You already have an account",
+			Body: fmt.Sprintf("Hello,\n\nSomeone (probably you) tried to sign up with this address, which already has a %s account.\nSign in at %s/signin, or reset your password at %s/password/forgot.\n", s.cfg.Vendor, s.baseURL(r), s.baseURL(r))}}
+	if sendMail {
+		in.Confirm = s.linkMail(r, "confirm")
 	}
+	u, err := s.svc.SignUp(ctx, in)
 	if err != nil {
 		return err
 	}
@@ -204,59 +162,8 @@ func (s *Server) tokenPage(purpose, title string) handlerFunc {
 	}
 }
 
-// useToken spends a one-time token and returns its user, and whether a
-// password chosen before the address was proven was discarded.
-//
-// Following any emailed link proves the address, and confirms the account.
-// A password set before that was set by whoever signed up, who may be a
-// stranger who signed up with someone else's address (account
-// pre-hijacking). Only the confirmation link of the sign-up keeps it: the
-// sign-up alone gives an unconfirmed account a password (a second sign-up
-// attaches none), so that link's holder proves that the mailbox the
-// sign-up named is theirs. A sign-in or reset link proves the mailbox, not
-// the sign-up: the earlier password is discarded and every session of the
-// account ends.
-func (s *Server) useToken(r *http.Request, purpose string, then func(tx *store.Tx, u *store.User) error) (*store.User, bool, error) {
-	var u *store.User
-	dropped := false
-	now := s.now()
-	err := s.db.InTx(r.Context(), func(tx *store.Tx) error {
-		id, err := tx.UseToken(hashSecret(r.PostForm.Get("token")), purpose, now)
-		if err != nil {
-			return fulfill.NotFoundAs(err, fulfill.Errorf(fulfill.EInvalid, "This link has expired or was already used. Ask for a new one."))
-		}
-		if u, err = tx.UserByID(id); err != nil {
-			return err
-		}
-		if u.ConfirmedAt == nil {
-			if purpose != "confirm" && u.PasswordHash != "" {
-				if err := tx.SetPassword(u.ID, ""); err != nil {
-					return err
-				}
-				if err := tx.DeleteUserSessions(u.ID); err != nil {
-					return err
-				}
-				if err := tx.Audit(&fulfill.AuditEntry{ID: fulfill.NewID("aud"), At: now, Actor: actorOf(u), Action: "user.password_discarded",
-					SubjectType: "user", SubjectID: u.ID, Detail: fmt.Sprintf(`{"confirmed_by":%q}`, purpose), RemoteAddr: clientIP(r)}); err != nil {
-					return err
-				}
-				u.PasswordHash, dropped = "", true
-			}
-			if err := tx.ConfirmUser(u.ID, now); err != nil {
-				return err
-			}
-			u.ConfirmedAt = &now
-		}
-		if then != nil {
-			return then(tx, u)
-		}
-		return nil
-	})
-	return u, dropped, err
-}
-
 func (s *Server) confirm(w http.ResponseWriter, r *http.Request) error {
-	u, _, err := s.useToken(r, "confirm", nil)
+	u, err := s.svc.ConfirmEmail(r.Context(), clientIP(r), r.PostForm.Get("token"))
 	if err != nil {
 		return err
 	}
@@ -281,7 +188,6 @@ func (s *Server) signin(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	email := strings.ToLower(strings.TrimSpace(r.PostForm.Get("email")))
 	password := r.PostForm.Get("password")
-	now := s.now()
 	ip, who := clientIP(r), throttleID(email)
 	tmpl := "signin"
 	if strings.HasPrefix(r.URL.Path, "/admin") {
@@ -327,10 +233,7 @@ func (s *Server) signin(w http.ResponseWriter, r *http.Request) error {
 		if err := s.signinFailed(ctx, who, ip); err != nil {
 			return err
 		}
-		if err := s.db.InTx(ctx, func(tx *store.Tx) error {
-			return tx.Audit(&fulfill.AuditEntry{ID: fulfill.NewID("aud"), At: now, Actor: "anonymous", Action: "user.sign_in_failed",
-				SubjectType: "email", SubjectID: who, Detail: "{}", RemoteAddr: ip})
-		}); err != nil {
+		if err := s.svc.SignInFailed(ctx, ip, who); err != nil {
 			s.log.Error("audit", "err", err)
 		}
 		return s.render(w, r, http.StatusUnauthorized, tmpl, "Sign in", formError{badCredentials.Message, "password"})
@@ -347,7 +250,7 @@ func (s *Server) signin(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		if sendMail {
-			if err := s.db.InTx(ctx, func(tx *store.Tx) error { return s.sendLink(tx, r, u, "confirm") }); err != nil {
+			if err := s.svc.SendLink(ctx, u, "confirm", s.linkMail(r, "confirm")); err != nil {
 				return err
 			}
 		}
@@ -415,7 +318,7 @@ func (s *Server) requestLink(purpose string) handlerFunc {
 				return err
 			}
 			if sendMail {
-				if err := s.db.InTx(ctx, func(tx *store.Tx) error { return s.sendLink(tx, r, u, purpose) }); err != nil {
+				if err := s.svc.SendLink(ctx, u, purpose, s.linkMail(r, purpose)); err != nil {
 					return err
 				}
 			}
@@ -425,7 +328,7 @@ func (s *Server) requestLink(purpose string) handlerFunc {
 }
 
 func (s *Server) useSigninLink(w http.ResponseWriter, r *http.Request) error {
-	u, dropped, err := s.useToken(r, "signin", nil)
+	u, dropped, err := s.svc.UseSignInLink(r.Context(), clientIP(r), r.PostForm.Get("token"))
 	if err != nil {
 		return err
 	}
@@ -441,7 +344,7 @@ func (s *Server) useSigninLink(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) signout(w http.ResponseWriter, r *http.Request) error {
 	if sess := state(r).sess; sess != nil {
-		if err := s.db.DeleteSession(r.Context(), sess.IDHash); err != nil {
+		if err := s.svc.EndSession(r.Context(), sess.IDHash); err != nil {
 			return err
 		}
 	}
@@ -466,13 +369,9 @@ func (s *Server) resetPassword(w http.ResponseWriter, r *http.Request) error {
 		return s.render(w, r, http.StatusUnprocessableEntity, "token", "Choose a new password", map[string]any{
 			"Token": r.PostForm.Get("token"), "Valid": true, "Purpose": "reset", "Error": msg})
 	}
-	u, _, err := s.useToken(r, "reset", func(tx *store.Tx, u *store.User) error {
-		if err := tx.SetPassword(u.ID, HashPassword(password)); err != nil {
-			return err
-		}
-		// A new password ends every other session.
-		return tx.DeleteUserSessions(u.ID)
-	})
+	// A new password ends every other session.
+	u, err := s.svc.ResetPassword(r.Context(), clientIP(r), r.PostForm.Get("token"),
+		func() string { return HashPassword(password) })
 	if err != nil {
 		return err
 	}

@@ -55,17 +55,8 @@ func CreateStaff(ctx context.Context, db *store.DB, clock fulfill.Clock, email, 
 	if msg := passwordProblem(password); msg != "" {
 		return nil, fulfill.FieldError(fulfill.EInvalid, "password", "%s", msg)
 	}
-	now := clock.Now().UTC()
-	u := &store.User{ID: fulfill.NewID("usr"), Email: strings.ToLower(email), Name: name, PasswordHash: HashPassword(password),
-		Role: role, ConfirmedAt: &now, CreatedAt: now}
-	err := db.InTx(ctx, func(tx *store.Tx) error {
-		if err := tx.InsertUser(u); err != nil {
-			return err
-		}
-		return tx.Audit(&fulfill.AuditEntry{ID: fulfill.NewID("aud"), At: now, Actor: "cli", Action: "staff.create",
-			SubjectType: "user", SubjectID: u.ID, Detail: fmt.Sprintf(`{"email":%q,"role":%q}`, u.Email, role)})
-	})
-	return u, err
+	svc := &commerce.Service{DB: db, Clock: clock}
+	return svc.CreateStaff(ctx, "cli", strings.ToLower(email), name, role, HashPassword(password))
 }
 
 func (s *Server) adminSigninForm(w http.ResponseWriter, r *http.Request) error {

@@ -11,9 +11,10 @@ import (
 	"net/http"
 	"runtime"
 	"strings"
-	"time"
 
 	"golang.org/x/crypto/argon2"
+
+	"github.com/fulfillhq/fulfill/commerce"
 )
 
 // Password hashing: argon2id with OWASP's minimum parameters (19 MiB, 2
@@ -101,7 +102,7 @@ func clientIP(r *http.Request) string {
 // Session cookie.
 const (
 	sessionCookie = "fulfill_session"
-	sessionTTL    = 14 * 24 * time.Hour
+	sessionTTL    = commerce.SessionTTL
 )
 
 // secureCookies reports whether cookies must carry Secure: always, except

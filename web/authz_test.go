@@ -263,7 +263,12 @@ func (e *authzEnv) customer(email, company string) authzFixture {
 		if err := tx.InsertPaymentMethod(pm); err != nil {
 			return err
 		}
-		return queueEmail(tx, now, "test", email, "Hello "+company, "A test email.")
+		m := &fulfill.Email{ID: fulfill.NewID("em"), Kind: "test", To: email, Subject: "Hello " + company,
+			Body: "A test email.", Status: "pending", CreatedAt: now}
+		if err := tx.InsertEmail(m); err != nil {
+			return err
+		}
+		return tx.Enqueue(commerce.SendEmailArgs{EmailID: m.ID}, nil)
 	})
 	if err != nil {
 		e.t.Fatal(err)
@@ -286,7 +291,7 @@ func (e *authzEnv) webhook() authzWebhook {
 	e.t.Helper()
 	ctx := context.Background()
 	svc := &integrations.Service{DB: e.db, Clock: e.clock}
-	ep, _, err := svc.CreateEndpoint(ctx, integrations.EndpointInput{URL: "https://hooks.example.com/authz", Description: "Authz", Events: []string{"*"}})
+	ep, _, err := svc.CreateEndpoint(ctx, "test", integrations.EndpointInput{URL: "https://hooks.example.com/authz", Description: "Authz", Events: []string{"*"}})
 	if err != nil {
 		e.t.Fatal(err)
 	}

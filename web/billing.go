@@ -16,12 +16,6 @@ import (
 // This file holds the portal's invoices (PDF, payment) and billing
 // accounts (details, managers, payment methods).
 
-// Invitations to manage a billing account.
-const (
-	invitationTTL     = 7 * 24 * time.Hour
-	maxPendingInvites = 15
-)
-
 func (s *Server) billingRoutes(handle func(string, access, handlerFunc)) {
 	handle("GET /invoices/{id}/pdf", customer, s.invoicePDF)
 	handle("POST /invoices/{id}/pay", customer, s.payInvoice)
@@ -147,7 +141,7 @@ type accountData struct {
 
 func (s *Server) accountData(r *http.Request, c *fulfill.Customer) (*accountData, error) {
 	ctx := r.Context()
-	d := &accountData{navData: navData{"account"}, C: c, MaxPending: maxPendingInvites, Countries: countryNames, Now: s.now()}
+	d := &accountData{navData: navData{"account"}, C: c, MaxPending: commerce.MaxPendingInvitations, Countries: countryNames, Now: s.now()}
 	var err error
 	if d.Users, err = s.db.CustomerUsers(ctx, c.ID); err != nil {
 		return nil, err
@@ -240,31 +234,14 @@ func (s *Server) invite(w http.ResponseWriter, r *http.Request) error {
 		return s.accountFail(w, r, c, "managers", fulfill.FieldError(fulfill.EInvalid, "invite_email", "Enter an email address like name@example.com."), false)
 	}
 	u := state(r).user
-	now := s.now()
-	secret, hash := newSecret()
-	err = s.db.InTx(r.Context(), func(tx *store.Tx) error {
-		n, err := tx.PendingInvitationCount(c.ID, now)
-		if err != nil {
-			return err
-		}
-		if n >= maxPendingInvites {
-			return fulfill.FieldError(fulfill.EOutOfRange, "invite_email",
-				"This account already has %d pending invitations, the most it can have: wait until some are accepted or expire.", n)
-		}
-		in := &store.Invitation{ID: fulfill.NewID("inv"), CustomerID: c.ID, Email: email, TokenHash: hash, InvitedBy: u.ID,
-			CreatedAt: now, ExpiresAt: now.Add(invitationTTL)}
-		if err := tx.InsertInvitation(in); err != nil {
-			return err
-		}
-		if err := tx.Audit(&fulfill.AuditEntry{ID: fulfill.NewID("aud"), At: now, Actor: string(actor(r)), Action: "account.invite",
-			SubjectType: "customer", SubjectID: c.ID, Detail: fmt.Sprintf(`{"email":%q}`, email), RemoteAddr: clientIP(r)}); err != nil {
-			return err
-		}
-		body := fmt.Sprintf("Hello,\n\n%s invites you to help manage the %s billing account of %s.\n\nAccept the invitation here:\n\n  %s/invitations/accept?token=%s\n\n"+
-			"Sign in with this email address (%s) first; if you have no account yet, create one at %s/signup.\nThe invitation works once, for 7 days.\n",
-			u.Name, s.cfg.Vendor, c.Company, s.baseURL(r), secret, email, s.baseURL(r))
-		return queueEmail(tx, now, "account.invitation", email, "You are invited to manage "+c.Company+"'s billing account", body)
-	})
+	base := s.baseURL(r)
+	mail := func(secret string) commerce.Mail {
+		return commerce.Mail{Subject: "You are invited to manage " + c.Company + "'s billing account",
+			Body: fmt.Sprintf("Hello,\n\n%s invites you to help manage the %s billing account of %s.\n\nAccept the invitation here:\n\n  %s/invitations/accept?token=%s\n\n"+
+				"Sign in with this email address (%s) first; if you have no account yet, create one at %s/signup.\nThe invitation works once, for 7 days.\n",
+				u.Name, s.cfg.Vendor, c.Company, base, secret, email, base)}
+	}
+	err = s.svc.Invite(r.Context(), actor(r), clientIP(r), c.ID, email, u.ID, mail)
 	if err != nil {
 		return s.accountFail(w, r, c, "managers", err, false)
 	}
@@ -294,28 +271,7 @@ func (s *Server) acceptInvitation(w http.ResponseWriter, r *http.Request) error 
 	if state(r).actingAs != "" {
 		return fulfill.Errorf(fulfill.EForbidden, "Staff acting as a customer cannot accept invitations.")
 	}
-	now := s.now()
-	var in *store.Invitation
-	err := s.db.InTx(r.Context(), func(tx *store.Tx) error {
-		var err error
-		if in, err = tx.AcceptInvitation(hashSecret(r.PostForm.Get("token")), u.ID, now); err != nil {
-			return fulfill.NotFoundAs(err, fulfill.Errorf(fulfill.EInvalid, "This invitation has expired or was already used. Ask for a new one."))
-		}
-		if !strings.EqualFold(in.Email, u.Email) {
-			return fulfill.Errorf(fulfill.EForbidden, "This invitation is for %s: sign in with that address to accept it.", in.Email)
-		}
-		linked, err := tx.IsLinked(u.ID, in.CustomerID)
-		if err != nil {
-			return err
-		}
-		if !linked {
-			if err := tx.LinkCustomer(u.ID, in.CustomerID, now); err != nil {
-				return err
-			}
-		}
-		return tx.Audit(&fulfill.AuditEntry{ID: fulfill.NewID("aud"), At: now, Actor: actorOf(u), Action: "account.invitation_accepted",
-			SubjectType: "customer", SubjectID: in.CustomerID, Detail: fmt.Sprintf(`{"invitation":%q}`, in.ID), RemoteAddr: clientIP(r)})
-	})
+	in, err := s.svc.AcceptInvitation(r.Context(), clientIP(r), u, r.PostForm.Get("token"))
 	if err != nil {
 		return err
 	}
@@ -344,15 +300,8 @@ func (s *Server) addPaymentMethod(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	pm := &store.PaymentMethod{ID: fulfill.NewID("pm"), CustomerID: c.ID, ProviderID: card, Label: label, Default: len(existing) == 0, CreatedAt: s.now()}
-	err = s.db.InTx(r.Context(), func(tx *store.Tx) error {
-		if err := tx.InsertPaymentMethod(pm); err != nil {
-			return err
-		}
-		return tx.Audit(&fulfill.AuditEntry{ID: fulfill.NewID("aud"), At: s.now(), Actor: string(actor(r)), Action: "payment_method.add",
-			SubjectType: "customer", SubjectID: c.ID, Detail: fmt.Sprintf(`{"payment_method":%q}`, pm.ID), RemoteAddr: clientIP(r)})
-	})
-	if err != nil {
+	pm := &store.PaymentMethod{CustomerID: c.ID, ProviderID: card, Label: label, Default: len(existing) == 0}
+	if err := s.svc.AddPaymentMethod(r.Context(), actor(r), clientIP(r), pm); err != nil {
 		if fulfill.ErrorCode(err) == fulfill.EConflict {
 			err = fulfill.FieldError(fulfill.EConflict, "card", "This card is already saved.")
 		}
@@ -407,13 +356,7 @@ func (s *Server) defaultPaymentMethod(w http.ResponseWriter, r *http.Request) er
 	if err != nil {
 		return err
 	}
-	if err := s.db.InTx(r.Context(), func(tx *store.Tx) error {
-		if err := tx.SetDefaultPaymentMethod(c.ID, pm.ID); err != nil {
-			return err
-		}
-		return tx.Audit(&fulfill.AuditEntry{ID: fulfill.NewID("aud"), At: s.now(), Actor: string(actor(r)), Action: "payment_method.default",
-			SubjectType: "customer", SubjectID: c.ID, Detail: fmt.Sprintf(`{"payment_method":%q}`, pm.ID), RemoteAddr: clientIP(r)})
-	}); err != nil {
+	if err := s.svc.SetDefaultPaymentMethod(r.Context(), actor(r), clientIP(r), c.ID, pm.ID); err != nil {
 		return err
 	}
 	if err := s.applyDefaultCard(r, c.ID, pm.ProviderID); err != nil {
@@ -434,13 +377,7 @@ func (s *Server) deletePaymentMethod(w http.ResponseWriter, r *http.Request) err
 	if pm.Default {
 		return fulfill.Errorf(fulfill.EConflict, "Make another card the default before removing this one.")
 	}
-	if err := s.db.InTx(r.Context(), func(tx *store.Tx) error {
-		if err := tx.DeletePaymentMethod(c.ID, pm.ID); err != nil {
-			return err
-		}
-		return tx.Audit(&fulfill.AuditEntry{ID: fulfill.NewID("aud"), At: s.now(), Actor: string(actor(r)), Action: "payment_method.remove",
-			SubjectType: "customer", SubjectID: c.ID, Detail: fmt.Sprintf(`{"payment_method":%q}`, pm.ID), RemoteAddr: clientIP(r)})
-	}); err != nil {
+	if err := s.svc.RemovePaymentMethod(r.Context(), actor(r), clientIP(r), c.ID, pm.ID); err != nil {
 		return err
 	}
 	return s.flashRedirect(w, r, "/account/"+c.ID, pm.Label+" is removed.")

@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math/big"
 	"net/http"
@@ -29,13 +28,6 @@ func (s *Server) consoleRoutes(handle func(string, access, handlerFunc)) {
 	handle("POST /admin/jobs/{id}/retry", staffRW, s.retryJob)
 }
 
-func (s *Server) audit(r *http.Request, action, subjectType, subjectID, detail string) error {
-	return s.db.InTx(r.Context(), func(tx *store.Tx) error {
-		return tx.Audit(&fulfill.AuditEntry{ID: fulfill.NewID("aud"), At: s.now(), Actor: actorOf(state(r).user), Action: action,
-			SubjectType: subjectType, SubjectID: subjectID, Detail: detail, RemoteAddr: clientIP(r)})
-	})
-}
-
 // impersonate lets a staff member see the portal as a customer sees it.
 // Every role may look; only admins may change anything while doing so.
 func (s *Server) impersonate(w http.ResponseWriter, r *http.Request) error {
@@ -48,10 +40,7 @@ func (s *Server) impersonate(w http.ResponseWriter, r *http.Request) error {
 	if st.user.Role == RoleAdmin {
 		mode = "read_write"
 	}
-	if err := s.db.SetActingAs(r.Context(), st.sess.IDHash, c.ID); err != nil {
-		return err
-	}
-	if err := s.audit(r, "customer.impersonate", "customer", c.ID, fmt.Sprintf(`{"mode":%q}`, mode)); err != nil {
+	if err := s.svc.Impersonate(r.Context(), commerce.Actor(actorOf(st.user)), clientIP(r), st.sess.IDHash, c.ID, mode); err != nil {
 		return err
 	}
 	http.Redirect(w, r, "/subscriptions", http.StatusSeeOther)
@@ -60,19 +49,13 @@ func (s *Server) impersonate(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) stopImpersonation(w http.ResponseWriter, r *http.Request) error {
 	st := state(r)
-	id, err := s.db.ActingAs(r.Context(), st.sess.IDHash)
+	id, err := s.svc.StopImpersonation(r.Context(), commerce.Actor(actorOf(st.user)), clientIP(r), st.sess.IDHash)
 	if err != nil {
-		return err
-	}
-	if err := s.db.SetActingAs(r.Context(), st.sess.IDHash, ""); err != nil {
 		return err
 	}
 	if id == "" {
 		http.Redirect(w, r, "/admin", http.StatusSeeOther)
 		return nil
-	}
-	if err := s.audit(r, "customer.impersonate_end", "customer", id, "{}"); err != nil {
-		return err
 	}
 	http.Redirect(w, r, "/admin/customers/"+id, http.StatusSeeOther)
 	return nil
@@ -209,23 +192,16 @@ func (s *Server) retryJob(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return errNotFound
 	}
-	if s.cfg.Jobs != nil {
-		err = s.cfg.Jobs.RetryJob(r.Context(), id)
-	} else {
-		err = s.db.RetryJob(r.Context(), id, s.now())
+	by := commerce.Actor(actorOf(state(r).user))
+	if s.cfg.Jobs == nil {
+		err = s.svc.RetryJob(r.Context(), by, clientIP(r), id)
+	} else if err = s.cfg.Jobs.RetryJob(r.Context(), id); err == nil {
+		err = s.svc.JobRetried(r.Context(), by, clientIP(r), id)
 	}
 	if err != nil {
 		return err
 	}
-	if err := s.audit(r, "job.retry", "job", strconv.FormatInt(id, 10), "{}"); err != nil {
-		return err
-	}
 	return s.flashRedirect(w, r, "/admin/jobs", fmt.Sprintf("Job %d will run again.", id))
-}
-
-func jsonString(v any) (string, error) {
-	b, err := json.Marshal(v)
-	return string(b), err
 }
 
 // ---- dashboard additions ----

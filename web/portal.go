@@ -295,7 +295,7 @@ func (s *Server) buy(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return s.formFail(w, r, "buy", "Buy a subscription", d, err)
 		}
-		if err := s.db.InTx(r.Context(), func(tx *store.Tx) error { return tx.LinkCustomer(u.ID, cust.ID, s.now()) }); err != nil {
+		if err := s.svc.LinkUser(r.Context(), u.ID, cust.ID); err != nil {
 			return err
 		}
 		// From here on the account exists: a retry (after a declined card)
@@ -304,8 +304,7 @@ func (s *Server) buy(w http.ResponseWriter, r *http.Request) error {
 		d.Accounts = append(d.Accounts, cust)
 		d.Account = cust
 	}
-	if err := s.db.InsertEULAAcceptance(r.Context(), &store.EULAAcceptance{ID: fulfill.NewID("eula"), CustomerID: cust.ID,
-		UserID: u.ID, Version: EULAVersion, AcceptedAt: s.now(), RemoteAddr: clientIP(r)}); err != nil {
+	if err := s.svc.AcceptEULA(r.Context(), clientIP(r), cust.ID, u.ID, EULAVersion); err != nil {
 		return err
 	}
 	pm := commerce.PayByInvoice

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/fulfillhq/fulfill"
+	"github.com/fulfillhq/fulfill/commerce"
 	"github.com/fulfillhq/fulfill/store"
 )
 
@@ -140,17 +141,9 @@ func (s *Server) openRequest(w http.ResponseWriter, r *http.Request) error {
 	if body == "" || fulfill.TextLen(body) > 10000 {
 		return fail("body", "Describe the problem (at most 10,000 characters).")
 	}
-	u, now := state(r).user, s.now()
-	req := &store.SupportRequest{ID: fulfill.NewID("req"), CustomerID: cust, SubscriptionID: subID, UserID: u.ID, Category: category,
-		Subject: subject, CreatedAt: now}
-	err = s.db.InTx(r.Context(), func(tx *store.Tx) error {
-		if err := tx.InsertSupportRequest(req, &store.SupportMessage{ID: fulfill.NewID("msg"), RequestID: req.ID, UserID: u.ID,
-			Staff: isStaff(u), Body: body, CreatedAt: now}); err != nil {
-			return err
-		}
-		return tx.Audit(&fulfill.AuditEntry{ID: fulfill.NewID("aud"), At: now, Actor: string(actor(r)), Action: "support.open",
-			SubjectType: "customer", SubjectID: cust, Detail: fmt.Sprintf(`{"request":%q,"category":%q}`, req.ID, category), RemoteAddr: clientIP(r)})
-	})
+	u := state(r).user
+	req, err := s.svc.OpenSupportRequest(r.Context(), actor(r), clientIP(r), commerce.OpenSupportRequestInput{CustomerID: cust,
+		SubscriptionID: subID, UserID: u.ID, Staff: isStaff(u), Category: category, Subject: subject, Body: body})
 	if err != nil {
 		return err
 	}
@@ -207,59 +200,14 @@ func (s *Server) supportRequest(w http.ResponseWriter, r *http.Request) error {
 // addMessage adds a message; a customer's message reopens a solved
 // request, a staff reply emails the requester.
 func (s *Server) addMessage(r *http.Request, req *store.SupportRequest, body string, solve bool) error {
-	body = strings.TrimSpace(body)
-	if body == "" && !solve {
-		return fulfill.FieldError(fulfill.ERequired, "body", "Write a message.")
-	}
-	if fulfill.TextLen(body) > 10000 {
-		return fulfill.FieldError(fulfill.EOutOfRange, "body", "At most 10,000 characters.")
-	}
-	u, now := state(r).user, s.now()
+	u := state(r).user
 	staffReply := isStaff(u) && strings.HasPrefix(r.URL.Path, "/admin")
-	return s.db.InTx(r.Context(), func(tx *store.Tx) error {
-		cur, err := tx.SupportRequestTx(req.ID)
-		if err != nil {
-			return err
-		}
-		if body != "" {
-			if err := tx.InsertSupportMessage(&store.SupportMessage{ID: fulfill.NewID("msg"), RequestID: req.ID, UserID: u.ID,
-				Staff: staffReply, Body: body, CreatedAt: now}); err != nil {
-				return err
-			}
-		}
-		switch {
-		case solve && cur.State != "solved":
-			if err := tx.SetSupportState(req.ID, "solved", now); err != nil {
-				return err
-			}
-		case !staffReply && cur.State == "solved" && cur.RatedAt == nil:
-			if err := tx.SetSupportState(req.ID, "open", now); err != nil {
-				return err
-			}
-		}
-		action := "support.reply"
-		if solve {
-			action = "support.solve"
-		}
-		if err := tx.Audit(&fulfill.AuditEntry{ID: fulfill.NewID("aud"), At: now, Actor: string(actor(r)), Action: action,
-			SubjectType: "customer", SubjectID: req.CustomerID, Detail: fmt.Sprintf(`{"request":%q}`, req.ID), RemoteAddr: clientIP(r)}); err != nil {
-			return err
-		}
-		if !staffReply {
-			return nil
-		}
-		requester, err := tx.UserByID(req.UserID)
-		if err != nil {
-			return err
-		}
-		subject := fmt.Sprintf("Re: [#%d] %s", req.Number, req.Subject)
-		text := body
-		if solve {
-			text = strings.TrimSpace(body + "\n\nWe consider this request solved. Tell us how we did: rate the answer on the request's page.")
-		}
-		return queueEmail(tx, now, "support.reply", requester.Email, subject,
-			fmt.Sprintf("Hello %s,\n\n%s\n\nFollow the request: %s/support/%s\n", requester.Name, text, s.baseURL(r), req.ID))
-	})
+	base := s.baseURL(r)
+	return s.svc.AddSupportMessage(r.Context(), actor(r), clientIP(r), req, commerce.SupportMessageInput{UserID: u.ID, Body: body,
+		Solve: solve, StaffReply: staffReply, Reply: func(requester *store.User, text string) commerce.Mail {
+			return commerce.Mail{Subject: fmt.Sprintf("Re: [#%d] %s", req.Number, req.Subject),
+				Body: fmt.Sprintf("Hello %s,\n\n%s\n\nFollow the request: %s/support/%s\n", requester.Name, text, base, req.ID)}
+		}})
 }
 
 func (s *Server) customerReply(w http.ResponseWriter, r *http.Request) error {
@@ -288,29 +236,7 @@ func (s *Server) rateRequest(w http.ResponseWriter, r *http.Request) error {
 	default:
 		return fulfill.FieldError(fulfill.ERequired, "satisfied", "Say whether you are satisfied.")
 	}
-	comment := strings.TrimSpace(r.PostForm.Get("comment"))
-	if fulfill.TextLen(comment) > 2000 {
-		return fulfill.FieldError(fulfill.EOutOfRange, "comment", "At most 2,000 characters.")
-	}
-	now := s.now()
-	err = s.db.InTx(r.Context(), func(tx *store.Tx) error {
-		cur, err := tx.SupportRequestTx(req.ID)
-		if err != nil {
-			return err
-		}
-		if cur.State != "solved" {
-			return fulfill.Errorf(fulfill.EConflict, "You can rate a request once it is solved.")
-		}
-		if cur.RatedAt != nil {
-			return fulfill.Errorf(fulfill.EConflict, "You have already rated this request.")
-		}
-		if err := tx.RateSupportRequest(req.ID, satisfied, comment, now); err != nil {
-			return err
-		}
-		return tx.Audit(&fulfill.AuditEntry{ID: fulfill.NewID("aud"), At: now, Actor: string(actor(r)), Action: "support.rate",
-			SubjectType: "customer", SubjectID: req.CustomerID, Detail: fmt.Sprintf(`{"request":%q,"satisfied":%t}`, req.ID, satisfied), RemoteAddr: clientIP(r)})
-	})
-	if err != nil {
+	if err := s.svc.RateSupportRequest(r.Context(), actor(r), clientIP(r), req, satisfied, r.PostForm.Get("comment")); err != nil {
 		return err
 	}
 	return s.flashRedirect(w, r, "/support/"+req.ID, "Thank you for your rating.")

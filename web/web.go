@@ -7,6 +7,10 @@
 // the database (only hashes of cookie values are stored); passwords are
 // argon2id. A customer user sees only the billing accounts linked to them:
 // any other id answers 404, exactly like an id that does not exist.
+//
+// Pages change nothing themselves: each change of state is one call of a
+// service method (commerce, integrations), which owns its transaction and
+// audit entry. The edge stays here: throttles, flash messages, cookies.
 package web
 
 import (
@@ -330,24 +334,14 @@ func checkText(r *http.Request) error {
 }
 
 func (s *Server) auditDenied(r *http.Request, u *store.User) {
-	err := s.db.InTx(r.Context(), func(tx *store.Tx) error {
-		return tx.Audit(&fulfill.AuditEntry{ID: fulfill.NewID("aud"), At: s.clock.Now().UTC(), Actor: actorOf(u),
-			Action: "permission.denied", SubjectType: "route", SubjectID: r.Method + " " + r.URL.Path, Detail: "{}", RemoteAddr: clientIP(r)})
-	})
-	if err != nil {
+	if err := s.svc.PermissionDenied(r.Context(), commerce.Actor(actorOf(u)), clientIP(r), r.Method+" "+r.URL.Path); err != nil {
 		s.log.Error("audit", "err", err)
 	}
 }
 
 // actorOf names a user in version histories and the audit log.
 func actorOf(u *store.User) string {
-	if u == nil {
-		return "anonymous"
-	}
-	if isStaff(u) {
-		return "staff:" + u.Email
-	}
-	return "user:" + u.Email
+	return string(commerce.UserActor(u))
 }
 
 func actor(r *http.Request) commerce.Actor {
