@@ -10,7 +10,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -289,7 +288,7 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, rt route, ke
 		return
 	}
 	rec := &recorder{ResponseWriter: w}
-	ans := &answer{tokenID: tok.ID, key: key}
+	ans := commerce.NewAnswer(tok.ID, key)
 	r = r.WithContext(commerce.WithAnswer(fulfill.WithIDSeed(ctx, prev.Seed), ans))
 	if err := rt.Handler(rec, r); err != nil {
 		s.Error(rec, r, err)
@@ -299,7 +298,7 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, rt route, ke
 	}
 	bg := context.WithoutCancel(ctx)
 	switch {
-	case !FinalAnswer(rec.status) && ans.recovering:
+	case !FinalAnswer(rec.status) && ans.Recovering():
 		// Past its recovery point the request keeps its key and seed: the
 		// retry, let in at once, resumes the same work.
 		if err := s.DB.UnlockIdempotencyKey(bg, tok.ID, key); err != nil {
@@ -312,7 +311,7 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, rt route, ke
 		if err := s.DB.ReleaseIdempotencyKey(bg, tok.ID, key); err != nil {
 			s.Logger.Error("release idempotency key", "err", err)
 		}
-	case ans.finished && rec.status < 300:
+	case ans.Finished() && rec.status < 300:
 		// The answer committed with the change.
 	default:
 		// A refusal changed nothing; the same request would get it again.
@@ -322,59 +321,23 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, rt route, ke
 	}
 }
 
-// answer is a request's idempotency record as the use case sees it
-// (commerce.Answer): the use case writes the final answer in the
-// transaction of its change. A handler says how its result renders with
-// answerAs before it calls the use case.
-type answer struct {
-	tokenID, key string
-	render       func(result any) (int, any, bool)
-	finished     bool // the answer was written with the change
-	recovering   bool // the request passed a recovery point
-}
-
-// Recovery notes the recovery point in tx.
-func (a *answer) Recovery(tx *store.Tx, point string) error {
-	if err := tx.SetIdempotencyRecoveryPoint(a.tokenID, a.key, point); err != nil {
-		return err
-	}
-	a.recovering = true
-	return nil
-}
-
-// Finish writes the answer for result in tx, as the handler will send it.
-func (a *answer) Finish(tx *store.Tx, result any) error {
-	if a.render == nil {
-		return nil // the handler answers later
-	}
-	status, v, ok := a.render(result)
-	if !ok {
-		return fmt.Errorf("idempotent answer: unexpected result %T", result)
-	}
-	body, err := encodeJSON(v)
-	if err != nil {
-		return err
-	}
-	if err := tx.FinishIdempotencyKey(a.tokenID, a.key, status, body); err != nil {
-		return err
-	}
-	a.finished = true
-	return nil
-}
-
 // answerAs tells the use case that r's handler answers a result of type T
 // with status and view(result), so it can store that answer with its change.
 func answerAs[T any](r *http.Request, status int, view func(T) any) {
-	a, ok := commerce.AnswerFrom(r.Context()).(*answer)
-	if !ok {
+	a := commerce.AnswerFrom(r.Context())
+	if a == nil {
 		return
 	}
-	a.render = func(result any) (int, any, bool) {
+	a.Render = func(result any) (int, []byte, bool) {
 		t, ok := result.(T)
 		if !ok {
 			return 0, nil, false
 		}
-		return status, view(t), true
+		body, err := encodeJSON(view(t))
+		if err != nil {
+			return 0, nil, false
+		}
+		return status, body, true
 	}
 }
 
