@@ -248,15 +248,13 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
-	var clock fulfill.Clock = fulfill.ClockFunc(time.Now)
-	var sim *fulfill.SimulatedClock
+	var simStart *fulfill.Date
 	if c.SimulatedClock != "" {
 		d, err := fulfill.ParseDate(c.SimulatedClock)
 		if err != nil {
 			return usageError{"--simulated-clock: " + err.Error()}
 		}
-		sim = fulfill.NewSimulatedClock(d.Time())
-		clock = sim
+		simStart = &d
 	}
 
 	db, err := store.Open(ctx, c.dbURL())
@@ -269,6 +267,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 			return err
 		}
 	} else if err := db.CheckSchema(ctx); err != nil {
+		return err
+	}
+	clock, sim, err := serveClock(ctx, db, simStart, log)
+	if err != nil {
 		return err
 	}
 
