@@ -311,6 +311,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		// Tests only: die between the charge and the commit, like a crash.
 		svc.AfterCharge = func() { os.Exit(3) }
 	}
+	if d, err := time.ParseDuration(getenv("FULFILL_TEST_ADVANCE_LEASE")); err == nil && d > 0 {
+		jobs.AdvanceLease = d // tests only: a crashed advance's lease runs out sooner
+	}
 	loaded, err := svc.LoadDemoCatalog(ctx)
 	if err != nil {
 		return fmt.Errorf("load demo catalog: %w", err)
