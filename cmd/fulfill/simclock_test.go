@@ -262,4 +262,3 @@ func TestRealClockRefusesSimulatedDatabase(t *testing.T) {
 		}
 	})
 }
-
