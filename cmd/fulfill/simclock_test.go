@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -89,6 +90,57 @@ func checkRenewedOnce(t *testing.T, db *store.DB, ids []string, invoices int, en
 		}
 	}
 	t.Logf("%d of %d subscriptions renewed exactly once a year", len(ids)-bad, len(ids))
+}
+
+// purchase buys a one-year subscription for a new customer through addr.
+func purchase(addr, email string) (string, error) {
+	call := func(path string, body map[string]any, out any) error {
+		b, _ := json.Marshal(body)
+		req, _ := http.NewRequest("POST", addr+path, bytes.NewReader(b))
+		req.Header.Set("Authorization", "Bearer "+e2eToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		raw, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 201 {
+			return fmt.Errorf("POST %s: %d %s", path, resp.StatusCode, raw)
+		}
+		return json.Unmarshal(raw, out)
+	}
+	var cus struct{ ID string }
+	if err := call("/api/v1/customers", map[string]any{"email": email, "name": "Load Customer", "country": "US"}, &cus); err != nil {
+		return "", err
+	}
+	var p struct{ Subscription struct{ ID string } }
+	err := call("/api/v1/subscriptions", map[string]any{"customer_id": cus.ID, "plan": "sm-premium", "seats": 1, "payment_method": "pm_card_visa"}, &p)
+	return p.Subscription.ID, err
+}
+
+// checkBoughtDuring checks one-year subscriptions bought between from and
+// until, with the clock now at now: each was renewed every year that fell
+// due by now, once: it ends after now but at most a year after, and its
+// invoices (purchase and renewals) count the years back to a start between
+// from and until.
+func checkBoughtDuring(t *testing.T, db *store.DB, ids []string, from, until, now string) {
+	t.Helper()
+	bad := 0
+	for _, id := range ids {
+		var n int
+		var ends fulfill.Date
+		if err := db.Read.QueryRowContext(context.Background(), `SELECT ends_on, (SELECT COUNT(*) FROM invoices WHERE subscription_id = $1)
+			FROM subscriptions WHERE id = $1`, id).Scan(&ends, &n); err != nil {
+			t.Fatal(err)
+		}
+		start := ends.Time().AddDate(-n, 0, 0).Format(time.DateOnly)
+		last := ends.Time().AddDate(-1, 0, 0).Format(time.DateOnly)
+		if ends.String() <= now || last > now || start < from || start > until {
+			bad++
+			t.Errorf("subscription %s bought during the advance: %d invoices, ends on %s (so bought on %s)", id, n, ends, start)
+		}
+	}
+	t.Logf("%d of %d subscriptions bought during the advance renewed exactly once a year", len(ids)-bad, len(ids))
 }
 
 func openTestDB(t *testing.T, url string) *store.DB {
@@ -199,10 +251,34 @@ func TestClockSharedByTwoCopies(t *testing.T) {
 		ids := buySubscriptions(t, n, a, b)
 		db := openTestDB(t, dbURL)
 
-		// One copy advances; the other's workers run beside it.
-		if code, body, err := postAdvance(a.addr, "2027-01-15"); err != nil || code != 200 {
+		// One copy advances; meanwhile customers buy through the other, whose
+		// workers run beside it.
+		stop, loaded := make(chan struct{}), make(chan []string)
+		go func() {
+			var bought []string
+			defer func() { loaded <- bought }()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				case <-time.After(20 * time.Millisecond):
+				}
+				id, err := purchase(b.addr, fmt.Sprintf("load%d@example.com", i))
+				if err != nil {
+					t.Errorf("purchase under the advance: %v", err)
+					return
+				}
+				bought = append(bought, id)
+			}
+		}()
+		start := time.Now()
+		code, body, err := postAdvance(a.addr, "2027-01-15")
+		close(stop)
+		bought := <-loaded
+		if err != nil || code != 200 {
 			t.Fatalf("advance: %d %s %v", code, body, err)
 		}
+		t.Logf("advanced a year in %s while %d purchases went through the other copy", time.Since(start).Round(time.Millisecond), len(bought))
 		for i, s := range []*server{a, b} {
 			var clk clockState
 			if c := s.call("GET", "/api/v1/test_clock", nil, &clk); c != 200 || clk.Today != "2027-01-15" {
@@ -238,6 +314,7 @@ func TestClockSharedByTwoCopies(t *testing.T) {
 			}
 		}
 		checkRenewedOnce(t, db, ids, 3, "2029-01-01")
+		checkBoughtDuring(t, db, bought, "2026-01-01", "2027-01-15", "2028-01-15")
 
 		// Date-dependent work on the copy that did not advance uses the new date.
 		later := buySubscriptions(t, 1, b)
