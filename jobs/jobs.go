@@ -254,27 +254,35 @@ func (r *Runner) Advance(ctx context.Context, to fulfill.Date) (*AdvanceResult, 
 	if _, err := r.db.InitClock(ctx, cur); err != nil {
 		return nil, err
 	}
+	firstJob, err := r.db.LastJobID(ctx)
+	if err != nil {
+		return nil, err
+	}
 	owner := fulfill.NewID("adv")
 	now := time.Now()
 	prev, err := r.db.BeginAdvance(ctx, owner, to, now, now.Add(AdvanceLease))
 	if err != nil {
 		return nil, err
 	}
-	done := false
-	defer func() {
-		if err := r.db.EndAdvance(context.WithoutCancel(ctx), owner, done); err != nil {
-			r.log.Error("release the simulated clock", "err", err)
-		}
-	}()
-	from := prev.Today
 	if prev.AdvanceTo != nil {
-		r.log.Info("continuing an interrupted advance of the simulated clock", "at", from, "was_to", *prev.AdvanceTo, "to", to)
+		r.log.Info("continuing an interrupted advance of the simulated clock", "at", prev.Today, "was_to", *prev.AdvanceTo, "to", to)
 	}
-	r.sim.Set(from.Time())
-	firstJob, err := r.db.LastJobID(ctx)
+	res, err := r.advanceDays(ctx, owner, prev.Today, to)
+	// A failed advance keeps its target on record, as interrupted.
+	if endErr := r.db.EndAdvance(context.WithoutCancel(ctx), owner, err == nil); endErr != nil {
+		r.log.Error("release the simulated clock", "err", endErr)
+	}
 	if err != nil {
-		return nil, err
+		return res, err
 	}
+	r.waitFollowUps(ctx, firstJob)
+	return res, nil
+}
+
+// advanceDays moves the clock of owner's advance from from to to, storing
+// each day before doing its work.
+func (r *Runner) advanceDays(ctx context.Context, owner string, from, to fulfill.Date) (*AdvanceResult, error) {
+	r.sim.Set(from.Time())
 	res := &AdvanceResult{From: from, To: to}
 	for day := from; !day.After(to); day = day.AddDays(1) {
 		if day.After(from) {
@@ -290,8 +298,6 @@ func (r *Runner) Advance(ctx context.Context, to fulfill.Date) (*AdvanceResult, 
 			return res, fmt.Errorf("advance the clock: the work due on %s: %w", day, err)
 		}
 	}
-	done = true
-	r.waitFollowUps(ctx, firstJob)
 	return res, nil
 }
 

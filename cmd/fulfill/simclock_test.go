@@ -201,7 +201,11 @@ func TestClockAdvanceResumesAfterSIGKILL(t *testing.T) {
 		if a := <-answered; a.err == nil {
 			t.Fatalf("the advance answered %d %s; the process should have died first", a.code, a.body)
 		}
-		t.Logf("killed after %d of %d renewals", renewalCount(t, db), 2*n)
+		var running int
+		if err := db.Read.QueryRowContext(context.Background(), `SELECT COUNT(*) FROM river_job WHERE state = 'running'`).Scan(&running); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("killed after %d of %d renewals, leaving %d jobs running", renewalCount(t, db), 2*n, running)
 
 		second := startChild(t, args, vars)
 		s.addr = second.addr
