@@ -344,7 +344,15 @@ func (s *Server) getClock(w http.ResponseWriter, r *http.Request) error {
 		return fulfill.Errorf(fulfill.ENotFound, "The clock is real; start the server with --simulated-clock to use the test clock.")
 	}
 	now := s.Svc.Clock.Now()
-	return writeJSON(w, http.StatusOK, map[string]any{"now": now, "today": fulfill.DateOf(now)})
+	out := map[string]any{"now": now, "today": fulfill.DateOf(now)}
+	// An advance under way, or one a crash interrupted: the next advance
+	// continues from today.
+	if st, err := s.DB.ClockState(r.Context()); err != nil {
+		return err
+	} else if st != nil && st.AdvanceTo != nil {
+		out["advancing_to"] = *st.AdvanceTo
+	}
+	return writeJSON(w, http.StatusOK, out)
 }
 
 type advanceRequest struct {

@@ -18,9 +18,12 @@ import (
 // emails each time, is past due, and lapses on day 14; a payment on day 5
 // instead restores it with its renewal license.
 func TestDunning(t *testing.T) {
-	dbtest.ForEach(t, func(t *testing.T, url string) {
-		for _, payOnDay5 := range []bool{false, true} {
-			t.Run(map[bool]string{false: "lapses", true: "paid on day 5"}[payOnDay5], func(t *testing.T) {
+	// Each case on a database of its own: the simulated clock is stored in
+	// the database, so a second server on the first case's database would
+	// find the clock where the first left it.
+	for _, payOnDay5 := range []bool{false, true} {
+		t.Run(map[bool]string{false: "lapses", true: "paid on day 5"}[payOnDay5], func(t *testing.T) {
+			dbtest.ForEach(t, func(t *testing.T, url string) {
 				e := newEnv(t, url, "2026-01-01")
 				cus := e.customer("US", "")
 				var p purchase
@@ -96,8 +99,8 @@ func TestDunning(t *testing.T) {
 					t.Fatalf("a lapsed renewal got a license: %+v", l)
 				}
 			})
-		}
-	})
+		})
+	}
 }
 
 // Issue 5, acceptance 5: the aging report for prepared invoices.

@@ -20,6 +20,17 @@ type RunSummary struct {
 // recognition; the same work the scheduled jobs do. progress, if set, is
 // told how far it got.
 func (s *Service) RunDue(ctx context.Context, day fulfill.Date, progress func(done, total int)) (*RunSummary, error) {
+	return s.runDue(ctx, day, true, progress)
+}
+
+// RunScheduled does what falls due on day as the scheduled jobs would, in
+// order and right now: RunDue, except that revenue is recognised only at a
+// month end. The simulated clock's advance calls it for each day.
+func (s *Service) RunScheduled(ctx context.Context, day fulfill.Date, progress func(done, total int)) (*RunSummary, error) {
+	return s.runDue(ctx, day, false, progress)
+}
+
+func (s *Service) runDue(ctx context.Context, day fulfill.Date, byHand bool, progress func(done, total int)) (*RunSummary, error) {
 	work, err := s.dueWork(ctx, day)
 	if err != nil {
 		return nil, err
@@ -49,7 +60,7 @@ func (s *Service) RunDue(ctx context.Context, day fulfill.Date, progress func(do
 		}
 	}
 	// By hand, recognise revenue whatever the day.
-	if !recognized {
+	if byHand && !recognized {
 		if sum.Recognized, err = s.RecognizeRevenue(ctx); err != nil {
 			return sum, err
 		}

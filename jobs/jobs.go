@@ -26,7 +26,7 @@ type Runner struct {
 	svc     *commerce.Service
 	db      *store.DB
 	clock   fulfill.Clock
-	sim     *fulfill.SimulatedClock
+	sim     SimulatedClock
 	log     *slog.Logger
 	workers int
 }
@@ -36,8 +36,9 @@ type Config struct {
 	Service *commerce.Service
 	Clock   fulfill.Clock
 	// Simulated is set when the clock is simulated: then no periodic job
-	// runs, and Advance drives what falls due.
-	Simulated *fulfill.SimulatedClock
+	// runs, and Advance drives what falls due. Serve uses the clock stored
+	// in the database (store.SimClock), shared by every copy.
+	Simulated SimulatedClock
 	Logger    *slog.Logger
 	// Mail sends email; nil keeps every message in the local outbox, for
 	// the admin to read.
@@ -159,6 +160,14 @@ func (w *billingRunWorker) Work(ctx context.Context, job *river.Job[BillingRunAr
 	return err
 }
 
+// SimulatedClock is a clock Advance moves: store.SimClock, stored in the
+// database and shared by every copy, or fulfill.SimulatedClock in one
+// process (tests), which Advance keeps in step with the stored clock.
+type SimulatedClock interface {
+	fulfill.Clock
+	Set(time.Time)
+}
+
 // New builds a Runner; Start starts it.
 func New(cfg Config) (*Runner, error) {
 	workers := river.NewWorkers()
@@ -221,45 +230,119 @@ func (r *Runner) Stop(ctx context.Context) error { return r.client.Stop(ctx) }
 
 // AdvanceResult says what an Advance did.
 type AdvanceResult struct {
-	From    fulfill.Date `json:"from"`
-	To      fulfill.Date `json:"to"`
-	Days    int          `json:"days"`
-	JobsRun int          `json:"jobs_enqueued"`
+	From fulfill.Date `json:"from"`
+	To   fulfill.Date `json:"to"`
+	Days int          `json:"days"`
+	// JobsRun counts the items of work that fell due (renewals, expiries,
+	// reconciliations, payment retries, revenue recognitions) and were done.
+	JobsRun int `json:"jobs_enqueued"`
 }
 
-// Advance moves the simulated clock forward day by day to the given date,
-// and on each day enqueues what falls due and waits until the jobs have run,
-// so that work happens in date order. It does not wait for webhook and
-// provisioning deliveries (deliveryQueues).
+// AdvanceLease is how long an advance holds the clock without a sign of
+// life; it is renewed after every item of work, and a crashed advance's
+// lease runs out after it, so the next advance can continue.
+var AdvanceLease = 15 * time.Second
+
+// followUpWait bounds how long an advance waits, at its end, for the jobs
+// its work queued (emails, events), so that an answer finds them done; it
+// never fails an advance.
+const followUpWait = 10 * time.Second
+
+// Advance moves the simulated clock forward day by day to the given date
+// and does, in the request and in date order, what falls due on each day
+// (commerce.Service.RunScheduled). The clock lives in the database: the
+// target and a lease are recorded before the first step, each day is stored
+// before its work runs, and every item of work is idempotent, so after a
+// crash the next advance continues from the stored day and nothing is done
+// twice or skipped. It does not wait for webhook and provisioning
+// deliveries, nor for jobs another process left running.
 func (r *Runner) Advance(ctx context.Context, to fulfill.Date) (*AdvanceResult, error) {
 	if r.sim == nil {
 		return nil, fulfill.Errorf(fulfill.ENotFound, "The clock is real; only a server started with --simulated-clock can move it.")
 	}
-	from := fulfill.Today(r.sim)
-	if to.Before(from) {
-		return nil, fulfill.FieldError(fulfill.EOutOfRange, "to", "The clock is at %s and never moves back.", from)
-	}
-	if to.After(from.AddDays(3660)) {
+	cur := fulfill.Today(r.sim)
+	if to.After(cur.AddDays(3660)) {
 		return nil, fulfill.FieldError(fulfill.EOutOfRange, "to", "Advance at most 10 years at once.")
 	}
+	if _, err := r.db.InitClock(ctx, cur); err != nil {
+		return nil, err
+	}
+	firstJob, err := r.db.LastJobID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	owner := fulfill.NewID("adv")
+	now := time.Now()
+	prev, err := r.db.BeginAdvance(ctx, owner, to, now, now.Add(AdvanceLease))
+	if err != nil {
+		return nil, err
+	}
+	if prev.AdvanceTo != nil {
+		r.log.Info("continuing an interrupted advance of the simulated clock", "at", prev.Today, "was_to", *prev.AdvanceTo, "to", to)
+	}
+	res, err := r.advanceDays(ctx, owner, prev.Today, to)
+	// A failed advance keeps its target on record, as interrupted.
+	if endErr := r.db.EndAdvance(context.WithoutCancel(ctx), owner, err == nil); endErr != nil {
+		r.log.Error("release the simulated clock", "err", endErr)
+	}
+	if err != nil {
+		return res, err
+	}
+	r.waitFollowUps(ctx, firstJob)
+	return res, nil
+}
+
+// advanceDays moves the clock of owner's advance from from to to, storing
+// each day before doing its work.
+func (r *Runner) advanceDays(ctx context.Context, owner string, from, to fulfill.Date) (*AdvanceResult, error) {
+	r.sim.Set(from.Time())
 	res := &AdvanceResult{From: from, To: to}
 	for day := from; !day.After(to); day = day.AddDays(1) {
 		if day.After(from) {
+			if err := r.db.StepClock(ctx, owner, day, time.Now().Add(AdvanceLease)); err != nil {
+				return res, err
+			}
 			r.sim.Set(day.Time())
 			res.Days++
 		}
-		n, err := r.svc.EnqueueDue(ctx, day)
-		if err != nil {
-			return res, err
-		}
+		n, err := r.runDay(ctx, owner, day)
 		res.JobsRun += n
-		if n > 0 {
-			if err := r.drain(ctx, 60*time.Second, deliveryQueues...); err != nil {
-				return res, err
-			}
+		if err != nil {
+			return res, fmt.Errorf("advance the clock: the work due on %s: %w", day, err)
 		}
 	}
 	return res, nil
+}
+
+// runDay does what falls due on day, renewing owner's lease as it goes.
+func (r *Runner) runDay(ctx context.Context, owner string, day fulfill.Date) (int, error) {
+	renewed, items := time.Now(), 0
+	var leaseErr error
+	_, err := r.svc.RunScheduled(ctx, day, func(done, total int) {
+		items = total - 1 // the last step is the end of the run
+		if leaseErr == nil && time.Since(renewed) > AdvanceLease/5 {
+			renewed = time.Now()
+			leaseErr = r.db.RenewClockLease(ctx, owner, renewed.Add(AdvanceLease))
+		}
+	})
+	if err == nil {
+		err = leaseErr
+	}
+	return items, err
+}
+
+// waitFollowUps waits, within followUpWait, until the jobs queued after
+// afterID up to now, outside the delivery queues, have run. Jobs queued
+// later (by requests since) and a job a dead process left running do not
+// hold it for longer.
+func (r *Runner) waitFollowUps(ctx context.Context, afterID int64) {
+	last, err := r.db.LastJobID(ctx)
+	if err == nil && last > afterID {
+		err = r.drainRange(ctx, followUpWait, afterID, last)
+	}
+	if err != nil {
+		r.log.Warn("advance of the simulated clock: follow-up jobs still pending", "err", err)
+	}
 }
 
 // deliveryQueues hold the jobs that call other machines (webhook
@@ -271,6 +354,26 @@ var deliveryQueues = []string{integrations.DeliverArgs{}.InsertOpts().Queue, int
 // Drain waits until no job is available or running.
 func (r *Runner) Drain(ctx context.Context, timeout time.Duration) error {
 	return r.drain(ctx, timeout)
+}
+
+// drainRange waits until no job with an id in (afterID, lastID] outside
+// the delivery queues is available or running.
+func (r *Runner) drainRange(ctx context.Context, timeout time.Duration, afterID, lastID int64) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		n, err := r.db.PendingJobsBetween(ctx, afterID, lastID, deliveryQueues...)
+		if err != nil || n == 0 {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d jobs still pending after %s", n, timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // drain waits until no job outside exceptQueues is available or running.

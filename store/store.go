@@ -18,6 +18,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -52,6 +53,12 @@ type DB struct {
 	Read *sql.DB
 
 	jobs *river.Client[*sql.Tx] // insert-only: workers run elsewhere
+
+	// The simulated clock reads its row through a pool of its own (see
+	// SimClock), opened on first use from these.
+	clockDriver, clockDSN string
+	clockMu               sync.Mutex
+	clockPool             *sql.DB
 }
 
 // DefaultMaxConns is the size of the PostgreSQL connection pool when the
@@ -86,7 +93,11 @@ func Open(ctx context.Context, url string) (*DB, error) {
 			db.Close()
 			return nil, fmt.Errorf("connect to PostgreSQL: %w", err)
 		}
-		return newDB(Postgres, db, db)
+		out, err := newDB(Postgres, db, db)
+		if out != nil {
+			out.clockDriver, out.clockDSN = "pgx", dsn
+		}
+		return out, err
 	}
 	path := strings.TrimPrefix(strings.TrimPrefix(url, "sqlite://"), "file:")
 	busy := DefaultBusyTimeout
@@ -137,7 +148,11 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		return nil, err
 	}
 	r.SetMaxOpenConns(4)
-	return newDB(SQLite, w, r)
+	out, err := newDB(SQLite, w, r)
+	if out != nil {
+		out.clockDriver, out.clockDSN = "sqlite", dsn+"&_pragma=query_only(ON)"
+	}
+	return out, err
 }
 
 // poolSize takes pool_max_conns out of a PostgreSQL URL (the server would
@@ -215,6 +230,11 @@ func (db *DB) Close() error {
 	err := db.Write.Close()
 	if db.Read != db.Write {
 		err = errors.Join(err, db.Read.Close())
+	}
+	db.clockMu.Lock()
+	defer db.clockMu.Unlock()
+	if db.clockPool != nil {
+		err = errors.Join(err, db.clockPool.Close())
 	}
 	return err
 }
@@ -473,6 +493,30 @@ func (db *DB) PendingJobs(ctx context.Context, exceptQueues ...string) (int, err
 	var n int
 	err := db.Write.QueryRowContext(ctx, q, args...).Scan(&n)
 	return n, err
+}
+
+// PendingJobsBetween counts the jobs with an id in (afterID, lastID] that
+// are available or running, outside exceptQueues.
+func (db *DB) PendingJobsBetween(ctx context.Context, afterID, lastID int64, exceptQueues ...string) (int, error) {
+	q, args := `SELECT COUNT(*) FROM river_job WHERE state IN ('available', 'running') AND id > $1 AND id <= $2`, []any{afterID, lastID}
+	for i, queue := range exceptQueues {
+		q += fmt.Sprintf(" AND queue <> $%d", i+3)
+		args = append(args, queue)
+	}
+	var n int
+	if err := db.Write.QueryRowContext(ctx, q, args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count pending jobs: %w", err)
+	}
+	return n, nil
+}
+
+// LastJobID is the highest job id so far (0 with none).
+func (db *DB) LastJobID(ctx context.Context) (int64, error) {
+	var id int64
+	if err := db.Write.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM river_job`).Scan(&id); err != nil {
+		return 0, fmt.Errorf("last job id: %w", err)
+	}
+	return id, nil
 }
 
 // FailedJobs counts jobs that wait for a retry or were discarded.

@@ -293,15 +293,13 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
-	var clock fulfill.Clock = fulfill.ClockFunc(time.Now)
-	var sim *fulfill.SimulatedClock
+	var simStart *fulfill.Date
 	if c.SimulatedClock != "" {
 		d, err := fulfill.ParseDate(c.SimulatedClock)
 		if err != nil {
 			return usageError{"--simulated-clock: " + err.Error()}
 		}
-		sim = fulfill.NewSimulatedClock(d.Time())
-		clock = sim
+		simStart = &d
 	}
 
 	db, err := store.Open(ctx, c.dbURL())
@@ -314,6 +312,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 			return err
 		}
 	} else if err := db.CheckSchema(ctx); err != nil {
+		return err
+	}
+	clock, sim, err := serveClock(ctx, db, simStart, log)
+	if err != nil {
 		return err
 	}
 
@@ -366,6 +368,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 				os.Exit(3)
 			}
 		}
+	}
+	if d, err := time.ParseDuration(getenv("FULFILL_TEST_ADVANCE_LEASE")); err == nil && d > 0 {
+		jobs.AdvanceLease = d // tests only: a crashed advance's lease runs out sooner
 	}
 	loaded, err := svc.LoadDemoCatalog(ctx)
 	if err != nil {
