@@ -123,7 +123,7 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	w.SetMaxOpenConns(1)
 	w.SetConnMaxIdleTime(0)
 	w.SetConnMaxLifetime(0)
-	if err := w.PingContext(ctx); err != nil {
+	if err := pingSQLite(ctx, w); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("open SQLite %s: %w", path, err)
 	}
@@ -134,6 +134,24 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	}
 	r.SetMaxOpenConns(4)
 	return newDB(SQLite, w, r)
+}
+
+// pingSQLite opens the first connection. Switching a new file to WAL may
+// fail at once with SQLITE_BUSY, without waiting, while another process
+// does the same; try again then, for a while.
+func pingSQLite(ctx context.Context, db *sql.DB) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := db.PingContext(ctx)
+		if err == nil || !isBusy(err) || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // poolSize takes pool_max_conns out of a PostgreSQL URL (the server would
@@ -227,19 +245,19 @@ func (db *DB) migrations() ([]migration, error) {
 // appliedVersions lists the migrations recorded as applied. Only a missing
 // schema_migrations table means nothing is applied; any other failure is an
 // error, never "apply everything again".
-func (db *DB) appliedVersions(ctx context.Context) (map[int]bool, error) {
+func (db *DB) appliedVersions(ctx context.Context, q querier) (map[int]bool, error) {
 	exists := `SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'`
 	if db.Dialect == Postgres {
 		exists = `SELECT COUNT(*) FROM pg_catalog.pg_tables WHERE schemaname = current_schema() AND tablename = 'schema_migrations'`
 	}
 	var n int
-	if err := db.Write.QueryRowContext(ctx, exists).Scan(&n); err != nil {
+	if err := q.QueryRowContext(ctx, exists).Scan(&n); err != nil {
 		return nil, fmt.Errorf("look for schema_migrations: %w", err)
 	}
 	if n == 0 {
 		return map[int]bool{}, nil // a new database: nothing applied
 	}
-	rows, err := db.Write.QueryContext(ctx, `SELECT version FROM schema_migrations`)
+	rows, err := q.QueryContext(ctx, `SELECT version FROM schema_migrations`)
 	if err != nil {
 		return nil, fmt.Errorf("read schema_migrations: %w", err)
 	}
@@ -264,7 +282,7 @@ func (db *DB) SchemaStatus(ctx context.Context) (applied, latest int, err error)
 		return 0, 0, err
 	}
 	latest = ms[len(ms)-1].Version
-	done, err := db.appliedVersions(ctx)
+	done, err := db.appliedVersions(ctx, db.Write)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -276,36 +294,78 @@ func (db *DB) SchemaStatus(ctx context.Context) (applied, latest int, err error)
 	return latest, latest, nil
 }
 
-// Migrate applies every migration not yet applied, each in its own
-// transaction, then River's own migrations.
+// migrateLockKey is the PostgreSQL advisory lock that serializes Migrate
+// between processes ("fulfill\x00" read as a number).
+const migrateLockKey = 0x66756c66696c6c00
+
+// MaxMigrateWait bounds how long Migrate waits on SQLite for another process
+// that is migrating the same file.
+const MaxMigrateWait = 2 * time.Minute
+
+// Migrate applies every migration not yet applied, then River's own
+// migrations, under a lock several processes agree on: on PostgreSQL a
+// session advisory lock held on a connection of its own, on SQLite the
+// write lock of one transaction (BEGIN IMMEDIATE) that does it all. The applied versions are read inside
+// that lock, so of two processes starting at once on an empty database the
+// second waits for the first and then finds nothing to do.
 func (db *DB) Migrate(ctx context.Context) error {
-	if _, err := db.Write.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`); err != nil {
-		return fmt.Errorf("create schema_migrations: %w", err)
-	}
 	ms, err := db.migrations()
 	if err != nil {
 		return err
 	}
-	done, err := db.appliedVersions(ctx)
+	deadline := time.Now().Add(MaxMigrateWait)
+	for {
+		err := db.migrateOnce(ctx, ms)
+		if err == nil || !isBusy(err) || time.Now().After(deadline) || ctx.Err() != nil {
+			return err
+		}
+		// SQLite: another process held the write lock for longer than
+		// busy_timeout (it is migrating); wait for it.
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (db *DB) migrateOnce(ctx context.Context, ms []migration) error {
+	if db.Dialect == Postgres {
+		return db.migratePostgres(ctx, ms)
+	}
+	tx, err := db.Write.BeginTx(ctx, nil) // SQLite's writer begins IMMEDIATE: the write lock
+	if err != nil {
+		return fmt.Errorf("migrations: take the lock: %w", err)
+	}
+	defer tx.Rollback()
+	if err := db.applyMigrations(ctx, tx, func(fn func(*sql.Tx) error) error { return fn(tx) }, ms); err != nil {
+		return err
+	}
+	migrator, err := rivermigrate.New(db.RiverDriver(), nil)
 	if err != nil {
 		return err
 	}
-	for _, m := range ms {
-		if done[m.Version] {
-			continue
-		}
-		err := db.tx(ctx, func(tx *sql.Tx) error {
-			if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
-				return fmt.Errorf("migration %s: %w", m.Name, err)
-			}
-			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`,
-				m.Version, m.Name, time.Now().UTC().Format(time.RFC3339))
-			return err
-		})
-		if err != nil {
-			return err
-		}
+	if _, err := migrator.MigrateTx(ctx, tx, rivermigrate.DirectionUp, nil); err != nil {
+		return fmt.Errorf("river migrations: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("migrations: commit: %w", err)
+	}
+	return nil
+}
+
+// migratePostgres holds a session advisory lock on a connection of its own
+// for the whole of Migrate, River's migrations included (some of those
+// cannot run in one transaction with others). The migrations run on other
+// connections of the pool, each in its own transaction.
+func (db *DB) migratePostgres(ctx context.Context, ms []migration) error {
+	conn, err := db.Write.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("migrations: connect: %w", err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, int64(migrateLockKey)); err != nil {
+		return fmt.Errorf("migrations: take the advisory lock: %w", err)
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, int64(migrateLockKey))
+	if err := db.applyMigrations(ctx, db.Write, func(fn func(*sql.Tx) error) error { return db.tx(ctx, fn) }, ms); err != nil {
+		return err
 	}
 	migrator, err := rivermigrate.New(db.RiverDriver(), nil)
 	if err != nil {
@@ -315,6 +375,47 @@ func (db *DB) Migrate(ctx context.Context) error {
 		return fmt.Errorf("river migrations: %w", err)
 	}
 	return nil
+}
+
+// applyMigrations creates schema_migrations, reads what is applied (inside
+// the caller's lock) and applies the rest, each through inTx.
+func (db *DB) applyMigrations(ctx context.Context, q interface {
+	querier
+	ExecContext(context.Context, string, ...any) (sql.Result, error)
+}, inTx func(func(*sql.Tx) error) error, ms []migration) error {
+	if _, err := q.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`); err != nil {
+		return fmt.Errorf("create schema_migrations: %w", err)
+	}
+	done, err := db.appliedVersions(ctx, q)
+	if err != nil {
+		return err
+	}
+	for _, m := range ms {
+		if done[m.Version] {
+			continue
+		}
+		err := inTx(func(tx *sql.Tx) error {
+			if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+				return fmt.Errorf("migration %s: %w", m.Name, err)
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`,
+				m.Version, m.Name, time.Now().UTC().Format(time.RFC3339)); err != nil {
+				return fmt.Errorf("migration %s: record it: %w", m.Name, err)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// isBusy reports whether err is SQLite's "database is locked".
+func isBusy(err error) bool {
+	var sqErr *sqlite.Error
+	return errors.As(err, &sqErr) && (sqErr.Code()&0xff == sqlite3.SQLITE_BUSY || sqErr.Code()&0xff == sqlite3.SQLITE_LOCKED)
 }
 
 // CheckSchema fails when migrations are pending.

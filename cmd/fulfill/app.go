@@ -134,6 +134,9 @@ type Config struct {
 	// SaaSProvisioningURL is the SaaS product's base URL; empty disables
 	// provisioning.
 	SaaSProvisioningURL string
+	// KeysDir is the folder of signing keys (default DataDir/keys); every
+	// copy on one database needs the same keys.
+	KeysDir string
 }
 
 // String prints the config with secrets redacted.
@@ -165,6 +168,8 @@ func flags(name string, stderr io.Writer, getenv func(string) string) (*flag.Fla
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.DataDir, "data-dir", or(getenv("FULFILL_DATA_DIR"), "fulfill-data"), "data directory (SQLite database, keys, outbox) [FULFILL_DATA_DIR]")
 	fs.StringVar(&c.DatabaseURL, "database-url", getenv("FULFILL_DATABASE_URL"), "postgres://… to use PostgreSQL instead of SQLite [FULFILL_DATABASE_URL]")
+	fs.StringVar(&c.KeysDir, "keys-dir", getenv("FULFILL_SIGNING_KEY_DIR"),
+		"folder of license signing keys shared by every copy of the server (default DATA_DIR/keys) [FULFILL_SIGNING_KEY_DIR]")
 	c.KeyFile = getenv("FULFILL_SIGNING_KEY_FILE")
 	return fs, c
 }
@@ -177,6 +182,9 @@ func (c *Config) dbURL() string {
 }
 
 func (c *Config) keyStore() *keys.Store {
+	if c.KeysDir != "" {
+		return keys.New(c.KeysDir, c.KeyFile)
+	}
 	return keys.New(filepath.Join(c.DataDir, "keys"), c.KeyFile)
 }
 
@@ -273,16 +281,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	}
 
 	ks := c.keyStore()
-	if list, err := ks.List(); err != nil {
-		return err
-	} else if len(list) == 0 {
-		kid, err := ks.Generate(true)
-		if err != nil {
-			return fmt.Errorf("generate the first license signing key: %w", err)
-		}
-		fmt.Fprintf(stdout, "Generated license signing key %s in %s.\n", kid, ks.Dir)
-	}
-	if _, err := ks.Signer(); err != nil {
+	if err := checkSigningKeys(ctx, db, ks, stdout, log); err != nil {
 		return err
 	}
 	var sender mail.Sender

@@ -8,9 +8,11 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -26,7 +28,10 @@ func TestMain(m *testing.M) {
 		if err := json.Unmarshal([]byte(os.Getenv("FULFILL_TEST_ARGS")), &args); err != nil {
 			panic(err)
 		}
-		if err := Main(context.Background(), args, os.Stdout, os.Stderr, os.Getenv); err != nil {
+		// As main does: SIGTERM stops the server gracefully.
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		if err := Main(ctx, args, os.Stdout, os.Stderr, os.Getenv); err != nil {
 			fmt.Fprintln(os.Stderr, "fulfill:", err)
 			os.Exit(1)
 		}

@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+
+	"github.com/fulfillhq/fulfill/keys"
+	"github.com/fulfillhq/fulfill/store"
+)
+
+// keySharingHint says how copies get the same keys.
+const keySharingHint = "give every copy the same keys: FULFILL_SIGNING_KEY_FILE=FILE, or --keys-dir DIR (FULFILL_SIGNING_KEY_DIR) holding the keys of the copy that issued them"
+
+// checkSigningKeys makes sure this copy signs and verifies with the keys
+// that signed the licenses in the database. Keys are never in the
+// database: every copy gets them from the same file or folder. A copy that
+// does not hold the key of the newest license refuses to start, and a
+// first key is generated only for a database without licenses.
+func checkSigningKeys(ctx context.Context, db *store.DB, ks *keys.Store, stdout io.Writer, log *slog.Logger) error {
+	list, err := ks.List()
+	if err != nil {
+		return err
+	}
+	newest, all, err := db.LicenseKeyIDs(ctx)
+	if err != nil {
+		return err
+	}
+	held := map[string]bool{}
+	for _, k := range list {
+		held[k.KID] = true
+	}
+	if newest != "" && !held[newest] {
+		return fmt.Errorf("licenses in the database are signed by key %s, which this copy does not hold (it has %s in %s): %s",
+			newest, heldList(list), keyPlace(ks), keySharingHint)
+	}
+	var unknown []string
+	for _, kid := range all {
+		if !held[kid] {
+			unknown = append(unknown, kid)
+		}
+	}
+	if len(unknown) > 0 {
+		log.Warn("licenses signed by keys this copy does not hold will not verify here (removed keys?)", "kids", strings.Join(unknown, ","))
+	}
+	if len(list) == 0 {
+		kid, err := ks.Generate(true)
+		if err != nil {
+			return fmt.Errorf("generate the first license signing key: %w", err)
+		}
+		fmt.Fprintf(stdout, "Generated license signing key %s in %s.\n", kid, ks.Dir)
+		log.Warn("generated a new license signing key: every other copy of the server on this database needs it", "kid", kid, "dir", ks.Dir)
+	}
+	_, err = ks.Signer()
+	return err
+}
+
+func heldList(list []keys.Key) string {
+	if len(list) == 0 {
+		return "no keys"
+	}
+	ids := make([]string, len(list))
+	for i, k := range list {
+		ids[i] = k.KID
+	}
+	return "keys " + strings.Join(ids, ", ")
+}
+
+func keyPlace(ks *keys.Store) string {
+	if ks.File != "" {
+		return ks.File + " and " + ks.Dir
+	}
+	return ks.Dir
+}

@@ -1,0 +1,216 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/fulfillhq/fulfill/internal/dbtest"
+)
+
+// copyProc is a real `fulfill serve` process (this test binary re-run), a
+// copy of the server on a shared database.
+type copyProc struct {
+	cmd    *exec.Cmd
+	addr   chan string // the address, once it serves
+	done   chan struct{}
+	err    error // the exit, once done is closed
+	stderr syncBuffer
+	stdout syncBuffer
+}
+
+// serveArgs is a serve command line for a copy with its own data dir.
+func serveArgs(t *testing.T, dbURL string, extra ...string) []string {
+	dir := filepath.Join(t.TempDir(), "data")
+	db := dbURL
+	if !strings.HasPrefix(dbURL, "postgres") {
+		db = strings.TrimPrefix(dbURL, "file:")
+	}
+	return append([]string{"serve", "--data-dir", dir, "--database-url", db, "--addr", "127.0.0.1:0"}, extra...)
+}
+
+// spawnCopy starts a copy and returns at once.
+func spawnCopy(t *testing.T, args []string, vars map[string]string) *copyProc {
+	t.Helper()
+	a, _ := json.Marshal(args)
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "FULFILL_TEST_CHILD=1", "FULFILL_TEST_ARGS="+string(a), "FULFILL_ADMIN_TOKEN="+e2eToken)
+	for k, v := range vars {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	p := &copyProc{cmd: cmd, addr: make(chan string, 1), done: make(chan struct{})}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = &p.stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			p.stdout.Write([]byte(sc.Text() + "\n"))
+			if m := regexp.MustCompile(`running at (http://\S+)`).FindStringSubmatch(sc.Text()); m != nil {
+				p.addr <- m[1]
+			}
+		}
+		p.err = cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-p.done
+	})
+	return p
+}
+
+// serving waits until the copy serves and returns its address, or fails
+// the test with what it said.
+func (p *copyProc) serving(t *testing.T) string {
+	t.Helper()
+	select {
+	case a := <-p.addr:
+		p.addr <- a
+		return a
+	case <-p.done:
+		t.Fatalf("copy exited (%v) instead of serving:\n%s", p.err, p.stderr.String())
+	case <-time.After(90 * time.Second):
+		t.Fatalf("copy did not start:\n%s", p.stderr.String())
+	}
+	return ""
+}
+
+// exited waits for the copy to end and returns its exit error.
+func (p *copyProc) exited(t *testing.T, within time.Duration) error {
+	t.Helper()
+	select {
+	case <-p.done:
+		return p.err
+	case <-time.After(within):
+		t.Fatalf("copy still running after %s:\n%s", within, p.stderr.String())
+	}
+	return nil
+}
+
+// terminate sends SIGTERM and waits for a clean exit.
+func (p *copyProc) terminate(t *testing.T) {
+	t.Helper()
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if err := p.exited(t, 60*time.Second); err != nil {
+		t.Fatalf("after SIGTERM the copy ended with %v:\n%s", err, p.stderr.String())
+	}
+}
+
+// buy creates a customer and a self-managed subscription through s and
+// returns the activation code.
+func buy(t *testing.T, s *server, email string) string {
+	t.Helper()
+	var cus struct{ ID string }
+	if c := s.call("POST", "/api/v1/customers", map[string]any{"email": email, "name": "Kim Copy", "country": "US"}, &cus); c != 201 {
+		t.Fatalf("customer through %s: %d", s.addr, c)
+	}
+	var p struct {
+		ActivationCode string `json:"activation_code"`
+	}
+	if c := s.call("POST", "/api/v1/subscriptions", map[string]any{"customer_id": cus.ID, "plan": "sm-premium", "seats": 10,
+		"payment_method": "pm_card_visa"}, &p); c != 201 || p.ActivationCode == "" {
+		t.Fatalf("purchase through %s: %d", s.addr, c)
+	}
+	return p.ActivationCode
+}
+
+// Issue 11, one key for all copies: a second copy with a data dir (and so a
+// key) of its own refuses to start on a database whose licenses another key
+// signed, naming the key and what to do; given the first copy's key file it
+// starts, and licenses bought through either activate through the other.
+func TestCopiesShareTheSigningKey(t *testing.T) {
+	t.Parallel()
+	dbtest.ForEach(t, func(t *testing.T, dbURL string) {
+		firstArgs := serveArgs(t, dbURL)
+		first := spawnCopy(t, firstArgs, nil)
+		a := &server{t: t, addr: first.serving(t)}
+		codeA := buy(t, a, "first@example.com")
+		keyDir := filepath.Join(firstArgs[2], "keys")
+		keyFiles, _ := filepath.Glob(filepath.Join(keyDir, "*.key"))
+		if len(keyFiles) != 1 {
+			t.Fatalf("first copy's keys: %v", keyFiles)
+		}
+		kid := strings.TrimSuffix(filepath.Base(keyFiles[0]), ".key")
+
+		alone := spawnCopy(t, serveArgs(t, dbURL), nil)
+		err := alone.exited(t, 60*time.Second)
+		msg := strings.TrimSpace(alone.stderr.String())
+		if err == nil || !strings.Contains(msg, kid) || !strings.Contains(msg, "FULFILL_SIGNING_KEY_FILE") || strings.Count(msg, "\n") > 0 {
+			t.Fatalf("a copy without the key: exit %v, said (want one line naming %s and what to do):\n%s", err, kid, msg)
+		}
+		if keys, _ := filepath.Glob(filepath.Join(t.TempDir(), "*", "keys", "*.key")); len(keys) > 0 {
+			t.Fatalf("the refused copy generated keys: %v", keys)
+		}
+
+		// Both ways of sharing: the key file, and the key folder.
+		for _, how := range []struct {
+			vars  map[string]string
+			extra []string
+		}{
+			{vars: map[string]string{"FULFILL_SIGNING_KEY_FILE": keyFiles[0]}},
+			{extra: []string{"--keys-dir", keyDir}},
+		} {
+			second := spawnCopy(t, serveArgs(t, dbURL, how.extra...), how.vars)
+			b := &server{t: t, addr: second.serving(t)}
+			codeB := buy(t, b, fmt.Sprintf("second-%d@example.com", time.Now().UnixNano()))
+			for _, act := range []struct{ code, through string }{{codeA, b.addr}, {codeB, a.addr}} {
+				state := filepath.Join(t.TempDir(), "instance")
+				if out, err := run(t, "instance", "activate", "--server", act.through, "--code", act.code, "--state-dir", state); err != nil {
+					t.Fatalf("activate through %s: %v\n%s", act.through, err, out)
+				}
+			}
+			second.terminate(t)
+		}
+		first.terminate(t)
+	})
+}
+
+// Issue 11, acceptance 2: two copies started at the same instant on an
+// empty database, ten rounds on each database: both serve, neither fails.
+func TestCopiesStartAtOnceOnEmptyDatabase(t *testing.T) {
+	t.Parallel()
+	dbtest.ForEach(t, func(t *testing.T, dbURL string) {
+		for round := 0; round < 10; round++ {
+			url := dbURL
+			if round > 0 {
+				if strings.HasPrefix(dbURL, "postgres") {
+					url = dbtest.PostgresURL(t)
+				} else {
+					url = dbtest.SQLiteURL(t)
+				}
+			}
+			keys := t.TempDir() // shared, so neither refuses the other's key
+			procs := make([]*copyProc, 2)
+			var wg sync.WaitGroup
+			for i := range procs {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					procs[i] = spawnCopy(t, serveArgs(t, url, "--keys-dir", keys), nil)
+				}()
+			}
+			wg.Wait()
+			for _, p := range procs {
+				p.serving(t)
+			}
+			for _, p := range procs {
+				p.terminate(t)
+			}
+		}
+	})
+}
