@@ -57,6 +57,10 @@ type DB struct {
 // URL does not say.
 const DefaultMaxConns = 20
 
+// DefaultConnectTimeoutSeconds bounds a PostgreSQL connect when the URL
+// has no connect_timeout.
+const DefaultConnectTimeoutSeconds = 5
+
 // DefaultBusyTimeout is how long an SQLite statement waits for a lock
 // another connection (or process) holds before failing with SQLITE_BUSY.
 const DefaultBusyTimeout = 10 * time.Second
@@ -162,15 +166,18 @@ func poolSize(raw string) (string, int, error) {
 		return "", 0, fmt.Errorf("PostgreSQL URL: %w", err)
 	}
 	q := u.Query()
-	v := q.Get("pool_max_conns")
-	if v == "" {
-		return raw, DefaultMaxConns, nil
+	if q.Get("connect_timeout") == "" {
+		// An unreachable host answers 503 in seconds, not after TCP's minutes.
+		q.Set("connect_timeout", strconv.Itoa(DefaultConnectTimeoutSeconds))
 	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 {
-		return "", 0, fmt.Errorf("PostgreSQL URL: pool_max_conns=%q: want a whole number of at least 1", v)
+	n := DefaultMaxConns
+	if v := q.Get("pool_max_conns"); v != "" {
+		n, err = strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return "", 0, fmt.Errorf("PostgreSQL URL: pool_max_conns=%q: want a whole number of at least 1", v)
+		}
+		q.Del("pool_max_conns")
 	}
-	q.Del("pool_max_conns")
 	u.RawQuery = q.Encode()
 	return u.String(), n, nil
 }
@@ -453,13 +460,13 @@ func (db *DB) runTx(ctx context.Context, opts *sql.TxOptions, fn func(*sql.Tx) e
 	for attempt := 1; ; attempt++ {
 		err := db.txOnce(ctx, pool, opts, fn)
 		if err == nil || attempt == MaxTxAttempts || !Retryable(err) {
-			return err
+			return Classify(err)
 		}
 		// 5–15 ms, then 10–30 ms: long enough for the winner to commit.
 		pause := time.Duration(attempt) * (5*time.Millisecond + rand.N(10*time.Millisecond))
 		select {
 		case <-ctx.Done():
-			return err
+			return Classify(err)
 		case <-time.After(pause):
 		}
 	}
@@ -512,7 +519,7 @@ func mapErr(err error, what string) error {
 			return fmt.Errorf("%s: database busy (another connection holds the lock): %w", what, err)
 		}
 	}
-	return err
+	return Classify(err)
 }
 
 // IsUniqueViolation reports whether err is a unique-key violation.

@@ -137,6 +137,9 @@ type Config struct {
 	// KeysDir is the folder of signing keys (default DataDir/keys); every
 	// copy on one database needs the same keys.
 	KeysDir string
+	// AcceptDataLoss starts on a database that may lose acknowledged
+	// commits in a crash (said in a WARN line at every start).
+	AcceptDataLoss bool
 }
 
 // String prints the config with secrets redacted.
@@ -233,6 +236,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.SaaSProvisioningURL, "saas-provisioning-url", getenv("FULFILL_SAAS_PROVISIONING_URL"),
 		"base URL of the SaaS product; Fulfill POSTs {url}/fulfill/provision for SaaS subscriptions; empty disables provisioning [FULFILL_SAAS_PROVISIONING_URL]")
+	fs.BoolVar(&c.AcceptDataLoss, "accept-data-loss", getenv("FULFILL_ACCEPT_DATA_LOSS") == "1",
+		"start even if the database may lose acknowledged commits in a crash (PostgreSQL fsync or synchronous_commit off; SQLite not WAL with synchronous=FULL) [FULFILL_ACCEPT_DATA_LOSS=1]")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err.Error()}
 	}
@@ -272,6 +277,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		return err
 	}
 	defer db.Close()
+	if err := checkDurability(ctx, db, c.AcceptDataLoss, log); err != nil {
+		return err
+	}
 	if c.Migrate {
 		if err := db.Migrate(ctx); err != nil {
 			return err

@@ -64,7 +64,8 @@ func startServerEnv(t *testing.T, dbURL string, vars map[string]string, extra ..
 	var out syncBuffer
 	done := make(chan error, 1)
 	go func() {
-		all := map[string]string{"FULFILL_ADMIN_TOKEN": e2eToken}
+		// The shared test cluster runs with fsync off, for speed.
+		all := map[string]string{"FULFILL_ADMIN_TOKEN": e2eToken, "FULFILL_ACCEPT_DATA_LOSS": "1"}
 		for k, v := range vars {
 			all[k] = v
 		}

@@ -74,3 +74,19 @@ func keyPlace(ks *keys.Store) string {
 	}
 	return ks.Dir
 }
+
+// checkDurability refuses a database that may lose acknowledged commits in
+// a crash, unless the operator accepted that; then it says so at every
+// start.
+func checkDurability(ctx context.Context, db *store.DB, accept bool, log *slog.Logger) error {
+	err := db.Durability(ctx)
+	if err != nil && !accept {
+		return fmt.Errorf("refusing to start: %w; fix the setting, or start with --accept-data-loss (FULFILL_ACCEPT_DATA_LOSS=1) if losing the last commits in a crash is acceptable (tests, demos)", err)
+	}
+	if err != nil {
+		log.Warn("DATA LOSS ACCEPTED (--accept-data-loss): "+err.Error(), "database", db.Dialect)
+	} else if accept {
+		log.Warn("started with --accept-data-loss; the database is durable now, but a later setting that is not will go unnoticed", "database", db.Dialect)
+	}
+	return nil
+}

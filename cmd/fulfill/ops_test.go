@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -44,6 +46,9 @@ func spawnCopy(t *testing.T, args []string, vars map[string]string) *copyProc {
 	a, _ := json.Marshal(args)
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "FULFILL_TEST_CHILD=1", "FULFILL_TEST_ARGS="+string(a), "FULFILL_ADMIN_TOKEN="+e2eToken)
+	if _, ok := vars["FULFILL_ACCEPT_DATA_LOSS"]; !ok {
+		cmd.Env = append(cmd.Env, "FULFILL_ACCEPT_DATA_LOSS=1") // the shared test cluster runs with fsync off
+	}
 	for k, v := range vars {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
@@ -213,4 +218,106 @@ func TestCopiesStartAtOnceOnEmptyDatabase(t *testing.T) {
 			}
 		}
 	})
+}
+
+// durable is the environment of a copy on a durable database: no
+// --accept-data-loss.
+var durable = map[string]string{"FULFILL_ACCEPT_DATA_LOSS": ""}
+
+// get answers a GET with its status, Retry-After and body.
+func get(t *testing.T, url string, cookies ...*http.Cookie) (int, string, string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	req.Header.Set("Authorization", "Bearer "+e2eToken)
+	for _, c := range cookies {
+		req.AddCookie(c)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header.Get("Retry-After"), string(b)
+}
+
+// waitFor polls cond until it holds or a minute passes.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Issue 11, acceptance 3: PostgreSQL stops under a running copy: /readyz
+// turns unready saying the database is unreachable, API requests and web
+// pages get 503 database_unavailable with Retry-After; PostgreSQL returns:
+// ready again, and requests succeed.
+func TestDatabaseOutageAnswers503AndRecovers(t *testing.T) {
+	t.Parallel()
+	cl := dbtest.NewCluster(t)
+	url := cl.NewDatabase("outage")
+	p := spawnCopy(t, serveArgs(t, url), durable)
+	s := &server{t: t, addr: p.serving(t)}
+	if st, _, body := get(t, s.addr+"/readyz"); st != 200 {
+		t.Fatalf("readyz before the outage: %d %s", st, body)
+	}
+	buy(t, s, "before@example.com")
+
+	cl.Stop()
+	var body string
+	waitFor(t, "readyz to turn unready", func() bool {
+		var st int
+		st, _, body = get(t, s.addr+"/readyz")
+		return st == 503
+	})
+	if !strings.Contains(body, "database unreachable") || strings.Contains(body, "migrat") {
+		t.Errorf("readyz during the outage says %q, want the database unreachable", body)
+	}
+	st, retry, body := get(t, s.addr+"/api/v1/customers")
+	var e struct{ Error struct{ Code string } }
+	json.Unmarshal([]byte(body), &e)
+	if st != 503 || retry == "" || e.Error.Code != "database_unavailable" {
+		t.Errorf("API during the outage: %d Retry-After %q %s", st, retry, body)
+	}
+	st, retry, body = get(t, s.addr+"/admin/customers", &http.Cookie{Name: "fulfill_session", Value: "some-session"})
+	if st != 503 || retry == "" || !strings.Contains(body, "retry") {
+		t.Errorf("web page during the outage: %d Retry-After %q %.300s", st, retry, body)
+	}
+
+	cl.Start()
+	waitFor(t, "readyz to turn ready", func() bool {
+		st, _, _ := get(t, s.addr+"/readyz")
+		return st == 200
+	})
+	buy(t, s, "after@example.com")
+	p.terminate(t)
+}
+
+// Issue 11, durability at start: on PostgreSQL with synchronous_commit
+// off the server refuses to start with a one-line reason; with
+// --accept-data-loss it starts and says so in a WARN line.
+func TestStartRefusedWhenCommitsAreNotDurable(t *testing.T) {
+	t.Parallel()
+	cl := dbtest.NewCluster(t)
+	url := cl.NewDatabase("lossy")
+	cl.Exec("ALTER DATABASE lossy SET synchronous_commit = off")
+
+	refused := spawnCopy(t, serveArgs(t, url), durable)
+	err := refused.exited(t, 60*time.Second)
+	msg := strings.TrimSpace(refused.stderr.String())
+	if err == nil || !strings.Contains(msg, "synchronous_commit = off") || !strings.Contains(msg, "--accept-data-loss") || strings.Contains(msg, "\n") {
+		t.Fatalf("start on synchronous_commit = off: exit %v, said (want one line):\n%s", err, msg)
+	}
+
+	accepted := spawnCopy(t, serveArgs(t, url, "--accept-data-loss"), durable)
+	accepted.serving(t)
+	if log := accepted.stderr.String(); !strings.Contains(log, "level=WARN") || !strings.Contains(log, "DATA LOSS ACCEPTED") {
+		t.Errorf("no WARN line about the accepted data loss:\n%s", log)
+	}
+	accepted.terminate(t)
 }
