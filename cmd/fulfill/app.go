@@ -338,14 +338,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if err != nil {
 		return err
 	}
-	if err := runner.Start(ctx); err != nil {
+	// Not ctx: SIGTERM must not hard-stop running jobs (stopJobs stops softly
+	// after the HTTP server has finished its requests).
+	if err := runner.Start(context.WithoutCancel(ctx)); err != nil {
 		return err
 	}
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		runner.Stop(sctx)
-	}()
+	defer stopJobs(runner, log)
 
 	a := &api.Server{Svc: svc, DB: db, Jobs: runner, Keys: ks, Seller: c.Seller, Logger: log,
 		Wall: fulfill.ClockFunc(time.Now), Lease: c.IdempotencyLease, ClientIP: proxies}
@@ -398,7 +396,5 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		return err
 	case <-ctx.Done():
 	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	return srv.Shutdown(sctx)
+	return stopHTTP(srv, log)
 }

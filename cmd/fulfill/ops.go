@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"strings"
+	"time"
 
+	"github.com/fulfillhq/fulfill/jobs"
 	"github.com/fulfillhq/fulfill/keys"
 	"github.com/fulfillhq/fulfill/store"
 )
@@ -89,4 +92,29 @@ func checkDurability(ctx context.Context, db *store.DB, accept bool, log *slog.L
 		log.Warn("started with --accept-data-loss; the database is durable now, but a later setting that is not will go unnoticed", "database", db.Dialect)
 	}
 	return nil
+}
+
+// HTTPStopBound is how long a stopping server waits for requests in flight.
+const HTTPStopBound = 20 * time.Second
+
+// stopHTTP stops accepting connections and lets the requests in flight
+// finish, within HTTPStopBound; then it closes what is left.
+func stopHTTP(srv *http.Server, log *slog.Logger) error {
+	log.Info("stopping: no new connections; finishing the requests in flight", "bound", HTTPStopBound)
+	ctx, cancel := context.WithTimeout(context.Background(), HTTPStopBound)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		log.Warn("requests still running at the end of the stop bound: closing their connections", "err", err)
+		return srv.Close()
+	}
+	return nil
+}
+
+// stopJobs lets running jobs finish within jobs.StopBound, then cancels the
+// rest (they are retried).
+func stopJobs(runner *jobs.Runner, log *slog.Logger) {
+	if err := runner.Shutdown(jobs.StopBound); err != nil {
+		log.Error("stop jobs", "err", err)
+	}
+	log.Info("stopped")
 }

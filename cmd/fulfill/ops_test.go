@@ -2,10 +2,13 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +20,7 @@ import (
 	"time"
 
 	"github.com/fulfillhq/fulfill/internal/dbtest"
+	"github.com/fulfillhq/fulfill/store"
 )
 
 // copyProc is a real `fulfill serve` process (this test binary re-run), a
@@ -320,4 +324,92 @@ func TestStartRefusedWhenCommitsAreNotDurable(t *testing.T) {
 		t.Errorf("no WARN line about the accepted data loss:\n%s", log)
 	}
 	accepted.terminate(t)
+}
+
+// Issue 11, graceful stop: at SIGTERM a request in flight (its body half
+// sent) still completes, and a job running then (a provisioning request the
+// SaaS product is slow to answer) completes rather than being cancelled;
+// then the process exits cleanly.
+func TestSIGTERMFinishesRequestsAndJobsInFlight(t *testing.T) {
+	t.Parallel()
+	dbtest.ForEach(t, func(t *testing.T, dbURL string) {
+		arrived, release := make(chan struct{}, 10), make(chan struct{})
+		saasProduct := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			arrived <- struct{}{}
+			select {
+			case <-release:
+			case <-time.After(8 * time.Second): // below the provisioning request timeout
+			}
+			w.Write([]byte("{}"))
+		}))
+		defer saasProduct.Close()
+		p := spawnCopy(t, serveArgs(t, dbURL, "--saas-provisioning-url", saasProduct.URL), nil)
+		s := &server{t: t, addr: p.serving(t)}
+		var cus struct{ ID string }
+		if c := s.call("POST", "/api/v1/customers", map[string]any{"email": "stop@example.com", "name": "Sam Stop", "country": "US"}, &cus); c != 201 {
+			t.Fatalf("customer: %d", c)
+		}
+		if c := s.call("POST", "/api/v1/subscriptions", map[string]any{"customer_id": cus.ID, "plan": "saas-premium", "seats": 3,
+			"payment_method": "pm_card_visa", "namespace": "stopgroup"}, nil); c != 201 {
+			t.Fatalf("SaaS purchase: %d", c)
+		}
+		select {
+		case <-arrived: // the provisioning job is running now
+		case <-time.After(30 * time.Second):
+			t.Fatal("no provisioning request")
+		}
+
+		// A request in flight: headers and half the body sent.
+		host := strings.TrimPrefix(s.addr, "http://")
+		conn, err := net.Dial("tcp", host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		body := `{"email": "inflight@example.com", "name": "Ines Flight", "country": "US"}`
+		fmt.Fprintf(conn, "POST /api/v1/customers HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
+			host, e2eToken, len(body), body[:10])
+		time.Sleep(50 * time.Millisecond) // let the server read the headers: this is what it will wait for
+
+		p.cmd.Process.Signal(syscall.SIGTERM)
+		waitFor(t, "the listener to close", func() bool {
+			c, err := net.DialTimeout("tcp", host, time.Second)
+			if err == nil {
+				c.Close()
+			}
+			return err != nil
+		})
+		fmt.Fprint(conn, body[10:])
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatalf("the request in flight got no answer: %v", err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 201 {
+			t.Fatalf("the request in flight answered %d", resp.StatusCode)
+		}
+		close(release)
+		if err := p.exited(t, 60*time.Second); err != nil {
+			t.Fatalf("exit after SIGTERM: %v\n%s", err, p.stderr.String())
+		}
+
+		db, err := store.Open(context.Background(), strings.TrimPrefix(dbURL, "file:"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		var state string
+		var attempts int
+		if err := db.Write.QueryRow(`SELECT state, attempt FROM river_job WHERE kind = 'saas.provision'`).Scan(&state, &attempts); err != nil {
+			t.Fatal(err)
+		}
+		if state != "completed" || attempts != 1 {
+			t.Fatalf("the job running at SIGTERM: state %s after %d attempts, want completed at the first", state, attempts)
+		}
+		var n int
+		db.Write.QueryRow(`SELECT COUNT(*) FROM customers WHERE email = 'inflight@example.com'`).Scan(&n)
+		if n != 1 {
+			t.Fatalf("the customer of the request in flight: %d rows", n)
+		}
+	})
 }
