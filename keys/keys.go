@@ -201,11 +201,15 @@ func (s *Store) Generate(activate bool) (string, error) {
 		return "", err
 	}
 	kid := signer.KeyID()
+	// Written aside and renamed into place: another process (a copy of the
+	// server sharing the folder) never reads a half-written key.
 	path := filepath.Join(s.Dir, kid+".key")
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return "", err
 	}
+	defer os.Remove(tmp) // after a failure; gone after the rename
 	if _, err := f.Write(license.MarshalPrivateKey(signer.PrivateKey())); err != nil {
 		f.Close()
 		return "", err
@@ -215,6 +219,9 @@ func (s *Store) Generate(activate bool) (string, error) {
 		return "", err
 	}
 	if err := f.Close(); err != nil {
+		return "", err
+	}
+	if err := os.Rename(tmp, path); err != nil {
 		return "", err
 	}
 	if !activate {
