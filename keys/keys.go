@@ -233,7 +233,7 @@ func (s *Store) Generate(activate bool) (string, error) {
 }
 
 func (s *Store) activate(kid string) error {
-	tmp := filepath.Join(s.Dir, activeFile+".tmp")
+	tmp := filepath.Join(s.Dir, activeFile+"."+kid+".tmp") // a name of its own: copies may activate at once
 	if err := os.WriteFile(tmp, []byte(kid+"\n"), 0o600); err != nil {
 		return err
 	}
