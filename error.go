@@ -23,6 +23,7 @@ const (
 	EIdempotencyBusy  = "idempotency_key_in_use" // 409: same key still running
 	ETooLarge         = "request_too_large"      // 413
 	ERateLimited      = "rate_limited"           // 429: too many requests; Retry-After says when to retry
+	EUnavailable      = "database_unavailable"   // 503: the database cannot be reached; Retry-After says when to retry
 	EInternal         = "internal"               // 500
 )
 

@@ -129,7 +129,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /webhooks/stripe", s.stripeWebhook)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		if err := s.DB.CheckSchema(r.Context()); err != nil {
+		if err := s.DB.Ready(r.Context()); err != nil {
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)
 			return
 		}
@@ -352,6 +352,7 @@ type errorBody struct {
 // Error writes err as JSON. Errors that are not *fulfill.Error are logged
 // and answered "Internal error." without detail.
 func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
+	err = store.Classify(err)
 	var fe *fulfill.Error
 	var body errorBody
 	status := http.StatusInternalServerError
@@ -369,6 +370,9 @@ func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="fulfill"`)
 	}
 	setRetryAfter(w, err)
+	if body.Error.Code == fulfill.EUnavailable {
+		w.Header().Set("Retry-After", strconv.Itoa(store.RetryAfterSeconds))
+	}
 	writeJSON(w, status, body)
 }
 

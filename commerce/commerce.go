@@ -152,7 +152,7 @@ func (s *Service) LoadDemoCatalog(ctx context.Context) (bool, error) {
 		{Code: "compute-minutes-1000", Name: "1,000 compute minutes", Recurring: false, Prices: map[string]int64{"USD": 1000, "EUR": 1000}},
 		{Code: "storage-10gb", Name: "10 GB storage", Recurring: true, TermMonths: 12, Prices: map[string]int64{"USD": 6000, "EUR": 5600}},
 	}
-	return true, s.DB.InTx(ctx, func(tx *store.Tx) error {
+	err = s.DB.InTx(ctx, func(tx *store.Tx) error {
 		for i := range plans {
 			p := plans[i]
 			p.ID, p.TermMonths, p.CreatedAt = fulfill.NewID("plan"), 12, now
@@ -167,6 +167,13 @@ func (s *Service) LoadDemoCatalog(ctx context.Context) (bool, error) {
 		}
 		return nil
 	})
+	if fulfill.ErrorCode(err) == fulfill.EConflict {
+		// Another copy starting at the same time loaded it first.
+		if empty, cerr := s.DB.CatalogEmpty(ctx); cerr == nil && !empty {
+			return false, nil
+		}
+	}
+	return err == nil, err
 }
 
 // ---- customers ----

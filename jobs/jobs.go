@@ -200,6 +200,9 @@ func New(cfg Config) (*Runner, error) {
 		FetchCooldown:     20 * time.Millisecond,
 		FetchPollInterval: 100 * time.Millisecond,
 		Logger:            cfg.Logger,
+		// A job whose process died is worked again after RescueAfter.
+		JobTimeout:           JobTimeout,
+		RescueStuckJobsAfter: RescueAfter,
 	}
 	if cfg.Simulated == nil {
 		rc.PeriodicJobs = []*river.PeriodicJob{

@@ -201,11 +201,15 @@ func (s *Store) Generate(activate bool) (string, error) {
 		return "", err
 	}
 	kid := signer.KeyID()
+	// Written aside and renamed into place: another process (a copy of the
+	// server sharing the folder) never reads a half-written key.
 	path := filepath.Join(s.Dir, kid+".key")
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return "", err
 	}
+	defer os.Remove(tmp) // after a failure; gone after the rename
 	if _, err := f.Write(license.MarshalPrivateKey(signer.PrivateKey())); err != nil {
 		f.Close()
 		return "", err
@@ -217,6 +221,9 @@ func (s *Store) Generate(activate bool) (string, error) {
 	if err := f.Close(); err != nil {
 		return "", err
 	}
+	if err := os.Rename(tmp, path); err != nil {
+		return "", err
+	}
 	if !activate {
 		if cur, err := s.Signer(); err == nil && cur != nil {
 			return kid, nil
@@ -226,7 +233,7 @@ func (s *Store) Generate(activate bool) (string, error) {
 }
 
 func (s *Store) activate(kid string) error {
-	tmp := filepath.Join(s.Dir, activeFile+".tmp")
+	tmp := filepath.Join(s.Dir, activeFile+"."+kid+".tmp") // a name of its own: copies may activate at once
 	if err := os.WriteFile(tmp, []byte(kid+"\n"), 0o600); err != nil {
 		return err
 	}

@@ -65,6 +65,10 @@ type DB struct {
 // URL does not say.
 const DefaultMaxConns = 20
 
+// DefaultConnectTimeoutSeconds bounds a PostgreSQL connect when the URL
+// has no connect_timeout.
+const DefaultConnectTimeoutSeconds = 5
+
 // DefaultBusyTimeout is how long an SQLite statement waits for a lock
 // another connection (or process) holds before failing with SQLITE_BUSY.
 const DefaultBusyTimeout = 10 * time.Second
@@ -138,7 +142,7 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	w.SetMaxOpenConns(1)
 	w.SetConnMaxIdleTime(0)
 	w.SetConnMaxLifetime(0)
-	if err := w.PingContext(ctx); err != nil {
+	if err := pingSQLite(ctx, w); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("open SQLite %s: %w", path, err)
 	}
@@ -155,6 +159,24 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	return out, err
 }
 
+// pingSQLite opens the first connection. Switching a new file to WAL may
+// fail at once with SQLITE_BUSY, without waiting, while another process
+// does the same; try again then, for a while.
+func pingSQLite(ctx context.Context, db *sql.DB) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := db.PingContext(ctx)
+		if err == nil || !isBusy(err) || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
 // poolSize takes pool_max_conns out of a PostgreSQL URL (the server would
 // refuse it as an unknown setting) and returns the URL left and the size.
 func poolSize(raw string) (string, int, error) {
@@ -163,15 +185,18 @@ func poolSize(raw string) (string, int, error) {
 		return "", 0, fmt.Errorf("PostgreSQL URL: %w", err)
 	}
 	q := u.Query()
-	v := q.Get("pool_max_conns")
-	if v == "" {
-		return raw, DefaultMaxConns, nil
+	if q.Get("connect_timeout") == "" {
+		// An unreachable host answers 503 in seconds, not after TCP's minutes.
+		q.Set("connect_timeout", strconv.Itoa(DefaultConnectTimeoutSeconds))
 	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 {
-		return "", 0, fmt.Errorf("PostgreSQL URL: pool_max_conns=%q: want a whole number of at least 1", v)
+	n := DefaultMaxConns
+	if v := q.Get("pool_max_conns"); v != "" {
+		n, err = strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return "", 0, fmt.Errorf("PostgreSQL URL: pool_max_conns=%q: want a whole number of at least 1", v)
+		}
+		q.Del("pool_max_conns")
 	}
-	q.Del("pool_max_conns")
 	u.RawQuery = q.Encode()
 	return u.String(), n, nil
 }
@@ -281,19 +306,19 @@ func (db *DB) migrations() ([]migration, error) {
 // appliedVersions lists the migrations recorded as applied. Only a missing
 // schema_migrations table means nothing is applied; any other failure is an
 // error, never "apply everything again".
-func (db *DB) appliedVersions(ctx context.Context) (map[int]bool, error) {
+func (db *DB) appliedVersions(ctx context.Context, q querier) (map[int]bool, error) {
 	exists := `SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'`
 	if db.Dialect == Postgres {
 		exists = `SELECT COUNT(*) FROM pg_catalog.pg_tables WHERE schemaname = current_schema() AND tablename = 'schema_migrations'`
 	}
 	var n int
-	if err := db.Write.QueryRowContext(ctx, exists).Scan(&n); err != nil {
+	if err := q.QueryRowContext(ctx, exists).Scan(&n); err != nil {
 		return nil, fmt.Errorf("look for schema_migrations: %w", err)
 	}
 	if n == 0 {
 		return map[int]bool{}, nil // a new database: nothing applied
 	}
-	rows, err := db.Write.QueryContext(ctx, `SELECT version FROM schema_migrations`)
+	rows, err := q.QueryContext(ctx, `SELECT version FROM schema_migrations`)
 	if err != nil {
 		return nil, fmt.Errorf("read schema_migrations: %w", err)
 	}
@@ -318,7 +343,7 @@ func (db *DB) SchemaStatus(ctx context.Context) (applied, latest int, err error)
 		return 0, 0, err
 	}
 	latest = ms[len(ms)-1].Version
-	done, err := db.appliedVersions(ctx)
+	done, err := db.appliedVersions(ctx, db.Write)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -330,10 +355,87 @@ func (db *DB) SchemaStatus(ctx context.Context) (applied, latest int, err error)
 	return latest, latest, nil
 }
 
-// Migrate applies every migration not yet applied, each in its own
-// transaction, then River's own migrations.
-func (db *DB) Migrate(ctx context.Context) error {
-	if err := db.migrateUpTo(ctx, math.MaxInt); err != nil {
+// migrateLockKey is the PostgreSQL advisory lock that serializes Migrate
+// between processes ("fulfill\x00" read as a number).
+const migrateLockKey = 0x66756c66696c6c00
+
+// MaxMigrateWait bounds how long Migrate waits on SQLite for another process
+// that is migrating the same file.
+const MaxMigrateWait = 2 * time.Minute
+
+// Migrate applies every migration not yet applied, then River's own
+// migrations, under a lock several processes agree on: on PostgreSQL a
+// session advisory lock held on a connection of its own, on SQLite the
+// write lock of one transaction (BEGIN IMMEDIATE) that does it all. The applied versions are read inside
+// that lock, so of two processes starting at once on an empty database the
+// second waits for the first and then finds nothing to do.
+func (db *DB) Migrate(ctx context.Context) error { return db.migrateUpTo(ctx, math.MaxInt) }
+
+// migrateUpTo is Migrate with Fulfill's migrations up to version upTo only
+// (tests of a migration start from the schema before it).
+func (db *DB) migrateUpTo(ctx context.Context, upTo int) error {
+	all, err := db.migrations()
+	if err != nil {
+		return err
+	}
+	var ms []migration
+	for _, m := range all {
+		if m.Version <= upTo {
+			ms = append(ms, m)
+		}
+	}
+	deadline := time.Now().Add(MaxMigrateWait)
+	for {
+		err := db.migrateOnce(ctx, ms)
+		if err == nil || !isBusy(err) || time.Now().After(deadline) || ctx.Err() != nil {
+			return err
+		}
+		// SQLite: another process held the write lock for longer than
+		// busy_timeout (it is migrating); wait for it.
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (db *DB) migrateOnce(ctx context.Context, ms []migration) error {
+	if db.Dialect == Postgres {
+		return db.migratePostgres(ctx, ms)
+	}
+	tx, err := db.Write.BeginTx(ctx, nil) // SQLite's writer begins IMMEDIATE: the write lock
+	if err != nil {
+		return fmt.Errorf("migrations: take the lock: %w", err)
+	}
+	defer tx.Rollback()
+	if err := db.applyMigrations(ctx, tx, func(fn func(*sql.Tx) error) error { return fn(tx) }, ms); err != nil {
+		return err
+	}
+	migrator, err := rivermigrate.New(db.RiverDriver(), nil)
+	if err != nil {
+		return err
+	}
+	if _, err := migrator.MigrateTx(ctx, tx, rivermigrate.DirectionUp, nil); err != nil {
+		return fmt.Errorf("river migrations: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("migrations: commit: %w", err)
+	}
+	return nil
+}
+
+// migratePostgres holds a session advisory lock on a connection of its own
+// for the whole of Migrate, River's migrations included (some of those
+// cannot run in one transaction with others). The migrations run on other
+// connections of the pool, each in its own transaction.
+func (db *DB) migratePostgres(ctx context.Context, ms []migration) error {
+	conn, err := db.Write.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("migrations: connect: %w", err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, int64(migrateLockKey)); err != nil {
+		return fmt.Errorf("migrations: take the advisory lock: %w", err)
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, int64(migrateLockKey))
+	if err := db.applyMigrations(ctx, db.Write, func(fn func(*sql.Tx) error) error { return db.tx(ctx, fn) }, ms); err != nil {
 		return err
 	}
 	migrator, err := rivermigrate.New(db.RiverDriver(), nil)
@@ -346,38 +448,45 @@ func (db *DB) Migrate(ctx context.Context) error {
 	return nil
 }
 
-// migrateUpTo applies Fulfill's migrations up to version upTo (tests of a
-// migration start from the schema before it).
-func (db *DB) migrateUpTo(ctx context.Context, upTo int) error {
-	if _, err := db.Write.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+// applyMigrations creates schema_migrations, reads what is applied (inside
+// the caller's lock) and applies the rest, each through inTx.
+func (db *DB) applyMigrations(ctx context.Context, q interface {
+	querier
+	ExecContext(context.Context, string, ...any) (sql.Result, error)
+}, inTx func(func(*sql.Tx) error) error, ms []migration) error {
+	if _, err := q.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`); err != nil {
 		return fmt.Errorf("create schema_migrations: %w", err)
 	}
-	ms, err := db.migrations()
-	if err != nil {
-		return err
-	}
-	done, err := db.appliedVersions(ctx)
+	done, err := db.appliedVersions(ctx, q)
 	if err != nil {
 		return err
 	}
 	for _, m := range ms {
-		if done[m.Version] || m.Version > upTo {
+		if done[m.Version] {
 			continue
 		}
-		err := db.tx(ctx, func(tx *sql.Tx) error {
+		err := inTx(func(tx *sql.Tx) error {
 			if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
 				return fmt.Errorf("migration %s: %w", m.Name, err)
 			}
-			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`,
-				m.Version, m.Name, time.Now().UTC().Format(time.RFC3339))
-			return err
+			if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`,
+				m.Version, m.Name, time.Now().UTC().Format(time.RFC3339)); err != nil {
+				return fmt.Errorf("migration %s: record it: %w", m.Name, err)
+			}
+			return nil
 		})
 		if err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// isBusy reports whether err is SQLite's "database is locked".
+func isBusy(err error) bool {
+	var sqErr *sqlite.Error
+	return errors.As(err, &sqErr) && (sqErr.Code()&0xff == sqlite3.SQLITE_BUSY || sqErr.Code()&0xff == sqlite3.SQLITE_LOCKED)
 }
 
 // CheckSchema fails when migrations are pending.
@@ -415,13 +524,13 @@ func (db *DB) runTx(ctx context.Context, opts *sql.TxOptions, fn func(*sql.Tx) e
 	for attempt := 1; ; attempt++ {
 		err := db.txOnce(ctx, pool, opts, fn)
 		if err == nil || attempt == MaxTxAttempts || !Retryable(err) {
-			return err
+			return Classify(err)
 		}
 		// 5–15 ms, then 10–30 ms: long enough for the winner to commit.
 		pause := time.Duration(attempt) * (5*time.Millisecond + rand.N(10*time.Millisecond))
 		select {
 		case <-ctx.Done():
-			return err
+			return Classify(err)
 		case <-time.After(pause):
 		}
 	}
@@ -474,7 +583,7 @@ func mapErr(err error, what string) error {
 			return fmt.Errorf("%s: database busy (another connection holds the lock): %w", what, err)
 		}
 	}
-	return err
+	return Classify(err)
 }
 
 // IsUniqueViolation reports whether err is a unique-key violation.

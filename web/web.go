@@ -24,6 +24,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -429,12 +430,16 @@ func statusOf(code string) int { return httpstatus.Of(code) }
 // renderError shows an error page. Errors that are not ours are logged and
 // shown as "Internal error.".
 func (s *Server) renderError(w http.ResponseWriter, r *http.Request, err error) {
+	err = store.Classify(err)
 	code := fulfill.ErrorCode(err)
 	status := statusOf(code)
+	if code == fulfill.EUnavailable {
+		w.Header().Set("Retry-After", strconv.Itoa(store.RetryAfterSeconds))
+	}
 	if status >= 500 {
 		s.log.Error("web", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
-	title := map[int]string{404: "Page not found", 403: "Not allowed", 500: "Something went wrong", 429: "Too many attempts", 413: "Too large"}[status]
+	title := map[int]string{404: "Page not found", 403: "Not allowed", 500: "Something went wrong", 429: "Too many attempts", 413: "Too large", 503: "Temporarily unavailable"}[status]
 	if title == "" {
 		title = "That did not work"
 	}

@@ -140,6 +140,12 @@ type Config struct {
 	// SaaSProvisioningURL is the SaaS product's base URL; empty disables
 	// provisioning.
 	SaaSProvisioningURL string
+	// KeysDir is the folder of signing keys (default DataDir/keys); every
+	// copy on one database needs the same keys.
+	KeysDir string
+	// AcceptDataLoss starts on a database that may lose acknowledged
+	// commits in a crash (said in a WARN line at every start).
+	AcceptDataLoss bool
 }
 
 // String prints the config with secrets redacted.
@@ -171,6 +177,8 @@ func flags(name string, stderr io.Writer, getenv func(string) string) (*flag.Fla
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.DataDir, "data-dir", or(getenv("FULFILL_DATA_DIR"), "fulfill-data"), "data directory (SQLite database, keys, outbox) [FULFILL_DATA_DIR]")
 	fs.StringVar(&c.DatabaseURL, "database-url", getenv("FULFILL_DATABASE_URL"), "postgres://… to use PostgreSQL instead of SQLite [FULFILL_DATABASE_URL]")
+	fs.StringVar(&c.KeysDir, "keys-dir", getenv("FULFILL_SIGNING_KEY_DIR"),
+		"folder of license signing keys shared by every copy of the server (default DATA_DIR/keys) [FULFILL_SIGNING_KEY_DIR]")
 	c.KeyFile = getenv("FULFILL_SIGNING_KEY_FILE")
 	return fs, c
 }
@@ -209,6 +217,9 @@ func (c *Config) dbURL() string {
 }
 
 func (c *Config) keyStore() *keys.Store {
+	if c.KeysDir != "" {
+		return keys.New(c.KeysDir, c.KeyFile)
+	}
 	return keys.New(filepath.Join(c.DataDir, "keys"), c.KeyFile)
 }
 
@@ -264,6 +275,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.SaaSProvisioningURL, "saas-provisioning-url", getenv("FULFILL_SAAS_PROVISIONING_URL"),
 		"base URL of the SaaS product; Fulfill POSTs {url}/fulfill/provision for SaaS subscriptions; empty disables provisioning [FULFILL_SAAS_PROVISIONING_URL]")
+	fs.BoolVar(&c.AcceptDataLoss, "accept-data-loss", getenv("FULFILL_ACCEPT_DATA_LOSS") == "1",
+		"start even if the database may lose acknowledged commits in a crash (PostgreSQL fsync or synchronous_commit off; SQLite not WAL with synchronous=FULL) [FULFILL_ACCEPT_DATA_LOSS=1]")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err.Error()}
 	}
@@ -307,6 +320,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		return err
 	}
 	defer db.Close()
+	if err := checkDurability(ctx, db, c.AcceptDataLoss, log); err != nil {
+		return err
+	}
 	if c.Migrate {
 		if err := db.Migrate(ctx); err != nil {
 			return err
@@ -320,16 +336,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	}
 
 	ks := c.keyStore()
-	if list, err := ks.List(); err != nil {
-		return err
-	} else if len(list) == 0 {
-		kid, err := ks.Generate(true)
-		if err != nil {
-			return fmt.Errorf("generate the first license signing key: %w", err)
-		}
-		fmt.Fprintf(stdout, "Generated license signing key %s in %s.\n", kid, ks.Dir)
-	}
-	if _, err := ks.Signer(); err != nil {
+	if err := checkSigningKeys(ctx, db, ks, stdout, log); err != nil {
 		return err
 	}
 	var sender mail.Sender
@@ -394,14 +401,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if err != nil {
 		return err
 	}
-	if err := runner.Start(ctx); err != nil {
+	// Not ctx: SIGTERM must not hard-stop running jobs (stopJobs stops softly
+	// after the HTTP server has finished its requests).
+	if err := runner.Start(context.WithoutCancel(ctx)); err != nil {
 		return err
 	}
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		runner.Stop(sctx)
-	}()
+	defer stopJobs(runner, log)
 
 	a := &api.Server{Svc: svc, DB: db, Jobs: runner, Keys: ks, Seller: c.Seller, Logger: log,
 		Wall: fulfill.ClockFunc(time.Now), Lease: c.IdempotencyLease, ClientIP: proxies}
@@ -450,7 +455,5 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		return err
 	case <-ctx.Done():
 	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	return srv.Shutdown(sctx)
+	return stopHTTP(srv, log)
 }

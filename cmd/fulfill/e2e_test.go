@@ -8,9 +8,11 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -26,7 +28,10 @@ func TestMain(m *testing.M) {
 		if err := json.Unmarshal([]byte(os.Getenv("FULFILL_TEST_ARGS")), &args); err != nil {
 			panic(err)
 		}
-		if err := Main(context.Background(), args, os.Stdout, os.Stderr, os.Getenv); err != nil {
+		// As main does: SIGTERM stops the server gracefully.
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		if err := Main(ctx, args, os.Stdout, os.Stderr, os.Getenv); err != nil {
 			fmt.Fprintln(os.Stderr, "fulfill:", err)
 			os.Exit(1)
 		}
@@ -59,7 +64,8 @@ func startServerEnv(t *testing.T, dbURL string, vars map[string]string, extra ..
 	var out syncBuffer
 	done := make(chan error, 1)
 	go func() {
-		all := map[string]string{"FULFILL_ADMIN_TOKEN": e2eToken}
+		// The shared test cluster runs with fsync off, for speed.
+		all := map[string]string{"FULFILL_ADMIN_TOKEN": e2eToken, "FULFILL_ACCEPT_DATA_LOSS": "1"}
 		for k, v := range vars {
 			all[k] = v
 		}

@@ -12,15 +12,17 @@ import (
 	"github.com/fulfillhq/fulfill/license"
 )
 
-const keysUsage = `Usage: fulfill keys COMMAND [--data-dir DIR]
+const keysUsage = `Usage: fulfill keys COMMAND [--data-dir DIR] [--keys-dir DIR]
 
   generate       create a key (it becomes active if none is)
   list           list the keys: id, status, created
   rotate         create a new active key; the old one stays trusted
   remove KID     remove a retired key: licenses it signed stop verifying
 
-Keys live in DIR/keys (mode 0600). FULFILL_SIGNING_KEY_FILE names an
-external active key instead.
+Keys live in DIR/keys (mode 0600), or in --keys-dir (FULFILL_SIGNING_KEY_DIR).
+FULFILL_SIGNING_KEY_FILE names an external active key instead. Every copy of
+the server on one database needs the same keys; they are never stored in the
+database.
 `
 
 func keysCmd(args []string, stdout, stderr io.Writer, getenv func(string) string) error {

@@ -77,7 +77,8 @@ func startChild(t *testing.T, args []string, vars map[string]string) *child {
 	t.Helper()
 	a, _ := json.Marshal(args)
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "FULFILL_TEST_CHILD=1", "FULFILL_TEST_ARGS="+string(a), "FULFILL_ADMIN_TOKEN="+e2eToken)
+	cmd.Env = append(os.Environ(), "FULFILL_TEST_CHILD=1", "FULFILL_TEST_ARGS="+string(a), "FULFILL_ADMIN_TOKEN="+e2eToken,
+		"FULFILL_ACCEPT_DATA_LOSS=1") // the shared test cluster runs with fsync off, for speed
 	for k, v := range vars {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}

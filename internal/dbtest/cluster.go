@@ -25,6 +25,7 @@ type cluster struct {
 	pgCtl   string
 	cred    *syscall.Credential // non-nil when running as root: run as postgres
 	url     string              // maintenance database URL
+	port    int
 
 	// watchdog is the write end of a pipe whose read end is the stdin of a
 	// watchdog process. When this process exits in any way, the kernel closes
@@ -44,7 +45,7 @@ var (
 )
 
 func getCluster() (*cluster, error) {
-	clusterOnce.Do(func() { theCluster, clusterErr = startCluster() })
+	clusterOnce.Do(func() { theCluster, clusterErr = startCluster(false) })
 	return theCluster, clusterErr
 }
 
@@ -59,7 +60,10 @@ func stopCluster() {
 	}
 }
 
-func startCluster() (*cluster, error) {
+// startCluster starts a cluster. A durable one keeps fsync and
+// synchronous_commit on (as production must); the shared one turns them
+// off for speed.
+func startCluster(durable bool) (*cluster, error) {
 	pgCtl, initdb, err := findBinaries()
 	if err != nil {
 		return nil, err
@@ -110,14 +114,14 @@ func startCluster() (*cluster, error) {
 listen_addresses = '127.0.0.1'
 unix_socket_directories = '%s'
 max_connections = 200
-fsync = off
-synchronous_commit = off
+fsync = %s
+synchronous_commit = %s
 full_page_writes = off
 autovacuum = off
 jit = off
 max_wal_size = 256MB
 min_wal_size = 32MB
-`, strings.ReplaceAll(c.dir, "'", "''"))
+`, strings.ReplaceAll(c.dir, "'", "''"), onOff(durable), onOff(durable))
 	f, err := os.OpenFile(filepath.Join(c.dataDir, "postgresql.conf"), os.O_APPEND|os.O_WRONLY, 0)
 	if err == nil {
 		_, err = f.WriteString(conf)
@@ -139,6 +143,7 @@ min_wal_size = 32MB
 		out, err := c.run(c.pgCtl, "start", "-w", "-t", "60", "-D", c.dataDir, "-l", c.logFile,
 			"-o", "-p "+strconv.Itoa(port))
 		if err == nil {
+			c.port = port
 			c.url = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)
 			return c, nil
 		}
@@ -292,4 +297,11 @@ func tail(s string, n int) string {
 		s = "…" + s[len(s)-n:]
 	}
 	return s
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
 }

@@ -40,6 +40,7 @@ var statuses = map[string]int{
 	"incorrect_cvc":      http.StatusPaymentRequired,
 	"processing_error":   http.StatusPaymentRequired,
 	"too_many_requests":  http.StatusTooManyRequests,
+	fulfill.EUnavailable: http.StatusServiceUnavailable,
 	fulfill.EInternal:    http.StatusInternalServerError,
 }
 
