@@ -26,6 +26,7 @@ import (
 	"github.com/fulfillhq/fulfill/invoicepdf"
 	"github.com/fulfillhq/fulfill/jobs"
 	"github.com/fulfillhq/fulfill/keys"
+	"github.com/fulfillhq/fulfill/metrics"
 	"github.com/fulfillhq/fulfill/store"
 )
 
@@ -156,6 +157,7 @@ func actor(r *http.Request) commerce.Actor {
 
 func (s *Server) wrap(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		metrics.NoteRoute(r)
 		r = r.WithContext(fulfill.WithRemoteAddr(r.Context(), remote(r)))
 		if err := edgecheck.Params(r, rt.Path, MaxParamLength); err != nil {
 			s.Error(w, r, err)
@@ -289,12 +291,12 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, rt route, ke
 	// go away (a conflict, a throttle), releases the key so a retry runs.
 	if !FinalAnswer(rec.status) {
 		if err := s.DB.ReleaseIdempotencyKey(context.WithoutCancel(ctx), tok.ID, key); err != nil {
-			s.Logger.Error("release idempotency key", "err", err)
+			s.Logger.ErrorContext(r.Context(), "release idempotency key", "err", err)
 		}
 		return
 	}
 	if err := s.DB.FinishIdempotencyKey(context.WithoutCancel(ctx), tok.ID, key, rec.status, rec.body.Bytes()); err != nil {
-		s.Logger.Error("store idempotency key", "err", err)
+		s.Logger.ErrorContext(r.Context(), "store idempotency key", "err", err)
 	}
 }
 
@@ -316,11 +318,11 @@ func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
 		body.Error.Code, body.Error.Message, body.Error.Field = fe.Code, fe.Message, fe.Field
 		status = httpstatus.Of(fe.Code)
 		if status >= 500 {
-			s.Logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+			s.Logger.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		}
 	} else {
 		body.Error.Code, body.Error.Message = fulfill.EInternal, "Internal error."
-		s.Logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		s.Logger.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="fulfill"`)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/fulfillhq/fulfill"
 	"github.com/fulfillhq/fulfill/billing"
+	"github.com/fulfillhq/fulfill/metrics"
 	"github.com/fulfillhq/fulfill/store"
 )
 
@@ -44,6 +45,9 @@ type Service struct {
 	// AfterCharge, when set, runs right after a successful charge and before
 	// the transaction commits: tests use it to simulate a crash there.
 	AfterCharge func()
+	// Metrics counts and logs business events after they commit; nil
+	// records nothing.
+	Metrics *metrics.Recorder
 }
 
 // Actor says who asks, for version histories and the audit trail.
@@ -225,8 +229,12 @@ func (s *Service) emit(tx *store.Tx, typ, subjectID, customerID string, data any
 	if customerID != "" {
 		cid = &customerID
 	}
-	_, err := tx.EmitEvent(typ, subjectID, cid, data, s.now())
-	return err
+	if _, err := tx.EmitEvent(typ, subjectID, cid, data, s.now()); err != nil {
+		return err
+	}
+	ctx := tx.Context()
+	tx.AfterCommit(func() { s.Metrics.Event(ctx, typ, subjectID, customerID) })
+	return nil
 }
 
 func plural(n int64, word string) string {

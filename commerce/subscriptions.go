@@ -124,6 +124,7 @@ func (s *Service) Purchase(ctx context.Context, actor Actor, in PurchaseInput) (
 	if err != nil {
 		return nil, err
 	}
+	s.Metrics.Purchase(ctx, res.Subscription.Plan)
 	return &res, nil
 }
 

@@ -22,6 +22,8 @@ type Tx struct {
 	tx       *sql.Tx
 	ctx      context.Context
 	readOnly bool
+	// committed run after the transaction commits (metrics, logs).
+	committed []func()
 }
 
 // InTx runs fn in one transaction. A transaction PostgreSQL aborts as a
@@ -29,10 +31,25 @@ type Tx struct {
 // fn must do nothing outside the transaction beyond setting its results: no
 // network call, nothing appended to or counted in outer variables.
 func (db *DB) InTx(ctx context.Context, fn func(*Tx) error) error {
-	return db.tx(ctx, func(tx *sql.Tx) error {
-		return fn(&Tx{db: db, tx: tx, ctx: ctx})
+	var committed []func()
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		t := &Tx{db: db, tx: tx, ctx: ctx}
+		err := fn(t)
+		committed = t.committed // only the last attempt's
+		return err
 	})
+	if err != nil {
+		return err
+	}
+	for _, f := range committed {
+		f()
+	}
+	return nil
 }
+
+// AfterCommit runs f once the transaction has committed, and never if it
+// rolls back: for counting and logging what was really recorded.
+func (t *Tx) AfterCommit(f func()) { t.committed = append(t.committed, f) }
 
 // ReadTx runs fn in a read-only transaction: one consistent view of the
 // data that takes no lock and never waits for a writer (on SQLite it runs on

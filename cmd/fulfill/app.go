@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -131,6 +130,10 @@ type Config struct {
 	KeyFile           string
 	Migrate           bool
 	LogLevel          string
+	LogFormat         string // text or json
+	// MetricsAddr serves /metrics without authentication on its own
+	// listener; empty serves it on Addr behind the admin token.
+	MetricsAddr string
 	// SaaSProvisioningURL is the SaaS product's base URL; empty disables
 	// provisioning.
 	SaaSProvisioningURL string
@@ -223,6 +226,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	fs.StringVar(&c.Seller.Email, "seller-email", or(getenv("FULFILL_SELLER_EMAIL"), "billing@localhost"), "the seller's billing email on invoices [FULFILL_SELLER_EMAIL]")
 	fs.BoolVar(&c.Migrate, "migrate", true, "apply pending migrations at start; with -migrate=false the server refuses an old schema")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.LogFormat, "log-format", or(getenv("FULFILL_LOG_FORMAT"), "text"), "log lines as text or json [FULFILL_LOG_FORMAT]")
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", getenv("FULFILL_METRICS_ADDR"),
+		"serve Prometheus /metrics on this HOST:PORT without authentication; unset serves it on --addr behind the admin token [FULFILL_METRICS_ADDR]")
 	fs.StringVar(&c.SaaSProvisioningURL, "saas-provisioning-url", getenv("FULFILL_SAAS_PROVISIONING_URL"),
 		"base URL of the SaaS product; Fulfill POSTs {url}/fulfill/provision for SaaS subscriptions; empty disables provisioning [FULFILL_SAAS_PROVISIONING_URL]")
 	if err := fs.Parse(args); err != nil {
@@ -242,11 +248,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if err != nil {
 		return usageError{"--trusted-proxies: " + err.Error()}
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
-		return usageError{fmt.Sprintf("--log-level %q: want debug, info, warn or error", c.LogLevel)}
+	log, err := newLogger(stderr, c.LogFormat, c.LogLevel)
+	if err != nil {
+		return err
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
 	var clock fulfill.Clock = fulfill.ClockFunc(time.Now)
 	var sim *fulfill.SimulatedClock
@@ -303,8 +308,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if err != nil {
 		return err
 	}
+	rec := newRecorder(log, db)
 	svc := &commerce.Service{DB: db, Clock: clock, Payments: payments, Tax: billing.DefaultTaxTable(c.SellerCountry), Keys: ks,
-		PublicURL: strings.TrimSuffix(c.PublicURL, "/")}
+		PublicURL: strings.TrimSuffix(c.PublicURL, "/"), Metrics: rec}
 	if getenv("FULFILL_TEST_CRASH_AFTER_CHARGE") == "1" {
 		// Tests only: die between the charge and the commit, like a crash.
 		svc.AfterCharge = func() { os.Exit(3) }
@@ -327,7 +333,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		return usageError{fmt.Sprintf("--saas-provisioning-url %q: want an http:// or https:// URL", u)}
 	}
 	runner, err := jobs.New(jobs.Config{Service: svc, Clock: clock, Simulated: sim, Logger: log, Mail: sender, From: c.MailFrom,
-		ProvisioningURL: c.SaaSProvisioningURL})
+		ProvisioningURL: c.SaaSProvisioningURL, Metrics: rec})
 	if err != nil {
 		return err
 	}
@@ -367,7 +373,15 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	root.Handle("/webhooks/", apiHandler)
 	root.Handle("/.well-known/", apiHandler)
 	root.Handle("/", webSrv.Handler())
-	srv := &http.Server{Handler: root, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+	if c.MetricsAddr != "" {
+		mln, err := net.Listen("tcp", c.MetricsAddr)
+		if err != nil {
+			return fmt.Errorf("--metrics-addr: %w", err)
+		}
+		go serveMetrics(ctx, mln, rec, log)
+		fmt.Fprintf(stdout, "Metrics at http://%s/metrics\n", mln.Addr())
+	}
+	srv := &http.Server{Handler: observed(root, rec, c.MetricsAddr, token), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 120 * time.Second, IdleTimeout: 120 * time.Second}
 
 	fmt.Fprintf(stdout, "Fulfill is running at http://%s (%s)\n", ln.Addr(), db.Dialect)
