@@ -249,12 +249,12 @@ func (t *Tx) PlanByID(id string) (*fulfill.Plan, error) {
 // ---- customers ----
 
 const customerCols = `id, email, name, company, address, city, postal_code, country, tax_id, currency,
-	contact_name, contact_email, billing_name, billing_email, credit, credit_hold, created_at`
+	contact_name, contact_email, billing_name, billing_email, credit, credit_hold, created_at, probe`
 
 func scanCustomer(s interface{ Scan(...any) error }) (*fulfill.Customer, error) {
 	var c fulfill.Customer
 	err := s.Scan(&c.ID, &c.Email, &c.Name, &c.Company, &c.Address, &c.City, &c.PostalCode, &c.Country, &c.TaxID, &c.Currency,
-		&c.ContactName, &c.ContactEmail, &c.BillingName, &c.BillingEmail, &c.Credit, &c.CreditHold, &c.CreatedAt)
+		&c.ContactName, &c.ContactEmail, &c.BillingName, &c.BillingEmail, &c.Credit, &c.CreditHold, &c.CreatedAt, &c.Probe)
 	if err != nil {
 		return nil, err
 	}
@@ -264,9 +264,15 @@ func scanCustomer(s interface{ Scan(...any) error }) (*fulfill.Customer, error) 
 // InsertCustomer adds a customer.
 func (t *Tx) InsertCustomer(c *fulfill.Customer) error {
 	return mapErr(t.exec(`INSERT INTO customers (`+customerCols+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
 		c.ID, c.Email, c.Name, c.Company, c.Address, c.City, c.PostalCode, c.Country, c.TaxID, c.Currency,
-		c.ContactName, c.ContactEmail, c.BillingName, c.BillingEmail, c.Credit, c.CreditHold, c.CreatedAt.UTC()), "Customer")
+		c.ContactName, c.ContactEmail, c.BillingName, c.BillingEmail, c.Credit, c.CreditHold, c.CreatedAt.UTC(), c.Probe), "Customer")
+}
+
+// ProbeCustomer is the probe customer, if there is one.
+func (t *Tx) ProbeCustomer() (*fulfill.Customer, error) {
+	c, err := scanCustomer(t.tx.QueryRowContext(t.ctx, `SELECT `+customerCols+` FROM customers WHERE probe = $1`, true))
+	return c, mapErr(err, "Probe customer")
 }
 
 // Customer returns a customer, locked for update.

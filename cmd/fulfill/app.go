@@ -50,6 +50,8 @@ Usage:
                                        add a staff account for the admin console (/admin)
   fulfill loadtest [--customers N] [--clients N] [--duration D]
                                        seed a database, load the web pages, print latencies
+  fulfill probe    --server URL        buy, activate, sync and download a license as the
+                                       probe customer; exit 1 on the first failure
   fulfill help                         show this help
 
 Run "fulfill COMMAND -h" for a command's flags.
@@ -97,6 +99,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, getenv f
 		return adminCmd(ctx, args[1:], stdout, stderr, getenv)
 	case "loadtest":
 		return loadtestCmd(ctx, args[1:], stdout, stderr, getenv)
+	case "probe":
+		return probeCmd(ctx, args[1:], stdout, stderr, getenv)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
