@@ -52,6 +52,10 @@ Usage:
                                        seed a database, load the web pages, print latencies
   fulfill probe    --server URL        buy, activate, sync and download a license as the
                                        probe customer; exit 1 on the first failure
+  fulfill backup   FILE                online SQLite backup (PostgreSQL: pg_dump)
+  fulfill restore  FILE                check a backup and put it in place (server stopped)
+  fulfill migrate-data --from DATA_DIR --to postgres://…
+                                       copy an SQLite database into an empty PostgreSQL one
   fulfill help                         show this help
 
 Run "fulfill COMMAND -h" for a command's flags.
@@ -101,6 +105,12 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, getenv f
 		return loadtestCmd(ctx, args[1:], stdout, stderr, getenv)
 	case "probe":
 		return probeCmd(ctx, args[1:], stdout, stderr, getenv)
+	case "backup":
+		return backupCmd(ctx, args[1:], stdout, stderr, getenv)
+	case "restore":
+		return restoreCmd(ctx, args[1:], stdout, stderr, getenv)
+	case "migrate-data":
+		return migrateDataCmd(ctx, args[1:], stdout, stderr, getenv)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
