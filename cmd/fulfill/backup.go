@@ -94,8 +94,13 @@ func checkBackup(ctx context.Context, file string) (int, error) {
 	if applied == 0 {
 		return 0, fmt.Errorf("%s is not a Fulfill database (no migrations applied)", file)
 	}
-	if applied > latest {
-		return 0, fmt.Errorf("%s has schema version %d, newer than this program's %d: restore it with a newer fulfill", file, applied, latest)
+	// SchemaStatus looks only for the migrations this program knows.
+	var newest int
+	if err := db.Read.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&newest); err != nil {
+		return 0, fmt.Errorf("%s: %w", file, err)
+	}
+	if newest > latest {
+		return 0, fmt.Errorf("%s has schema version %d, newer than this program's %d: restore it with a newer fulfill", file, newest, latest)
 	}
 	return applied, nil
 }

@@ -18,8 +18,8 @@ PostgreSQL database: it applies the migrations to the target, copies each
 table in its own transaction (parents before children), moves the jobs not
 yet finished, then checks that every table has as many rows on both sides
 and that the invoice totals per currency are equal. It refuses a target
-that already holds data. Stop the server first (or copy a backup: fulfill
-backup, then --from the backup's directory with --file).
+that already holds data. Stop the server first, or copy from a backup
+(fulfill backup) with --file instead of --from.
 `
 
 func migrateDataCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
