@@ -1,8 +1,12 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
 	"io"
 	"net/http"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -145,5 +149,85 @@ func TestRequestIDHonouredAndReturned(t *testing.T) {
 		if tc.want != "" && got != tc.want || tc.want == "" && !regexp.MustCompile(`^[0-9a-f]{16}$`).MatchString(got) {
 			t.Errorf("sent %q: got X-Request-Id %q", tc.sent, got)
 		}
+	}
+}
+
+// A purchase logs one JSON line for its business event carrying the id of
+// the request that made it; a webhook endpoint that cannot be reached
+// counts as delivery and job failures; a seat link is counted.
+func TestMetricsAndLogsFollowEventsJobsAndSeatLinks(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "data")
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, logs syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- Main(ctx, []string{"serve", "--data-dir", dir, "--addr", "127.0.0.1:0", "--simulated-clock", "2026-01-01",
+			"--log-format", "json"}, &out, &logs, env(map[string]string{"FULFILL_ADMIN_TOKEN": e2eToken}))
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	var s *server
+	deadline := time.Now().Add(30 * time.Second)
+	for s == nil {
+		if m := regexp.MustCompile(`running at (http://\S+)`).FindStringSubmatch(out.String()); m != nil {
+			s = &server{t: t, addr: m[1], dataDir: dir, out: &out}
+		} else if time.Now().After(deadline) {
+			t.Fatalf("no server:\n%s", out.String())
+		} else {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if c := s.call("POST", "/api/v1/webhook_endpoints", map[string]any{"url": "http://127.0.0.1:1/hook",
+		"events": []string{"subscription.created"}}, nil); c != 201 {
+		t.Fatalf("webhook endpoint: %d", c)
+	}
+	var cus struct{ ID string }
+	s.call("POST", "/api/v1/customers", map[string]any{"email": "l@example.com", "name": "L", "country": "US"}, &cus)
+	body, _ := json.Marshal(map[string]any{"customer_id": cus.ID, "plan": "sm-premium", "seats": 5, "payment_method": "pm_card_visa"})
+	req, _ := http.NewRequest("POST", s.addr+"/api/v1/subscriptions", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+e2eToken)
+	req.Header.Set("X-Request-Id", "buy-0001")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p struct {
+		ActivationCode string `json:"activation_code"`
+	}
+	json.NewDecoder(resp.Body).Decode(&p)
+	resp.Body.Close()
+	if resp.StatusCode != 201 {
+		t.Fatalf("purchase: %d", resp.StatusCode)
+	}
+	found := false
+	for _, line := range strings.Split(logs.String(), "\n") {
+		var l map[string]any
+		if json.Unmarshal([]byte(line), &l) == nil && l["msg"] == "event" && l["type"] == "subscription.created" {
+			found = true
+			if l["request_id"] != "buy-0001" || l["level"] != "INFO" {
+				t.Errorf("event line %s: want request_id buy-0001 at INFO", line)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no JSON event line for the purchase in:\n%s", logs.String())
+	}
+	state := filepath.Join(t.TempDir(), "inst")
+	mustRun(t, "instance", "activate", "--server", s.addr, "--code", p.ActivationCode, "--state-dir", state, "--now", "2026-01-01")
+	mustRun(t, "instance", "sync", "--server", s.addr, "--state-dir", state, "--billable", "3", "--max", "3", "--now", "2026-01-01")
+
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		_, text := scrape(t, s.addr+"/metrics", e2eToken)
+		hooks := sample(t, text, `fulfill_delivery_failures_total{kind="webhook"}`)
+		jobs := sample(t, text, `fulfill_job_failures_total{kind="webhook.deliver"}`)
+		links := sample(t, text, `fulfill_seat_links_total`)
+		if hooks >= 1 && jobs == hooks && links == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("webhook delivery failures %v, job failures %v, seat links %v; want ≥1, equal, 1", hooks, jobs, links)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
