@@ -41,25 +41,24 @@ type AddOn struct {
 
 // Customer is a billing account: who pays, where, and who to write to.
 type Customer struct {
-	ID           string `json:"id"`
-	Email        string `json:"email"`
-	Name         string `json:"name"`
-	Company      string `json:"company"`
-	Address      string `json:"address"`
-	City         string `json:"city"`
-	PostalCode   string `json:"postal_code"`
-	Country      string `json:"country"`
-	TaxID        string `json:"tax_id"`
-	Currency     string `json:"currency"`
-	ContactName  string `json:"subscription_contact_name"`
-	ContactEmail string `json:"subscription_contact_email"`
-	BillingName  string `json:"billing_contact_name"`
-	BillingEmail string `json:"billing_contact_email"`
-	Credit       int64  `json:"credit_balance"`
-	CreditHold   bool   `json:"credit_hold"`
-	// Probe marks the customer of `fulfill probe`, left out of the KPIs.
-	Probe     bool      `json:"probe"`
-	CreatedAt time.Time `json:"created_at"`
+	ID           string    `json:"id"`
+	Email        string    `json:"email"`
+	Name         string    `json:"name"`
+	Company      string    `json:"company"`
+	Address      string    `json:"address"`
+	City         string    `json:"city"`
+	PostalCode   string    `json:"postal_code"`
+	Country      string    `json:"country"`
+	TaxID        string    `json:"tax_id"`
+	Currency     string    `json:"currency"`
+	ContactName  string    `json:"subscription_contact_name"`
+	ContactEmail string    `json:"subscription_contact_email"`
+	BillingName  string    `json:"billing_contact_name"`
+	BillingEmail string    `json:"billing_contact_email"`
+	Credit       int64     `json:"credit_balance"`
+	CreditHold   bool      `json:"credit_hold"`
+	Probe        bool      `json:"probe"` // the customer of `fulfill probe`, left out of the KPIs
+	CreatedAt    time.Time `json:"created_at"`
 }
 
 // Subscription states.
