@@ -59,6 +59,7 @@ type Customer struct {
 	BillingEmail string    `json:"billing_contact_email"`
 	Credit       int64     `json:"credit_balance"`
 	CreditHold   bool      `json:"credit_hold"`
+	Probe        bool      `json:"probe"` // the customer of `fulfill probe`, left out of the KPIs
 	CreatedAt    time.Time `json:"created_at"`
 }
 

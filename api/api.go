@@ -27,6 +27,7 @@ import (
 	"github.com/fulfillhq/fulfill/invoicepdf"
 	"github.com/fulfillhq/fulfill/jobs"
 	"github.com/fulfillhq/fulfill/keys"
+	"github.com/fulfillhq/fulfill/metrics"
 	"github.com/fulfillhq/fulfill/store"
 )
 
@@ -157,6 +158,7 @@ func actor(r *http.Request) commerce.Actor {
 
 func (s *Server) wrap(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		metrics.NoteRoute(r)
 		r = r.WithContext(fulfill.WithRemoteAddr(r.Context(), remote(r)))
 		// Answers carry activation codes, licenses and customer data: no
 		// cache (browser, proxy) keeps a copy.
@@ -302,14 +304,14 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, rt route, ke
 		// Past its recovery point the request keeps its key and seed: the
 		// retry, let in at once, resumes the same work.
 		if err := s.DB.UnlockIdempotencyKey(bg, tok.ID, key); err != nil {
-			s.Logger.Error("unlock idempotency key", "err", err)
+			s.Logger.ErrorContext(r.Context(), "unlock idempotency key", "err", err)
 		}
 	case !FinalAnswer(rec.status):
 		// A failure on our side is not an answer, nor is one that may go
 		// away (a conflict with a state that may change, such as a payment
 		// still in progress, or a throttle): release the key so a retry runs.
 		if err := s.DB.ReleaseIdempotencyKey(bg, tok.ID, key); err != nil {
-			s.Logger.Error("release idempotency key", "err", err)
+			s.Logger.ErrorContext(r.Context(), "release idempotency key", "err", err)
 		}
 	case ans.Finished() && rec.status < 300:
 		// The answer committed with the change.
@@ -360,11 +362,11 @@ func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
 		body.Error.Code, body.Error.Message, body.Error.Field = fe.Code, fe.Message, fe.Field
 		status = httpstatus.Of(fe.Code)
 		if status >= 500 {
-			s.Logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+			s.Logger.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		}
 	} else {
 		body.Error.Code, body.Error.Message = fulfill.EInternal, "Internal error."
-		s.Logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		s.Logger.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="fulfill"`)

@@ -63,6 +63,7 @@ type customerRequest struct {
 	ContactEmail string `json:"subscription_contact_email"`
 	BillingName  string `json:"billing_contact_name"`
 	BillingEmail string `json:"billing_contact_email"`
+	Probe        bool   `json:"probe"`
 }
 
 func (s *Server) createCustomer(w http.ResponseWriter, r *http.Request) error {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/fulfillhq/fulfill"
 	"github.com/fulfillhq/fulfill/billing"
+	"github.com/fulfillhq/fulfill/metrics"
 	"github.com/fulfillhq/fulfill/store"
 )
 
@@ -55,6 +56,9 @@ type Service struct {
 	// "name:kind" with the attempt's kind, e.g. "after-charge:refund"; the
 	// API adds "before-answer"): tests kill the process there.
 	Failpoint func(name string)
+	// Metrics counts and logs business events after they commit; nil
+	// records nothing.
+	Metrics *metrics.Recorder
 }
 
 // Actor says who asks, for version histories and the audit trail.
@@ -182,6 +186,9 @@ func (s *Service) LoadDemoCatalog(ctx context.Context) (bool, error) {
 type CustomerInput struct {
 	Email, Name, Company, Address, City, PostalCode, Country, TaxID, Currency string
 	ContactName, ContactEmail, BillingName, BillingEmail                      string
+	// Probe asks for the probe customer: created once, then the same one
+	// is returned; it is left out of the KPIs.
+	Probe bool
 }
 
 var emailRE = regexp.MustCompile(`^[^@\s]+@[^@\s]+\.[^@\s]+$`)
@@ -197,7 +204,16 @@ func (s *Service) CreateCustomer(ctx context.Context, in CustomerInput) (*fulfil
 	// Derived from the request's Idempotency-Key: a re-run could only hit
 	// the same id, never create a second customer.
 	c.ID = fulfill.NewIDFor(ctx, "cus")
+	c.Probe = in.Probe
 	if err := s.DB.InTx(ctx, func(tx *store.Tx) error {
+		if in.Probe {
+			if p, err := tx.ProbeCustomer(); err == nil {
+				c = p
+				return nil
+			} else if fulfill.ErrorCode(err) != fulfill.ENotFound {
+				return err
+			}
+		}
 		if err := tx.InsertCustomer(c); err != nil {
 			return err
 		}
@@ -250,8 +266,12 @@ func (s *Service) emit(tx *store.Tx, typ, subjectID, customerID string, data any
 	if customerID != "" {
 		cid = &customerID
 	}
-	_, err := tx.EmitEvent(typ, subjectID, cid, data, s.now())
-	return err
+	if _, err := tx.EmitEvent(typ, subjectID, cid, data, s.now()); err != nil {
+		return err
+	}
+	ctx := tx.Context()
+	tx.AfterCommit(func() { s.Metrics.Event(ctx, typ, subjectID, customerID) })
+	return nil
 }
 
 func plural(n int64, word string) string {

@@ -201,6 +201,9 @@ func (s *Service) SeatLink(ctx context.Context, in SeatLinkInput) (*SeatLinkResu
 		}
 		return nil
 	})
+	if err == nil {
+		s.Metrics.SeatLink(ctx, out.SubscriptionID, in.InstanceID, in.Billable)
+	}
 	return out, err
 }
 

@@ -115,6 +115,11 @@ func (s *Service) recordIntent(tx *store.Tx, a *store.PaymentAttempt) (*store.Pa
 // for a retry or the completer.
 func (s *Service) settle(ctx context.Context, a *store.PaymentAttempt) (any, error) {
 	charge, err := s.callProvider(ctx, a)
+	if err != nil {
+		// Counted when the provider answers (or fails to): the refusal
+		// happened whatever phase 3 records.
+		s.Metrics.PaymentFailed(ctx, a.InvoiceID, or(fulfill.ErrorCode(err), "provider_error"))
+	}
 	var declined *fulfill.Error
 	if err != nil && !errors.As(err, &declined) {
 		return nil, fmt.Errorf("charge for payment attempt %s: %w", a.ID, err)
@@ -372,6 +377,7 @@ func (s *Service) recordPurchase(tx *store.Tx, actor Actor, cust *fulfill.Custom
 		}
 	}
 	res.Subscription, res.Invoice = sub, inv
+	tx.AfterCommit(func() { s.Metrics.Purchase(tx.Context(), sub.Plan) })
 	if err := s.audit(tx, actor, "subscription.purchase", "subscription", sub.ID, map[string]any{"plan": sub.Plan,
 		"seats": sub.Seats, "invoice": inv.Number, "total": inv.Total, "payment_method": sub.PaymentMethod}, ""); err != nil {
 		return err

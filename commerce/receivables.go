@@ -526,6 +526,9 @@ func (s *Service) charge(ctx context.Context, tx *store.Tx, cust *fulfill.Custom
 	res, err := s.Payments.Charge(ctx, fulfill.ChargeRequest{CustomerID: cust.ID, InvoiceID: inv.ID, Amount: due,
 		Currency: inv.Currency, PaymentMethod: pm, IdempotencyKey: key, Description: "Invoice " + inv.Number})
 	if err != nil {
+		// Counted when the provider answers: the refusal happened even if
+		// this transaction rolls back.
+		s.Metrics.PaymentFailed(ctx, inv.ID, or(fulfill.ErrorCode(err), "provider_error"))
 		return err
 	}
 	s.failpoint("after-charge") // tests: a crash between the charge and the commit

@@ -12,11 +12,13 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/fulfillhq/fulfill"
 	"github.com/fulfillhq/fulfill/commerce"
 	"github.com/fulfillhq/fulfill/integrations"
 	"github.com/fulfillhq/fulfill/mail"
+	"github.com/fulfillhq/fulfill/metrics"
 	"github.com/fulfillhq/fulfill/store"
 )
 
@@ -55,6 +57,8 @@ type Config struct {
 	// client that follows no redirects and never dials a link-local or
 	// cloud-metadata address. A client set here bypasses that guard.
 	HTTPClient *http.Client
+	// Metrics counts failed job attempts by kind; nil counts nothing.
+	Metrics *metrics.Recorder
 }
 
 type dunningWorker struct {
@@ -160,6 +164,17 @@ func (w *billingRunWorker) Work(ctx context.Context, job *river.Job[BillingRunAr
 	return err
 }
 
+// countFailures counts every failed attempt of a job by its kind.
+func countFailures(m *metrics.Recorder) rivertype.Middleware {
+	return river.WorkerMiddlewareFunc(func(ctx context.Context, job *rivertype.JobRow, work func(ctx context.Context) error) error {
+		err := work(ctx)
+		if err != nil {
+			m.JobFailed(ctx, job.Kind, err)
+		}
+		return err
+	})
+}
+
 // SimulatedClock is a clock Advance moves: store.SimClock, stored in the
 // database and shared by every copy, or fulfill.SimulatedClock in one
 // process (tests), which Advance keeps in step with the stored clock.
@@ -203,6 +218,7 @@ func New(cfg Config) (*Runner, error) {
 		// A job whose process died is worked again after RescueAfter.
 		JobTimeout:           JobTimeout,
 		RescueStuckJobsAfter: RescueAfter,
+		Middleware:        []rivertype.Middleware{countFailures(cfg.Metrics)},
 	}
 	if cfg.Simulated == nil {
 		rc.PeriodicJobs = []*river.PeriodicJob{

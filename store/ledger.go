@@ -191,9 +191,10 @@ func (db *DB) InvoicesToRecognize(ctx context.Context) ([]string, error) {
 		AND recognized <> net_revenue ORDER BY id`)
 }
 
-// OpenInvoices lists every open invoice (for the aging report), oldest due first.
+// OpenInvoices lists every open invoice (for the aging report), oldest due
+// first; the probe customer's are left out.
 func (db *DB) OpenInvoices(ctx context.Context) ([]*fulfill.Invoice, error) {
-	return queryAll(ctx, db.Read, scanInvoice, `SELECT `+invoiceCols+` FROM invoices WHERE status = 'open' ORDER BY due_on, id`)
+	return queryAll(ctx, db.Read, scanInvoice, `SELECT `+invoiceCols+` FROM invoices WHERE status = 'open' AND `+notProbe("customer_id")+` ORDER BY due_on, id`)
 }
 
 // ---- credit notes ----

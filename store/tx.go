@@ -22,6 +22,8 @@ type Tx struct {
 	tx       *sql.Tx
 	ctx      context.Context
 	readOnly bool
+	// committed run after the transaction commits (metrics, logs).
+	committed []func()
 }
 
 // InTx runs fn in one transaction. A transaction PostgreSQL aborts as a
@@ -29,10 +31,25 @@ type Tx struct {
 // fn must do nothing outside the transaction beyond setting its results: no
 // network call, nothing appended to or counted in outer variables.
 func (db *DB) InTx(ctx context.Context, fn func(*Tx) error) error {
-	return db.tx(ctx, func(tx *sql.Tx) error {
-		return fn(&Tx{db: db, tx: tx, ctx: ctx})
+	var committed []func()
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		t := &Tx{db: db, tx: tx, ctx: ctx}
+		err := fn(t)
+		committed = t.committed // only the last attempt's
+		return err
 	})
+	if err != nil {
+		return err
+	}
+	for _, f := range committed {
+		f()
+	}
+	return nil
 }
+
+// AfterCommit runs f once the transaction has committed, and never if it
+// rolls back: for counting and logging what was really recorded.
+func (t *Tx) AfterCommit(f func()) { t.committed = append(t.committed, f) }
 
 // ReadTx runs fn in a read-only transaction: one consistent view of the
 // data that takes no lock and never waits for a writer (on SQLite it runs on
@@ -232,12 +249,12 @@ func (t *Tx) PlanByID(id string) (*fulfill.Plan, error) {
 // ---- customers ----
 
 const customerCols = `id, email, name, company, address, city, postal_code, country, tax_id, currency,
-	contact_name, contact_email, billing_name, billing_email, credit, credit_hold, created_at`
+	contact_name, contact_email, billing_name, billing_email, credit, credit_hold, created_at, probe`
 
 func scanCustomer(s interface{ Scan(...any) error }) (*fulfill.Customer, error) {
 	var c fulfill.Customer
 	err := s.Scan(&c.ID, &c.Email, &c.Name, &c.Company, &c.Address, &c.City, &c.PostalCode, &c.Country, &c.TaxID, &c.Currency,
-		&c.ContactName, &c.ContactEmail, &c.BillingName, &c.BillingEmail, &c.Credit, &c.CreditHold, &c.CreatedAt)
+		&c.ContactName, &c.ContactEmail, &c.BillingName, &c.BillingEmail, &c.Credit, &c.CreditHold, &c.CreatedAt, &c.Probe)
 	if err != nil {
 		return nil, err
 	}
@@ -247,9 +264,15 @@ func scanCustomer(s interface{ Scan(...any) error }) (*fulfill.Customer, error) 
 // InsertCustomer adds a customer.
 func (t *Tx) InsertCustomer(c *fulfill.Customer) error {
 	return mapErr(t.exec(`INSERT INTO customers (`+customerCols+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
 		c.ID, c.Email, c.Name, c.Company, c.Address, c.City, c.PostalCode, c.Country, c.TaxID, c.Currency,
-		c.ContactName, c.ContactEmail, c.BillingName, c.BillingEmail, c.Credit, c.CreditHold, c.CreatedAt.UTC()), "Customer")
+		c.ContactName, c.ContactEmail, c.BillingName, c.BillingEmail, c.Credit, c.CreditHold, c.CreatedAt.UTC(), c.Probe), "Customer")
+}
+
+// ProbeCustomer is the probe customer, if there is one.
+func (t *Tx) ProbeCustomer() (*fulfill.Customer, error) {
+	c, err := scanCustomer(t.tx.QueryRowContext(t.ctx, `SELECT `+customerCols+` FROM customers WHERE probe = $1`, true))
+	return c, mapErr(err, "Probe customer")
 }
 
 // Customer returns a customer, locked for update.

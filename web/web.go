@@ -37,6 +37,7 @@ import (
 	"github.com/fulfillhq/fulfill/internal/httpstatus"
 	"github.com/fulfillhq/fulfill/internal/seal"
 	"github.com/fulfillhq/fulfill/invoicepdf"
+	"github.com/fulfillhq/fulfill/metrics"
 	"github.com/fulfillhq/fulfill/store"
 )
 
@@ -251,6 +252,7 @@ func canChange(u *store.User) bool { return u != nil && (u.Role == "admin" || u.
 
 func (s *Server) wrap(a access, h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		metrics.NoteRoute(r)
 		st := &reqState{}
 		if err := limitBody(w, r); err != nil {
 			s.renderError(w, r, err)
@@ -437,7 +439,7 @@ func (s *Server) renderError(w http.ResponseWriter, r *http.Request, err error) 
 		w.Header().Set("Retry-After", strconv.Itoa(store.RetryAfterSeconds))
 	}
 	if status >= 500 {
-		s.log.Error("web", "method", r.Method, "path", r.URL.Path, "err", err)
+		s.log.ErrorContext(r.Context(), "web", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	title := map[int]string{404: "Page not found", 403: "Not allowed", 500: "Something went wrong", 429: "Too many attempts", 413: "Too large", 503: "Temporarily unavailable"}[status]
 	if title == "" {
@@ -448,7 +450,7 @@ func (s *Server) renderError(w http.ResponseWriter, r *http.Request, err error) 
 		msg = "This page does not exist, or it belongs to an account you do not have access to."
 	}
 	if rerr := s.render(w, r, status, "error", title, map[string]any{"Status": status, "Message": msg}); rerr != nil {
-		s.log.Error("web: render error page", "err", rerr)
+		s.log.ErrorContext(r.Context(), "web: render error page", "err", rerr)
 		http.Error(w, msg, status)
 	}
 }

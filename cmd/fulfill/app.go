@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -51,6 +50,12 @@ Usage:
                                        add a staff account for the admin console (/admin)
   fulfill loadtest [--customers N] [--clients N] [--duration D]
                                        seed a database, load the web pages, print latencies
+  fulfill probe    --server URL        buy, activate, sync and download a license as the
+                                       probe customer; exit 1 on the first failure
+  fulfill backup   FILE                online SQLite backup (PostgreSQL: pg_dump)
+  fulfill restore  FILE                check a backup and put it in place (server stopped)
+  fulfill migrate-data --from DATA_DIR --to postgres://…
+                                       copy an SQLite database into an empty PostgreSQL one
   fulfill help                         show this help
 
 Run "fulfill COMMAND -h" for a command's flags.
@@ -98,6 +103,14 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, getenv f
 		return adminCmd(ctx, args[1:], stdout, stderr, getenv)
 	case "loadtest":
 		return loadtestCmd(ctx, args[1:], stdout, stderr, getenv)
+	case "probe":
+		return probeCmd(ctx, args[1:], stdout, stderr, getenv)
+	case "backup":
+		return backupCmd(ctx, args[1:], stdout, stderr, getenv)
+	case "restore":
+		return restoreCmd(ctx, args[1:], stdout, stderr, getenv)
+	case "migrate-data":
+		return migrateDataCmd(ctx, args[1:], stdout, stderr, getenv)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -137,6 +150,10 @@ type Config struct {
 	KeyFile            string
 	Migrate            bool
 	LogLevel           string
+	LogFormat          string // text or json
+	// MetricsAddr serves /metrics without authentication on its own
+	// listener; empty serves it on Addr behind the admin token.
+	MetricsAddr string
 	// SaaSProvisioningURL is the SaaS product's base URL; empty disables
 	// provisioning.
 	SaaSProvisioningURL string
@@ -273,6 +290,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	fs.StringVar(&c.Seller.Email, "seller-email", or(getenv("FULFILL_SELLER_EMAIL"), "billing@localhost"), "the seller's billing email on invoices [FULFILL_SELLER_EMAIL]")
 	fs.BoolVar(&c.Migrate, "migrate", true, "apply pending migrations at start; with -migrate=false the server refuses an old schema")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.LogFormat, "log-format", or(getenv("FULFILL_LOG_FORMAT"), "text"), "log lines as text or json [FULFILL_LOG_FORMAT]")
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", getenv("FULFILL_METRICS_ADDR"),
+		"serve Prometheus /metrics on this HOST:PORT without authentication; unset serves it on --addr behind the admin token [FULFILL_METRICS_ADDR]")
 	fs.StringVar(&c.SaaSProvisioningURL, "saas-provisioning-url", getenv("FULFILL_SAAS_PROVISIONING_URL"),
 		"base URL of the SaaS product; Fulfill POSTs {url}/fulfill/provision for SaaS subscriptions; empty disables provisioning [FULFILL_SAAS_PROVISIONING_URL]")
 	fs.BoolVar(&c.AcceptDataLoss, "accept-data-loss", getenv("FULFILL_ACCEPT_DATA_LOSS") == "1",
@@ -300,11 +320,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if err := checkPublicURL(c.PublicURL, c.Addr); err != nil {
 		return err
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
-		return usageError{fmt.Sprintf("--log-level %q: want debug, info, warn or error", c.LogLevel)}
+	log, err := newLogger(stderr, c.LogFormat, c.LogLevel)
+	if err != nil {
+		return err
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
 	var simStart *fulfill.Date
 	if c.SimulatedClock != "" {
@@ -365,8 +384,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if err != nil {
 		return err
 	}
+	rec := newRecorder(log, db)
 	svc := &commerce.Service{DB: db, Clock: clock, Payments: payments, Tax: billing.DefaultTaxTable(c.SellerCountry), Keys: ks,
-		PublicURL: publicURL}
+		PublicURL: publicURL, Metrics: rec}
 	svc.Wall, svc.CompleteAfter = fulfill.ClockFunc(time.Now), c.IdempotencyLease
 	if fp := failpoint(getenv); fp != "" {
 		// Tests only: die at a named point of a payment, like a crash.
@@ -397,7 +417,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		return usageError{fmt.Sprintf("--saas-provisioning-url %q: want an http:// or https:// URL", u)}
 	}
 	runner, err := jobs.New(jobs.Config{Service: svc, Clock: clock, Simulated: sim, Logger: log, Mail: sender, From: c.MailFrom,
-		ProvisioningURL: c.SaaSProvisioningURL})
+		ProvisioningURL: c.SaaSProvisioningURL, Metrics: rec})
 	if err != nil {
 		return err
 	}
@@ -431,7 +451,15 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	root.Handle("/webhooks/", apiHandler)
 	root.Handle("/.well-known/", apiHandler)
 	root.Handle("/", webSrv.Handler())
-	srv := &http.Server{Handler: root, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+	if c.MetricsAddr != "" {
+		mln, err := net.Listen("tcp", c.MetricsAddr)
+		if err != nil {
+			return fmt.Errorf("--metrics-addr: %w", err)
+		}
+		go serveMetrics(ctx, mln, rec, log)
+		fmt.Fprintf(stdout, "Metrics at http://%s/metrics\n", mln.Addr())
+	}
+	srv := &http.Server{Handler: observed(root, rec, c.MetricsAddr, token), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 120 * time.Second, IdleTimeout: 120 * time.Second}
 
 	fmt.Fprintf(stdout, "Fulfill is running at http://%s (%s)\n", ln.Addr(), db.Dialect)

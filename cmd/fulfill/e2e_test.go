@@ -47,6 +47,7 @@ type server struct {
 	t       *testing.T
 	addr    string
 	dataDir string
+	out     *syncBuffer // the server's standard output
 }
 
 func startServer(t *testing.T, dbURL string, extra ...string) *server {
@@ -80,7 +81,7 @@ func startServerEnv(t *testing.T, dbURL string, vars map[string]string, extra ..
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if m := regexp.MustCompile(`running at (http://\S+)`).FindStringSubmatch(out.String()); m != nil {
-			return &server{t: t, addr: m[1], dataDir: dir}
+			return &server{t: t, addr: m[1], dataDir: dir, out: &out}
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("server did not start:\n%s", out.String())

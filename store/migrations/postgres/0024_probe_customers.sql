@@ -1,0 +1,4 @@
+-- The probe customer (fulfill probe) buys, activates and syncs like a real
+-- one, but is left out of the KPIs; there is at most one.
+ALTER TABLE customers ADD COLUMN probe BOOLEAN NOT NULL DEFAULT FALSE;
+CREATE UNIQUE INDEX customers_one_probe ON customers (probe) WHERE probe;
