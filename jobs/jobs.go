@@ -22,13 +22,12 @@ import (
 
 // Runner owns the River client that works the jobs.
 type Runner struct {
-	client  *river.Client[*sql.Tx]
-	svc     *commerce.Service
-	db      *store.DB
-	clock   fulfill.Clock
-	sim     *fulfill.SimulatedClock
-	log     *slog.Logger
-	workers int
+	client *river.Client[*sql.Tx]
+	svc    *commerce.Service
+	db     *store.DB
+	clock  fulfill.Clock
+	sim    *fulfill.SimulatedClock
+	log    *slog.Logger
 }
 
 // Config configures a Runner.
@@ -111,10 +110,15 @@ func (w *emailWorker) Work(ctx context.Context, job *river.Job[commerce.SendEmai
 	}
 	if err := w.mail.Send(ctx, m); err != nil {
 		if mail.IsPermanent(err) {
-			w.db.MarkEmail(ctx, e.ID, "failed", err.Error(), nil)
+			if merr := w.db.MarkEmail(ctx, e.ID, "failed", err.Error(), nil); merr != nil {
+				// Not recorded: retry, so the row does not stay "pending".
+				return fmt.Errorf("send email %s: %w; recording the failure: %w", e.ID, err, merr)
+			}
 			return river.JobCancel(err)
 		}
-		w.db.MarkEmail(ctx, e.ID, "pending", err.Error(), nil)
+		if merr := w.db.MarkEmail(ctx, e.ID, "pending", err.Error(), nil); merr != nil {
+			return fmt.Errorf("send email %s: %w; recording the failure: %w", e.ID, err, merr)
+		}
 		return err
 	}
 	now := w.clock.Now()

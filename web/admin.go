@@ -73,7 +73,6 @@ func (s *Server) adminSigninForm(w http.ResponseWriter, r *http.Request) error {
 		http.Redirect(w, r, "/admin", http.StatusSeeOther)
 		return nil
 	}
-	r.ParseForm()
 	return s.render(w, r, 200, "adminsignin", "Staff sign in", nil)
 }
 
@@ -348,7 +347,6 @@ func (s *Server) adminForward(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	r.ParseForm()
 	e, err := s.svc.ForwardLicense(r.Context(), actor(r), clientIP(r), r.PathValue("id"), strings.TrimSpace(r.PostForm.Get("email")))
 	if err != nil {
 		return err
@@ -369,7 +367,6 @@ func (s *Server) adminExtension(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) adminTrial(w http.ResponseWriter, r *http.Request) error {
-	r.ParseForm()
 	seats, err := strconv.ParseInt(r.PostForm.Get("seats"), 10, 64)
 	if err != nil {
 		return fulfill.FieldError(fulfill.EInvalid, "seats", "Enter a number of seats.")
