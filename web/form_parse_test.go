@@ -18,7 +18,8 @@ func TestFormIsParsedAndCheckedBeforeTheHandler(t *testing.T) {
 	c := e.signUp("ann@example.com")
 	for _, path := range []string{"/buy?plan=%zz", "/support/new?account=%zz", "/signin?next=%zz"} {
 		r := c.get(path).must(t, 422)
-		if !strings.Contains(r.body, "could not be read") { t.Log(r.body)
+		if !strings.Contains(r.body, "could not be read") {
+			t.Log(r.body)
 			t.Errorf("GET %s: 422 without the error page: %.1000s", path, r.body)
 		}
 	}
