@@ -414,11 +414,6 @@ func mapErr(err error, what string) error {
 	return err
 }
 
-// IsUniqueViolation reports whether err is a unique-key violation.
-func IsUniqueViolation(err error) bool {
-	return fulfill.ErrorCode(mapErr(err, "")) == fulfill.EConflict
-}
-
 // PendingJobs counts jobs that are ready to run or running now, leaving
 // out those of exceptQueues.
 func (db *DB) PendingJobs(ctx context.Context, exceptQueues ...string) (int, error) {
@@ -429,13 +424,6 @@ func (db *DB) PendingJobs(ctx context.Context, exceptQueues ...string) (int, err
 	}
 	var n int
 	err := db.Write.QueryRowContext(ctx, q, args...).Scan(&n)
-	return n, err
-}
-
-// FailedJobs counts jobs that wait for a retry or were discarded.
-func (db *DB) FailedJobs(ctx context.Context) (int, error) {
-	var n int
-	err := db.Read.QueryRowContext(ctx, `SELECT COUNT(*) FROM river_job WHERE state IN ('retryable', 'discarded')`).Scan(&n)
 	return n, err
 }
 

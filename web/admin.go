@@ -103,16 +103,6 @@ type dashboard struct {
 	AgingChart    string
 }
 
-// termMonths is the length of a subscription's term in months.
-func termMonths(sub *fulfill.Subscription) int64 {
-	a, b := sub.StartsOn.Time(), sub.EndsOn.Time()
-	m := int64(b.Year()-a.Year())*12 + int64(b.Month()-a.Month())
-	return max(m, 1)
-}
-
-// mrr is a subscription's monthly recurring revenue in minor units.
-func mrr(sub *fulfill.Subscription) int64 { return sub.Seats * sub.UnitAmount / termMonths(sub) }
-
 func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) error {
 	d, err := s.cachedDashboard(r.Context())
 	if err != nil {
