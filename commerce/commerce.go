@@ -1,6 +1,9 @@
-// Package commerce holds Fulfill's use cases: purchase, seat and tier changes,
-// renewal with true-up, cancel and resume, seat reports and the catalog. Each
-// use case is one database transaction, with the jobs it triggers.
+// Package commerce holds Fulfill's use cases: the catalog, customers and
+// their accounts, purchase, seat and tier changes, renewal with true-up,
+// cancel and resume, seat reports and reconciliation, licenses and
+// instance activation, invoices, payments, receivables and dunning, and
+// imports. Each use case is one database transaction, with the audit
+// entry, events and jobs it triggers.
 package commerce
 
 import (

@@ -1,6 +1,9 @@
 // Package store keeps Fulfill's data in SQLite (the embedded default) or
 // PostgreSQL (production), behind the same methods and the same SQL where the
 // two agree. Migrations are embedded, numbered and applied in a transaction.
+// The store alone decides that a row is not found or a change conflicts
+// (fulfill.ENotFound, fulfill.EConflict); its contract is tested on both
+// databases, and so is that both migration trees describe one schema.
 package store
 
 import (
