@@ -700,3 +700,43 @@ func TestContractImports(t *testing.T) {
 		}
 	})
 }
+
+// The outbox: an email reads back as queued, its sending outcome is
+// recorded, and lists page newest first, per customer.
+func TestContractEmails(t *testing.T) {
+	contract(t, func(t *testing.T, ctx context.Context, db *DB) {
+		cus := "cus_1"
+		insertCustomer(t, db, cus)
+		for _, id := range []string{"eml_1", "eml_2", "eml_3"} {
+			e := &fulfill.Email{ID: id, Kind: "license", To: "ann@example.com", Subject: "Your license", Body: "Attached.",
+				AttachmentName: "license.txt", Attachment: "DATA", CustomerID: &cus, Status: "pending", CreatedAt: t0}
+			inTx(t, db, func(tx *Tx) error { return tx.InsertEmail(e) })
+		}
+		got, err := db.Email(ctx, "eml_1")
+		if err != nil || got.Subject != "Your license" || got.Attachment != "DATA" || got.Status != "pending" || got.SentAt != nil ||
+			got.CustomerID == nil || *got.CustomerID != cus {
+			t.Errorf("Email: %+v, %v", got, err)
+		}
+		sent := t0.Add(time.Minute)
+		if err := db.MarkEmail(ctx, "eml_1", "sent", "", &sent); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := db.Email(ctx, "eml_1"); got.Status != "sent" || got.SentAt == nil || !got.SentAt.Equal(sent) {
+			t.Errorf("after MarkEmail(sent): %+v", got)
+		}
+		_, err = db.Email(ctx, "eml_nope")
+		wantCode(t, "missing email", err, fulfill.ENotFound)
+		page1, err := db.Emails(ctx, cus, fulfill.Page{Limit: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		page2, err := db.Emails(ctx, cus, fulfill.Page{Limit: 2, Cursor: page1[len(page1)-1].ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := func(e *fulfill.Email) string { return e.ID }
+		if got, want := [][]string{ids(page1, id), ids(page2, id)}, [][]string{{"eml_3", "eml_2"}, {"eml_1"}}; !reflect.DeepEqual(got, want) {
+			t.Errorf("pages %v, want %v", got, want)
+		}
+	})
+}
