@@ -25,6 +25,15 @@ const (
 	ERateLimited      = "rate_limited"           // 429: too many requests; Retry-After says when to retry
 	EUnavailable      = "database_unavailable"   // 503: the database cannot be reached; Retry-After says when to retry
 	EInternal         = "internal"               // 500
+
+	// Codes of one domain, each saying what went wrong more precisely.
+	EUnknownPlan           = "unknown_plan"            // 422: no such plan in the catalog
+	EDowngradeNotAllowed   = "downgrade_not_allowed"   // 422: a mid-term change to a cheaper plan
+	EActivationCodeInvalid = "activation_code_invalid" // 404: no such (or a spent) activation code
+	ESubscriptionExpired   = "subscription_expired"    // 409: the subscription's term has ended
+	ELicenseInvalid        = "license_invalid"         // 401: an instance's license does not verify
+	EInstanceUnknown       = "instance_unknown"        // 403: the instance is not activated on the subscription
+	ESignatureInvalid      = "signature_invalid"       // 400: a provider webhook's signature does not verify
 )
 
 // Error is an error meant for the user: a stable code, a safe message and,

@@ -36,7 +36,7 @@ func (s *Server) stripeWebhook(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var fe *fulfill.Error
 		if !errors.As(err, &fe) {
-			fe = fulfill.Errorf("signature_invalid", "%v", err)
+			fe = fulfill.Errorf(fulfill.ESignatureInvalid, "%v", err)
 		}
 		s.Error(w, r, fe)
 		return

@@ -1,9 +1,12 @@
-// Package commerce holds Fulfill's use cases: purchase, seat and tier changes,
-// renewal with true-up, cancel and resume, seat reports and the catalog, and
-// the portal's: sign-up, emailed links, sessions, staff accounts,
-// invitations, saved cards, EULA acceptances, impersonation and support
-// requests. Each use case is one database transaction with its audit entry,
-// events and the jobs it triggers; web and api only parse, call and render.
+// Package commerce holds Fulfill's use cases: the catalog, customers and
+// their accounts, purchase, seat and tier changes, renewal with true-up,
+// cancel and resume, seat reports and reconciliation, licenses and
+// instance activation, invoices, payments in atomic phases, receivables and
+// dunning, imports, and the portal's: sign-up, emailed links, sessions, staff
+// accounts, invitations, saved cards, EULA acceptances, impersonation and
+// support requests. Each use case owns its database transaction (or, for a
+// card payment, its phases), with the audit entry, events and jobs it
+// triggers; web and api only parse, call and render.
 package commerce
 
 import (

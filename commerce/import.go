@@ -455,14 +455,14 @@ func (v *importValidator) subscription(line int, custID, currency string, get fu
 	}
 	autoRenew, err := parseBool(get("auto_renew"), state == fulfill.StateActive || state == fulfill.StatePastDue)
 	if err != nil {
-		return fail("auto_renew", "%s", err)
+		return fail("auto_renew", "%s.", err)
 	}
 	if autoRenew && (state == fulfill.StateCanceled || state == fulfill.StateExpired) {
 		return fail("auto_renew", "A %s subscription does not renew automatically.", state)
 	}
 	qsr, err := parseBool(get("seat_reconciliation"), false)
 	if err != nil {
-		return fail("seat_reconciliation", "%s", err)
+		return fail("seat_reconciliation", "%s.", err)
 	}
 	ns := get("namespace")
 	if ns != "" && !namespaceRE.MatchString(ns) {
@@ -489,7 +489,7 @@ func parseBool(s string, def bool) (bool, error) {
 	case "false", "no", "0":
 		return false, nil
 	}
-	return false, fmt.Errorf("%q is not true or false.", s)
+	return false, fmt.Errorf("%q is not true or false", s)
 }
 
 // writeImportRow stores one valid row.

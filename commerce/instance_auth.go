@@ -51,7 +51,7 @@ func (s *Service) checkInstanceOwner(tx *store.Tx, sub *fulfill.Subscription, in
 		return err
 	}
 	if other {
-		return fulfill.FieldError("instance_unknown", "instance_id",
+		return fulfill.FieldError(fulfill.EInstanceUnknown, "instance_id",
 			"Instance %q has not activated with this license; activate it with this subscription's code first.", instanceID)
 	}
 	return nil

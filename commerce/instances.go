@@ -63,7 +63,7 @@ func (s *Service) Activate(ctx context.Context, in ActivationInput) (*Activation
 	err := s.DB.InTx(ctx, func(tx *store.Tx) error {
 		subID, err := tx.SubscriptionByActivationCode(HashSecret(code))
 		if err != nil {
-			return fulfill.NotFoundAs(err, fulfill.FieldError("activation_code_invalid", "activation_code",
+			return fulfill.NotFoundAs(err, fulfill.FieldError(fulfill.EActivationCodeInvalid, "activation_code",
 				"This activation code is not valid: it may have been regenerated. Find the current code in the customers portal."))
 		}
 		sub, err := tx.Subscription(subID)
@@ -71,7 +71,7 @@ func (s *Service) Activate(ctx context.Context, in ActivationInput) (*Activation
 			return err
 		}
 		if sub.State == fulfill.StateExpired {
-			return fulfill.Errorf("subscription_expired", "Subscription %s expired on %s; renew it to activate.", sub.ID, sub.EndsOn)
+			return fulfill.Errorf(fulfill.ESubscriptionExpired, "Subscription %s expired on %s; renew it to activate.", sub.ID, sub.EndsOn)
 		}
 		if sub.LicenseID == nil {
 			return fulfill.Errorf(fulfill.EConflict, "Subscription %s has no license yet.", sub.ID)
@@ -136,7 +136,7 @@ func (s *Service) verifyLicense(raw string) (*license.Payload, error) {
 		case errors.Is(err, license.ErrIssuedInFuture):
 			why = "it was issued in the future: check the instance's clock"
 		}
-		return nil, fulfill.FieldError("license_invalid", "license_key", "The license does not verify: %s.", why)
+		return nil, fulfill.FieldError(fulfill.ELicenseInvalid, "license_key", "The license does not verify: %s.", why)
 	}
 	return p, nil
 }
@@ -173,7 +173,7 @@ func (s *Service) SeatLink(ctx context.Context, in SeatLinkInput) (*SeatLinkResu
 			return fulfill.NotFoundAs(err, fulfill.FieldError(fulfill.ENotFound, "license_key", "The license's subscription is unknown to this server."))
 		}
 		if sub.State == fulfill.StateExpired {
-			return fulfill.FieldError("subscription_expired", "license_key", "Subscription %s expired on %s.", sub.ID, sub.EndsOn)
+			return fulfill.FieldError(fulfill.ESubscriptionExpired, "license_key", "Subscription %s expired on %s.", sub.ID, sub.EndsOn)
 		}
 		if err := s.checkInstanceOwner(tx, sub, in.InstanceID); err != nil {
 			return err
@@ -235,14 +235,14 @@ func (s *Service) RecordUsagePing(ctx context.Context, instanceID, licenseKey st
 			return err
 		}
 		if sub.State == fulfill.StateExpired {
-			return fulfill.FieldError("subscription_expired", "license_key", "Subscription %s expired on %s.", sub.ID, sub.EndsOn)
+			return fulfill.FieldError(fulfill.ESubscriptionExpired, "license_key", "Subscription %s expired on %s.", sub.ID, sub.EndsOn)
 		}
 		known, err := tx.InstanceKnown(sub.ID, instanceID)
 		if err != nil {
 			return err
 		}
 		if !known {
-			return fulfill.FieldError("instance_unknown", "instance_id",
+			return fulfill.FieldError(fulfill.EInstanceUnknown, "instance_id",
 				"Instance %q has not activated with this license; activate it (or sync once) before sending usage data.", instanceID)
 		}
 		if err := tx.InsertUsagePing(id, instanceID, &sub.ID, string(payload), s.now()); err != nil {

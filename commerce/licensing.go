@@ -298,7 +298,7 @@ func (s *Service) StartTrial(ctx context.Context, actor Actor, customerID, planC
 		}
 		plan, err := tx.PlanByCode(planCode)
 		if err != nil {
-			return fulfill.NotFoundAs(err, fulfill.FieldError("unknown_plan", "plan", "No plan %q in the catalog.", planCode))
+			return fulfill.NotFoundAs(err, fulfill.FieldError(fulfill.EUnknownPlan, "plan", "No plan %q in the catalog.", planCode))
 		}
 		price, err := priceIn(plan, cust.Currency)
 		if err != nil {

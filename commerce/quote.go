@@ -53,7 +53,7 @@ func (s *Service) QuotePurchase(ctx context.Context, in QuoteInput) (*Quote, err
 		return err
 	})
 	if err != nil {
-		return nil, fulfill.NotFoundAs(err, fulfill.FieldError("unknown_plan", "plan", "No plan %q in the catalog.", in.Plan))
+		return nil, fulfill.NotFoundAs(err, fulfill.FieldError(fulfill.EUnknownPlan, "plan", "No plan %q in the catalog.", in.Plan))
 	}
 	price, err := priceIn(plan, in.Currency)
 	if err != nil {

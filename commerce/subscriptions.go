@@ -90,7 +90,7 @@ func (s *Service) Purchase(ctx context.Context, actor Actor, in PurchaseInput) (
 		}
 		plan, err := tx.PlanByCode(in.Plan)
 		if err != nil {
-			return fulfill.NotFoundAs(err, fulfill.FieldError("unknown_plan", "plan", "No plan %q in the catalog.", in.Plan))
+			return fulfill.NotFoundAs(err, fulfill.FieldError(fulfill.EUnknownPlan, "plan", "No plan %q in the catalog.", in.Plan))
 		}
 		price, err := priceIn(plan, cust.Currency)
 		if err != nil {
@@ -277,7 +277,7 @@ func (s *Service) ChangePlan(ctx context.Context, actor Actor, id, code string, 
 	return s.change(ctx, id, preview, func(tx *store.Tx, sub *fulfill.Subscription) ([]billing.Line, string, error) {
 		plan, err := tx.PlanByCode(code)
 		if err != nil {
-			return nil, "", fulfill.NotFoundAs(err, fulfill.FieldError("unknown_plan", "plan", "No plan %q in the catalog.", code))
+			return nil, "", fulfill.NotFoundAs(err, fulfill.FieldError(fulfill.EUnknownPlan, "plan", "No plan %q in the catalog.", code))
 		}
 		if plan.Code == sub.Plan {
 			return nil, "", fulfill.FieldError(fulfill.EInvalid, "plan", "The subscription is already on %q.", code)
@@ -290,7 +290,7 @@ func (s *Service) ChangePlan(ctx context.Context, actor Actor, id, code string, 
 			return nil, "", err
 		}
 		if price <= sub.UnitAmount {
-			return nil, "", fulfill.FieldError("downgrade_not_allowed", "plan", "Plan %q does not cost more per seat; a downgrade takes effect at renewal.", code)
+			return nil, "", fulfill.FieldError(fulfill.EDowngradeNotAllowed, "plan", "Plan %q does not cost more per seat; a downgrade takes effect at renewal.", code)
 		}
 		credit, charge, err := billing.Upgrade(sub.Seats, sub.UnitAmount, price, s.changeDay(sub).Time(), sub.StartsOn.Time(), sub.EndsOn.Time())
 		if err != nil {

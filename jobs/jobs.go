@@ -24,13 +24,12 @@ import (
 
 // Runner owns the River client that works the jobs.
 type Runner struct {
-	client  *river.Client[*sql.Tx]
-	svc     *commerce.Service
-	db      *store.DB
-	clock   fulfill.Clock
-	sim     SimulatedClock
-	log     *slog.Logger
-	workers int
+	client *river.Client[*sql.Tx]
+	svc    *commerce.Service
+	db     *store.DB
+	clock  fulfill.Clock
+	sim    SimulatedClock
+	log    *slog.Logger
 }
 
 // Config configures a Runner.
@@ -128,10 +127,15 @@ func (w *emailWorker) Work(ctx context.Context, job *river.Job[commerce.SendEmai
 	}
 	if err := w.mail.Send(ctx, m); err != nil {
 		if mail.IsPermanent(err) {
-			w.db.MarkEmail(ctx, e.ID, "failed", err.Error(), nil)
+			if merr := w.db.MarkEmail(ctx, e.ID, "failed", err.Error(), nil); merr != nil {
+				// Not recorded: retry, so the row does not stay "pending".
+				return fmt.Errorf("send email %s: %w; recording the failure: %w", e.ID, err, merr)
+			}
 			return river.JobCancel(err)
 		}
-		w.db.MarkEmail(ctx, e.ID, "pending", err.Error(), nil)
+		if merr := w.db.MarkEmail(ctx, e.ID, "pending", err.Error(), nil); merr != nil {
+			return fmt.Errorf("send email %s: %w; recording the failure: %w", e.ID, err, merr)
+		}
 		return err
 	}
 	now := w.clock.Now()
@@ -218,7 +222,7 @@ func New(cfg Config) (*Runner, error) {
 		// A job whose process died is worked again after RescueAfter.
 		JobTimeout:           JobTimeout,
 		RescueStuckJobsAfter: RescueAfter,
-		Middleware:        []rivertype.Middleware{countFailures(cfg.Metrics)},
+		Middleware:           []rivertype.Middleware{countFailures(cfg.Metrics)},
 	}
 	if cfg.Simulated == nil {
 		rc.PeriodicJobs = []*river.PeriodicJob{

@@ -63,16 +63,6 @@ func utcPtr(t *time.Time) any {
 	return t.UTC()
 }
 
-// MarkInvoicePaid records full payment of an invoice.
-func (t *Tx) MarkInvoicePaid(inv *fulfill.Invoice, at time.Time) error {
-	inv.Status = fulfill.InvoicePaid
-	inv.AmountPaid = inv.Total
-	inv.AmountDue = 0
-	inv.PaidAt = &at
-	return t.exec(`UPDATE invoices SET status = $1, amount_paid = $2, paid_at = $3 WHERE id = $4`,
-		inv.Status, inv.AmountPaid, at.UTC(), inv.ID)
-}
-
 // InsertPayment records a payment attempt.
 func (t *Tx) InsertPayment(p *fulfill.Payment) error {
 	return t.exec(`INSERT INTO payments (id, invoice_id, provider, provider_ref, amount, currency, status, failure_code, created_at)

@@ -1,6 +1,9 @@
 // Package store keeps Fulfill's data in SQLite (the embedded default) or
 // PostgreSQL (production), behind the same methods and the same SQL where the
 // two agree. Migrations are embedded, numbered and applied in a transaction.
+// The store alone decides that a row is not found or a change conflicts
+// (fulfill.ENotFound, fulfill.EConflict); its contract is tested on both
+// databases, and so is that both migration trees describe one schema.
 package store
 
 import (
@@ -412,6 +415,10 @@ func (db *DB) migrateOnce(ctx context.Context, ms []migration) error {
 	if err != nil {
 		return err
 	}
+	// On SQLite the whole migration must hold one write lock, so River's
+	// migrations run in the same transaction (they batch fine on SQLite;
+	// PostgreSQL, where some cannot, takes the advisory lock instead).
+	//lint:ignore SA1019 one transaction is the lock on SQLite
 	if _, err := migrator.MigrateTx(ctx, tx, rivermigrate.DirectionUp, nil); err != nil {
 		return fmt.Errorf("river migrations: %w", err)
 	}
@@ -586,11 +593,6 @@ func mapErr(err error, what string) error {
 	return Classify(err)
 }
 
-// IsUniqueViolation reports whether err is a unique-key violation.
-func IsUniqueViolation(err error) bool {
-	return fulfill.ErrorCode(mapErr(err, "")) == fulfill.EConflict
-}
-
 // PendingJobs counts jobs that are ready to run or running now, leaving
 // out those of exceptQueues.
 func (db *DB) PendingJobs(ctx context.Context, exceptQueues ...string) (int, error) {
@@ -626,13 +628,6 @@ func (db *DB) LastJobID(ctx context.Context) (int64, error) {
 		return 0, fmt.Errorf("last job id: %w", err)
 	}
 	return id, nil
-}
-
-// FailedJobs counts jobs that wait for a retry or were discarded.
-func (db *DB) FailedJobs(ctx context.Context) (int, error) {
-	var n int
-	err := db.Read.QueryRowContext(ctx, `SELECT COUNT(*) FROM river_job WHERE state IN ('retryable', 'discarded')`).Scan(&n)
-	return n, err
 }
 
 // queryStrings runs a query of one text column and collects the values.

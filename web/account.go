@@ -102,7 +102,6 @@ func (s *Server) signupForm(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) signup(w http.ResponseWriter, r *http.Request) error {
-	r.ParseForm()
 	email := strings.TrimSpace(r.PostForm.Get("email"))
 	name := strings.TrimSpace(r.PostForm.Get("name"))
 	password := r.PostForm.Get("password")
@@ -180,7 +179,6 @@ func (s *Server) signinForm(w http.ResponseWriter, r *http.Request) error {
 		http.Redirect(w, r, home(u), http.StatusSeeOther)
 		return nil
 	}
-	r.ParseForm()
 	return s.render(w, r, 200, "signin", "Sign in", nil)
 }
 

@@ -64,7 +64,6 @@ func (s *Server) adminSigninForm(w http.ResponseWriter, r *http.Request) error {
 		http.Redirect(w, r, "/admin", http.StatusSeeOther)
 		return nil
 	}
-	r.ParseForm()
 	return s.render(w, r, 200, "adminsignin", "Staff sign in", nil)
 }
 
@@ -94,16 +93,6 @@ type dashboard struct {
 	Receivables   []commerce.AgingRow
 	AgingChart    string
 }
-
-// termMonths is the length of a subscription's term in months.
-func termMonths(sub *fulfill.Subscription) int64 {
-	a, b := sub.StartsOn.Time(), sub.EndsOn.Time()
-	m := int64(b.Year()-a.Year())*12 + int64(b.Month()-a.Month())
-	return max(m, 1)
-}
-
-// mrr is a subscription's monthly recurring revenue in minor units.
-func mrr(sub *fulfill.Subscription) int64 { return sub.Seats * sub.UnitAmount / termMonths(sub) }
 
 func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) error {
 	d, err := s.cachedDashboard(r.Context())
@@ -339,7 +328,6 @@ func (s *Server) adminForward(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	r.ParseForm()
 	e, err := s.svc.ForwardLicense(r.Context(), actor(r), clientIP(r), r.PathValue("id"), strings.TrimSpace(r.PostForm.Get("email")))
 	if err != nil {
 		return err
@@ -360,7 +348,6 @@ func (s *Server) adminExtension(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) adminTrial(w http.ResponseWriter, r *http.Request) error {
-	r.ParseForm()
 	seats, err := strconv.ParseInt(r.PostForm.Get("seats"), 10, 64)
 	if err != nil {
 		return fulfill.FieldError(fulfill.EInvalid, "seats", "Enter a number of seats.")

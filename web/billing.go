@@ -110,7 +110,6 @@ func (s *Server) payInvoice(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	r.ParseForm()
 	card := r.PostForm.Get("card")
 	if !s.svc.Payments.ValidMethod(card) {
 		return fulfill.FieldError(fulfill.EInvalid, "card", "Choose a card.")
@@ -208,7 +207,6 @@ func (s *Server) updateAccount(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	r.ParseForm()
 	f := r.PostForm.Get
 	in := commerce.CustomerUpdate{Name: f("name"), Company: f("company"), Address: f("address"), City: f("city"),
 		PostalCode: f("postal_code"), Country: f("country"), TaxID: f("tax_id"), ContactName: f("contact_name"),
@@ -228,7 +226,6 @@ func (s *Server) invite(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	r.ParseForm()
 	email := strings.ToLower(strings.TrimSpace(r.PostForm.Get("email")))
 	if !emailRE.MatchString(email) || fulfill.TextLen(email) > 254 {
 		return s.accountFail(w, r, c, "managers", fulfill.FieldError(fulfill.EInvalid, "invite_email", "Enter an email address like name@example.com."), false)
@@ -266,7 +263,6 @@ func (s *Server) invitationPage(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) acceptInvitation(w http.ResponseWriter, r *http.Request) error {
-	r.ParseForm()
 	u := state(r).user
 	if state(r).actingAs != "" {
 		return fulfill.Errorf(fulfill.EForbidden, "Staff acting as a customer cannot accept invitations.")
@@ -285,7 +281,6 @@ func (s *Server) addPaymentMethod(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	r.ParseForm()
 	card := strings.TrimSpace(r.PostForm.Get("card"))
 	if !s.svc.Payments.ValidMethod(card) {
 		return s.accountFail(w, r, c, "cards", fulfill.FieldError(fulfill.EInvalid, "card", "That card id is not known to the payment provider."), false)

@@ -86,7 +86,6 @@ func (s *Server) wirePayment(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	r.ParseForm()
 	amt, err := parseAmount(r.PostForm.Get("amount"), inv.Currency)
 	if err != nil {
 		return err
@@ -99,7 +98,6 @@ func (s *Server) wirePayment(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) voidInvoice(w http.ResponseWriter, r *http.Request) error {
-	r.ParseForm()
 	reason := strings.TrimSpace(r.PostForm.Get("reason"))
 	if reason == "" {
 		return fulfill.FieldError(fulfill.ERequired, "reason", "Give the reason for voiding the invoice.")
@@ -128,7 +126,6 @@ func (s *Server) catalog(w http.ResponseWriter, r *http.Request) error {
 // changePrices publishes a new version of a plan with new prices;
 // subscriptions keep their price until they renew.
 func (s *Server) changePrices(w http.ResponseWriter, r *http.Request) error {
-	r.ParseForm()
 	code := r.PostForm.Get("code")
 	plans, err := s.db.Plans(r.Context())
 	if err != nil {

@@ -219,3 +219,13 @@ func TestDashboardCache(t *testing.T) {
 		t.Fatalf("not recomputed on a new day: %d active", d3.Active)
 	}
 }
+
+// termMonths (the oracle for the SQL aggregates) is the length of a subscription's term in months.
+func termMonths(sub *fulfill.Subscription) int64 {
+	a, b := sub.StartsOn.Time(), sub.EndsOn.Time()
+	m := int64(b.Year()-a.Year())*12 + int64(b.Month()-a.Month())
+	return max(m, 1)
+}
+
+// mrr is a subscription's monthly recurring revenue in minor units.
+func mrr(sub *fulfill.Subscription) int64 { return sub.Seats * sub.UnitAmount / termMonths(sub) }

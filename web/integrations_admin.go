@@ -235,7 +235,6 @@ func parseReplaySince(v string) (time.Time, error) {
 
 func (s *Server) replayWebhooksSince(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
-	r.ParseForm()
 	since, err := parseReplaySince(r.PostForm.Get("since"))
 	if err != nil {
 		return err

@@ -178,7 +178,6 @@ func (s *Server) buyData(r *http.Request) (*buyData, error) {
 }
 
 func (s *Server) buyForm(w http.ResponseWriter, r *http.Request) error {
-	r.ParseForm()
 	d, err := s.buyData(r)
 	if err != nil {
 		return err
@@ -241,7 +240,6 @@ func (s *Server) quote(r *http.Request, d *buyData) error {
 }
 
 func (s *Server) buyReview(w http.ResponseWriter, r *http.Request) error {
-	r.ParseForm()
 	d, err := s.buyData(r)
 	if err != nil {
 		return err
@@ -270,7 +268,6 @@ func (s *Server) formFail(w http.ResponseWriter, r *http.Request, tmpl, title st
 }
 
 func (s *Server) buy(w http.ResponseWriter, r *http.Request) error {
-	r.ParseForm()
 	d, err := s.buyData(r)
 	if err != nil {
 		return err
@@ -453,7 +450,6 @@ func (s *Server) autoRenew(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	r.ParseForm()
 	if r.PostForm.Get("auto_renew") == "on" {
 		if _, err := s.svc.Resume(r.Context(), actor(r), sub.ID); err != nil {
 			return err
@@ -496,7 +492,6 @@ func (s *Server) changeSeats(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	r.ParseForm()
 	n, err := strconv.ParseInt(r.PostForm.Get("seats"), 10, 64)
 	if err != nil {
 		return fulfill.FieldError(fulfill.EInvalid, "seats", "Enter a whole number of seats.")
@@ -536,7 +531,6 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	r.ParseForm()
 	_, res, err := s.svc.ChangePlan(r.Context(), actor(r), sub.ID, r.PostForm.Get("plan"), false)
 	if err != nil {
 		return err

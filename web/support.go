@@ -100,7 +100,6 @@ func (s *Server) supportFormData(r *http.Request) (*supportFormData, error) {
 }
 
 func (s *Server) supportForm(w http.ResponseWriter, r *http.Request) error {
-	r.ParseForm()
 	d, err := s.supportFormData(r)
 	if err != nil {
 		return err
@@ -109,7 +108,6 @@ func (s *Server) supportForm(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) openRequest(w http.ResponseWriter, r *http.Request) error {
-	r.ParseForm()
 	d, err := s.supportFormData(r)
 	if err != nil {
 		return err
@@ -215,7 +213,6 @@ func (s *Server) customerReply(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	r.ParseForm()
 	if err := s.addMessage(r, req, r.PostForm.Get("body"), false); err != nil {
 		return err
 	}
@@ -227,7 +224,6 @@ func (s *Server) rateRequest(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	r.ParseForm()
 	var satisfied bool
 	switch r.PostForm.Get("satisfied") {
 	case "yes":
@@ -421,7 +417,6 @@ func (s *Server) staffReply(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	r.ParseForm()
 	solve := r.PostForm.Get("solve") == "on"
 	if err := s.addMessage(r, req, r.PostForm.Get("body"), solve); err != nil {
 		return err
@@ -438,7 +433,6 @@ func (s *Server) solveRequest(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	r.ParseForm()
 	if err := s.addMessage(r, req, r.PostForm.Get("body"), true); err != nil {
 		return err
 	}

@@ -173,12 +173,12 @@ func TestThreeCopiesSurviveOneKilled(t *testing.T) {
 	reports := count(`SELECT COUNT(*) FROM seat_reports`)
 	// Jobs: wait for the queue to settle; those the killed copy held stay
 	// "running" until River rescues them (jobs.RescueAfter).
-	waitFor(t, "the job queue to settle", func() bool {
+	waitFor(t, "the job queue to settle", time.Minute, func() bool {
 		return count(`SELECT COUNT(*) FROM river_job WHERE state IN ('available', 'pending')`) == 0
 	})
 	// Jobs of the live copies take milliseconds: a job running for seconds
 	// was the killed copy's.
-	waitFor(t, "the live copies' jobs to finish", func() bool {
+	waitFor(t, "the live copies' jobs to finish", time.Minute, func() bool {
 		return count(`SELECT COUNT(*) FROM river_job WHERE state = 'running' AND attempted_at > now() - interval '3 seconds'`) == 0
 	})
 	completed := count(`SELECT COUNT(*) FROM river_job WHERE state = 'completed'`)

@@ -245,18 +245,6 @@ func get(t *testing.T, url string, cookies ...*http.Cookie) (int, string, string
 	return resp.StatusCode, resp.Header.Get("Retry-After"), string(b)
 }
 
-// waitFor polls cond until it holds or a minute passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // Issue 11, acceptance 3: PostgreSQL stops under a running copy: /readyz
 // turns unready saying the database is unreachable, API requests and web
 // pages get 503 database_unavailable with Retry-After; PostgreSQL returns:
@@ -274,7 +262,7 @@ func TestDatabaseOutageAnswers503AndRecovers(t *testing.T) {
 
 	cl.Stop()
 	var body string
-	waitFor(t, "readyz to turn unready", func() bool {
+	waitFor(t, "readyz to turn unready", time.Minute, func() bool {
 		var st int
 		st, _, body = get(t, s.addr+"/readyz")
 		return st == 503
@@ -294,7 +282,7 @@ func TestDatabaseOutageAnswers503AndRecovers(t *testing.T) {
 	}
 
 	cl.Start()
-	waitFor(t, "readyz to turn ready", func() bool {
+	waitFor(t, "readyz to turn ready", time.Minute, func() bool {
 		st, _, _ := get(t, s.addr+"/readyz")
 		return st == 200
 	})
@@ -372,7 +360,7 @@ func TestSIGTERMFinishesRequestsAndJobsInFlight(t *testing.T) {
 		time.Sleep(50 * time.Millisecond) // let the server read the headers: this is what it will wait for
 
 		p.cmd.Process.Signal(syscall.SIGTERM)
-		waitFor(t, "the listener to close", func() bool {
+		waitFor(t, "the listener to close", time.Minute, func() bool {
 			c, err := net.DialTimeout("tcp", host, time.Second)
 			if err == nil {
 				c.Close()

@@ -54,7 +54,7 @@ func newStripeWebhook(secrets string) *stripeWebhook {
 func (w *stripeWebhook) Verify(body []byte, h http.Header) (*commerce.ProviderEvent, error) {
 	err := stripepay.VerifySignature(body, h.Get("Stripe-Signature"), w.secrets, time.Now(), stripepay.DefaultTolerance)
 	if err != nil {
-		return nil, fulfill.Errorf("signature_invalid", "%s", strings.TrimPrefix(err.Error(), "stripe webhook: "))
+		return nil, fulfill.Errorf(fulfill.ESignatureInvalid, "%s", strings.TrimPrefix(err.Error(), "stripe webhook: "))
 	}
 	ev, err := stripepay.ParseEvent(body)
 	if err != nil {
