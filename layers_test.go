@@ -25,7 +25,8 @@ const storePath = "github.com/fulfillhq/fulfill/store"
 var edgeWrites = map[string]bool{"Hit": true, "ClearHits": true, "SetFlash": true,
 	"ClaimIdempotencyKey": true, "FinishIdempotencyKey": true, "ReleaseIdempotencyKey": true, "UnlockIdempotencyKey": true,
 	// These read on the write pool (the primary) and change nothing.
-	"PendingJobs": true, "RiverDriver": true, "Close": true, "CheckSchema": true, "SchemaStatus": true}
+	"PendingJobs": true, "RiverDriver": true, "Close": true, "CheckSchema": true, "SchemaStatus": true,
+	"Ready": true, "ClockState": true}
 
 // TestWebAndAPIRunNoTransactions keeps every change of state in the domain
 // layer (commerce and its siblings): the HTTP packages web and api parse,
