@@ -300,13 +300,19 @@ func (s *Service) dueReconciliations(ctx context.Context, day fulfill.Date) ([]R
 
 // Reconcile runs one quarter's notice or charge. The charge bills
 // (max users in the quarter − seats paid) × price / 4 × quarters left,
-// raises the seats and issues a new license.
+// raises the seats and issues a new license. Paid by card, the invoice is
+// charged in atomic phases: the transaction that raises the seats records
+// the payment attempt (phase 1); the provider is called after it commits,
+// and the outcome recorded in a transaction of its own (the completer job
+// finishes it if this process dies in between). A declined card leaves the
+// invoice open with a failed payment: the seats are owed.
 func (s *Service) Reconcile(ctx context.Context, args ReconcileArgs) error {
 	qe, err := fulfill.ParseDate(args.QuarterEnd)
 	if err != nil {
 		return err
 	}
-	return s.DB.InTx(ctx, func(tx *store.Tx) error {
+	var pending *store.PaymentAttempt
+	err = s.DB.InTx(ctx, func(tx *store.Tx) error {
 		sub, err := tx.Subscription(args.SubscriptionID)
 		if err != nil {
 			return err
@@ -368,13 +374,14 @@ func (s *Service) Reconcile(ctx context.Context, args ReconcileArgs) error {
 			return err
 		}
 		if err := s.finalize(ctx, tx, cust, inv); err != nil {
-			var fe *fulfill.Error
-			if !errors.As(err, &fe) {
-				return err
-			}
-			// A declined card leaves the invoice open; the seats are owed.
-			if err := tx.InsertPayment(&fulfill.Payment{ID: fulfill.NewID("pay"), InvoiceID: inv.ID, Provider: s.Payments.Name(),
-				Amount: inv.Total, Currency: inv.Currency, Status: "failed", FailureCode: fe.Code, CreatedAt: now}); err != nil {
+			return err
+		}
+		if inv.Status == fulfill.InvoiceOpen && inv.PaymentMethod != PayByInvoice && store.DueOf(inv) > 0 {
+			// Phase 1 of the charge; the attempt's id derives from the
+			// invoice, so a rerun of this job finds the same attempt.
+			pending, err = s.paymentIntent(tx, "pat_rec_"+inv.ID, cust, inv, inv.PaymentMethod,
+				payIntent{Actor: System, Purpose: "reconciliation"})
+			if err != nil {
 				return err
 			}
 		}
@@ -390,4 +397,10 @@ func (s *Service) Reconcile(ctx context.Context, args ReconcileArgs) error {
 		return s.emit(tx, "reconciliation.done", sub.ID, cust.ID, map[string]any{"subscription_id": sub.ID, "quarter_end": qe,
 			"quarter": quarter, "previous_seats": prev, "seats": sub.Seats, "invoice_id": inv.ID})
 	})
+	if err != nil || pending == nil {
+		return err
+	}
+	s.failpointAt("after-phase1", pending)
+	_, err = s.settle(ctx, pending)
+	return err
 }

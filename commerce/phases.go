@@ -245,6 +245,20 @@ func (s *Service) decline(tx *store.Tx, a *store.PaymentAttempt, cust *fulfill.C
 		if err := json.Unmarshal(a.Intent, &in); err != nil {
 			return nil, nil, fmt.Errorf("payment attempt %s: intent: %w", a.ID, err)
 		}
+		if in.Purpose == "reconciliation" {
+			// The seats are owed whatever the card says: the invoice stays
+			// open, with the failed payment on record.
+			a.State, a.FailureCode, a.FailureMessage = store.AttemptDeclined, why.Code, why.Message
+			if err := tx.FinishPaymentAttempt(a, s.now()); err != nil {
+				return nil, nil, err
+			}
+			inv, err := tx.Invoice(a.InvoiceID)
+			if err != nil {
+				return nil, nil, err
+			}
+			return inv, nil, tx.InsertPayment(&fulfill.Payment{ID: "pay_" + a.ID, InvoiceID: inv.ID, Provider: s.Payments.Name(),
+				Amount: a.Amount, Currency: inv.Currency, Status: "failed", FailureCode: why.Code, CreatedAt: s.now()})
+		}
 		if in.Purpose == "dunning" {
 			a.State, a.FailureCode, a.FailureMessage = store.AttemptDeclined, why.Code, why.Message
 			if err := tx.FinishPaymentAttempt(a, s.now()); err != nil {
@@ -270,7 +284,7 @@ func (s *Service) declineIsOutcome(a *store.PaymentAttempt) bool {
 		return json.Unmarshal(a.Intent, &in) == nil && in.Auto
 	case "payment":
 		var in payIntent
-		return json.Unmarshal(a.Intent, &in) == nil && in.Purpose == "dunning"
+		return json.Unmarshal(a.Intent, &in) == nil && (in.Purpose == "dunning" || in.Purpose == "reconciliation")
 	}
 	return false
 }

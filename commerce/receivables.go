@@ -493,7 +493,7 @@ func (s *Service) PayInvoice(ctx context.Context, actor Actor, invoiceID, paymen
 // payIntent is what phase 3 of a payment of an open invoice needs.
 type payIntent struct {
 	Actor   Actor  `json:"actor"`
-	Purpose string `json:"purpose"` // pay (a customer's request), dunning (a retry)
+	Purpose string `json:"purpose"` // pay (a customer's request), dunning (a retry), reconciliation (a quarter's charge)
 }
 
 // paymentIntent is phase 1 of a card payment of an open invoice: one
@@ -518,21 +518,6 @@ func (s *Service) paymentIntent(tx *store.Tx, id string, cust *fulfill.Customer,
 	return s.recordIntent(tx, &store.PaymentAttempt{ID: id, Kind: "payment", CustomerID: cust.ID, SubscriptionID: subID,
 		InvoiceID: inv.ID, Amount: store.DueOf(inv), Currency: inv.Currency, PaymentMethod: pm, ProviderKey: "fulfill-" + id,
 		Intent: intent})
-}
-
-// charge takes what is due on an invoice from a card.
-func (s *Service) charge(ctx context.Context, tx *store.Tx, cust *fulfill.Customer, inv *fulfill.Invoice, pm, key string) error {
-	due := store.DueOf(inv)
-	res, err := s.Payments.Charge(ctx, fulfill.ChargeRequest{CustomerID: cust.ID, InvoiceID: inv.ID, Amount: due,
-		Currency: inv.Currency, PaymentMethod: pm, IdempotencyKey: key, Description: "Invoice " + inv.Number})
-	if err != nil {
-		// Counted when the provider answers: the refusal happened even if
-		// this transaction rolls back.
-		s.Metrics.PaymentFailed(ctx, inv.ID, or(fulfill.ErrorCode(err), "provider_error"))
-		return err
-	}
-	s.failpoint("after-charge") // tests: a crash between the charge and the commit
-	return s.recordPayment(tx, cust, inv, due, res.Provider, res.Ref, store.AccountCash)
 }
 
 // RecordWirePayment records money received by bank transfer, in part or in

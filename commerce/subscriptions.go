@@ -201,11 +201,10 @@ func (s *Service) finalize(ctx context.Context, tx *store.Tx, cust *fulfill.Cust
 			return err
 		}
 		return s.invoicePaid(tx, cust, inv)
-	case inv.PaymentMethod == PayByInvoice:
-		return nil
 	}
-	// The key is derived from the invoice, so a retried charge is one charge.
-	return s.charge(ctx, tx, cust, inv, inv.PaymentMethod, "fulfill-"+inv.ID)
+	// Due by invoice, or by card: a card is charged in atomic phases after
+	// this transaction commits (paymentIntent, settle), never inside it.
+	return nil
 }
 
 // Preview is what a change would cost, without making it.
