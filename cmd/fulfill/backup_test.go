@@ -154,7 +154,9 @@ func TestBackupUnderLoadRestoreAndMigrateToPostgres(t *testing.T) {
 	}
 
 	// The server runs on the copy: old data reads, and the probe passes.
-	pg := startServer(t, pgURL, "--simulated-clock", "2027-01-10")
+	// It signs with the keys that signed the licenses it carries, as every
+	// copy of one installation must.
+	pg := startServer(t, pgURL, "--simulated-clock", "2027-01-10", "--keys-dir", filepath.Join(s.dataDir, "keys"))
 	if c := pg.call("GET", "/api/v1/subscriptions/"+subs[0], nil, nil); c != 200 {
 		t.Errorf("a copied subscription on PostgreSQL: %d", c)
 	}
