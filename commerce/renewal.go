@@ -414,10 +414,23 @@ func (s *Service) dueWork(ctx context.Context, day fulfill.Date) ([]river.JobArg
 }
 
 // ProcessDue renews a subscription whose term has ended (auto-renew on), or
-// expires it (auto-renew off), and lapses one past due for too long.
+// expires it (auto-renew off), and lapses one past due for too long. A
+// charge of the subscription still awaiting its outcome (its process died
+// between the phases) is finished first, as its completer would: the day's
+// work then sees the subscription as that charge left it, and a renewal is
+// neither skipped nor done twice.
 func (s *Service) ProcessDue(ctx context.Context, id string) error {
+	waiting, err := s.DB.PendingAttemptsFor(ctx, id)
+	if err != nil {
+		return err
+	}
+	for _, a := range waiting {
+		if err := s.CompletePayment(ctx, a); err != nil {
+			return err
+		}
+	}
 	var pending *store.PaymentAttempt
-	err := s.DB.InTx(ctx, func(tx *store.Tx) error {
+	err = s.DB.InTx(ctx, func(tx *store.Tx) error {
 		sub, err := tx.Subscription(id)
 		if err != nil {
 			return err

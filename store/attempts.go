@@ -75,6 +75,13 @@ func (t *Tx) PaymentAttempt(id string) (*PaymentAttempt, error) {
 	return a, mapErr(err, "Payment attempt")
 }
 
+// PendingAttemptsFor lists the charges for the subscription that await
+// their outcome, oldest first.
+func (db *DB) PendingAttemptsFor(ctx context.Context, subscriptionID string) ([]string, error) {
+	return queryStrings(ctx, db.Write, `SELECT id FROM payment_attempts WHERE subscription_id = $1 AND state = $2 ORDER BY created_at, id`,
+		subscriptionID, AttemptPending)
+}
+
 // PendingPaymentFor reports whether a charge for the subscription awaits
 // its outcome.
 func (t *Tx) PendingPaymentFor(subscriptionID string) (bool, error) {

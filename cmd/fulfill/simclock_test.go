@@ -344,7 +344,7 @@ func TestRealClockRefusesSimulatedDatabase(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
 		err := Main(ctx, []string{"serve", "--data-dir", filepath.Join(t.TempDir(), "data"), "--database-url", dbURL,
-			"--addr", "127.0.0.1:0"}, &out, io.Discard, env(map[string]string{"FULFILL_ADMIN_TOKEN": e2eToken}))
+			"--addr", "127.0.0.1:0"}, &out, io.Discard, env(map[string]string{"FULFILL_ADMIN_TOKEN": e2eToken, "FULFILL_ACCEPT_DATA_LOSS": "1"}))
 		if err == nil || !strings.Contains(err.Error(), "simulated clock (at 2026-03-01)") || strings.Contains(err.Error(), "\n") {
 			t.Fatalf("real-clock serve on a simulated database: %v\n%s", err, out.String())
 		}
