@@ -192,7 +192,7 @@ func (s *Server) activate(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	var req activationRequest
-	if err := decode(r, &req); err != nil {
+	if err := decodeLenient(r, &req); err != nil {
 		return err
 	}
 	if err := s.allowInstance(s.limits.activations, "", req.InstanceID); err != nil {
@@ -206,15 +206,20 @@ func (s *Server) activate(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusCreated, a)
 }
 
+// seatLinkRequest is GitLab's Seat Link body (SeatLinkData#as_json):
+// gitlab_version, with version as an alias; null counts are "not known
+// yet". Unknown fields are ignored (decodeLenient).
 type seatLinkRequest struct {
-	LicenseKey    string          `json:"license_key"`
-	Timestamp     string          `json:"timestamp"`
-	MaxHistorical *int64          `json:"max_historical_user_count"`
-	Billable      *int64          `json:"billable_users_count"`
-	InstanceID    string          `json:"instance_id"`
-	Hostname      string          `json:"hostname"`
-	Version       string          `json:"version"`
-	AddOnMetrics  json.RawMessage `json:"add_on_metrics"`
+	LicenseKey       string                 `json:"license_key"`
+	Timestamp        string                 `json:"timestamp"`
+	MaxHistorical    *int64                 `json:"max_historical_user_count"`
+	Billable         *int64                 `json:"billable_users_count"`
+	InstanceID       string                 `json:"instance_id"`
+	UniqueInstanceID string                 `json:"unique_instance_id"`
+	Hostname         string                 `json:"hostname"`
+	GitLabVersion    string                 `json:"gitlab_version"`
+	Version          string                 `json:"version"`
+	AddOnMetrics     []commerce.AddOnMetric `json:"add_on_metrics"`
 }
 
 func (s *Server) seatLink(w http.ResponseWriter, r *http.Request) error {
@@ -222,17 +227,14 @@ func (s *Server) seatLink(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	var req seatLinkRequest
-	if err := decode(r, &req); err != nil {
+	if err := decodeLenient(r, &req); err != nil {
 		return err
 	}
 	if err := s.allowLicensed(s.limits.seatLinks, req.LicenseKey, req.InstanceID); err != nil {
 		return err
 	}
-	if req.MaxHistorical == nil {
-		return fulfill.FieldError(fulfill.ERequired, "max_historical_user_count", "max_historical_user_count is required.")
-	}
-	if req.Billable == nil {
-		return fulfill.FieldError(fulfill.ERequired, "billable_users_count", "billable_users_count is required.")
+	if req.GitLabVersion != "" {
+		req.Version = req.GitLabVersion
 	}
 	var ts time.Time
 	if req.Timestamp != "" {
@@ -242,8 +244,8 @@ func (s *Server) seatLink(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	res, err := s.Svc.SeatLink(r.Context(), commerce.SeatLinkInput{LicenseKey: req.LicenseKey, Timestamp: ts,
-		MaxHistorical: *req.MaxHistorical, Billable: *req.Billable, InstanceID: req.InstanceID, Hostname: req.Hostname,
-		Version: req.Version, AddOnMetrics: req.AddOnMetrics})
+		MaxHistorical: req.MaxHistorical, Billable: req.Billable, InstanceID: req.InstanceID, UniqueInstanceID: req.UniqueInstanceID,
+		Hostname: req.Hostname, Version: req.Version, AddOnMetrics: req.AddOnMetrics})
 	if err != nil {
 		return err
 	}
@@ -261,7 +263,7 @@ func (s *Server) usageData(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	var req usageDataRequest
-	if err := decode(r, &req); err != nil {
+	if err := decodeLenient(r, &req); err != nil {
 		return err
 	}
 	if err := s.allowLicensed(s.limits.usageData, req.LicenseKey, req.InstanceID); err != nil {
@@ -293,9 +295,9 @@ func (s *Server) usageFile(w http.ResponseWriter, r *http.Request) error {
 	}
 	var last *commerce.SeatLinkResult
 	for _, rep := range f.Reports {
+		maxUsers, billable := int64(rep.MaxHistoricalUserCount), int64(rep.BillableUsersCount)
 		res, err := s.Svc.SeatLink(r.Context(), commerce.SeatLinkInput{LicenseKey: f.LicenseKey, Timestamp: rep.Timestamp,
-			MaxHistorical: int64(rep.MaxHistoricalUserCount), Billable: int64(rep.BillableUsersCount), InstanceID: f.InstanceID,
-			Hostname: f.Hostname, Version: f.Version})
+			MaxHistorical: &maxUsers, Billable: &billable, InstanceID: f.InstanceID, Hostname: f.Hostname, Version: f.Version})
 		if err != nil {
 			return err
 		}

@@ -1,0 +1,138 @@
+package api_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/fulfillhq/fulfill/internal/dbtest"
+)
+
+// gitlabBody reads a body copied from GitLab (testdata/gitlab/README.md) and
+// puts a real license in its license_key, the only value changed.
+func gitlabBody(t *testing.T, name, lic string) map[string]any {
+	t.Helper()
+	raw, err := os.ReadFile("testdata/gitlab/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body map[string]any
+	if err := json.Unmarshal(raw, &body); err != nil {
+		t.Fatal(err)
+	}
+	body["license_key"] = lic
+	for k, v := range body {
+		if s, ok := v.(string); ok && strings.HasPrefix(s, "<") {
+			body[k] = strings.Trim(s, "<>")
+		}
+	}
+	return body
+}
+
+type gitlabAnswer struct {
+	License                *string             `json:"license"`
+	NextReconciliationDate *string             `json:"next_reconciliation_date"`
+	DisplayAlertFrom       *string             `json:"display_alert_from"`
+	FutureSubscriptions    json.RawMessage     `json:"future_subscriptions"`
+	Recorded               bool                `json:"recorded"`
+	Seats                  int64               `json:"seats"`
+	Errors                 []string            `json:"errors"`
+	ErrorAttributeMap      map[string][]string `json:"error_attribute_map"`
+	Error                  struct{ Code, Field string }
+}
+
+func TestSeatLinkAcceptsGitLabsOwnBodies(t *testing.T) {
+	t.Parallel()
+	dbtest.ForEach(t, func(t *testing.T, url string) {
+		e := newEnv(t, url, "2026-01-01")
+		cus := e.customer("US", "")
+		var p purchase
+		e.must(201, "POST", "/api/v1/subscriptions", map[string]any{"customer_id": cus, "plan": "sm-premium", "seats": 10,
+			"payment_method": "pm_card_visa"}, &p)
+		sub := p.Subscription.ID
+		_, lic := e.text("/api/v1/subscriptions/" + sub + "/license")
+		e.must(200, "POST", "/api/v1/subscriptions/"+sub+"/seat_reconciliation", map[string]any{"enabled": true}, nil)
+
+		for _, name := range []string{"worker_spec_body.json", "seat_link_data.json"} {
+			var a gitlabAnswer
+			e.must(200, "POST", "/api/v1/seat_links", gitlabBody(t, name, lic), &a)
+			if !a.Recorded || a.Seats != 10 || a.License != nil || string(a.FutureSubscriptions) != "[]" {
+				t.Fatalf("%s: answer %+v", name, a)
+			}
+			if a.NextReconciliationDate == nil || a.DisplayAlertFrom == nil || *a.DisplayAlertFrom != "2026-03-25" ||
+				*a.NextReconciliationDate != "2026-04-01" {
+				t.Fatalf("%s: reconciliation dates %v %v, want 2026-04-01 and a week before", name, a.NextReconciliationDate, a.DisplayAlertFrom)
+			}
+		}
+		got, err := e.db.InstanceSyncOf(context.Background(), sub, "GlobalAnonymousId.instance_uuid")
+		if err == nil {
+			t.Fatalf("looked up by the unique id: %+v", got)
+		}
+		got, err = e.db.InstanceSyncOf(context.Background(), sub, "Gitlab::CurrentSettings.uuid")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.UniqueInstanceID != "GlobalAnonymousId.instance_uuid" ||
+			got.AddOnMetrics != `[{"add_on_type":"duo_pro","purchased_seats":10,"assigned_seats":3}]` {
+			t.Fatalf("stored sync = %+v", got)
+		}
+		spec, err := e.db.InstanceSyncOf(context.Background(), sub, "one-two-three")
+		if err != nil || spec.UniqueInstanceID != "three-two-one" || spec.AddOnMetrics != "[]" {
+			t.Fatalf("spec instance = %+v, %v", spec, err)
+		}
+
+		// No HistoricalData yet: null counts are "not known", no report.
+		body := gitlabBody(t, "seat_link_data.json", lic)
+		body["max_historical_user_count"], body["billable_users_count"], body["instance_id"] = nil, nil, "fresh"
+		var a gitlabAnswer
+		e.must(200, "POST", "/api/v1/seat_links", body, &a)
+		if a.Recorded || a.Seats != 10 || a.NextReconciliationDate == nil {
+			t.Fatalf("null counts: %+v", a)
+		}
+		var reps struct{ Data []struct{ Source string } }
+		e.must(200, "GET", "/api/v1/subscriptions/"+sub+"/seat_reports", nil, &reps)
+		if len(reps.Data) != 2 {
+			t.Fatalf("%d seat reports, want 2 (null counts record none): %+v", len(reps.Data), reps.Data)
+		}
+
+		// A later report of the same day with fewer users keeps the day's maximum.
+		for _, users := range []int{10, 7} {
+			body = gitlabBody(t, "worker_spec_body.json", lic)
+			body["max_historical_user_count"], body["billable_users_count"], body["timestamp"] = users, users, "2026-01-01T10:00:00Z"
+			e.must(200, "POST", "/api/v1/seat_links", body, nil)
+		}
+		var maxes struct {
+			Data []struct {
+				Source   string
+				MaxUsers int64 `json:"max_users"`
+			}
+		}
+		e.must(200, "GET", "/api/v1/subscriptions/"+sub+"/seat_reports", nil, &maxes)
+		for _, r := range maxes.Data {
+			if r.Source == "instance:one-two-three" && r.MaxUsers != 10 {
+				t.Fatalf("day's report = %d users, want the day's maximum 10", r.MaxUsers)
+			}
+		}
+
+		// Unknown fields: ignored here, refused by the vendor API.
+		body = gitlabBody(t, "seat_link_data.json", lic)
+		body["license_md5"], body["date"] = "abc", "2026-01-01"
+		e.must(200, "POST", "/api/v1/seat_links", body, nil)
+		var ae apiError
+		if st := e.do("POST", "/api/v1/subscriptions/"+sub+"/seat_reconciliation", map[string]any{"enabled": true, "date": "x"}, &ae); st != 400 ||
+			ae.Error.Code != "unknown_field" {
+			t.Fatalf("vendor API with an unknown field: %d %+v", st, ae)
+		}
+
+		// A clock two days ahead is refused, in GitLab's shape too.
+		body = gitlabBody(t, "seat_link_data.json", lic)
+		body["timestamp"] = "2026-01-03T01:00:00+00:00"
+		a = gitlabAnswer{}
+		if st := e.do("POST", "/api/v1/seat_links", body, &a); st != 422 || a.Error.Field != "timestamp" || len(a.Errors) != 1 ||
+			a.ErrorAttributeMap["timestamp"] == nil {
+			t.Fatalf("future timestamp: %d %+v", st, a)
+		}
+	})
+}
