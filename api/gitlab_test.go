@@ -136,3 +136,58 @@ func TestSeatLinkAcceptsGitLabsOwnBodies(t *testing.T) {
 		}
 	})
 }
+
+func TestUsageFileAcceptsGitLabsLicenseUsageCSV(t *testing.T) {
+	t.Parallel()
+	dbtest.ForEach(t, func(t *testing.T, url string) {
+		e := newEnv(t, url, "2026-01-01")
+		cus := e.customer("US", "")
+		var p purchase
+		e.must(201, "POST", "/api/v1/subscriptions", map[string]any{"customer_id": cus, "plan": "sm-premium", "seats": 10,
+			"payment_method": "pm_card_visa"}, &p)
+		sub := p.Subscription.ID
+		_, lic := e.text("/api/v1/subscriptions/" + sub + "/license")
+		e.advance("2026-01-05")
+		raw, err := os.ReadFile("testdata/gitlab/license_usage.csv")
+		if err != nil {
+			t.Fatal(err)
+		}
+		csv := strings.Replace(string(raw), "<License.current.data>", strings.ReplaceAll(lic, `"`, `""`), 1)
+		var res struct {
+			SubscriptionID    string `json:"subscription_id"`
+			Ingested, Skipped int
+		}
+		if st := e.do("POST", "/api/v1/usage_files", csv, &res, "Content-Type", "text/csv"); st != 200 ||
+			res.SubscriptionID != sub || res.Ingested != 4 || res.Skipped != 1 {
+			t.Fatalf("usage csv: %d %+v", st, res)
+		}
+		var reps struct {
+			Data []struct {
+				Date, Source string
+				MaxUsers     int64 `json:"max_users"`
+			}
+		}
+		e.must(200, "GET", "/api/v1/subscriptions/"+sub+"/seat_reports", nil, &reps)
+		got := map[string]int64{}
+		for _, r := range reps.Data {
+			if r.Source != "usage_file" {
+				t.Fatalf("report %+v, want source usage_file", r)
+			}
+			got[r.Date] = r.MaxUsers
+		}
+		want := map[string]int64{"2026-01-02": 5, "2026-01-03": 9, "2026-01-04": 8}
+		if len(got) != len(want) || got["2026-01-02"] != 5 || got["2026-01-03"] != 9 || got["2026-01-04"] != 8 {
+			t.Fatalf("seat reports %v, want %v", got, want)
+		}
+
+		bad := strings.Replace(csv, "2026-01-04,8", "2026-01-04,eight", 1)
+		var ae gitlabAnswer
+		if st := e.do("POST", "/api/v1/usage_files", bad, &ae, "Content-Type", "text/csv"); st != 422 || len(ae.Errors) != 1 {
+			t.Fatalf("bad count: %d %+v", st, ae)
+		}
+		e.must(200, "GET", "/api/v1/subscriptions/"+sub+"/seat_reports", nil, &reps)
+		if len(reps.Data) != 3 {
+			t.Fatalf("a refused file changed the reports: %+v", reps.Data)
+		}
+	})
+}

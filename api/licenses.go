@@ -286,6 +286,9 @@ func (s *Server) usageFile(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if instance.LooksLikeGitLabUsage(body) {
+		return s.gitlabUsageFile(w, r, body)
+	}
 	f, err := instance.ParseUsageFile(body)
 	if err != nil {
 		return fulfill.Errorf(fulfill.EInvalid, "Not a usage file: %v", err)

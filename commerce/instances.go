@@ -279,6 +279,72 @@ func (s *Service) SeatLink(ctx context.Context, in SeatLinkInput) (*SeatLinkResu
 	return out, err
 }
 
+// UsageDay is one day's active users from GitLab's offline usage file.
+type UsageDay struct {
+	Date  fulfill.Date
+	Users int64
+}
+
+// UsageFileResult is what ingesting a usage file did.
+type UsageFileResult struct {
+	SubscriptionID string `json:"subscription_id"`
+	Ingested       int    `json:"ingested"`
+	// Skipped counts the days before the subscription began.
+	Skipped int `json:"skipped"`
+}
+
+// UsageFileSource is the source of the seat reports of a usage file.
+const UsageFileSource = "usage_file"
+
+// RecordUsageFile turns the days of GitLab's offline usage file
+// (license_usage.csv) into seat reports with source usage_file, in one
+// transaction: its license must verify and its subscription must not have
+// expired. A day reported twice keeps its maximum; days before the
+// subscription began are skipped; a day after today is refused.
+func (s *Service) RecordUsageFile(ctx context.Context, actor Actor, licenseKey string, days []UsageDay) (*UsageFileResult, error) {
+	p, err := s.verifyLicense(licenseKey)
+	if err != nil {
+		return nil, err
+	}
+	today := s.today()
+	for _, d := range days {
+		if d.Users < 0 || d.Users > 100*MaxSeats {
+			return nil, fulfill.FieldError(fulfill.EOutOfRange, "Active User Count", "Active User Count must be between 0 and %d.", 100*MaxSeats)
+		}
+		if d.Date.After(today) {
+			return nil, fulfill.FieldError(fulfill.EInvalid, "Date", "Date %s is after today (%s).", d.Date, today)
+		}
+	}
+	out := &UsageFileResult{SubscriptionID: p.SubscriptionID}
+	err = s.DB.InTx(ctx, func(tx *store.Tx) error {
+		sub, err := tx.Subscription(p.SubscriptionID)
+		if err != nil {
+			return fulfill.NotFoundAs(err, fulfill.FieldError(fulfill.ENotFound, "license_key", "The license's subscription is unknown to this server."))
+		}
+		if sub.State == fulfill.StateExpired {
+			return fulfill.FieldError(fulfill.ESubscriptionExpired, "license_key", "Subscription %s expired on %s.", sub.ID, sub.EndsOn)
+		}
+		began := fulfill.DateOf(sub.CreatedAt)
+		for _, d := range days {
+			if d.Date.Before(began) {
+				out.Skipped++
+				continue
+			}
+			if err := tx.MergeSeatReport(&fulfill.SeatReport{SubscriptionID: sub.ID, Date: d.Date, MaxUsers: d.Users,
+				BillableUsers: d.Users, Source: UsageFileSource, CreatedAt: s.now()}); err != nil {
+				return err
+			}
+			out.Ingested++
+		}
+		return s.audit(tx, actor, "usage_file.ingest", "subscription", sub.ID,
+			map[string]int{"ingested": out.Ingested, "skipped": out.Skipped}, "")
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // RecordUsagePing stores a service ping from an active instance: its
 // license must verify, its subscription must not have expired and the
 // instance must have activated or synced under it. The oldest pings beyond
