@@ -13,7 +13,7 @@ func TestParseGitLabUsageRefusesWhatIsNotGitLabsLayout(t *testing.T) {
 	if err != nil || u.LicenseKey != "abc" || len(u.Days) != 1 || u.Days[0].Count != 5 || u.GeneratedAt.Hour() != 10 {
 		t.Fatalf("good file: %+v %v", u, err)
 	}
-	if !LooksLikeGitLabUsage([]byte("\ufeff" + good)) || LooksLikeGitLabUsage([]byte(`{"format":"x"}`)) {
+	if !LooksLikeGitLabUsage([]byte("\ufeff"+good)) || LooksLikeGitLabUsage([]byte(`{"format":"x"}`)) {
 		t.Fatal("LooksLikeGitLabUsage misjudges")
 	}
 	for name, f := range map[string]string{
