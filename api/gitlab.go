@@ -1,6 +1,9 @@
 package api
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"io"
 	"net/http"
 
 	"github.com/fulfillhq/fulfill"
@@ -51,4 +54,51 @@ func (s *Server) gitlabUsageFile(w http.ResponseWriter, r *http.Request, body []
 		return err
 	}
 	return writeJSON(w, http.StatusOK, res)
+}
+
+// gitlabPing is what gitlabUsageData reads of a raw Service Ping; the rest
+// is stored as it is.
+type gitlabPing struct {
+	UUID       string `json:"uuid"`
+	LicenseKey string `json:"license_key"`
+}
+
+// gitlabUsageData takes a Service Ping as GitLab posts it to its version
+// app (POST /usage_data, the raw payload): uuid is the instance, the
+// license_key it carries authenticates it. GitLab requires an integer
+// conv_index.usage_data_id > 0 in the answer
+// (app/services/service_ping/submit_service.rb).
+func (s *Server) gitlabUsageData(w http.ResponseWriter, r *http.Request) error {
+	if err := s.allowIP(r, s.limits.usageData); err != nil {
+		return err
+	}
+	body, err := readAll(r)
+	if err != nil {
+		return err
+	}
+	var ping gitlabPing
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	if err := decodeLenient(r, &ping); err != nil {
+		return err
+	}
+	if err := s.allowLicensed(s.limits.usageData, ping.LicenseKey, ping.UUID); err != nil {
+		return err
+	}
+	id, err := s.Svc.RecordUsagePing(r.Context(), ping.UUID, ping.LicenseKey, body)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, map[string]any{"id": id, "conv_index": map[string]int64{"usage_data_id": usageDataID(id)}})
+}
+
+// usageDataID is the integer GitLab wants for a stored ping: the first 48
+// bits of the SHA-256 of its id, plus one (always > 0, the same for the
+// same ping).
+func usageDataID(id string) int64 {
+	sum := sha256.Sum256([]byte(id))
+	var n int64
+	for _, b := range sum[:6] {
+		n = n<<8 | int64(b)
+	}
+	return n + 1
 }

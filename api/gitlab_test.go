@@ -191,3 +191,39 @@ func TestUsageFileAcceptsGitLabsLicenseUsageCSV(t *testing.T) {
 		}
 	})
 }
+
+func TestRawServicePingAnswersConvIndexUsageDataID(t *testing.T) {
+	t.Parallel()
+	dbtest.ForEach(t, func(t *testing.T, url string) {
+		e := newEnv(t, url, "2026-01-01")
+		cus := e.customer("US", "")
+		var p purchase
+		e.must(201, "POST", "/api/v1/subscriptions", map[string]any{"customer_id": cus, "plan": "sm-premium", "seats": 10,
+			"payment_method": "pm_card_visa"}, &p)
+		_, lic := e.text("/api/v1/subscriptions/" + p.Subscription.ID + "/license")
+		link := gitlabBody(t, "worker_spec_body.json", lic)
+		e.must(200, "POST", "/api/v1/seat_links", link, nil)
+		// The raw payload of ee/lib/ee/gitlab/usage_data.rb, with the license it runs.
+		ping := map[string]any{"uuid": "one-two-three", "hostname": "gitlab.example.com", "version": "18.2.0-ee",
+			"recorded_at": "2026-01-01T10:00:00Z", "license_key": lic, "license_md5": "abc", "license_plan": "premium",
+			"license_user_count": 10, "counts": map[string]int{"projects": 12}}
+		var ans struct {
+			ConvIndex struct {
+				UsageDataID int64 `json:"usage_data_id"`
+			} `json:"conv_index"`
+		}
+		e.must(201, "POST", "/usage_data", ping, &ans)
+		if ans.ConvIndex.UsageDataID <= 0 {
+			t.Fatalf("usage_data_id = %d, want an integer > 0", ans.ConvIndex.UsageDataID)
+		}
+		delete(ping, "license_key")
+		var ae gitlabAnswer
+		if st := e.do("POST", "/usage_data", ping, &ae); st != 401 || len(ae.Errors) != 1 {
+			t.Fatalf("ping without a license: %d %+v", st, ae)
+		}
+		ping["license_key"], ping["uuid"] = lic, "never-synced"
+		if st := e.do("POST", "/usage_data", ping, &ae); st/100 != 4 {
+			t.Fatalf("ping of an unknown instance: %d", st)
+		}
+	})
+}

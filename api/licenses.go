@@ -27,6 +27,7 @@ func (s *Server) licenseRoutes() []route {
 		{"POST", "/api/v1/seat_links", false, false, s.seatLink},
 		{"POST", "/api/v1/usage_data", false, false, s.usageData},
 		{"POST", "/api/v1/usage_files", true, false, s.usageFile},
+		{"POST", "/usage_data", false, false, s.gitlabUsageData},
 		{"GET", "/api/v1/emails", true, false, s.listEmails},
 		{"GET", "/api/v1/audit_log", true, false, s.listAudit},
 	}
