@@ -372,6 +372,9 @@ func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
 		body.Error.Code, body.Error.Message = fulfill.EInternal, "Internal error."
 		s.Logger.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
+	if body.Error.Code == fulfill.ESubscriptionExpired && r.URL.Path == "/api/v1/seat_links" {
+		status = http.StatusGone // GitLab's clients stop on it after the cancellation syncs
+	}
 	if instanceEndpoint(r.URL.Path) {
 		body.Errors, body.ErrorAttributeMap = gitlabErrors(body.Error.Code, body.Error.Message, body.Error.Field)
 	}

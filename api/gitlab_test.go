@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/fulfillhq/fulfill/internal/dbtest"
+	"github.com/fulfillhq/fulfill/license"
 )
 
 // gitlabBody reads a body copied from GitLab (testdata/gitlab/README.md) and
@@ -224,6 +225,55 @@ func TestRawServicePingAnswersConvIndexUsageDataID(t *testing.T) {
 		ping["license_key"], ping["uuid"] = lic, "never-synced"
 		if st := e.do("POST", "/usage_data", ping, &ae); st/100 != 4 {
 			t.Fatalf("ping of an unknown instance: %d", st)
+		}
+	})
+}
+
+// After a term ends without renewal, GitLab's clients keep syncing: 14 days
+// of answers with the final license marked generated_from_cancellation,
+// then 410.
+func TestSeatLinkAfterCancellationAnswersFourteenDaysThenGone(t *testing.T) {
+	t.Parallel()
+	dbtest.ForEach(t, func(t *testing.T, url string) {
+		e := newEnv(t, url, "2026-01-01")
+		cus := e.customer("US", "")
+		var p purchase
+		e.must(201, "POST", "/api/v1/subscriptions", map[string]any{"customer_id": cus, "plan": "sm-premium", "seats": 10,
+			"payment_method": "pm_card_visa"}, &p)
+		sub := p.Subscription.ID
+		_, lic := e.text("/api/v1/subscriptions/" + sub + "/license")
+		e.must(200, "POST", "/api/v1/subscriptions/"+sub+"/cancel", map[string]any{"reason": "moving on"}, nil)
+		sync := func(day, key string) (int, gitlabAnswer) {
+			body := gitlabBody(t, "worker_spec_body.json", key)
+			body["timestamp"] = day + "T04:34:00+00:00"
+			var a gitlabAnswer
+			return e.do("POST", "/api/v1/seat_links", body, &a), a
+		}
+		e.advance("2027-01-01")
+		st, a := sync("2027-01-01", lic)
+		if st != 200 || a.License == nil {
+			t.Fatalf("first sync after the term: %d %+v, want 200 with the final license", st, a)
+		}
+		f, err := license.Parse([]byte(*a.License))
+		if err != nil || !f.Payload.GeneratedFromCancellation {
+			t.Fatalf("final license: %+v %v, want generated_from_cancellation", f, err)
+		}
+		final := *a.License
+		if st, a = sync("2027-01-01", final); st != 200 || a.License != nil {
+			t.Fatalf("sync with the final license: %d %+v, want 200 and no new license", st, a)
+		}
+		var ls struct{ Data []struct{ Reason string } }
+		e.must(200, "GET", "/api/v1/subscriptions/"+sub+"/licenses", nil, &ls)
+		if len(ls.Data) != 2 || ls.Data[0].Reason != "cancellation" {
+			t.Fatalf("licenses %+v, want one final cancellation license", ls.Data)
+		}
+		e.advance("2027-01-14")
+		if st, _ = sync("2027-01-14", final); st != 200 {
+			t.Fatalf("day 14: %d, want 200", st)
+		}
+		e.advance("2027-01-15")
+		if st, a = sync("2027-01-15", final); st != 410 || a.Error.Code != "subscription_expired" || len(a.Errors) != 1 {
+			t.Fatalf("day 15: %d %+v, want 410 subscription_expired", st, a)
 		}
 	})
 }

@@ -237,7 +237,12 @@ func (s *Service) SeatLink(ctx context.Context, in SeatLinkInput) (*SeatLinkResu
 			return fulfill.NotFoundAs(err, fulfill.FieldError(fulfill.ENotFound, "license_key", "The license's subscription is unknown to this server."))
 		}
 		if sub.State == fulfill.StateExpired {
-			return fulfill.FieldError(fulfill.ESubscriptionExpired, "license_key", "Subscription %s expired on %s.", sub.ID, sub.EndsOn)
+			if !today.Before(sub.EndsOn.AddDays(CancellationSyncDays)) {
+				return fulfill.FieldError(fulfill.ESubscriptionExpired, "license_key", "Subscription %s expired on %s.", sub.ID, sub.EndsOn)
+			}
+			if err := s.cancellationLicense(tx, sub); err != nil {
+				return err
+			}
 		}
 		if err := s.checkInstanceOwner(tx, sub, in.InstanceID); err != nil {
 			return err
@@ -343,6 +348,35 @@ func (s *Service) RecordUsageFile(ctx context.Context, actor Actor, licenseKey s
 		return nil, err
 	}
 	return out, nil
+}
+
+// CancellationSyncDays is how long after a term ended without renewal seat
+// links are still answered, with the final license marked
+// generated_from_cancellation: GitLab's older clients keep syncing for 14
+// days after expiry (sync_seat_link_worker.rb). From then on a sync is
+// refused as subscription_expired.
+const CancellationSyncDays = 14
+
+// LicenseReasonCancellation is the reason of the final license of a term
+// that ended without renewal.
+const LicenseReasonCancellation = "cancellation"
+
+// cancellationLicense issues, once, the final license of an expired
+// subscription, in the caller's transaction.
+func (s *Service) cancellationLicense(tx *store.Tx, sub *fulfill.Subscription) error {
+	if sub.LicenseID == nil || sub.Kind != fulfill.KindSelfManaged {
+		return nil
+	}
+	cur, err := tx.License(*sub.LicenseID)
+	if err != nil || cur.Reason == LicenseReasonCancellation {
+		return err
+	}
+	cust, err := tx.Customer(sub.CustomerID)
+	if err != nil {
+		return err
+	}
+	_, err = s.issueLicense(tx, sub, cust, licenseTerms{reason: LicenseReasonCancellation, expiresAt: cur.ExpiresAt, fromCancellation: true})
+	return err
 }
 
 // RecordUsagePing stores a service ping from an active instance: its
