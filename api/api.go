@@ -349,6 +349,10 @@ type errorBody struct {
 		Message string `json:"message"`
 		Field   string `json:"field,omitempty"`
 	} `json:"error"`
+	// Errors and ErrorAttributeMap are what GitLab's client reads from a
+	// refused instance request (gitlabErrors).
+	Errors            []string            `json:"errors,omitempty"`
+	ErrorAttributeMap map[string][]string `json:"error_attribute_map,omitempty"`
 }
 
 // Error writes err as JSON. Errors that are not *fulfill.Error are logged
@@ -367,6 +371,12 @@ func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
 	} else {
 		body.Error.Code, body.Error.Message = fulfill.EInternal, "Internal error."
 		s.Logger.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	if body.Error.Code == fulfill.ESubscriptionExpired && r.URL.Path == "/api/v1/seat_links" {
+		status = http.StatusGone // GitLab's clients stop on it after the cancellation syncs
+	}
+	if instanceEndpoint(r.URL.Path) {
+		body.Errors, body.ErrorAttributeMap = gitlabErrors(body.Error.Code, body.Error.Message, body.Error.Field)
 	}
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="fulfill"`)
@@ -401,7 +411,13 @@ func encodeJSON(v any) ([]byte, error) {
 // decode reads a JSON object strictly: unknown fields, wrong types, nulls
 // where no null fits and trailing data are errors that name the field. (wrap
 // has checked the text of the body.)
-func decode(r *http.Request, v any) error {
+func decode(r *http.Request, v any) error { return decodeBody(r, v, true) }
+
+// decodeLenient is decode that ignores unknown fields, for the machine
+// endpoints instances call (clients evolve); everything else is as strict.
+func decodeLenient(r *http.Request, v any) error { return decodeBody(r, v, false) }
+
+func decodeBody(r *http.Request, v any, strict bool) error {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		return fulfill.Errorf(fulfill.EInvalidJSON, "Could not read the request body.")
@@ -410,7 +426,9 @@ func decode(r *http.Request, v any) error {
 		return fulfill.Errorf(fulfill.EInvalidJSON, "The request body is empty; send a JSON object.")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
+	if strict {
+		dec.DisallowUnknownFields()
+	}
 	dec.UseNumber()
 	if err := dec.Decode(v); err != nil {
 		return jsonError(err)

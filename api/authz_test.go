@@ -29,6 +29,7 @@ var publicRoutes = []string{
 	"POST /api/v1/activations",
 	"POST /api/v1/seat_links",
 	"POST /api/v1/usage_data",
+	"POST /usage_data", // GitLab's raw Service Ping; the license it carries authenticates
 }
 
 // tables lists the database's tables.

@@ -184,13 +184,13 @@ func TestSeatLinkErrorsAndUsage(t *testing.T) {
 		}
 		// Once expired, the instance is told so.
 		e.must(200, "POST", "/api/v1/subscriptions/"+sub+"/cancel", map[string]any{"reason": "moving on"}, nil)
-		e.advance("2027-01-01")
+		e.advance("2027-01-15") // past the 14 days of cancellation syncs
 		var s subscription
 		e.must(200, "GET", "/api/v1/subscriptions/"+sub, nil, &s)
 		if s.State != "expired" {
 			t.Fatalf("state %s, want expired", s.State)
 		}
-		if got := e.do("POST", "/api/v1/seat_links", link(lic, 7), &ae); got != 409 || ae.Error.Code != "subscription_expired" {
+		if got := e.do("POST", "/api/v1/seat_links", link(lic, 7), &ae); got != 410 || ae.Error.Code != "subscription_expired" {
 			t.Fatalf("expired: %d %+v", got, ae)
 		}
 	})

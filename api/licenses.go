@@ -27,6 +27,7 @@ func (s *Server) licenseRoutes() []route {
 		{"POST", "/api/v1/seat_links", false, false, s.seatLink},
 		{"POST", "/api/v1/usage_data", false, false, s.usageData},
 		{"POST", "/api/v1/usage_files", true, false, s.usageFile},
+		{"POST", "/usage_data", false, false, s.gitlabUsageData},
 		{"GET", "/api/v1/emails", true, false, s.listEmails},
 		{"GET", "/api/v1/audit_log", true, false, s.listAudit},
 	}
@@ -192,7 +193,7 @@ func (s *Server) activate(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	var req activationRequest
-	if err := decode(r, &req); err != nil {
+	if err := decodeLenient(r, &req); err != nil {
 		return err
 	}
 	if err := s.allowInstance(s.limits.activations, "", req.InstanceID); err != nil {
@@ -206,15 +207,20 @@ func (s *Server) activate(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusCreated, a)
 }
 
+// seatLinkRequest is GitLab's Seat Link body (SeatLinkData#as_json):
+// gitlab_version, with version as an alias; null counts are "not known
+// yet". Unknown fields are ignored (decodeLenient).
 type seatLinkRequest struct {
-	LicenseKey    string          `json:"license_key"`
-	Timestamp     string          `json:"timestamp"`
-	MaxHistorical *int64          `json:"max_historical_user_count"`
-	Billable      *int64          `json:"billable_users_count"`
-	InstanceID    string          `json:"instance_id"`
-	Hostname      string          `json:"hostname"`
-	Version       string          `json:"version"`
-	AddOnMetrics  json.RawMessage `json:"add_on_metrics"`
+	LicenseKey       string                 `json:"license_key"`
+	Timestamp        string                 `json:"timestamp"`
+	MaxHistorical    *int64                 `json:"max_historical_user_count"`
+	Billable         *int64                 `json:"billable_users_count"`
+	InstanceID       string                 `json:"instance_id"`
+	UniqueInstanceID string                 `json:"unique_instance_id"`
+	Hostname         string                 `json:"hostname"`
+	GitLabVersion    string                 `json:"gitlab_version"`
+	Version          string                 `json:"version"`
+	AddOnMetrics     []commerce.AddOnMetric `json:"add_on_metrics"`
 }
 
 func (s *Server) seatLink(w http.ResponseWriter, r *http.Request) error {
@@ -222,17 +228,14 @@ func (s *Server) seatLink(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	var req seatLinkRequest
-	if err := decode(r, &req); err != nil {
+	if err := decodeLenient(r, &req); err != nil {
 		return err
 	}
 	if err := s.allowLicensed(s.limits.seatLinks, req.LicenseKey, req.InstanceID); err != nil {
 		return err
 	}
-	if req.MaxHistorical == nil {
-		return fulfill.FieldError(fulfill.ERequired, "max_historical_user_count", "max_historical_user_count is required.")
-	}
-	if req.Billable == nil {
-		return fulfill.FieldError(fulfill.ERequired, "billable_users_count", "billable_users_count is required.")
+	if req.GitLabVersion != "" {
+		req.Version = req.GitLabVersion
 	}
 	var ts time.Time
 	if req.Timestamp != "" {
@@ -242,8 +245,8 @@ func (s *Server) seatLink(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	res, err := s.Svc.SeatLink(r.Context(), commerce.SeatLinkInput{LicenseKey: req.LicenseKey, Timestamp: ts,
-		MaxHistorical: *req.MaxHistorical, Billable: *req.Billable, InstanceID: req.InstanceID, Hostname: req.Hostname,
-		Version: req.Version, AddOnMetrics: req.AddOnMetrics})
+		MaxHistorical: req.MaxHistorical, Billable: req.Billable, InstanceID: req.InstanceID, UniqueInstanceID: req.UniqueInstanceID,
+		Hostname: req.Hostname, Version: req.Version, AddOnMetrics: req.AddOnMetrics})
 	if err != nil {
 		return err
 	}
@@ -261,7 +264,7 @@ func (s *Server) usageData(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	var req usageDataRequest
-	if err := decode(r, &req); err != nil {
+	if err := decodeLenient(r, &req); err != nil {
 		return err
 	}
 	if err := s.allowLicensed(s.limits.usageData, req.LicenseKey, req.InstanceID); err != nil {
@@ -284,6 +287,9 @@ func (s *Server) usageFile(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if instance.LooksLikeGitLabUsage(body) {
+		return s.gitlabUsageFile(w, r, body)
+	}
 	f, err := instance.ParseUsageFile(body)
 	if err != nil {
 		return fulfill.Errorf(fulfill.EInvalid, "Not a usage file: %v", err)
@@ -293,9 +299,9 @@ func (s *Server) usageFile(w http.ResponseWriter, r *http.Request) error {
 	}
 	var last *commerce.SeatLinkResult
 	for _, rep := range f.Reports {
+		maxUsers, billable := int64(rep.MaxHistoricalUserCount), int64(rep.BillableUsersCount)
 		res, err := s.Svc.SeatLink(r.Context(), commerce.SeatLinkInput{LicenseKey: f.LicenseKey, Timestamp: rep.Timestamp,
-			MaxHistorical: int64(rep.MaxHistoricalUserCount), Billable: int64(rep.BillableUsersCount), InstanceID: f.InstanceID,
-			Hostname: f.Hostname, Version: f.Version})
+			MaxHistorical: &maxUsers, Billable: &billable, InstanceID: f.InstanceID, Hostname: f.Hostname, Version: f.Version})
 		if err != nil {
 			return err
 		}

@@ -92,23 +92,84 @@ func (s *Service) Activate(ctx context.Context, in ActivationInput) (*Activation
 }
 
 // SeatLinkInput is one daily sync from an instance (GitLab's Seat Link).
+// The counts are nil when the instance does not know them yet (GitLab sends
+// null before its first HistoricalData row): no report is recorded, the
+// answer still carries the license state.
 type SeatLinkInput struct {
-	LicenseKey    string
-	Timestamp     time.Time
-	MaxHistorical int64
-	Billable      int64
-	InstanceID    string
-	Hostname      string
-	Version       string
-	AddOnMetrics  json.RawMessage
+	LicenseKey       string
+	Timestamp        time.Time
+	MaxHistorical    *int64
+	Billable         *int64
+	InstanceID       string
+	UniqueInstanceID string
+	Hostname         string
+	Version          string
+	AddOnMetrics     []AddOnMetric
+	// Source names the report's origin; empty is "instance:<InstanceID>".
+	Source string
 }
 
-// SeatLinkResult is the answer to a sync.
+// AddOnMetric is one add-on's seats as an instance reports them (GitLab's
+// add_on_metrics entries).
+type AddOnMetric struct {
+	AddOnType      string `json:"add_on_type"`
+	PurchasedSeats int64  `json:"purchased_seats"`
+	AssignedSeats  int64  `json:"assigned_seats"`
+}
+
+// MaxAddOnMetrics bounds the add-on entries of one sync.
+const MaxAddOnMetrics = 100
+
+// FutureSkewDays is how far ahead of the server's clock a sync's timestamp
+// may be: a day covers every time zone; beyond it the instance's clock is
+// wrong and the report is refused.
+const FutureSkewDays = 1
+
+// SeatLinkResult is the answer to a sync, in the fields GitLab's client
+// reads (sync_seat_link_request_worker.rb): license only when the
+// instance's license is not the current one; next_reconciliation_date and
+// display_alert_from together (GitLab drops its reconciliation record when
+// either is blank); future_subscriptions, [] when none.
 type SeatLinkResult struct {
-	License                *string       `json:"license"`
+	License                *string       `json:"license,omitempty"`
 	NextReconciliationDate *fulfill.Date `json:"next_reconciliation_date"`
+	DisplayAlertFrom       *fulfill.Date `json:"display_alert_from"`
+	FutureSubscriptions    []any         `json:"future_subscriptions"`
 	SubscriptionID         string        `json:"subscription_id"`
 	Seats                  int64         `json:"seats"`
+	// Recorded says whether the sync recorded a seat report (false when the
+	// counts were not known yet).
+	Recorded bool `json:"recorded"`
+}
+
+func checkSeatLink(in SeatLinkInput, now time.Time) error {
+	for f, v := range map[string]*int64{"max_historical_user_count": in.MaxHistorical, "billable_users_count": in.Billable} {
+		if v != nil && (*v < 0 || *v > 100*MaxSeats) {
+			return fulfill.FieldError(fulfill.EOutOfRange, f, "%s must be between 0 and %d.", f, 100*MaxSeats)
+		}
+	}
+	if in.Timestamp.IsZero() {
+		return fulfill.FieldError(fulfill.ERequired, "timestamp", "timestamp (RFC 3339) is required.")
+	}
+	if in.Timestamp.After(now.AddDate(0, 0, FutureSkewDays)) {
+		return fulfill.FieldError(fulfill.EInvalid, "timestamp",
+			"timestamp %s is more than a day ahead of the server's clock; check the instance's clock.", in.Timestamp.Format(time.RFC3339))
+	}
+	if fulfill.TextLen(in.UniqueInstanceID) > 255 {
+		return fulfill.FieldError(fulfill.EOutOfRange, "unique_instance_id", "unique_instance_id is at most 255 characters.")
+	}
+	if len(in.AddOnMetrics) > MaxAddOnMetrics {
+		return fulfill.FieldError(fulfill.EOutOfRange, "add_on_metrics", "add_on_metrics has at most %d entries.", MaxAddOnMetrics)
+	}
+	for _, m := range in.AddOnMetrics {
+		switch {
+		case strings.TrimSpace(m.AddOnType) == "" || fulfill.TextLen(m.AddOnType) > 255:
+			return fulfill.FieldError(fulfill.EInvalid, "add_on_metrics.add_on_type", "add_on_type is 1 to 255 characters.")
+		case m.PurchasedSeats < 0 || m.PurchasedSeats > 100*MaxSeats || m.AssignedSeats < 0 || m.AssignedSeats > 100*MaxSeats:
+			return fulfill.FieldError(fulfill.EOutOfRange, "add_on_metrics", "add-on seats must be between 0 and %d.", 100*MaxSeats)
+		}
+	}
+	return nil
 }
 
 // verifyLicense checks a license file presented by an instance and returns
@@ -142,19 +203,22 @@ func (s *Service) verifyLicense(raw string) (*license.Payload, error) {
 }
 
 // SeatLink records an instance's daily usage and answers with a newer
-// license if there is one. A retry on the same day replaces that day's
-// report.
+// license if there is one. A second report on the same day keeps the day's
+// maximum of each count. A sync without counts records no report.
 func (s *Service) SeatLink(ctx context.Context, in SeatLinkInput) (*SeatLinkResult, error) {
-	switch {
-	case in.MaxHistorical < 0 || in.MaxHistorical > 100*MaxSeats:
-		return nil, fulfill.FieldError(fulfill.EOutOfRange, "max_historical_user_count", "max_historical_user_count must be between 0 and %d.", 100*MaxSeats)
-	case in.Billable < 0 || in.Billable > 100*MaxSeats:
-		return nil, fulfill.FieldError(fulfill.EOutOfRange, "billable_users_count", "billable_users_count must be between 0 and %d.", 100*MaxSeats)
-	case in.Timestamp.IsZero():
-		return nil, fulfill.FieldError(fulfill.ERequired, "timestamp", "timestamp (RFC 3339) is required.")
+	if err := checkSeatLink(in, s.now()); err != nil {
+		return nil, err
 	}
 	if err := checkInstance(in.InstanceID, in.Hostname, in.Version); err != nil {
 		return nil, err
+	}
+	addOns, err := json.Marshal(in.AddOnMetrics)
+	if err != nil || in.AddOnMetrics == nil {
+		addOns = []byte("[]")
+	}
+	source := in.Source
+	if source == "" {
+		source = "instance:" + in.InstanceID
 	}
 	p, err := s.verifyLicense(in.LicenseKey)
 	if err != nil {
@@ -173,7 +237,12 @@ func (s *Service) SeatLink(ctx context.Context, in SeatLinkInput) (*SeatLinkResu
 			return fulfill.NotFoundAs(err, fulfill.FieldError(fulfill.ENotFound, "license_key", "The license's subscription is unknown to this server."))
 		}
 		if sub.State == fulfill.StateExpired {
-			return fulfill.FieldError(fulfill.ESubscriptionExpired, "license_key", "Subscription %s expired on %s.", sub.ID, sub.EndsOn)
+			if !today.Before(sub.EndsOn.AddDays(CancellationSyncDays)) {
+				return fulfill.FieldError(fulfill.ESubscriptionExpired, "license_key", "Subscription %s expired on %s.", sub.ID, sub.EndsOn)
+			}
+			if err := s.cancellationLicense(tx, sub); err != nil {
+				return err
+			}
 		}
 		if err := s.checkInstanceOwner(tx, sub, in.InstanceID); err != nil {
 			return err
@@ -181,16 +250,24 @@ func (s *Service) SeatLink(ctx context.Context, in SeatLinkInput) (*SeatLinkResu
 		if day.Before(fulfill.DateOf(sub.CreatedAt)) {
 			day = fulfill.DateOf(sub.CreatedAt)
 		}
-		if err := tx.UpsertSeatReport(&fulfill.SeatReport{SubscriptionID: sub.ID, Date: day, MaxUsers: max(in.MaxHistorical, in.Billable),
-			BillableUsers: in.Billable, Source: "instance:" + in.InstanceID, CreatedAt: s.now()}); err != nil {
-			return err
+		recorded := in.MaxHistorical != nil && in.Billable != nil
+		if recorded {
+			if err := tx.MergeSeatReport(&fulfill.SeatReport{SubscriptionID: sub.ID, Date: day, MaxUsers: max(*in.MaxHistorical, *in.Billable),
+				BillableUsers: *in.Billable, Source: source, CreatedAt: s.now()}); err != nil {
+				return err
+			}
 		}
 		if err := tx.UpsertInstance(sub.ID, in.InstanceID, in.Hostname, in.Version, s.now()); err != nil {
 			return err
 		}
-		out = &SeatLinkResult{SubscriptionID: sub.ID, Seats: sub.Seats}
+		if err := tx.RecordInstanceSync(sub.ID, in.InstanceID, store.InstanceSync{UniqueInstanceID: in.UniqueInstanceID,
+			AddOnMetrics: string(addOns)}); err != nil {
+			return err
+		}
+		out = &SeatLinkResult{SubscriptionID: sub.ID, Seats: sub.Seats, FutureSubscriptions: []any{}, Recorded: recorded}
 		if d := NextReconciliationDate(sub, today); !d.IsZero() {
-			out.NextReconciliationDate = &d
+			alert := d.AddDays(-NoticeDays)
+			out.NextReconciliationDate, out.DisplayAlertFrom = &d, &alert
 		}
 		if sub.LicenseID != nil && *sub.LicenseID != p.ID {
 			l, err := tx.License(*sub.LicenseID)
@@ -201,10 +278,105 @@ func (s *Service) SeatLink(ctx context.Context, in SeatLinkInput) (*SeatLinkResu
 		}
 		return nil
 	})
-	if err == nil {
-		s.Metrics.SeatLink(ctx, out.SubscriptionID, in.InstanceID, in.Billable)
+	if err == nil && out.Recorded {
+		s.Metrics.SeatLink(ctx, out.SubscriptionID, in.InstanceID, *in.Billable)
 	}
 	return out, err
+}
+
+// UsageDay is one day's active users from GitLab's offline usage file.
+type UsageDay struct {
+	Date  fulfill.Date
+	Users int64
+}
+
+// UsageFileResult is what ingesting a usage file did.
+type UsageFileResult struct {
+	SubscriptionID string `json:"subscription_id"`
+	Ingested       int    `json:"ingested"`
+	// Skipped counts the days before the subscription began.
+	Skipped int `json:"skipped"`
+}
+
+// UsageFileSource is the source of the seat reports of a usage file.
+const UsageFileSource = "usage_file"
+
+// RecordUsageFile turns the days of GitLab's offline usage file
+// (license_usage.csv) into seat reports with source usage_file, in one
+// transaction: its license must verify and its subscription must not have
+// expired. A day reported twice keeps its maximum; days before the
+// subscription began are skipped; a day after today is refused.
+func (s *Service) RecordUsageFile(ctx context.Context, actor Actor, licenseKey string, days []UsageDay) (*UsageFileResult, error) {
+	p, err := s.verifyLicense(licenseKey)
+	if err != nil {
+		return nil, err
+	}
+	today := s.today()
+	for _, d := range days {
+		if d.Users < 0 || d.Users > 100*MaxSeats {
+			return nil, fulfill.FieldError(fulfill.EOutOfRange, "Active User Count", "Active User Count must be between 0 and %d.", 100*MaxSeats)
+		}
+		if d.Date.After(today) {
+			return nil, fulfill.FieldError(fulfill.EInvalid, "Date", "Date %s is after today (%s).", d.Date, today)
+		}
+	}
+	out := &UsageFileResult{SubscriptionID: p.SubscriptionID}
+	err = s.DB.InTx(ctx, func(tx *store.Tx) error {
+		sub, err := tx.Subscription(p.SubscriptionID)
+		if err != nil {
+			return fulfill.NotFoundAs(err, fulfill.FieldError(fulfill.ENotFound, "license_key", "The license's subscription is unknown to this server."))
+		}
+		if sub.State == fulfill.StateExpired {
+			return fulfill.FieldError(fulfill.ESubscriptionExpired, "license_key", "Subscription %s expired on %s.", sub.ID, sub.EndsOn)
+		}
+		began := fulfill.DateOf(sub.CreatedAt)
+		for _, d := range days {
+			if d.Date.Before(began) {
+				out.Skipped++
+				continue
+			}
+			if err := tx.MergeSeatReport(&fulfill.SeatReport{SubscriptionID: sub.ID, Date: d.Date, MaxUsers: d.Users,
+				BillableUsers: d.Users, Source: UsageFileSource, CreatedAt: s.now()}); err != nil {
+				return err
+			}
+			out.Ingested++
+		}
+		return s.audit(tx, actor, "usage_file.ingest", "subscription", sub.ID,
+			map[string]int{"ingested": out.Ingested, "skipped": out.Skipped}, "")
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// CancellationSyncDays is how long after a term ended without renewal seat
+// links are still answered, with the final license marked
+// generated_from_cancellation: GitLab's older clients keep syncing for 14
+// days after expiry (sync_seat_link_worker.rb). From then on a sync is
+// refused as subscription_expired.
+const CancellationSyncDays = 14
+
+// LicenseReasonCancellation is the reason of the final license of a term
+// that ended without renewal.
+const LicenseReasonCancellation = "cancellation"
+
+// cancellationLicense issues, once, the final license of an expired
+// subscription, in the caller's transaction.
+func (s *Service) cancellationLicense(tx *store.Tx, sub *fulfill.Subscription) error {
+	if sub.LicenseID == nil || sub.Kind != fulfill.KindSelfManaged {
+		return nil
+	}
+	cur, err := tx.License(*sub.LicenseID)
+	if err != nil || cur.Reason == LicenseReasonCancellation {
+		return err
+	}
+	cust, err := tx.Customer(sub.CustomerID)
+	if err != nil {
+		return err
+	}
+	_, err = s.issueLicense(tx, sub, cust, licenseTerms{reason: LicenseReasonCancellation, expiresAt: cur.ExpiresAt, fromCancellation: true})
+	return err
 }
 
 // RecordUsagePing stores a service ping from an active instance: its

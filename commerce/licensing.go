@@ -42,6 +42,9 @@ type licenseTerms struct {
 	trueUpTo          fulfill.Date
 	expiresAt         fulfill.Date // zero: the term end
 	email             bool
+	// fromCancellation marks the final license after a term ended
+	// without renewal (GitLab's generated_from_cancellation).
+	fromCancellation bool
 }
 
 func toLicenseDate(d fulfill.Date) license.Date {
@@ -87,6 +90,7 @@ func (s *Service) issueLicense(tx *store.Tx, sub *fulfill.Subscription, cust *fu
 		BlockChangesAt: toLicenseDate(expires.AddDays(license.GracePeriodDays)),
 		IssuedAt:       now, SubscriptionID: sub.ID, AddOns: map[string]int{}, Trial: sub.Trial,
 		CloudLicensing: true, AutoRenew: sub.AutoRenew, SeatReconciliation: sub.SeatReconciliation,
+		GeneratedFromCancellation: t.fromCancellation,
 	}
 	file, err := signer.Sign(p)
 	if err != nil {

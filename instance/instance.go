@@ -152,11 +152,12 @@ type Usage struct {
 	AddOns                  []AddOnMetric
 }
 
-// AddOnMetric reports one add-on's seats.
+// AddOnMetric reports one add-on's seats, in GitLab's field names
+// (gitlab_subscriptions/add_on_metrics.rb).
 type AddOnMetric struct {
 	AddOnType string `json:"add_on_type"` // e.g. "duo_pro"
-	Purchased int    `json:"purchased"`
-	Assigned  int    `json:"assigned"`
+	Purchased int    `json:"purchased_seats"`
+	Assigned  int    `json:"assigned_seats"`
 }
 
 func (u Usage) validate() error {
@@ -518,7 +519,8 @@ type SyncResult struct {
 	Seats                  int
 }
 
-// seatLinkRequest is the body of POST /api/v1/seat_links.
+// seatLinkRequest is the body of POST /api/v1/seat_links, in the field
+// names of GitLab's SeatLinkData#as_json (gitlab_version for the version).
 type seatLinkRequest struct {
 	LicenseKey             string        `json:"license_key"`
 	Timestamp              string        `json:"timestamp"`
@@ -526,7 +528,7 @@ type seatLinkRequest struct {
 	BillableUsersCount     int           `json:"billable_users_count"`
 	InstanceID             string        `json:"instance_id"`
 	Hostname               string        `json:"hostname"`
-	Version                string        `json:"version"`
+	Version                string        `json:"gitlab_version"`
 	AddOnMetrics           []AddOnMetric `json:"add_on_metrics"`
 }
 

@@ -393,8 +393,8 @@ func TestSyncNullThenNewerLicense(t *testing.T) {
 	}
 	want := map[string]any{
 		"license_key": string(oldLic), "timestamp": "2025-03-01T10:00:00Z", "max_historical_user_count": 104,
-		"billable_users_count": 98, "instance_id": st.InstanceID, "hostname": "gitlab.acme.test", "version": "17.2.0",
-		"add_on_metrics": []any{map[string]any{"add_on_type": "duo_pro", "purchased": 10, "assigned": 7}},
+		"billable_users_count": 98, "instance_id": st.InstanceID, "hostname": "gitlab.acme.test", "gitlab_version": "17.2.0",
+		"add_on_metrics": []any{map[string]any{"add_on_type": "duo_pro", "purchased_seats": 10, "assigned_seats": 7}},
 	}
 	if body := s.last("/api/v1/seat_links"); !equalJSON(body, want) {
 		t.Errorf("seat link request =\n%v\nwant\n%v", body, want)

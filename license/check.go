@@ -128,6 +128,9 @@ func (p *Payload) Check(now time.Time, billableUsers, historicalMax int) Status 
 	st.SeatLimit = p.Seats * (100 + SeatTolerancePercent) / 100
 	st.OverSeats = billableUsers > st.SeatLimit
 	st.Overage = max(billableUsers-p.Seats, 0)
+	if p.UnlimitedSeats() {
+		st.OverSeats, st.Overage = false, 0
+	}
 
 	if p.PreviousUserCount > 0 {
 		st.TrueUpRequired = max(historicalMax-p.PreviousUserCount, 0)

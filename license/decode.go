@@ -96,6 +96,14 @@ func decodeJSON(data []byte, p *Payload) error {
 			return d.bool(&p.AutoRenew)
 		case "seat_reconciliation":
 			return d.bool(&p.SeatReconciliation)
+		case "subscription_name":
+			return d.str(&p.SubscriptionName)
+		case "trueup_period_seat_count":
+			return d.int(&p.TrueUpPeriodSeatCount)
+		case "reconciliation_completed":
+			return d.bool(&p.ReconciliationCompleted)
+		case "generated_from_cancellation":
+			return d.bool(&p.GeneratedFromCancellation)
 		}
 		return d.skip(0)
 	})

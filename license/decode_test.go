@@ -1,9 +1,11 @@
 package license
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"testing"
+	"time"
 )
 
 // TestDecodeJSON compares the hand-written payload decoder with encoding/json.
@@ -82,4 +84,27 @@ func FuzzDecodePayload(f *testing.F) {
 			t.Fatalf("round trip:\n got %s\nwant %s", g, w)
 		}
 	})
+}
+
+func TestDecodeReadsGitLabRestrictionsAndOldPayloadsStayTheSame(t *testing.T) {
+	t.Parallel()
+	p := Payload{ID: "lic_1", Version: 1, SubscriptionName: "A-S0001", TrueUpPeriodSeatCount: 12,
+		ReconciliationCompleted: true, GeneratedFromCancellation: true, IssuedAt: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
+	b, ok := appendPayload(nil, &p)
+	if !ok {
+		t.Fatal("appendPayload refused")
+	}
+	var got Payload
+	if err := decodeJSON(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.SubscriptionName != "A-S0001" || got.TrueUpPeriodSeatCount != 12 || !got.ReconciliationCompleted || !got.GeneratedFromCancellation {
+		t.Fatalf("decoded %+v", got)
+	}
+	old, _ := appendPayload(nil, &Payload{ID: "lic_1", IssuedAt: p.IssuedAt})
+	for _, k := range []string{"subscription_name", "trueup_period_seat_count", "reconciliation_completed", "generated_from_cancellation"} {
+		if bytes.Contains(old, []byte(k)) {
+			t.Errorf("a payload without %s encodes it: %s", k, old)
+		}
+	}
 }

@@ -84,6 +84,20 @@ func appendPayload(b []byte, p *Payload) ([]byte, bool) {
 	b = strconv.AppendBool(b, p.AutoRenew)
 	b = append(b, `,"seat_reconciliation":`...)
 	b = strconv.AppendBool(b, p.SeatReconciliation)
+	if p.SubscriptionName != "" { // omitempty, as the four below
+		b = append(b, `,"subscription_name":`...)
+		b = appendString(b, p.SubscriptionName)
+	}
+	if p.TrueUpPeriodSeatCount != 0 {
+		b = append(b, `,"trueup_period_seat_count":`...)
+		b = strconv.AppendInt(b, int64(p.TrueUpPeriodSeatCount), 10)
+	}
+	if p.ReconciliationCompleted {
+		b = append(b, `,"reconciliation_completed":true`...)
+	}
+	if p.GeneratedFromCancellation {
+		b = append(b, `,"generated_from_cancellation":true`...)
+	}
 	return append(b, '}'), true
 }
 

@@ -83,6 +83,8 @@ func randPayload(r *rand.Rand) Payload {
 		IssuedAt: issued, SubscriptionID: str(), AddOns: addOns,
 		Trial: r.IntN(2) == 0, CloudLicensing: r.IntN(2) == 0, OfflineCloudLicensing: r.IntN(2) == 0,
 		AutoRenew: r.IntN(2) == 0, SeatReconciliation: r.IntN(2) == 0,
+		SubscriptionName: str(), TrueUpPeriodSeatCount: num(), ReconciliationCompleted: r.IntN(2) == 0,
+		GeneratedFromCancellation: r.IntN(2) == 0,
 	}
 }
 

@@ -47,6 +47,19 @@ type Payload struct {
 	OfflineCloudLicensing bool `json:"offline_cloud_licensing"`
 	AutoRenew             bool `json:"auto_renew"`
 	SeatReconciliation    bool `json:"seat_reconciliation"`
+
+	// GitLab's restrictions (ee/app/models/license.rb), absent when unset so
+	// that licenses without them encode as before.
+	SubscriptionName string `json:"subscription_name,omitempty"`
+	// TrueUpPeriodSeatCount is the seats the true-up period was billed for;
+	// when set it replaces PreviousUserCount in the true-up check.
+	TrueUpPeriodSeatCount int `json:"trueup_period_seat_count,omitempty"`
+	// ReconciliationCompleted: the true-up was settled by seat
+	// reconciliation; only the seat check applies at upload.
+	ReconciliationCompleted bool `json:"reconciliation_completed,omitempty"`
+	// GeneratedFromCancellation marks the final license issued after a term
+	// ended without renewal; such an online license installs though expired.
+	GeneratedFromCancellation bool `json:"generated_from_cancellation,omitempty"`
 }
 
 // Licensee is the customer a license is issued to. It is never edited: a

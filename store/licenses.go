@@ -86,6 +86,31 @@ func (t *Tx) UpsertInstance(subscriptionID, instanceID, hostname, version string
 			last_seen_at = excluded.last_seen_at`, subscriptionID, instanceID, hostname, version, now.UTC())
 }
 
+// InstanceSync is what a Seat Link tells about an instance beyond its
+// hostname and version (GitLab's unique_instance_id and add_on_metrics).
+type InstanceSync struct {
+	UniqueInstanceID string
+	AddOnMetrics     string // a JSON array
+}
+
+// RecordInstanceSync stores the unique id and add-on metrics of an instance's
+// latest sync; the instance row exists (UpsertInstance).
+func (t *Tx) RecordInstanceSync(subscriptionID, instanceID string, in InstanceSync) error {
+	if in.AddOnMetrics == "" {
+		in.AddOnMetrics = "[]"
+	}
+	return t.exec(`UPDATE instances SET unique_instance_id = $3, add_on_metrics = $4
+		WHERE subscription_id = $1 AND instance_id = $2`, subscriptionID, instanceID, in.UniqueInstanceID, in.AddOnMetrics)
+}
+
+// InstanceSyncOf reads what RecordInstanceSync stored.
+func (db *DB) InstanceSyncOf(ctx context.Context, subscriptionID, instanceID string) (InstanceSync, error) {
+	var in InstanceSync
+	err := db.Read.QueryRowContext(ctx, `SELECT unique_instance_id, add_on_metrics FROM instances
+		WHERE subscription_id = $1 AND instance_id = $2`, subscriptionID, instanceID).Scan(&in.UniqueInstanceID, &in.AddOnMetrics)
+	return in, mapErr(err, "Instance")
+}
+
 // InsertUsagePing stores a service ping.
 func (t *Tx) InsertUsagePing(id, instanceID string, subscriptionID *string, payload string, now time.Time) error {
 	return t.exec(`INSERT INTO usage_pings (id, instance_id, subscription_id, payload, received_at) VALUES ($1, $2, $3, $4, $5)`,

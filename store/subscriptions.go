@@ -170,6 +170,19 @@ func (t *Tx) UpsertSeatReport(r *fulfill.SeatReport) error {
 		r.SubscriptionID, r.Date, r.Source, r.MaxUsers, r.BillableUsers, r.CreatedAt.UTC())
 }
 
+// MergeSeatReport records one day's seat usage from an instance; a second
+// report for the same day and source keeps the day's maximum of each count,
+// so a retry or a late report never lowers what the day saw.
+func (t *Tx) MergeSeatReport(r *fulfill.SeatReport) error {
+	return t.exec(`INSERT INTO seat_reports (subscription_id, date, source, max_users, billable_users, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (subscription_id, date, source) DO UPDATE SET
+			max_users = CASE WHEN excluded.max_users > seat_reports.max_users THEN excluded.max_users ELSE seat_reports.max_users END,
+			billable_users = CASE WHEN excluded.billable_users > seat_reports.billable_users THEN excluded.billable_users ELSE seat_reports.billable_users END,
+			created_at = excluded.created_at`,
+		r.SubscriptionID, r.Date, r.Source, r.MaxUsers, r.BillableUsers, r.CreatedAt.UTC())
+}
+
 // SeatUsage is what the seat reports of a period say.
 type SeatUsage struct {
 	MaxUsers      int64 // the highest max_users reported in the period

@@ -186,14 +186,14 @@ func TestInstanceEndToEnd(t *testing.T) {
 			t.Fatalf("activation trusted a key it was not given: %s", out)
 		}
 
-		out = mustRun(t, "instance", "sync", "--server", s.addr, "--state-dir", state, "--billable", "108", "--max", "108")
+		out = mustRun(t, "instance", "sync", "--server", s.addr, "--state-dir", state, "--billable", "108", "--max", "108", "--now", "2026-01-01")
 		if strings.Contains(strings.ToLower(out), "new license") && !strings.Contains(strings.ToLower(out), "no new license") {
 			t.Fatalf("first sync should bring no new license: %s", out)
 		}
 		if c := s.call("POST", "/api/v1/subscriptions/"+p.Subscription.ID+"/seats", map[string]any{"seats": 120}, nil); c != 200 {
 			t.Fatalf("add seats: %d", c)
 		}
-		mustRun(t, "instance", "sync", "--server", s.addr, "--state-dir", state, "--billable", "108", "--max", "108")
+		mustRun(t, "instance", "sync", "--server", s.addr, "--state-dir", state, "--billable", "108", "--max", "108", "--now", "2026-01-01")
 		data, _ = os.ReadFile(lic)
 		if pl, err = ring.Verify(data, time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)); err != nil || pl.Seats != 120 {
 			t.Fatalf("after adding seats the instance has %+v (%v), want 120 seats", pl, err)
@@ -217,7 +217,7 @@ func TestInstanceEndToEnd(t *testing.T) {
 		if c := s.call("POST", "/api/v1/subscriptions/"+p.Subscription.ID+"/seats", map[string]any{"seats": 121}, nil); c != 200 {
 			t.Fatalf("add seats after rotation: %d", c)
 		}
-		mustRun(t, "instance", "sync", "--server", s.addr, "--state-dir", state, "--billable", "108", "--max", "108")
+		mustRun(t, "instance", "sync", "--server", s.addr, "--state-dir", state, "--billable", "108", "--max", "108", "--now", "2026-01-01")
 		data, _ = os.ReadFile(lic)
 		f, err := license.Parse(data)
 		if err != nil || f.KeyID == old || f.Payload.Seats != 121 {

@@ -120,7 +120,7 @@ func TestInstanceCommands(t *testing.T) {
 	srv.mu.Lock()
 	first := srv.seatLinks[0]
 	srv.mu.Unlock()
-	if b := first; b["billable_users_count"] != 98.0 || b["max_historical_user_count"] != 104.0 || b["version"] != "fulfill-cli" {
+	if b := first; b["billable_users_count"] != 98.0 || b["max_historical_user_count"] != 104.0 || b["gitlab_version"] != "fulfill-cli" {
 		t.Errorf("seat link body = %v", b)
 	}
 
