@@ -357,8 +357,11 @@ func TestWebhookEndpointsAPI(t *testing.T) {
 				t.Errorf("%v: %d %+v", c.body, got, ae.Error)
 			}
 		}
-		// An event before the endpoint exists is not sent until replayed.
+		// An event before the endpoint exists is not sent until replayed
+		// (the endpoint is created a second later: at the same instant it
+		// would count as existing).
 		e.customer("US", "")
+		e.clock.Set(e.clock.Now().Add(time.Second))
 		var ep endpoint
 		e.must(201, "POST", "/api/v1/webhook_endpoints", map[string]any{"url": rcv.srv.URL, "description": "CRM"}, &ep)
 		if len(ep.Events) != 1 || ep.Events[0] != "*" {
@@ -423,6 +426,39 @@ func TestWebhookEndpointsAPI(t *testing.T) {
 		}
 		if strings.Join(actions, ",") != "webhook_endpoint.delete,webhook_delivery.replay,webhook_endpoint.replay,webhook_endpoint.create" {
 			t.Fatalf("audit = %v", actions)
+		}
+	})
+}
+
+// Dispatch delivers an event only to the endpoints that existed when it was
+// recorded: one created later, before the dispatch job ran, gets nothing.
+// Dispatch is called here after the endpoint exists, as a slow job runner
+// would, so the test does not depend on the runner's timing.
+func TestDispatchSkipsEndpointsCreatedAfterTheEvent(t *testing.T) {
+	dbtest.ForEach(t, func(t *testing.T, url string) {
+		rcv := newHookReceiver(t)
+		e := newEnv(t, url, "2026-01-01", compressed(time.Minute))
+		var before, after endpoint
+		e.must(201, "POST", "/api/v1/webhook_endpoints", map[string]any{"url": rcv.srv.URL, "events": []string{"customer.*"}}, &before)
+		rcv.setSecrets(before.Secret)
+		e.customer("US", "")
+		events := e.eventIDs()
+		if len(events) != 1 {
+			t.Fatalf("events = %v, want one", events)
+		}
+		e.clock.Set(e.clock.Now().Add(time.Second))
+		e.must(201, "POST", "/api/v1/webhook_endpoints", map[string]any{"url": rcv.srv.URL, "events": []string{"customer.*"}}, &after)
+		in := &integrations.Service{DB: e.db, Clock: e.clock}
+		for id := range events {
+			if err := in.Dispatch(context.Background(), id); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if ds := e.deliveries(before.ID); len(ds) != 1 {
+			t.Fatalf("endpoint created before the event has %d deliveries, want 1", len(ds))
+		}
+		if ds := e.deliveries(after.ID); len(ds) != 0 {
+			t.Fatalf("endpoint created after the event has %d deliveries, want 0: %+v", len(ds), ds)
 		}
 	})
 }
