@@ -244,7 +244,7 @@ func TestPurchaseOnDroppedConnectionIs5xxAndKeepsNoKey(t *testing.T) {
 // may run again once the state allows it.
 func TestConflictAnswerIsNotKeptForIdempotencyKey(t *testing.T) {
 	t.Parallel()
-	dbtest.ForEach(t, func(t *testing.T, url string) {
+	dbtest.ForEachParallel(t, func(t *testing.T, url string) {
 		e := newEnv(t, url, "2026-01-01")
 		cus := e.customer("US", "")
 		var p purchase
@@ -404,7 +404,7 @@ func TestManyActivationsAndSeatLinksOnSmallPool(t *testing.T) {
 // customer (PostgreSQL), and gives the price the change then invoices.
 func TestPreviewsDoNotWaitForTheWriter(t *testing.T) {
 	t.Parallel()
-	dbtest.ForEach(t, func(t *testing.T, url string) {
+	dbtest.ForEachParallel(t, func(t *testing.T, url string) {
 		e := newEnv(t, url, "2026-01-01")
 		cus := e.customer("US", "")
 		var p purchase

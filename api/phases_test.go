@@ -12,7 +12,7 @@ import (
 // from the card, and the ledger holds both payments.
 func TestCardPurchaseReservesCreditAndDeclineGivesItBack(t *testing.T) {
 	t.Parallel()
-	dbtest.ForEach(t, func(t *testing.T, url string) {
+	dbtest.ForEachParallel(t, func(t *testing.T, url string) {
 		e := newEnv(t, url, "2026-01-01")
 		cus := e.customer("US", "")
 		var open purchase
@@ -64,7 +64,7 @@ func TestCardPurchaseReservesCreditAndDeclineGivesItBack(t *testing.T) {
 // subscription the first one is about to change; the first one succeeds.
 func TestOneChargeAtATimePerSubscription(t *testing.T) {
 	t.Parallel()
-	dbtest.ForEach(t, func(t *testing.T, url string) {
+	dbtest.ForEachParallel(t, func(t *testing.T, url string) {
 		e := newEnv(t, url, "2026-01-01")
 		cus := e.customer("US", "")
 		var p purchase

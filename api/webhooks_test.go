@@ -171,7 +171,8 @@ func compressed(window time.Duration) func(*jobs.Config) {
 // event afterwards, each exactly once after deduplication by id, and the
 // delivery log shows the retries with growing intervals.
 func TestWebhookReceiverDownForADay(t *testing.T) {
-	dbtest.ForEach(t, func(t *testing.T, url string) {
+	t.Parallel()
+	dbtest.ForEachParallel(t, func(t *testing.T, url string) {
 		rcv := newHookReceiver(t)
 		e := newEnv(t, url, "2026-01-01", compressed(time.Minute))
 		day2 := fulfill.NewDate(2026, 1, 2).Time()
@@ -274,7 +275,8 @@ func checkRetryLog(t *testing.T, first delivery) {
 // public verifier; a changed byte or an old timestamp fails; during a
 // rotation both secrets verify, and after 24 hours only the new one.
 func TestWebhookSignatures(t *testing.T) {
-	dbtest.ForEach(t, func(t *testing.T, url string) {
+	t.Parallel()
+	dbtest.ForEachParallel(t, func(t *testing.T, url string) {
 		rcv := newHookReceiver(t)
 		e := newEnv(t, url, "2026-01-01", compressed(time.Minute))
 		var ep endpoint
@@ -332,7 +334,8 @@ func TestWebhookSignatures(t *testing.T) {
 // The endpoint API: validation, the secret shown once, deletion, the
 // delivery log, replays of one delivery and of everything since a date.
 func TestWebhookEndpointsAPI(t *testing.T) {
-	dbtest.ForEach(t, func(t *testing.T, url string) {
+	t.Parallel()
+	dbtest.ForEachParallel(t, func(t *testing.T, url string) {
 		rcv := newHookReceiver(t)
 		e := newEnv(t, url, "2026-01-01", compressed(time.Minute))
 		for _, c := range []struct {
@@ -435,7 +438,8 @@ func TestWebhookEndpointsAPI(t *testing.T) {
 // Dispatch is called here after the endpoint exists, as a slow job runner
 // would, so the test does not depend on the runner's timing.
 func TestDispatchSkipsEndpointsCreatedAfterTheEvent(t *testing.T) {
-	dbtest.ForEach(t, func(t *testing.T, url string) {
+	t.Parallel()
+	dbtest.ForEachParallel(t, func(t *testing.T, url string) {
 		rcv := newHookReceiver(t)
 		e := newEnv(t, url, "2026-01-01", compressed(time.Minute))
 		var before, after endpoint
@@ -477,7 +481,8 @@ type provisioning struct {
 // example receiver; when it answers 500 three times the state is failed,
 // then provisioned after the retries; the token verifies with the JWKS.
 func TestSaaSProvisioning(t *testing.T) {
-	dbtest.ForEach(t, func(t *testing.T, url string) {
+	t.Parallel()
+	dbtest.ForEachParallel(t, func(t *testing.T, url string) {
 		rcv := receiver.New("")
 		rcv.FailFirst = 3
 		product := httptest.NewServer(rcv)

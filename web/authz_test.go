@@ -101,6 +101,7 @@ func authzRoutesOf(t *testing.T, s *Server) []authzRoute {
 // TestAuthzRouteGroups checks that the matrix knows every route function
 // that routes() in web.go calls.
 func TestAuthzRouteGroups(t *testing.T) {
+	t.Parallel()
 	f, err := parser.ParseFile(token.NewFileSet(), "web.go", nil, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -540,6 +541,7 @@ var readOnlyMayChange = map[string][]string{
 }
 
 func TestAuthorizationMatrix(t *testing.T) {
+	t.Parallel()
 	start := time.Now()
 	dbtest.ForEach(t, func(t *testing.T, url string) {
 		e := newAuthzEnv(t, url)

@@ -52,6 +52,9 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 // card purchases in flight, creating customers and previewing seat changes
 // for other customers answer at once: the charge runs outside any database
 // transaction, so it holds neither SQLite's writer nor a PostgreSQL row lock.
+//
+// Not parallel: it measures latency, so it runs before the parallel tests
+// of this package start, alone.
 func TestSlowProviderDoesNotStallOtherRequests(t *testing.T) {
 	dbtest.ForEach(t, func(t *testing.T, dbURL string) {
 		s := startServer(t, dbURL, "--test-payment-latency", "800ms")
@@ -339,7 +342,8 @@ var killedFlows = []killedFlow{
 // one active activation code and one new email; a declined card at any point
 // leaves nothing new behind.
 func TestChargeKilledBetweenPhases(t *testing.T) {
-	dbtest.ForEach(t, func(t *testing.T, dbURL string) {
+	t.Parallel()
+	dbtest.ForEachParallel(t, func(t *testing.T, dbURL string) {
 		for _, flow := range killedFlows {
 			for _, fp := range []string{"after-phase1", "after-charge", "after-phase3"} {
 				for _, c := range []struct {
@@ -468,7 +472,8 @@ func killBetweenPhases(t *testing.T, dbURL string, flow killedFlow, fp, name, ca
 // Idempotency-Key replays the answer: one customer, one subscription, never
 // a second one or a "409 already exists".
 func TestAnswerCommitsWithChange(t *testing.T) {
-	dbtest.ForEach(t, func(t *testing.T, dbURL string) {
+	t.Parallel()
+	dbtest.ForEachParallel(t, func(t *testing.T, dbURL string) {
 		dir := filepath.Join(t.TempDir(), "data")
 		args := []string{"serve", "--data-dir", dir, "--addr", "127.0.0.1:0", "--idempotency-lease", "1s"}
 		if strings.HasPrefix(dbURL, "postgres") {
@@ -550,7 +555,8 @@ type sweepClient struct {
 // purchase invoices = purchase payments, one provider charge per invoice,
 // gapless invoice numbers, a ledger that balances.
 func TestKillSweep(t *testing.T) {
-	dbtest.ForEach(t, func(t *testing.T, dbURL string) {
+	t.Parallel()
+	dbtest.ForEachParallel(t, func(t *testing.T, dbURL string) {
 		dir := filepath.Join(t.TempDir(), "data")
 		journal := filepath.Join(t.TempDir(), "charges.log")
 		args := []string{"serve", "--data-dir", dir, "--addr", "127.0.0.1:0", "--idempotency-lease", "1s", "--test-payment-latency", "40ms"}
