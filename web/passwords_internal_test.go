@@ -64,7 +64,6 @@ func TestPasswordRules(t *testing.T) {
 // refused as a wrong one, without being hashed. Not parallel: it counts
 // calls of a package variable.
 func TestLongSignInPasswordIsNotHashed(t *testing.T) {
-	t.Parallel()
 	te := testenv.New(t, dbtest.SQLiteURL(t), fulfill.NewDate(2026, 3, 1).Time(), "DE")
 	s, err := New(Config{Service: te.Svc, DB: te.DB, Clock: te.Clock, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
