@@ -159,7 +159,7 @@ func fillPath(path string, a licensed) string {
 // changes nothing; with the vendor token none is refused or fails.
 func TestAPIAccessMatrix(t *testing.T) {
 	t.Parallel()
-	dbtest.ForEach(t, func(t *testing.T, url string) {
+	dbtest.ForEachParallel(t, func(t *testing.T, url string) {
 		e := newEnv(t, url, "2026-01-01")
 		a := e.buy("a@example.com")
 		e.activate(a, "inst-a")
@@ -239,7 +239,7 @@ type instanceCell struct {
 // the other's subscription, instances, seat reports or usage.
 func TestInstanceEndpointsAccessMatrix(t *testing.T) {
 	t.Parallel()
-	dbtest.ForEach(t, func(t *testing.T, url string) {
+	dbtest.ForEachParallel(t, func(t *testing.T, url string) {
 		e := newEnv(t, url, "2026-01-01")
 		a, b := e.buy("a@example.com"), e.buy("b@example.com")
 		e.activate(a, "inst-a")

@@ -13,7 +13,8 @@ import (
 // The acceptance 1, 2 and 5: purchase, mid-term seats, seat reports,
 // auto-renewal with true-up, on the simulated clock.
 func TestPurchaseSeatsAndAutoRenewal(t *testing.T) {
-	dbtest.ForEach(t, func(t *testing.T, url string) {
+	t.Parallel()
+	dbtest.ForEachParallel(t, func(t *testing.T, url string) {
 		e := newEnv(t, url, "2026-01-01")
 		cus := e.customer("US", "")
 
@@ -105,7 +106,8 @@ func TestPurchaseSeatsAndAutoRenewal(t *testing.T) {
 
 // Acceptance 3: a declined card leaves nothing behind.
 func TestDeclinedCard(t *testing.T) {
-	dbtest.ForEach(t, func(t *testing.T, url string) {
+	t.Parallel()
+	dbtest.ForEachParallel(t, func(t *testing.T, url string) {
 		e := newEnv(t, url, "2026-01-01")
 		cus := e.customer("US", "")
 		before, err := e.db.TableCounts(context.Background())
@@ -137,7 +139,8 @@ func TestDeclinedCard(t *testing.T) {
 
 // Acceptance 4: 20 concurrent purchases with one Idempotency-Key.
 func TestIdempotencyKey(t *testing.T) {
-	dbtest.ForEach(t, func(t *testing.T, url string) {
+	t.Parallel()
+	dbtest.ForEachParallel(t, func(t *testing.T, url string) {
 		e := newEnv(t, url, "2026-01-01")
 		cus := e.customer("US", "")
 		body := map[string]any{"customer_id": cus, "plan": "sm-premium", "seats": 10, "payment_method": "pm_card_visa"}

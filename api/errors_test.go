@@ -244,7 +244,7 @@ func TestPurchaseOnDroppedConnectionIs5xxAndKeepsNoKey(t *testing.T) {
 // may run again once the state allows it.
 func TestConflictAnswerIsNotKeptForIdempotencyKey(t *testing.T) {
 	t.Parallel()
-	dbtest.ForEach(t, func(t *testing.T, url string) {
+	dbtest.ForEachParallel(t, func(t *testing.T, url string) {
 		e := newEnv(t, url, "2026-01-01")
 		cus := e.customer("US", "")
 		var p purchase
@@ -281,8 +281,10 @@ func TestFinalAnswer(t *testing.T) {
 // 100 concurrent seat links with an outdated license and 30 license resends
 // all succeed while the catalog keeps answering: no request holds a
 // transaction while it waits for another connection.
+//
+// Not parallel: a load test with a bound on answer times runs alone, before
+// the parallel tests of the package start.
 func TestManyActivationsAndSeatLinksOnSmallPool(t *testing.T) {
-	t.Parallel()
 	url := dbtest.PostgresURL(t)
 	// Limits far above the load: this test is about the pool, not the throttles.
 	e := newEnvAPI(t, withParam(url, "pool_max_conns=5"), "2026-01-01", func(a *api.Server) {
@@ -404,7 +406,7 @@ func TestManyActivationsAndSeatLinksOnSmallPool(t *testing.T) {
 // customer (PostgreSQL), and gives the price the change then invoices.
 func TestPreviewsDoNotWaitForTheWriter(t *testing.T) {
 	t.Parallel()
-	dbtest.ForEach(t, func(t *testing.T, url string) {
+	dbtest.ForEachParallel(t, func(t *testing.T, url string) {
 		e := newEnv(t, url, "2026-01-01")
 		cus := e.customer("US", "")
 		var p purchase

@@ -11,7 +11,8 @@ import (
 )
 
 func TestExportRoutes(t *testing.T) {
-	dbtest.ForEach(t, func(t *testing.T, url string) {
+	t.Parallel()
+	dbtest.ForEachParallel(t, func(t *testing.T, url string) {
 		e := newEnv(t, url, "2026-03-01")
 		id := e.customer("US", "")
 		code, body := e.text("/api/v1/exports/customers.csv")

@@ -68,7 +68,8 @@ func startSMTP(t *testing.T) (*smtpSink, string) {
 // The license email goes out over SMTP, exactly once, with the license
 // attached; a rolled-back purchase sends nothing.
 func TestLicenseEmailOverSMTP(t *testing.T) {
-	dbtest.ForEach(t, func(t *testing.T, url string) {
+	t.Parallel()
+	dbtest.ForEachParallel(t, func(t *testing.T, url string) {
 		sink, smtpURL := startSMTP(t)
 		sender, err := fmail.ParseURL(smtpURL)
 		if err != nil {
@@ -112,7 +113,8 @@ func TestLicenseEmailOverSMTP(t *testing.T) {
 // an expired one get clear 4xx answers; a usage file is ingested like
 // seat links; a service ping is stored.
 func TestSeatLinkErrorsAndUsage(t *testing.T) {
-	dbtest.ForEach(t, func(t *testing.T, url string) {
+	t.Parallel()
+	dbtest.ForEachParallel(t, func(t *testing.T, url string) {
 		e := newEnv(t, url, "2026-01-01")
 		cus := e.customer("US", "")
 		var p purchase

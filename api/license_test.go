@@ -59,7 +59,8 @@ func (e *env) waitEmails() []email {
 
 // Issue 3, acceptance 2: the DESIGN.md reconciliation example.
 func TestQuarterlyReconciliation(t *testing.T) {
-	dbtest.ForEach(t, func(t *testing.T, url string) {
+	t.Parallel()
+	dbtest.ForEachParallel(t, func(t *testing.T, url string) {
 		e := newEnv(t, url, "2026-01-01")
 		e.must(201, "POST", "/api/v1/plans", map[string]any{"code": "sm-basic", "name": "Basic", "kind": "self_managed",
 			"term_months": 12, "prices": map[string]int{"USD": 10000}}, nil)
@@ -109,7 +110,8 @@ func TestQuarterlyReconciliation(t *testing.T) {
 
 // Issue 3, acceptance 3: renewal after a maximum of 130 users.
 func TestRenewalTrueUpLicense(t *testing.T) {
-	dbtest.ForEach(t, func(t *testing.T, url string) {
+	t.Parallel()
+	dbtest.ForEachParallel(t, func(t *testing.T, url string) {
 		e := newEnv(t, url, "2026-01-01")
 		cus := e.customer("US", "")
 		var p purchase
@@ -147,7 +149,8 @@ func TestRenewalTrueUpLicense(t *testing.T) {
 
 // Issue 3, acceptance 6: resend and forward rules, audited.
 func TestResendAndForward(t *testing.T) {
-	dbtest.ForEach(t, func(t *testing.T, url string) {
+	t.Parallel()
+	dbtest.ForEachParallel(t, func(t *testing.T, url string) {
 		e := newEnv(t, url, "2026-01-01")
 		var c struct{ ID string }
 		e.must(201, "POST", "/api/v1/customers", map[string]any{"email": "owner@example.com", "name": "Olga Owner", "country": "US",
@@ -196,7 +199,8 @@ func TestResendAndForward(t *testing.T) {
 }
 
 func TestTrialsAndExtensions(t *testing.T) {
-	dbtest.ForEach(t, func(t *testing.T, url string) {
+	t.Parallel()
+	dbtest.ForEachParallel(t, func(t *testing.T, url string) {
 		e := newEnv(t, url, "2026-01-01")
 		cus := e.customer("US", "")
 		var tr purchase

@@ -9,7 +9,8 @@ import (
 // A tier upgrade mid-term credits the unused old plan and charges the unused
 // new plan, previewed first with the same amount.
 func TestUpgradeTier(t *testing.T) {
-	dbtest.ForEach(t, func(t *testing.T, url string) {
+	t.Parallel()
+	dbtest.ForEachParallel(t, func(t *testing.T, url string) {
 		e := newEnv(t, url, "2026-01-01")
 		cus := e.customer("US", "")
 		var p purchase
@@ -50,7 +51,8 @@ func TestUpgradeTier(t *testing.T) {
 // A new price is a new plan version: subscriptions keep their price until
 // renewal, then pay the new one.
 func TestPlanVersions(t *testing.T) {
-	dbtest.ForEach(t, func(t *testing.T, url string) {
+	t.Parallel()
+	dbtest.ForEachParallel(t, func(t *testing.T, url string) {
 		e := newEnv(t, url, "2026-01-01")
 		cus := e.customer("US", "")
 		var p purchase
@@ -98,7 +100,8 @@ func TestPlanVersions(t *testing.T) {
 // resume turns it back on; seats are reduced only at renewal and never below
 // the billable users.
 func TestCancelResumeAndReduceAtRenewal(t *testing.T) {
-	dbtest.ForEach(t, func(t *testing.T, url string) {
+	t.Parallel()
+	dbtest.ForEachParallel(t, func(t *testing.T, url string) {
 		e := newEnv(t, url, "2026-01-01")
 		cus := e.customer("US", "")
 		var p purchase
@@ -155,7 +158,8 @@ func TestCancelResumeAndReduceAtRenewal(t *testing.T) {
 // Tax: a French business with a VAT id buying from a German seller gets the
 // reverse charge; a French consumer pays French VAT.
 func TestTax(t *testing.T) {
-	dbtest.ForEach(t, func(t *testing.T, url string) {
+	t.Parallel()
+	dbtest.ForEachParallel(t, func(t *testing.T, url string) {
 		e := newEnv(t, url, "2026-01-01")
 		for _, c := range []struct {
 			taxID      string

@@ -53,6 +53,7 @@ func parseOpenAPI(t *testing.T) (map[string]any, map[string]map[string]openAPIOp
 }
 
 func TestOpenAPIVersion(t *testing.T) {
+	t.Parallel()
 	raw, _ := parseOpenAPI(t)
 	if v, _ := raw["openapi"].(string); v != "3.1.0" {
 		t.Fatalf("openapi = %q, want 3.1.0", v)
@@ -66,6 +67,7 @@ func TestOpenAPIVersion(t *testing.T) {
 // TestOpenAPIRoutes checks that every route of the server is documented,
 // with the right security and Idempotency-Key parameter.
 func TestOpenAPIRoutes(t *testing.T) {
+	t.Parallel()
 	_, ops := parseOpenAPI(t)
 	for _, rt := range (&Server{}).routes() {
 		method := strings.ToLower(rt.Method)
@@ -101,6 +103,7 @@ func hasIdempotencyKey(op openAPIOperation) bool {
 // TestOpenAPINoExtraOperations checks the other direction: nothing is
 // documented that the server does not serve.
 func TestOpenAPINoExtraOperations(t *testing.T) {
+	t.Parallel()
 	_, ops := parseOpenAPI(t)
 	served := map[string]bool{}
 	for _, rt := range (&Server{}).routes() {
@@ -121,6 +124,7 @@ func TestOpenAPINoExtraOperations(t *testing.T) {
 }
 
 func TestOpenAPIOperationIDsUnique(t *testing.T) {
+	t.Parallel()
 	_, ops := parseOpenAPI(t)
 	seen := map[string]string{}
 	for path, item := range ops {
@@ -141,6 +145,7 @@ func TestOpenAPIOperationIDsUnique(t *testing.T) {
 // TestOpenAPIRefsResolve checks that every local $ref points at something
 // that exists in the document.
 func TestOpenAPIRefsResolve(t *testing.T) {
+	t.Parallel()
 	raw, _ := parseOpenAPI(t)
 	var refs []string
 	var walk func(v any)

@@ -12,7 +12,7 @@ import (
 // from the card, and the ledger holds both payments.
 func TestCardPurchaseReservesCreditAndDeclineGivesItBack(t *testing.T) {
 	t.Parallel()
-	dbtest.ForEach(t, func(t *testing.T, url string) {
+	dbtest.ForEachParallel(t, func(t *testing.T, url string) {
 		e := newEnv(t, url, "2026-01-01")
 		cus := e.customer("US", "")
 		var open purchase
@@ -64,12 +64,14 @@ func TestCardPurchaseReservesCreditAndDeclineGivesItBack(t *testing.T) {
 // subscription the first one is about to change; the first one succeeds.
 func TestOneChargeAtATimePerSubscription(t *testing.T) {
 	t.Parallel()
-	dbtest.ForEach(t, func(t *testing.T, url string) {
+	dbtest.ForEachParallel(t, func(t *testing.T, url string) {
 		e := newEnv(t, url, "2026-01-01")
 		cus := e.customer("US", "")
 		var p purchase
 		e.must(201, "POST", "/api/v1/subscriptions", map[string]any{"customer_id": cus, "plan": "sm-premium", "seats": 4, "payment_method": "pm_card_visa"}, &p)
-		e.pay.Latency = 700 * time.Millisecond
+		// The window in which the second change must arrive: wide enough
+		// for a loaded machine.
+		e.pay.Latency = 3 * time.Second
 		done := make(chan int, 1)
 		go func() {
 			done <- e.do("POST", "/api/v1/subscriptions/"+p.Subscription.ID+"/seats", map[string]any{"seats": 6}, nil)

@@ -18,12 +18,13 @@ import (
 // emails each time, is past due, and lapses on day 14; a payment on day 5
 // instead restores it with its renewal license.
 func TestDunning(t *testing.T) {
+	t.Parallel()
 	// Each case on a database of its own: the simulated clock is stored in
 	// the database, so a second server on the first case's database would
 	// find the clock where the first left it.
 	for _, payOnDay5 := range []bool{false, true} {
 		t.Run(map[bool]string{false: "lapses", true: "paid on day 5"}[payOnDay5], func(t *testing.T) {
-			dbtest.ForEach(t, func(t *testing.T, url string) {
+			dbtest.ForEachParallel(t, func(t *testing.T, url string) {
 				e := newEnv(t, url, "2026-01-01")
 				cus := e.customer("US", "")
 				var p purchase
@@ -105,7 +106,8 @@ func TestDunning(t *testing.T) {
 
 // Issue 5, acceptance 5: the aging report for prepared invoices.
 func TestAgingReport(t *testing.T) {
-	dbtest.ForEach(t, func(t *testing.T, url string) {
+	t.Parallel()
+	dbtest.ForEachParallel(t, func(t *testing.T, url string) {
 		e := newEnv(t, url, "2026-01-01")
 		a, b := e.customer("US", ""), e.customer("US", "")
 		buy := func(cus string, seats int) invoice {
@@ -153,7 +155,8 @@ func TestAgingReport(t *testing.T) {
 
 // Credit notes, refunds, voids, write-offs and wire payments through the API.
 func TestCreditNotesAndPayments(t *testing.T) {
-	dbtest.ForEach(t, func(t *testing.T, url string) {
+	t.Parallel()
+	dbtest.ForEachParallel(t, func(t *testing.T, url string) {
 		e := newEnv(t, url, "2026-01-01")
 		cus := e.customer("US", "")
 		var paid, open, open2 purchase
@@ -314,7 +317,8 @@ func allInvoices(t *testing.T, e *env) []*fulfill.Invoice {
 // Issue 5, acceptance 4: a random sequence of at least 1,000 operations
 // keeps every ledger invariant.
 func TestLedgerProperty(t *testing.T) {
-	dbtest.ForEach(t, func(t *testing.T, url string) {
+	t.Parallel()
+	dbtest.ForEachParallel(t, func(t *testing.T, url string) {
 		seed := uint64(20261125)
 		t.Logf("seed %d", seed)
 		rng := rand.New(rand.NewPCG(seed, seed))
@@ -440,7 +444,8 @@ func asFulfill(err error, fe **fulfill.Error) bool {
 // Posted ledger entries and the audit log cannot be edited or deleted, on
 // either database.
 func TestAppendOnlyTables(t *testing.T) {
-	dbtest.ForEach(t, func(t *testing.T, url string) {
+	t.Parallel()
+	dbtest.ForEachParallel(t, func(t *testing.T, url string) {
 		e := newEnv(t, url, "2026-01-01")
 		cus := e.customer("US", "")
 		e.must(201, "POST", "/api/v1/subscriptions", map[string]any{"customer_id": cus, "plan": "sm-premium", "seats": 1,

@@ -11,7 +11,8 @@ import (
 
 // Acceptance 6: malformed requests get a precise 4xx and change nothing.
 func TestMalformedRequests(t *testing.T) {
-	dbtest.ForEach(t, func(t *testing.T, url string) {
+	t.Parallel()
+	dbtest.ForEachParallel(t, func(t *testing.T, url string) {
 		e := newEnv(t, url, "2026-01-01")
 		cus := e.customer("US", "")
 		var p purchase
@@ -96,6 +97,7 @@ func TestMalformedRequests(t *testing.T) {
 }
 
 func TestAuthentication(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, dbtest.SQLiteURL(t), "2026-01-01")
 	for _, h := range []string{"", "Bearer ", "Bearer wrong-token", "Basic abc"} {
 		var ae apiError

@@ -107,7 +107,8 @@ func counts(t *testing.T, db *store.DB) map[string]int {
 
 // Acceptance 4: 10,000 customers with their subscriptions, 50 of them bad.
 func TestImportTenThousand(t *testing.T) {
-	dbtest.ForEach(t, func(t *testing.T, url string) {
+	t.Parallel()
+	dbtest.ForEachParallel(t, func(t *testing.T, url string) {
 		ctx := context.Background()
 		svc := newService(t, url)
 		s := genSample(10_000)
@@ -224,7 +225,8 @@ func equalCounts(a, b map[string]int) bool {
 // A failure midway (here the context is canceled at row 5,000) leaves
 // nothing imported; so does --all-or-nothing with a bad row.
 func TestImportIsAllOrNothingOnFailure(t *testing.T) {
-	dbtest.ForEach(t, func(t *testing.T, url string) {
+	t.Parallel()
+	dbtest.ForEachParallel(t, func(t *testing.T, url string) {
 		svc := newService(t, url)
 		s := genSample(10_000)
 		before := counts(t, svc.DB)
@@ -260,7 +262,8 @@ func TestImportIsAllOrNothingOnFailure(t *testing.T) {
 
 // Customers first, then their subscriptions named by email or external id.
 func TestImportSubscriptionsFile(t *testing.T) {
-	dbtest.ForEach(t, func(t *testing.T, url string) {
+	t.Parallel()
+	dbtest.ForEachParallel(t, func(t *testing.T, url string) {
 		ctx := context.Background()
 		svc := newService(t, url)
 		customers := "email,name,country,currency,external_id\n" +
@@ -329,7 +332,8 @@ func TestImportSubscriptionsFile(t *testing.T) {
 
 // Invoices and payments export money as minor units beside the currency.
 func TestExportInvoicesAndPayments(t *testing.T) {
-	dbtest.ForEach(t, func(t *testing.T, url string) {
+	t.Parallel()
+	dbtest.ForEachParallel(t, func(t *testing.T, url string) {
 		ctx := context.Background()
 		svc := newService(t, url)
 		c, err := svc.CreateCustomer(ctx, commerce.CustomerInput{Email: "erin@example.com", Name: "Erin", Country: "US"})
@@ -372,7 +376,8 @@ func TestExportInvoicesAndPayments(t *testing.T) {
 
 // The CSV-file CRM gets every event once, however often it is synced.
 func TestCRMFileSync(t *testing.T) {
-	dbtest.ForEach(t, func(t *testing.T, url string) {
+	t.Parallel()
+	dbtest.ForEachParallel(t, func(t *testing.T, url string) {
 		ctx := context.Background()
 		svc := newService(t, url)
 		for _, e := range []string{"a@example.com", "b@example.com"} {

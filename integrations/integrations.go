@@ -222,8 +222,10 @@ func matches(patterns []string, typ string) bool {
 }
 
 // Dispatch hands an event to its consumers: one delivery per endpoint that
-// wants it, and a provisioning request when it changes a SaaS subscription.
-// Running it twice for an event adds nothing.
+// wants it and existed when the event was recorded (an endpoint created at
+// the same instant counts; later ones get it only by a replay), and a
+// provisioning request when it changes a SaaS subscription. Running it
+// twice for an event adds nothing.
 func (s *Service) Dispatch(ctx context.Context, eventID string) error {
 	ev, _, err := s.DB.EventDocument(ctx, eventID)
 	if err != nil {
@@ -244,8 +246,10 @@ func (s *Service) Dispatch(ctx context.Context, eventID string) error {
 		if err != nil {
 			return err
 		}
+		// Compared in microseconds: what both databases keep of a time.
+		recorded := ev.CreatedAt.Truncate(time.Microsecond)
 		for _, ep := range eps {
-			if !matches(ep.Events, ev.Type) {
+			if !matches(ep.Events, ev.Type) || ep.CreatedAt.Truncate(time.Microsecond).After(recorded) {
 				continue
 			}
 			d := &store.WebhookDelivery{ID: fulfill.NewID("whd"), EndpointID: ep.ID, EventID: ev.ID, EventType: ev.Type, CreatedAt: s.now()}

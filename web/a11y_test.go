@@ -117,6 +117,7 @@ func axeCheck(t *testing.T, ctx context.Context, src string) {
 // TestAccessibility checks the main pages with axe-core in headless
 // Chromium (issue 4, acceptance 5).
 func TestAccessibility(t *testing.T) {
+	t.Parallel()
 	ctx := newBrowser(t)
 	src := axeScript(t)
 	e := newEnv(t, dbtest.SQLiteURL(t))

@@ -101,6 +101,7 @@ func authzRoutesOf(t *testing.T, s *Server) []authzRoute {
 // TestAuthzRouteGroups checks that the matrix knows every route function
 // that routes() in web.go calls.
 func TestAuthzRouteGroups(t *testing.T) {
+	t.Parallel()
 	f, err := parser.ParseFile(token.NewFileSet(), "web.go", nil, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -540,8 +541,10 @@ var readOnlyMayChange = map[string][]string{
 }
 
 func TestAuthorizationMatrix(t *testing.T) {
+	t.Parallel()
 	start := time.Now()
-	dbtest.ForEach(t, func(t *testing.T, url string) {
+	t.Cleanup(func() { t.Logf("took %s", time.Since(start).Round(time.Millisecond)) }) // after both engines' subtests
+	dbtest.ForEachParallel(t, func(t *testing.T, url string) {
 		e := newAuthzEnv(t, url)
 		a := e.customer("a@example.com", "Alpha GmbH")
 		b := e.customer("b@example.com", "Beta GmbH")
@@ -666,5 +669,4 @@ func TestAuthorizationMatrix(t *testing.T) {
 		}
 		t.Logf("%d routes × %d actors on %s", len(routes), len(actors), e.db.Dialect)
 	})
-	t.Logf("took %s", time.Since(start).Round(time.Millisecond))
 }

@@ -118,6 +118,7 @@ func textOf(t *testing.T, ctx context.Context, sel string) string {
 // TestBrowserNewCustomerBuysAndManages goes through the portal as a new
 // customer would, then checks isolation and the admin console.
 func TestBrowserNewCustomerBuysAndManages(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, dbtest.SQLiteURL(t))
 	ctx := newBrowser(t)
 	t.Cleanup(func() { saveScreenshot(t, ctx, "last-page") })

@@ -20,7 +20,8 @@ import (
 // (the way the dashboard used to compute them), on subscriptions of mixed
 // currencies, terms, states, trials and seat reports.
 func TestDashboardFigures(t *testing.T) {
-	dbtest.ForEach(t, func(t *testing.T, url string) {
+	t.Parallel()
+	dbtest.ForEachParallel(t, func(t *testing.T, url string) {
 		e := newAuthzEnv(t, url)
 		ctx := context.Background()
 		plans, err := e.db.Plans(ctx)
@@ -199,6 +200,7 @@ func dashboardReference(t *testing.T, e *authzEnv, today fulfill.Date) *dashboar
 // business day until they are older than it, then refreshed in the
 // background.
 func TestDashboardCache(t *testing.T) {
+	t.Parallel()
 	e := newAuthzEnv(t, dbtest.SQLiteURL(t))
 	e.s.cfg.DashboardTTL = time.Hour
 	ctx := context.Background()

@@ -48,7 +48,8 @@ func (e *env) denials() int {
 }
 
 func TestConsoleWebhookEndpoints(t *testing.T) {
-	dbtest.ForEach(t, func(t *testing.T, dburl string) {
+	t.Parallel()
+	dbtest.ForEachParallel(t, func(t *testing.T, dburl string) {
 		e := newEnv(t, dburl)
 		buyer := e.signUp("ann@example.com")
 		buyer.buy("sm-premium", "10") // some events to replay
@@ -192,7 +193,8 @@ func TestConsoleWebhookEndpoints(t *testing.T) {
 // A failed provisioning shows "failed" with its reason; the retry button
 // sends it again and the job provisions it.
 func TestConsoleProvisioningRetry(t *testing.T) {
-	dbtest.ForEach(t, func(t *testing.T, dburl string) {
+	t.Parallel()
+	dbtest.ForEachParallel(t, func(t *testing.T, dburl string) {
 		e := newEnv(t, dburl)
 		ctx := context.Background()
 		var down atomic.Bool

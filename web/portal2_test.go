@@ -60,7 +60,8 @@ func contains(t *testing.T, body string, wants ...string) {
 }
 
 func TestInvoicePDFAndPayOpenInvoice(t *testing.T) {
-	dbtest.ForEach(t, func(t *testing.T, dburl string) {
+	t.Parallel()
+	dbtest.ForEachParallel(t, func(t *testing.T, dburl string) {
 		e := newEnv(t, dburl)
 		a := e.signUp("a@example.com")
 		sub := a.buyByInvoice("sm-premium", "10")
@@ -98,7 +99,8 @@ func TestInvoicePDFAndPayOpenInvoice(t *testing.T) {
 }
 
 func TestBillingAccountEdit(t *testing.T) {
-	dbtest.ForEach(t, func(t *testing.T, dburl string) {
+	t.Parallel()
+	dbtest.ForEachParallel(t, func(t *testing.T, dburl string) {
 		e := newEnv(t, dburl)
 		a := e.signUp("a@example.com")
 		sub := a.buyByInvoice("sm-premium", "10")
@@ -137,7 +139,8 @@ func TestBillingAccountEdit(t *testing.T) {
 }
 
 func TestInviteManager(t *testing.T) {
-	dbtest.ForEach(t, func(t *testing.T, dburl string) {
+	t.Parallel()
+	dbtest.ForEachParallel(t, func(t *testing.T, dburl string) {
 		e := newEnv(t, dburl)
 		a := e.signUp("a@example.com")
 		sub := a.buyByInvoice("sm-premium", "10")
@@ -184,7 +187,8 @@ func TestInviteManager(t *testing.T) {
 }
 
 func TestPaymentMethods(t *testing.T) {
-	dbtest.ForEach(t, func(t *testing.T, dburl string) {
+	t.Parallel()
+	dbtest.ForEachParallel(t, func(t *testing.T, dburl string) {
 		e := newEnv(t, dburl)
 		a := e.signUp("a@example.com")
 		sub := a.buyByInvoice("sm-premium", "10")
@@ -233,7 +237,8 @@ var csatRE = func(body string) string {
 }
 
 func TestSupportRequestReplySolveRate(t *testing.T) {
-	dbtest.ForEach(t, func(t *testing.T, dburl string) {
+	t.Parallel()
+	dbtest.ForEachParallel(t, func(t *testing.T, dburl string) {
 		e := newEnv(t, dburl)
 		a := e.signUp("a@example.com")
 		sub := a.buyByInvoice("sm-premium", "10")
@@ -293,7 +298,8 @@ func TestSupportRequestReplySolveRate(t *testing.T) {
 }
 
 func TestImpersonation(t *testing.T) {
-	dbtest.ForEach(t, func(t *testing.T, dburl string) {
+	t.Parallel()
+	dbtest.ForEachParallel(t, func(t *testing.T, dburl string) {
 		e := newEnv(t, dburl)
 		a := e.signUp("a@example.com")
 		sub := a.buyByInvoice("sm-premium", "10")
@@ -347,7 +353,8 @@ func TestImpersonation(t *testing.T) {
 }
 
 func TestWirePaymentVoidAndPrices(t *testing.T) {
-	dbtest.ForEach(t, func(t *testing.T, dburl string) {
+	t.Parallel()
+	dbtest.ForEachParallel(t, func(t *testing.T, dburl string) {
 		e := newEnv(t, dburl)
 		a := e.signUp("a@example.com")
 		sub := a.buyByInvoice("sm-premium", "10")
@@ -402,6 +409,7 @@ func TestWirePaymentVoidAndPrices(t *testing.T) {
 }
 
 func TestDashboardOverageAndMovement(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, dbtest.SQLiteURL(t))
 	a := e.signUp("a@example.com")
 	sub := a.buy("sm-premium", "10")
@@ -423,7 +431,8 @@ func TestDashboardOverageAndMovement(t *testing.T) {
 }
 
 func TestJobsView(t *testing.T) {
-	dbtest.ForEach(t, func(t *testing.T, dburl string) {
+	t.Parallel()
+	dbtest.ForEachParallel(t, func(t *testing.T, dburl string) {
 		e := newEnv(t, dburl)
 		e.signUp("a@example.com") // enqueues the confirmation email
 		var id int64

@@ -12,6 +12,7 @@ import (
 // page loads Stripe.js (and only it, by the CSP), and a submit without a
 // PaymentMethod from that form is refused with a clear message.
 func TestStripeCardForm(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, dbtest.SQLiteURL(t), func(c *web.Config) { c.StripePublishableKey = "pk_test_123" })
 	c := e.signUp("stripe@example.com")
 	buy := c.get("/buy").must(t, 200)

@@ -27,7 +27,8 @@ func sessionCookie(t *testing.T, c *client) string {
 }
 
 func TestSignUpConfirmSignInOut(t *testing.T) {
-	dbtest.ForEach(t, func(t *testing.T, url string) {
+	t.Parallel()
+	dbtest.ForEachParallel(t, func(t *testing.T, url string) {
 		e := newEnv(t, url)
 		c := e.client()
 		c.post("/signup", "name", "Ann", "email", "Ann@Example.com", "password", password).must(t, 200)
@@ -76,6 +77,7 @@ func mustURL(s string) *url.URL {
 }
 
 func TestSameAnswerForUnknownEmailAndWrongPassword(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, dbtest.SQLiteURL(t))
 	e.signUp("known@example.com")
 	a := e.client().post("/signin", "email", "known@example.com", "password", "wrong password!").must(t, 401)
@@ -93,6 +95,7 @@ func TestSameAnswerForUnknownEmailAndWrongPassword(t *testing.T) {
 }
 
 func TestSignInThrottled(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, dbtest.SQLiteURL(t))
 	e.signUp("ann@example.com")
 	c := e.client()
@@ -111,6 +114,7 @@ func TestSignInThrottled(t *testing.T) {
 }
 
 func TestEmailLinkSignInSingleUseFor24Hours(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, dbtest.SQLiteURL(t))
 	e.signUp("ann@example.com")
 	c := e.client()
@@ -134,6 +138,7 @@ func TestEmailLinkSignInSingleUseFor24Hours(t *testing.T) {
 }
 
 func TestPasswordReset(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, dbtest.SQLiteURL(t))
 	other := e.signUp("ann@example.com") // a session that the reset must end
 	c := e.client()
@@ -152,6 +157,7 @@ func TestPasswordReset(t *testing.T) {
 }
 
 func TestCookieFlags(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, dbtest.SQLiteURL(t))
 	e.signUp("ann@example.com")
 	w, err := web.New(web.Config{Service: e.svc, DB: e.db, Clock: e.clock})
@@ -185,6 +191,7 @@ func TestCookieFlags(t *testing.T) {
 }
 
 func TestCrossOriginPostsRefused(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, dbtest.SQLiteURL(t))
 	c := e.signUp("ann@example.com")
 	sub := c.buy("sm-premium", "10")
@@ -207,7 +214,8 @@ func TestCrossOriginPostsRefused(t *testing.T) {
 var activationRE = regexp.MustCompile(`id="activation-code">([A-Z0-9]{24})<`)
 
 func TestBuyShowsPriceTaxAndTotalThenActivationCode(t *testing.T) {
-	dbtest.ForEach(t, func(t *testing.T, url string) {
+	t.Parallel()
+	dbtest.ForEachParallel(t, func(t *testing.T, url string) {
 		e := newEnv(t, url)
 		c := e.signUp("ann@example.com")
 		// German consumer: EUR prices and 19% VAT, shown before paying.
@@ -267,6 +275,7 @@ func TestBuyShowsPriceTaxAndTotalThenActivationCode(t *testing.T) {
 }
 
 func TestSubscriptionActions(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, dbtest.SQLiteURL(t))
 	c := e.signUp("ann@example.com")
 	sub := c.buy("sm-premium", "10")
@@ -326,6 +335,7 @@ func TestSubscriptionActions(t *testing.T) {
 }
 
 func TestOtherCustomersDataIsNotFound(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, dbtest.SQLiteURL(t))
 	a := e.signUp("a@example.com")
 	sub := a.buy("sm-premium", "10")
@@ -368,6 +378,7 @@ func TestOtherCustomersDataIsNotFound(t *testing.T) {
 }
 
 func TestAdminConsoleRoles(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, dbtest.SQLiteURL(t))
 	cust := e.signUp("buyer@example.com")
 	sub := cust.buy("sm-premium", "10")
@@ -423,6 +434,7 @@ func TestAdminConsoleRoles(t *testing.T) {
 }
 
 func TestNotFoundPage(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, dbtest.SQLiteURL(t))
 	r := e.client().get("/no/such/page").must(t, 404)
 	if !strings.Contains(r.body, "<main") || r.header.Get("Content-Security-Policy") == "" {

@@ -14,6 +14,7 @@ import (
 // The first admin comes from the command line; the password is generated
 // and printed once unless FULFILL_ADMIN_PASSWORD gives it.
 func TestAdminCreateUser(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dir := t.TempDir()
 	var out, errOut bytes.Buffer

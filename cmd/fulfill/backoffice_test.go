@@ -13,6 +13,7 @@ import (
 // fulfill import lists the rejected rows and imports the rest; fulfill
 // export writes them back out; --all-or-nothing refuses a file with a bad row.
 func TestImportExportCommands(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dir := t.TempDir()
 	if err := Main(ctx, []string{"migrate", "--data-dir", dir}, io.Discard, io.Discard, env(nil)); err != nil {

@@ -37,6 +37,7 @@ func tableCounts(t *testing.T, db *store.DB, tables []string) map[string]int64 {
 // PostgreSQL with migrate-data: every table's rows and the invoice totals
 // are unchanged, and a server on PostgreSQL passes the probe.
 func TestBackupUnderLoadRestoreAndMigrateToPostgres(t *testing.T) {
+	t.Parallel()
 	pgURL := dbtest.PostgresURL(t)
 	s := startServer(t, "")
 	var subs []string

@@ -7,6 +7,7 @@ import (
 
 // `fulfill billing run` renews what falls due on the day, by hand.
 func TestBillingRun(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, "")
 	var cus struct{ ID string }
 	s.call("POST", "/api/v1/customers", map[string]any{"email": "run@example.com", "name": "Rae Run", "country": "US"}, &cus)

@@ -134,7 +134,8 @@ func mustRun(t *testing.T, args ...string) string {
 // activate an instance, verify offline, sync, add seats, sync again; then
 // rotate and remove keys.
 func TestInstanceEndToEnd(t *testing.T) {
-	dbtest.ForEach(t, func(t *testing.T, url string) {
+	t.Parallel()
+	dbtest.ForEachParallel(t, func(t *testing.T, url string) {
 		s := startServer(t, url)
 		var cus struct{ ID string }
 		if c := s.call("POST", "/api/v1/customers", map[string]any{"email": "it@example.com", "name": "Ivan IT", "country": "US"}, &cus); c != 201 {

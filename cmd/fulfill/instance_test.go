@@ -90,6 +90,7 @@ func runInstance(t *testing.T, vars map[string]string, args ...string) (string, 
 }
 
 func TestInstanceCommands(t *testing.T) {
+	t.Parallel()
 	srv, key, lic := newInstanceServer(t)
 	dir := filepath.Join(t.TempDir(), "inst")
 	vars := map[string]string{"FULFILL_INSTANCE_DIR": dir}
@@ -205,6 +206,7 @@ func TestInstanceCommands(t *testing.T) {
 }
 
 func TestInstanceCommandErrors(t *testing.T) {
+	t.Parallel()
 	srv, _, _ := newInstanceServer(t)
 	dir := t.TempDir()
 	tests := []struct {
@@ -249,6 +251,7 @@ func TestInstanceCommandErrors(t *testing.T) {
 }
 
 func TestInstanceHelp(t *testing.T) {
+	t.Parallel()
 	out, _, err := runInstance(t, nil, "help")
 	if err != nil || !strings.Contains(out, "fulfill instance activate") {
 		t.Errorf("help: %v\n%s", err, out)

@@ -39,6 +39,7 @@ func env(vars map[string]string) func(string) string {
 // A fresh start creates the data directory, loads the demo catalog, prints
 // the address and a working admin token, and serves.
 func TestServeFreshStart(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "data")
 	ctx, cancel := context.WithCancel(context.Background())
 	var out syncBuffer
@@ -100,6 +101,7 @@ func TestServeFreshStart(t *testing.T) {
 }
 
 func TestCommandLineErrors(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	cases := []struct {
 		name string
@@ -127,6 +129,7 @@ func TestCommandLineErrors(t *testing.T) {
 }
 
 func TestMigrate(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	var out bytes.Buffer
 	if err := Main(context.Background(), []string{"migrate", "--data-dir", dir}, &out, io.Discard, env(nil)); err != nil {

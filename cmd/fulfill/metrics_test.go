@@ -51,7 +51,8 @@ func sample(t *testing.T, text, series string) float64 {
 // token, and after a purchase (and a declined one) the business and HTTP
 // counters have moved by exactly what happened.
 func TestMetricsCountPurchasesBehindAdminToken(t *testing.T) {
-	dbtest.ForEach(t, func(t *testing.T, url string) {
+	t.Parallel()
+	dbtest.ForEachParallel(t, func(t *testing.T, url string) {
 		s := startServer(t, url)
 		if code, _ := scrape(t, s.addr+"/metrics", ""); code != http.StatusUnauthorized {
 			t.Fatalf("/metrics without a token: %d, want 401", code)

@@ -144,7 +144,7 @@ func buy(t *testing.T, s *server, email string) string {
 // starts, and licenses bought through either activate through the other.
 func TestCopiesShareTheSigningKey(t *testing.T) {
 	t.Parallel()
-	dbtest.ForEach(t, func(t *testing.T, dbURL string) {
+	dbtest.ForEachParallel(t, func(t *testing.T, dbURL string) {
 		firstArgs := serveArgs(t, dbURL)
 		first := spawnCopy(t, firstArgs, nil)
 		a := &server{t: t, addr: first.serving(t)}
@@ -193,7 +193,7 @@ func TestCopiesShareTheSigningKey(t *testing.T) {
 // empty database, ten rounds on each database: both serve, neither fails.
 func TestCopiesStartAtOnceOnEmptyDatabase(t *testing.T) {
 	t.Parallel()
-	dbtest.ForEach(t, func(t *testing.T, dbURL string) {
+	dbtest.ForEachParallel(t, func(t *testing.T, dbURL string) {
 		for round := 0; round < 10; round++ {
 			url := dbURL
 			if round > 0 {
@@ -320,7 +320,7 @@ func TestStartRefusedWhenCommitsAreNotDurable(t *testing.T) {
 // then the process exits cleanly.
 func TestSIGTERMFinishesRequestsAndJobsInFlight(t *testing.T) {
 	t.Parallel()
-	dbtest.ForEach(t, func(t *testing.T, dbURL string) {
+	dbtest.ForEachParallel(t, func(t *testing.T, dbURL string) {
 		arrived, release := make(chan struct{}, 10), make(chan struct{})
 		saasProduct := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			arrived <- struct{}{}

@@ -52,6 +52,9 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 // card purchases in flight, creating customers and previewing seat changes
 // for other customers answer at once: the charge runs outside any database
 // transaction, so it holds neither SQLite's writer nor a PostgreSQL row lock.
+//
+// Not parallel: it measures latency, so it runs before the parallel tests
+// of this package start, alone.
 func TestSlowProviderDoesNotStallOtherRequests(t *testing.T) {
 	dbtest.ForEach(t, func(t *testing.T, dbURL string) {
 		// A request that waits behind a charge takes at least the provider's
@@ -343,10 +346,8 @@ var killedFlows = []killedFlow{
 // one active activation code and one new email; a declined card at any point
 // leaves nothing new behind.
 func TestChargeKilledBetweenPhases(t *testing.T) {
-	dbtest.ForEach(t, func(t *testing.T, dbURL string) {
-		// The subtests of a dialect share its database, and so its
-		// licenses: every server they start holds the same signing keys.
-		keysDir := filepath.Join(t.TempDir(), "keys")
+	t.Parallel()
+	dbtest.ForEachParallel(t, func(t *testing.T, dbURL string) {
 		for _, flow := range killedFlows {
 			for _, fp := range []string{"after-phase1", "after-charge", "after-phase3"} {
 				for _, c := range []struct {
@@ -366,7 +367,12 @@ func TestChargeKilledBetweenPhases(t *testing.T) {
 						continue
 					}
 					t.Run(flow.name+"/"+fp+"/"+c.name, func(t *testing.T) {
-						killBetweenPhases(t, dbURL, keysDir, flow, fp, c.name, c.card, c.retry, c.decline)
+						t.Parallel()
+						u := dbURL // SQLite: the database is in the case's own data dir
+						if strings.HasPrefix(dbURL, "postgres") {
+							u = dbtest.PostgresURL(t) // a database of the case's own, so cases run at once
+						}
+						killBetweenPhases(t, u, filepath.Join(t.TempDir(), "keys"), flow, fp, c.name, c.card, c.retry, c.decline)
 					})
 				}
 			}
@@ -392,7 +398,7 @@ func killBetweenPhases(t *testing.T, dbURL, keysDir string, flow killedFlow, fp,
 		t.Fatalf("customer: %d", code)
 	}
 	path, body := flow.setup(t, s, cus.ID, card)
-	key := "kill-" + flow.name + "-" + fp + "-" + name // the subtests of a dialect share its database
+	key := "kill-" + flow.name + "-" + fp + "-" + name
 	if code, raw, _, err := s.post(path, body, key); err == nil {
 		t.Fatalf("the first attempt answered %d %s; it should have died at %s", code, raw, fp)
 	}
@@ -475,7 +481,8 @@ func killBetweenPhases(t *testing.T, dbURL, keysDir string, flow killedFlow, fp,
 // Idempotency-Key replays the answer: one customer, one subscription, never
 // a second one or a "409 already exists".
 func TestAnswerCommitsWithChange(t *testing.T) {
-	dbtest.ForEach(t, func(t *testing.T, dbURL string) {
+	t.Parallel()
+	dbtest.ForEachParallel(t, func(t *testing.T, dbURL string) {
 		dir := filepath.Join(t.TempDir(), "data")
 		args := []string{"serve", "--data-dir", dir, "--addr", "127.0.0.1:0", "--idempotency-lease", "1s"}
 		if strings.HasPrefix(dbURL, "postgres") {
@@ -557,7 +564,8 @@ type sweepClient struct {
 // purchase invoices = purchase payments, one provider charge per invoice,
 // gapless invoice numbers, a ledger that balances.
 func TestKillSweep(t *testing.T) {
-	dbtest.ForEach(t, func(t *testing.T, dbURL string) {
+	t.Parallel()
+	dbtest.ForEachParallel(t, func(t *testing.T, dbURL string) {
 		dir := filepath.Join(t.TempDir(), "data")
 		journal := filepath.Join(t.TempDir(), "charges.log")
 		args := []string{"serve", "--data-dir", dir, "--addr", "127.0.0.1:0", "--idempotency-lease", "1s", "--test-payment-latency", "40ms"}

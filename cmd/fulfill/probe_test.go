@@ -25,7 +25,8 @@ func runProbe(t *testing.T, s *server, extra ...string) (string, error) {
 // link and license download against a demo server, twice with one probe
 // customer, and leaves nothing in the KPIs and no money in the ledger.
 func TestProbePassesAndLeavesNoRevenue(t *testing.T) {
-	dbtest.ForEach(t, func(t *testing.T, url string) {
+	t.Parallel()
+	dbtest.ForEachParallel(t, func(t *testing.T, url string) {
 		s := startServer(t, url)
 		var first string
 		for round := range 2 {

@@ -19,6 +19,7 @@ import (
 // `fulfill saas-receiver` accepts a request whose token verifies with the
 // JWKS, refuses one signed by another key, and prints the namespace.
 func TestSaaSReceiverCommand(t *testing.T) {
+	t.Parallel()
 	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
 	_, otherPriv, _ := ed25519.GenerateKey(rand.Reader)
 	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -240,7 +240,8 @@ var linkRE = regexp.MustCompile(`(https?://\S+?)(/[a-z/]+)\?token=([A-Za-z0-9_-]
 // once its jobs have run, is in no column either, yet a retry with the same
 // Idempotency-Key gets the same answer, code included.
 func TestNoOneTimeSecretAtRest(t *testing.T) {
-	dbtest.ForEach(t, func(t *testing.T, dbURL string) {
+	t.Parallel()
+	dbtest.ForEachParallel(t, func(t *testing.T, dbURL string) {
 		inbox, smtpURL := startSMTP(t)
 		s := startServer(t, dbURL, "--smtp-url", smtpURL)
 		openURL := dbURL

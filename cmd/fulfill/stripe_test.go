@@ -117,7 +117,8 @@ func startChild(t *testing.T, args []string, vars map[string]string) *child {
 // same idempotency key, which Stripe answers with the same PaymentIntent)
 // and one paid invoice.
 func TestStripeCrashReplay(t *testing.T) {
-	dbtest.ForEach(t, func(t *testing.T, dbURL string) {
+	t.Parallel()
+	dbtest.ForEachParallel(t, func(t *testing.T, dbURL string) {
 		proxy := newStripeProxy(t)
 		dir := filepath.Join(t.TempDir(), "data")
 		args := []string{"serve", "--data-dir", dir, "--addr", "127.0.0.1:0", "--payments", "stripe", "--stripe-api-base", proxy.srv.URL,
@@ -199,7 +200,8 @@ func TestStripeCrashReplay(t *testing.T) {
 // Issue 5, acceptance 2: Stripe webhook signatures, and one event delivered
 // ten times at once changes state once.
 func TestStripeWebhooks(t *testing.T) {
-	dbtest.ForEach(t, func(t *testing.T, dbURL string) {
+	t.Parallel()
+	dbtest.ForEachParallel(t, func(t *testing.T, dbURL string) {
 		s := startServerEnv(t, dbURL, map[string]string{"FULFILL_STRIPE_WEBHOOK_SECRETS": "whsec_new, whsec_old"})
 		var cus struct{ ID string }
 		s.call("POST", "/api/v1/customers", map[string]any{"email": "hook@example.com", "name": "Hank Hook", "country": "US"}, &cus)

@@ -20,10 +20,13 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"flag"
 	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -48,10 +51,27 @@ type Engine struct {
 
 // Main runs the tests, stops the throwaway PostgreSQL cluster (if one was
 // started) and exits with the tests' code. Call it from TestMain.
+//
+// Unless -test.parallel is given, Main lets 4 parallel tests run per CPU
+// instead of 1: these tests mostly wait on PostgreSQL, job polling, child
+// processes and browsers, not on the CPU.
 func Main(m *testing.M) {
+	raiseParallel(4 * runtime.GOMAXPROCS(0))
 	code := m.Run()
 	stopCluster()
 	os.Exit(code)
+}
+
+// raiseParallel sets -test.parallel to n unless the command line set it.
+func raiseParallel(n int) {
+	if !flag.Parsed() {
+		flag.Parse()
+	}
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
+	if !set {
+		flag.Set("test.parallel", strconv.Itoa(n))
+	}
 }
 
 // SQLitePath returns the path of a new (not yet existing) SQLite database
@@ -75,6 +95,17 @@ func ForEach(t *testing.T, fn func(t *testing.T, url string)) {
 	t.Helper()
 	t.Run("sqlite", func(t *testing.T) { fn(t, SQLiteURL(t)) })
 	t.Run("postgres", func(t *testing.T) { fn(t, PostgresURL(t)) })
+}
+
+// ForEachParallel is ForEach with subtests that run in parallel with each
+// other and with the other parallel tests (t.Parallel): they start once the
+// calling test function returns, so fn must not share state with what
+// follows the call. Use it when fn only touches its own database, servers
+// and temp dirs.
+func ForEachParallel(t *testing.T, fn func(t *testing.T, url string)) {
+	t.Helper()
+	t.Run("sqlite", func(t *testing.T) { t.Parallel(); fn(t, SQLiteURL(t)) })
+	t.Run("postgres", func(t *testing.T) { t.Parallel(); fn(t, PostgresURL(t)) })
 }
 
 // Engines returns a fresh database per engine: sqlite always, postgres when

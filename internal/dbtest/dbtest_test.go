@@ -3,12 +3,16 @@ package dbtest
 import (
 	"context"
 	"database/sql"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	_ "github.com/jackc/pgx/v5/stdlib"
@@ -245,5 +249,33 @@ func TestUnavailable(t *testing.T) {
 				t.Errorf("CI unset: want skip, got err=%v\n%s", err, s)
 			}
 		}
+	}
+}
+
+// The two subtests of ForEachParallel run at the same time: each waits
+// until the other has started.
+func TestForEachParallelRunsBothEnginesAtOnce(t *testing.T) {
+	t.Parallel()
+	PostgresURL(t) // skips (outside CI) when there is no second engine to wait for
+	var started sync.WaitGroup
+	started.Add(2)
+	all := make(chan struct{})
+	go func() { started.Wait(); close(all) }()
+	ForEachParallel(t, func(t *testing.T, url string) {
+		started.Done()
+		select {
+		case <-all:
+		case <-time.After(30 * time.Second):
+			t.Fatal("the other engine's subtest did not start while this one ran")
+		}
+	})
+}
+
+// Main raises -test.parallel unless it was given: this binary runs
+// without the flag under go test.
+func TestMainRaisesParallel(t *testing.T) {
+	t.Parallel()
+	if got, want := flag.Lookup("test.parallel").Value.String(), strconv.Itoa(4*runtime.GOMAXPROCS(0)); got != want {
+		t.Fatalf("test.parallel = %s, want %s", got, want)
 	}
 }
