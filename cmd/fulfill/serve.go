@@ -101,7 +101,8 @@ func parseServe(args []string, stdout, stderr io.Writer, getenv func(string) str
 }
 
 // validate checks the configuration of serve before anything is created:
-// the first mistake found, as a usage error of one line.
+// the first mistake found, as a usage error of one line. It puts the
+// seller country in its canonical upper case.
 func (c *Config) validate() error {
 	if c.TestPaymentLatency < 0 {
 		return usageError{"--test-payment-latency must not be negative"}
