@@ -34,7 +34,7 @@ func (s *Service) Invite(ctx context.Context, actor Actor, remote, customerID, e
 			return fulfill.FieldError(fulfill.EOutOfRange, "invite_email",
 				"This account already has %d pending invitations, the most it can have: wait until some are accepted or expire.", n)
 		}
-		in := &store.Invitation{ID: fulfill.NewID("inv"), CustomerID: customerID, Email: email, TokenHash: hash, InvitedBy: invitedBy,
+		in := &store.Invitation{ID: fulfill.NewID("ivt"), CustomerID: customerID, Email: email, TokenHash: hash, InvitedBy: invitedBy,
 			CreatedAt: now, ExpiresAt: now.Add(InvitationTTL)}
 		if err := tx.InsertInvitation(in); err != nil {
 			return err

@@ -76,14 +76,49 @@ const DefaultConnectTimeoutSeconds = 5
 // another connection (or process) holds before failing with SQLITE_BUSY.
 const DefaultBusyTimeout = 10 * time.Second
 
+// CheckURL refuses a database URL with a scheme Open does not know, such
+// as mysql://…, which would otherwise name an SQLite file "mysql:/…". A
+// plain path (a one-letter Windows drive included) is an SQLite file.
+func CheckURL(url string) error {
+	for _, p := range []string{"postgres://", "postgresql://", "sqlite://", "file:"} {
+		if strings.HasPrefix(url, p) {
+			return nil
+		}
+	}
+	i := strings.IndexByte(url, ':')
+	if i < 2 {
+		return nil
+	}
+	for j, r := range url[:i] {
+		letter := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z'
+		if !letter && (j == 0 || !(r >= '0' && r <= '9' || r == '+' || r == '-' || r == '.')) {
+			return nil // not a scheme: a path with a colon in it
+		}
+	}
+	return fmt.Errorf("%q: unknown scheme %q: want postgres://, postgresql://, sqlite://, file: or a file path", redactURL(url), url[:i])
+}
+
+// redactURL hides the user info of a URL, which may hold a password.
+func redactURL(url string) string {
+	if at := strings.LastIndexByte(url, '@'); at >= 0 {
+		if s := strings.Index(url, "://"); s >= 0 && s < at {
+			return url[:s+3] + "…" + url[at:]
+		}
+	}
+	return url
+}
+
 // Open opens the database named by url: "postgres://…" or "postgresql://…"
-// for PostgreSQL, anything else is an SQLite file path (an optional
-// "sqlite://" or "file:" prefix is dropped).
+// for PostgreSQL, "sqlite://…", "file:…" or a plain path for an SQLite
+// file; any other scheme is refused (CheckURL).
 //
 // PostgreSQL URLs may carry pool_max_conns=N (default 20), the size of the
 // connection pool; other parameters go to the server (lock_timeout=2s, …).
 // SQLite paths may carry ?busy_timeout=MILLISECONDS (default 10000).
 func Open(ctx context.Context, url string) (*DB, error) {
+	if err := CheckURL(url); err != nil {
+		return nil, err
+	}
 	if strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://") {
 		dsn, maxConns, err := poolSize(url)
 		if err != nil {

@@ -147,6 +147,10 @@ func TestInviteManager(t *testing.T) {
 		acct := "/account/" + sub.CustomerID
 		a.post(acct+"/invitations", "email", "not-an-email").must(t, 422)
 		a.post(acct+"/invitations", "email", "Colleague@Example.com").must(t, 303)
+		// Invitations have their own id prefix; inv_ is for invoices.
+		if n := e.count(`SELECT COUNT(*) FROM account_invitations WHERE customer_id = $1 AND substr(id, 1, 4) = 'ivt_'`, sub.CustomerID); n != 1 {
+			t.Fatalf("%d invitations with an ivt_ id, want 1", n)
+		}
 		path, tok := e.lastLink("colleague@example.com")
 		if path != "/invitations/accept" {
 			t.Fatalf("link %s", path)

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/fulfillhq/fulfill"
-	"github.com/fulfillhq/fulfill/store"
 	"github.com/fulfillhq/fulfill/web"
 )
 
@@ -22,16 +21,21 @@ from FULFILL_ADMIN_PASSWORD, or generated and printed once.
 
 // adminCmd manages staff accounts; it is how the first admin is created.
 func adminCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	if len(args) > 0 && isHelp(args[0]) {
+		fmt.Fprint(stdout, adminUsage)
+		return nil
+	}
 	if len(args) == 0 || args[0] != "create-user" {
 		fmt.Fprint(stderr, adminUsage)
 		return usageError{"admin: want create-user"}
 	}
 	fs, c := flags("admin create-user", stderr, getenv)
+	setUsage(fs, adminUsage)
 	email := fs.String("email", "", "the staff member's email address (required)")
 	name := fs.String("name", "", "the staff member's name")
 	role := fs.String("role", "admin", "admin, support or read_only")
-	if err := fs.Parse(args[1:]); err != nil {
-		return usageError{err.Error()}
+	if err := parseFlags(fs, args[1:], stdout); err != nil {
+		return err
 	}
 	if *email == "" {
 		return usageError{"admin create-user: --email is required"}
@@ -45,7 +49,7 @@ func adminCmd(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		rand.Read(b[:])
 		password, generated = base64.RawURLEncoding.EncodeToString(b[:]), true
 	}
-	db, err := store.Open(ctx, c.dbURL())
+	db, err := c.openStore(ctx)
 	if err != nil {
 		return err
 	}

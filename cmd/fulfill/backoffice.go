@@ -26,7 +26,7 @@ refused it.
 
 // openDB opens the configured database and refuses an old schema.
 func openDB(ctx context.Context, c *Config) (*store.DB, error) {
-	db, err := store.Open(ctx, c.dbURL())
+	db, err := c.openStore(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -41,10 +41,10 @@ func importCmd(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	fs, c := flags("import", stderr, getenv)
 	allOrNothing := fs.Bool("all-or-nothing", false, "import nothing if any row is rejected (exit status 1)")
 	dryRun := fs.Bool("dry-run", false, "validate and report, import nothing")
-	fs.Usage = func() { fmt.Fprint(stderr, importUsage+"\nFlags:\n"); fs.PrintDefaults() }
-	pos, err := parseAnywhere(fs, args)
+	setUsage(fs, importUsage)
+	pos, err := parseAnywhere(fs, args, stdout)
 	if err != nil {
-		return usageError{err.Error()}
+		return err
 	}
 	if len(pos) != 2 || (pos[0] != commerce.ImportCustomers && pos[0] != commerce.ImportSubscriptions) {
 		fs.Usage()
@@ -109,10 +109,10 @@ func exportCmd(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	fs, c := flags("export", stderr, getenv)
 	out := fs.String("o", "", "write to this file instead of standard output")
 	since := fs.String("since", "", "crm: only events from this date (YYYY-MM-DD)")
-	fs.Usage = func() { fmt.Fprint(stderr, exportUsage+"\nFlags:\n"); fs.PrintDefaults() }
-	pos, err := parseAnywhere(fs, args)
+	setUsage(fs, exportUsage)
+	pos, err := parseAnywhere(fs, args, stdout)
 	if err != nil {
-		return usageError{err.Error()}
+		return err
 	}
 	if len(pos) == 2 && pos[0] == "crm" {
 		var from time.Time

@@ -33,10 +33,10 @@ when --force restores anyway). Start the server afterwards and run
 
 func backupCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	fs, c := flags("backup", stderr, getenv)
-	fs.Usage = func() { fmt.Fprint(stderr, backupUsage+"\nFlags:\n"); fs.PrintDefaults() }
+	setUsage(fs, backupUsage)
 	file, rest := splitFirstArg(args)
-	if err := fs.Parse(rest); err != nil {
-		return usageError{err.Error()}
+	if err := parseFlags(fs, rest, stdout); err != nil {
+		return err
 	}
 	if file == "" && fs.NArg() == 1 {
 		file = fs.Arg(0)
@@ -48,7 +48,7 @@ func backupCmd(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	if c.DatabaseURL != "" {
 		return usageError{"backup: the database is PostgreSQL: use pg_dump -Fc (see docs/deploy.md)"}
 	}
-	db, err := store.Open(ctx, c.dbURL())
+	db, err := c.openStore(ctx)
 	if err != nil {
 		return err
 	}
@@ -107,11 +107,11 @@ func checkBackup(ctx context.Context, file string) (int, error) {
 
 func restoreCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	fs, c := flags("restore", stderr, getenv)
-	fs.Usage = func() { fmt.Fprint(stderr, restoreUsage+"\nFlags:\n"); fs.PrintDefaults() }
+	setUsage(fs, restoreUsage)
 	force := fs.Bool("force", false, "restore although fulfill.db-wal exists (no process may have the database open)")
 	file, rest := splitFirstArg(args)
-	if err := fs.Parse(rest); err != nil {
-		return usageError{err.Error()}
+	if err := parseFlags(fs, rest, stdout); err != nil {
+		return err
 	}
 	if file == "" && fs.NArg() == 1 {
 		file = fs.Arg(0)

@@ -21,12 +21,16 @@ queued for the server to send.
 `
 
 func billingCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	if len(args) > 0 && isHelp(args[0]) {
+		fmt.Fprint(stdout, billingUsage)
+		return nil
+	}
 	if len(args) == 0 || args[0] != "run" {
 		fmt.Fprint(stderr, billingUsage)
 		return usageError{"billing: want `billing run`"}
 	}
 	fs, c := flags("billing run", stderr, getenv)
-	fs.Usage = func() { fmt.Fprint(stderr, billingUsage+"\nFlags:\n"); fs.PrintDefaults() }
+	setUsage(fs, billingUsage)
 	date := fs.String("date", "", "the day to run (YYYY-MM-DD); default today")
 	fs.StringVar(&c.Payments, "payments", or(getenv("FULFILL_PAYMENTS"), "test"), "payment provider: test or stripe [FULFILL_PAYMENTS]")
 	fs.StringVar(&c.StripeAPIBase, "stripe-api-base", getenv("FULFILL_STRIPE_API_BASE"), "Stripe API base URL [FULFILL_STRIPE_API_BASE]")
@@ -34,9 +38,14 @@ func billingCmd(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 	fs.StringVar(&c.PublicURL, "public-url", or(getenv("FULFILL_PUBLIC_URL"), "http://127.0.0.1:8080"),
 		"the server's public URL, for links in the emails the run queues (default: serve's loopback default) [FULFILL_PUBLIC_URL]")
 	c.StripeSecretKey = getenv("FULFILL_STRIPE_SECRET_KEY")
-	if err := fs.Parse(args[1:]); err != nil {
-		return usageError{err.Error()}
+	if err := parseFlags(fs, args[1:], stdout); err != nil {
+		return err
 	}
+	country, err := checkCountry("--seller-country", c.SellerCountry)
+	if err != nil {
+		return err
+	}
+	c.SellerCountry = country
 	publicURL, err := parsePublicURL(c.PublicURL)
 	if err != nil {
 		return err

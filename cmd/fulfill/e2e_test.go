@@ -33,7 +33,7 @@ func TestMain(m *testing.M) {
 		defer stop()
 		if err := Main(ctx, args, os.Stdout, os.Stderr, os.Getenv); err != nil {
 			fmt.Fprintln(os.Stderr, "fulfill:", err)
-			os.Exit(1)
+			os.Exit(exitCode(err))
 		}
 		os.Exit(0)
 	}

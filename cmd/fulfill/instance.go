@@ -83,7 +83,7 @@ func newInstanceFlags(name, synopsis, about string, stderr io.Writer, getenv fun
 	f := &instanceFlags{fs: flag.NewFlagSet("instance "+name, flag.ContinueOnError)}
 	f.fs.SetOutput(stderr)
 	f.fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: fulfill instance %s %s\n\n%s\n\nFlags:\n", name, synopsis, about)
+		fmt.Fprintf(f.fs.Output(), "Usage: fulfill instance %s %s\n\n%s\n\nFlags:\n", name, synopsis, about)
 		f.fs.PrintDefaults()
 	}
 	f.fs.StringVar(&f.stateDir, "state-dir", or(getenv("FULFILL_INSTANCE_DIR"), "fulfill-instance"), "directory of license.lic and instance.json [FULFILL_INSTANCE_DIR]")
@@ -96,8 +96,8 @@ func newInstanceFlags(name, synopsis, about string, stderr io.Writer, getenv fun
 }
 
 // parse parses args and refuses positional arguments.
-func (f *instanceFlags) parse(args []string) error {
-	if err := f.fs.Parse(args); err != nil {
+func (f *instanceFlags) parse(args []string, stdout io.Writer) error {
+	if err := parseFlags(f.fs, args, stdout); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
@@ -175,7 +175,7 @@ func instanceActivate(ctx context.Context, args []string, stdout, stderr io.Writ
 			"returns against them and stores both in the state directory.", stderr, getenv, true)
 	var code string
 	f.fs.StringVar(&code, "code", "", "activation code (24 characters)")
-	if err := f.parse(args); err != nil {
+	if err := f.parse(args, stdout); err != nil {
 		return err
 	}
 	if f.server == "" {
@@ -204,7 +204,7 @@ func instanceSync(ctx context.Context, args []string, stdout, stderr io.Writer, 
 			"export-usage.", stderr, getenv, true)
 	var counts countFlags
 	counts.add(f.fs)
-	if err := f.parse(args); err != nil {
+	if err := f.parse(args, stdout); err != nil {
 		return err
 	}
 	if _, err := counts.check(true); err != nil {
@@ -234,7 +234,7 @@ func instanceExportUsage(ctx context.Context, args []string, stdout, stderr io.W
 	var counts countFlags
 	f.fs.StringVar(&out, "out", "", "file to write, or - for standard output")
 	counts.add(f.fs)
-	if err := f.parse(args); err != nil {
+	if err := f.parse(args, stdout); err != nil {
 		return err
 	}
 	if out == "" {
@@ -276,7 +276,7 @@ func instanceStatus(ctx context.Context, args []string, stdout, stderr io.Writer
 			"and --max the seat and true-up checks use those counts.", stderr, getenv, false)
 	var counts countFlags
 	counts.add(f.fs)
-	if err := f.parse(args); err != nil {
+	if err := f.parse(args, stdout); err != nil {
 		return err
 	}
 	if _, err := counts.check(false); err != nil {

@@ -257,9 +257,9 @@ func TestInstanceHelp(t *testing.T) {
 		t.Errorf("help: %v\n%s", err, out)
 	}
 	for _, sub := range []string{"activate", "sync", "export-usage", "status"} {
-		_, errOut, err := runInstance(t, nil, sub, "-h")
-		if err != nil || !strings.Contains(errOut, "Usage: fulfill instance "+sub) || !strings.Contains(errOut, "-state-dir") {
-			t.Errorf("%s -h: %v\n%s", sub, err, errOut)
+		out, errOut, err := runInstance(t, nil, sub, "-h")
+		if err != nil || !strings.Contains(out, "Usage: fulfill instance "+sub) || !strings.Contains(out, "-state-dir") || errOut != "" {
+			t.Errorf("%s -h: %v\nstdout:\n%s\nstderr:\n%s", sub, err, out, errOut)
 		}
 	}
 }

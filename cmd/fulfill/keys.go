@@ -30,11 +30,15 @@ func keysCmd(args []string, stdout, stderr io.Writer, getenv func(string) string
 		fmt.Fprint(stderr, keysUsage)
 		return usageError{"keys: no command given"}
 	}
+	if isHelp(args[0]) {
+		fmt.Fprint(stdout, keysUsage)
+		return nil
+	}
 	fs, c := flags("keys "+args[0], stderr, getenv)
-	fs.Usage = func() { fmt.Fprint(stderr, keysUsage) }
-	pos, err := parseAnywhere(fs, args[1:])
+	fs.Usage = func() { fmt.Fprint(fs.Output(), keysUsage) }
+	pos, err := parseAnywhere(fs, args[1:], stdout)
 	if err != nil {
-		return usageError{err.Error()}
+		return err
 	}
 	ks := c.keyStore()
 	switch args[0] {
@@ -84,17 +88,28 @@ func keysCmd(args []string, stdout, stderr io.Writer, getenv func(string) string
 	return nil
 }
 
+const licenseUsage = `Usage: fulfill license verify FILE [--data-dir DIR] [--public-key fulfill-ed25519-public:…]
+
+Verifies a license file offline with the data directory's keys (or the
+public key given) and shows what it grants.
+`
+
 func licenseCmd(args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	if len(args) > 0 && isHelp(args[0]) {
+		fmt.Fprint(stdout, licenseUsage)
+		return nil
+	}
 	if len(args) == 0 || args[0] != "verify" {
-		fmt.Fprintln(stderr, "Usage: fulfill license verify FILE [--data-dir DIR] [--public-key fulfill-ed25519-public:…]")
+		fmt.Fprint(stderr, licenseUsage)
 		return usageError{"license: want `license verify FILE`"}
 	}
 	fs, c := flags("license verify", stderr, getenv)
+	setUsage(fs, licenseUsage)
 	pub := fs.String("public-key", "", "verify with this public key instead of the data directory's keys")
 	at := fs.String("now", "", "verify as of this date (YYYY-MM-DD), for licenses from a server on a simulated clock")
-	pos, err := parseAnywhere(fs, args[1:])
+	pos, err := parseAnywhere(fs, args[1:], stdout)
 	if err != nil {
-		return usageError{err.Error()}
+		return err
 	}
 	if len(pos) != 1 {
 		return usageError{"license verify: give one license file"}
@@ -139,10 +154,11 @@ func licenseCmd(args []string, stdout, stderr io.Writer, getenv func(string) str
 
 // parseAnywhere parses flags that may come before or after positional
 // arguments ("verify FILE --public-key K"), returning the positionals.
-func parseAnywhere(fs *flag.FlagSet, args []string) ([]string, error) {
+// With -h it prints the usage to stdout and returns flag.ErrHelp.
+func parseAnywhere(fs *flag.FlagSet, args []string, stdout io.Writer) ([]string, error) {
 	var pos []string
 	for {
-		if err := fs.Parse(args); err != nil {
+		if err := parseFlags(fs, args, stdout); err != nil {
 			return nil, err
 		}
 		if fs.NArg() == 0 {

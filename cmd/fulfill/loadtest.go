@@ -37,6 +37,7 @@ import (
 // requests, and prints per-page latency percentiles.
 func loadtestCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	fs, c := flags("loadtest", stderr, getenv)
+	setUsage(fs, "Usage: fulfill loadtest [flags]\n\nSeeds a database, loads the portal and console pages with concurrent signed-in\nclients and prints per-page latency percentiles.\n")
 	customers := fs.Int("customers", 10000, "customers to load (each with a subscription)")
 	users := fs.Int("users", 50, "signed-in customer users, one per client")
 	clients := fs.Int("clients", 50, "concurrent clients")
@@ -46,8 +47,8 @@ func loadtestCmd(ctx context.Context, args []string, stdout, stderr io.Writer, g
 	only := fs.String("pages", "", "comma-separated page names to request (default: all)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the measured run to this file (go tool pprof)")
 	target := fs.Duration("target", 50*time.Millisecond, "the p99 every page must stay under; a page above it makes the exit status 1")
-	if err := fs.Parse(args); err != nil {
-		return usageError{err.Error()}
+	if err := parseFlags(fs, args, stdout); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
 		return usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
@@ -70,7 +71,7 @@ func loadtestCmd(ctx context.Context, args []string, stdout, stderr io.Writer, g
 	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
 		return err
 	}
-	db, err := store.Open(ctx, c.dbURL())
+	db, err := c.openStore(ctx)
 	if err != nil {
 		return err
 	}

@@ -24,12 +24,12 @@ that already holds data. Stop the server first, or copy from a backup
 
 func migrateDataCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	fs, _ := flags("migrate-data", stderr, getenv)
-	fs.Usage = func() { fmt.Fprint(stderr, migrateDataUsage+"\nFlags:\n"); fs.PrintDefaults() }
+	setUsage(fs, migrateDataUsage)
 	from := fs.String("from", "", "the data directory of the SQLite database")
 	file := fs.String("file", "", "the SQLite database file (default DATA_DIR/fulfill.db)")
 	to := fs.String("to", "", "the PostgreSQL database URL (postgres://…)")
-	if err := fs.Parse(args); err != nil {
-		return usageError{err.Error()}
+	if err := parseFlags(fs, args, stdout); err != nil {
+		return err
 	}
 	src := *file
 	if src == "" && *from != "" {

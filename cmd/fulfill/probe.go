@@ -101,13 +101,13 @@ func (c *probeClient) call(ctx context.Context, method, path string, body, out a
 
 func probeCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	fs, _ := flags("probe", stderr, getenv)
-	fs.Usage = func() { fmt.Fprint(stderr, probeUsage+"\nFlags:\n"); fs.PrintDefaults() }
+	setUsage(fs, probeUsage)
 	server := fs.String("server", getenv("FULFILL_SERVER_URL"), "the Fulfill server [FULFILL_SERVER_URL]")
 	plan := fs.String("plan", "sm-premium", "a self-managed plan to buy")
 	pm := fs.String("payment-method", "pm_card_visa", "the payment method of the probe purchase")
 	timeout := fs.Duration("timeout", 10*time.Second, "the longest a step may take")
-	if err := fs.Parse(args); err != nil {
-		return usageError{err.Error()}
+	if err := parseFlags(fs, args, stdout); err != nil {
+		return err
 	}
 	if !strings.HasPrefix(*server, "http://") && !strings.HasPrefix(*server, "https://") {
 		return usageError{"probe: --server URL (http:// or https://) is required"}
