@@ -216,7 +216,7 @@ func (s *Server) quote(r *http.Request, d *buyData) error {
 		switch {
 		case strings.TrimSpace(f.Get("company")) == "":
 			return fulfill.FieldError(fulfill.ERequired, "company", "Enter your company (or your name, if you buy for yourself).")
-		case len(strings.TrimSpace(f.Get("country"))) != 2:
+		case !fulfill.ValidCountry(strings.ToUpper(strings.TrimSpace(f.Get("country")))):
 			return fulfill.FieldError(fulfill.ERequired, "country", "Choose your country.")
 		}
 		in.Country, in.TaxID = strings.ToUpper(strings.TrimSpace(f.Get("country"))), strings.TrimSpace(f.Get("tax_id"))
