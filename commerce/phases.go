@@ -391,6 +391,7 @@ func (s *Service) recordPurchase(tx *store.Tx, actor Actor, cust *fulfill.Custom
 // finalizeCharged numbers, stores and books an invoice whose charge the
 // provider has taken, and applies the credit phase 1 reserved and the charge.
 func (s *Service) finalizeCharged(tx *store.Tx, cust *fulfill.Customer, inv *fulfill.Invoice, p *paid) error {
+	inv.DueOn = inv.IssuedOn // paid when issued: nothing is left to be due later
 	if err := tx.InsertInvoice(inv); err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/fulfillhq/fulfill"
 	"github.com/fulfillhq/fulfill/commerce"
+	"github.com/fulfillhq/fulfill/invoicepdf"
 	"github.com/fulfillhq/fulfill/store"
 )
 
@@ -648,7 +649,7 @@ func (s *Server) invoice(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return s.render(w, r, 200, "invoice", "Invoice "+inv.Number, map[string]any{"Invoice": inv, "Customer": cust,
-		"Payments": pays, "Cards": cards, "navData": "invoices"})
+		"Payments": pays, "Cards": cards, "navData": "invoices", "HowToPay": invoicepdf.HowToPay(s.cfg.Seller, inv)})
 }
 
 func (s *Server) account(w http.ResponseWriter, r *http.Request) error {

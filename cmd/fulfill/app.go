@@ -287,6 +287,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	fs.StringVar(&c.Seller.Company, "seller-name", or(getenv("FULFILL_SELLER_NAME"), "Fulfill Demo Vendor Inc."), "the seller's legal name on invoices [FULFILL_SELLER_NAME]")
 	fs.StringVar(&c.Seller.Address, "seller-address", or(getenv("FULFILL_SELLER_ADDRESS"), "1 Market Street"), "the seller's address on invoices [FULFILL_SELLER_ADDRESS]")
 	fs.StringVar(&c.Seller.TaxID, "seller-tax-id", getenv("FULFILL_SELLER_TAX_ID"), "the seller's tax id on invoices [FULFILL_SELLER_TAX_ID]")
+	fs.StringVar(&c.Seller.Bank, "seller-bank", getenv("FULFILL_SELLER_BANK"), "the seller's bank details for transfers, printed on invoices paid by transfer, e.g. \"IBAN …, BIC …, bank name\" [FULFILL_SELLER_BANK]")
 	fs.StringVar(&c.Seller.Email, "seller-email", or(getenv("FULFILL_SELLER_EMAIL"), "billing@localhost"), "the seller's billing email on invoices [FULFILL_SELLER_EMAIL]")
 	fs.BoolVar(&c.Migrate, "migrate", true, "apply pending migrations at start; with -migrate=false the server refuses an old schema")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
