@@ -407,13 +407,19 @@ func (s *Service) finalizeCharged(tx *store.Tx, cust *fulfill.Customer, inv *ful
 			return err
 		}
 	}
-	return s.recordPayment(tx, cust, inv, p.attempt.Amount, p.provider, p.attempt.ProviderRef, store.AccountCash)
+	if err := s.recordPayment(tx, cust, inv, p.attempt.Amount, p.provider, p.attempt.ProviderRef, store.AccountCash); err != nil {
+		return err
+	}
+	return s.mailReceipt(tx, cust, inv)
 }
 
 // recordCardPayment applies a charge the provider took to an open invoice,
 // with the request's answer.
 func (s *Service) recordCardPayment(tx *store.Tx, cust *fulfill.Customer, inv *fulfill.Invoice, p *paid) error {
 	if err := s.recordPayment(tx, cust, inv, p.attempt.Amount, p.provider, p.attempt.ProviderRef, store.AccountCash); err != nil {
+		return err
+	}
+	if err := s.mailReceipt(tx, cust, inv); err != nil {
 		return err
 	}
 	return s.finish(tx, inv)

@@ -202,7 +202,7 @@ func (s *Service) finalize(ctx context.Context, tx *store.Tx, cust *fulfill.Cust
 		}
 		return s.invoicePaid(tx, cust, inv)
 	case inv.PaymentMethod == PayByInvoice:
-		return nil
+		return s.mailInvoice(tx, cust, inv)
 	}
 	// The key is derived from the invoice, so a retried charge is one charge.
 	return s.charge(ctx, tx, cust, inv, inv.PaymentMethod, "fulfill-"+inv.ID)
