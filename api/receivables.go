@@ -69,10 +69,7 @@ func (s *Server) invoicePDF(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	terms := "Paid by card."
-	if inv.PaymentMethod == commerce.PayByInvoice {
-		terms = fmt.Sprintf("Payable by bank transfer within %d days, by %s. Quote %s with the payment.", commerce.InvoiceTermsDays, inv.DueOn, inv.Number)
-	}
+	terms := invoicepdf.HowToPay(s.Seller, inv)
 	return s.renderPDF(w, r, inv.Number, invoicepdf.Document{Title: "Invoice", Seller: s.Seller, Buyer: invoicepdf.PartyFromCustomer(cust),
 		Invoice: inv, PaymentTerms: terms})
 }

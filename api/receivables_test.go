@@ -349,8 +349,10 @@ func TestLedgerProperty(t *testing.T) {
 			case op < 25 || len(subs) == 0:
 				name = "purchase"
 				if len(customers) == 0 || rng.IntN(4) == 0 {
+					country := pick([]string{"US", "DE", "FR", "GB"})
+					taxID := map[string]string{"US": "12-3456789", "DE": "DE136695976", "FR": "FR40303265045", "GB": "GB980780684"}[country]
 					c, cerr := svc.CreateCustomer(ctx, commerce.CustomerInput{Email: fmt.Sprintf("c%d@example.com", i), Name: "C",
-						Country: pick([]string{"US", "DE", "FR", "GB"}), TaxID: pick([]string{"", "", "FR40303265045"})})
+						Country: country, TaxID: pick([]string{"", "", taxID})})
 					if cerr != nil {
 						t.Fatal(cerr)
 					}

@@ -88,12 +88,13 @@ func DefaultTaxTable(sellerCountry string) TaxTable {
 }
 
 // Decide returns the tax treatment for a buyer. A buyer in the EU with a
-// non-empty VAT id in a different country than the seller is reverse-charged
-// (0%, with ReverseChargeNote); everyone else pays their country's rate from
-// the table (0 if absent). The VAT id's validity (VIES) is the caller's job.
+// VAT id of their own member state that passes ValidVATID (prefix, syntax,
+// check digit) in a different country than the seller is reverse-charged
+// (0%, with ReverseChargeNote); everyone else, including a buyer whose id
+// fails, pays their country's rate from the table (0 if absent).
 func (t TaxTable) Decide(buyerCountry, buyerTaxID string) TaxDecision {
 	buyer := normCountry(buyerCountry)
-	if IsEU(buyer) && strings.TrimSpace(buyerTaxID) != "" && buyer != normCountry(t.SellerCountry) {
+	if ValidVATID(buyer, buyerTaxID) && buyer != normCountry(t.SellerCountry) {
 		return TaxDecision{RateBasisPoints: 0, ReverseCharge: true, Note: ReverseChargeNote, Country: buyer}
 	}
 	return TaxDecision{RateBasisPoints: t.Rates[buyer], Country: buyer}

@@ -2,7 +2,6 @@ package commerce
 
 import (
 	"context"
-	"regexp"
 	"strings"
 
 	"github.com/fulfillhq/fulfill"
@@ -15,8 +14,6 @@ type CustomerUpdate struct {
 	Name, Company, Address, City, PostalCode, Country, TaxID string
 	ContactName, ContactEmail, BillingName, BillingEmail     string
 }
-
-var accountCountryRE = regexp.MustCompile(`^[A-Z]{2}$`)
 
 // UpdateCustomer changes a billing account's company, address, tax id and
 // contacts, in one transaction with its audit entry and a
@@ -42,8 +39,9 @@ func (s *Service) UpdateCustomer(ctx context.Context, actor Actor, remote, custo
 			return nil, fulfill.FieldError(fulfill.EOutOfRange, field, "At most 200 characters.")
 		}
 	}
-	if !accountCountryRE.MatchString(in.Country) {
-		return nil, fulfill.FieldError(fulfill.EInvalid, "country", "%q is not an ISO 3166 alpha-2 country code.", in.Country)
+	var err error
+	if in.Country, in.TaxID, err = checkCountryTaxID(in.Country, in.TaxID); err != nil {
+		return nil, err
 	}
 	for field, v := range map[string]string{"subscription_contact_email": in.ContactEmail, "billing_contact_email": in.BillingEmail} {
 		if !emailRE.MatchString(v) || fulfill.TextLen(v) > 254 {
@@ -51,7 +49,7 @@ func (s *Service) UpdateCustomer(ctx context.Context, actor Actor, remote, custo
 		}
 	}
 	var c *fulfill.Customer
-	err := s.DB.InTx(ctx, func(tx *store.Tx) error {
+	err = s.DB.InTx(ctx, func(tx *store.Tx) error {
 		var err error
 		if c, err = tx.Customer(customerID); err != nil {
 			return err

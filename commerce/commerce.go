@@ -20,6 +20,7 @@ import (
 
 	"github.com/fulfillhq/fulfill"
 	"github.com/fulfillhq/fulfill/billing"
+	"github.com/fulfillhq/fulfill/invoicepdf"
 	"github.com/fulfillhq/fulfill/metrics"
 	"github.com/fulfillhq/fulfill/store"
 )
@@ -46,6 +47,9 @@ type Service struct {
 	Keys     KeyStore // signs licenses; nil only where no self-managed plan is sold
 	// PublicURL is where customers reach the portal, for links in emails.
 	PublicURL string
+	// Seller is the seller profile printed on invoices and billing mail
+	// (legal name, address, tax id, bank details for transfers).
+	Seller invoicepdf.Party
 	// UsageCap bounds the stored service pings (zero: DefaultUsageCap).
 	UsageCap UsageCap
 	// Wall is the real clock, for scheduling jobs (the business clock may

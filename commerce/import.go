@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -533,8 +532,6 @@ func (s *Service) writeImportRow(tx *store.Tx, row importRow, actor Actor, rep *
 	return nil
 }
 
-var countryRE = regexp.MustCompile(`^[A-Z]{2}$`)
-
 // newCustomer validates a new customer (for CreateCustomer and imports) and fills
 // in the same defaults: the contacts are the customer, the currency follows
 // the country.
@@ -556,12 +553,9 @@ func newCustomer(in CustomerInput, now time.Time) (*fulfill.Customer, error) {
 			return nil, fulfill.FieldError(fulfill.EOutOfRange, f.field, "At most 200 characters.")
 		}
 	}
-	in.Country = strings.ToUpper(strings.TrimSpace(in.Country))
-	if in.Country == "" {
-		return nil, fulfill.FieldError(fulfill.ERequired, "country", "A country (ISO 3166 alpha-2, e.g. \"US\") is required.")
-	}
-	if !countryRE.MatchString(in.Country) {
-		return nil, fulfill.FieldError(fulfill.EInvalid, "country", "%q is not an ISO 3166 alpha-2 country code.", in.Country)
+	var err error
+	if in.Country, in.TaxID, err = checkCountryTaxID(in.Country, in.TaxID); err != nil {
+		return nil, err
 	}
 	if in.Currency == "" {
 		in.Currency = "USD"

@@ -405,6 +405,7 @@ func (s *Service) recordPurchase(tx *store.Tx, actor Actor, cust *fulfill.Custom
 // finalizeCharged numbers, stores and books an invoice whose charge the
 // provider has taken, and applies the credit phase 1 reserved and the charge.
 func (s *Service) finalizeCharged(tx *store.Tx, cust *fulfill.Customer, inv *fulfill.Invoice, p *paid) error {
+	inv.DueOn = inv.IssuedOn // paid when issued: nothing is left to be due later
 	if err := tx.InsertInvoice(inv); err != nil {
 		return err
 	}
@@ -420,13 +421,19 @@ func (s *Service) finalizeCharged(tx *store.Tx, cust *fulfill.Customer, inv *ful
 			return err
 		}
 	}
-	return s.recordPayment(tx, cust, inv, p.attempt.Amount, p.provider, p.attempt.ProviderRef, store.AccountCash)
+	if err := s.recordPayment(tx, cust, inv, p.attempt.Amount, p.provider, p.attempt.ProviderRef, store.AccountCash); err != nil {
+		return err
+	}
+	return s.mailReceipt(tx, cust, inv)
 }
 
 // recordCardPayment applies a charge the provider took to an open invoice,
 // with the request's answer.
 func (s *Service) recordCardPayment(tx *store.Tx, cust *fulfill.Customer, inv *fulfill.Invoice, p *paid) error {
 	if err := s.recordPayment(tx, cust, inv, p.attempt.Amount, p.provider, p.attempt.ProviderRef, store.AccountCash); err != nil {
+		return err
+	}
+	if err := s.mailReceipt(tx, cust, inv); err != nil {
 		return err
 	}
 	return s.finish(tx, inv)

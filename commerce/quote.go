@@ -40,6 +40,10 @@ func (s *Service) QuotePurchase(ctx context.Context, in QuoteInput) (*Quote, err
 	if err := checkSeats(in.Seats, "seats"); err != nil {
 		return nil, err
 	}
+	var err error
+	if in.Country, in.TaxID, err = checkCountryTaxID(in.Country, in.TaxID); err != nil {
+		return nil, err
+	}
 	if in.Currency == "" {
 		in.Currency = "USD"
 		if billing.IsEU(in.Country) {
@@ -47,7 +51,7 @@ func (s *Service) QuotePurchase(ctx context.Context, in QuoteInput) (*Quote, err
 		}
 	}
 	var plan *fulfill.Plan
-	err := s.DB.ReadTx(ctx, func(tx *store.Tx) error {
+	err = s.DB.ReadTx(ctx, func(tx *store.Tx) error {
 		var err error
 		plan, err = tx.PlanByCode(in.Plan)
 		return err

@@ -201,9 +201,11 @@ func (s *Service) finalize(ctx context.Context, tx *store.Tx, cust *fulfill.Cust
 			return err
 		}
 		return s.invoicePaid(tx, cust, inv)
+	case inv.PaymentMethod == PayByInvoice:
+		return s.mailInvoice(tx, cust, inv)
 	}
-	// Due by invoice, or by card: a card is charged in atomic phases after
-	// this transaction commits (paymentIntent, settle), never inside it.
+	// Due by card: charged in atomic phases after this transaction commits
+	// (paymentIntent, settle), never inside it.
 	return nil
 }
 

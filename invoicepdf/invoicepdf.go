@@ -11,6 +11,7 @@ package invoicepdf
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"strconv"
 	"strings"
@@ -31,6 +32,28 @@ const Producer = "Fulfill invoicepdf"
 // and whether TaxID is labelled "VAT ID" (EU, GB, NO, CH) or "Tax ID".
 type Party struct {
 	Name, Company, Address, City, PostalCode, Country, TaxID, Email string
+	// Bank is where transfers go, as the seller writes it ("IBAN …, BIC
+	// …, bank name"); only the seller's is printed, on invoices paid by
+	// transfer.
+	Bank string
+}
+
+// HowToPay is the payment terms of an invoice, the same on its page, its
+// PDF and its mail: a card-paid invoice is paid; one paid by transfer is
+// payable by its due date to the seller's bank (when configured), quoting
+// the invoice number as the payment reference.
+func HowToPay(seller Party, inv *fulfill.Invoice) string {
+	if inv.PaymentMethod != "invoice" {
+		return "Paid by card."
+	}
+	s := fmt.Sprintf("Payable by bank transfer by %s.", inv.DueOn)
+	if inv.DueOn == inv.IssuedOn {
+		s = "Payable by bank transfer on receipt."
+	}
+	if b := strings.TrimSpace(seller.Bank); b != "" {
+		s += " Bank details: " + b + "."
+	}
+	return s + " Payment reference: " + inv.Number + "."
 }
 
 // PartyFromCustomer returns the buyer Party of a customer. The billing contact

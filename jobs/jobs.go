@@ -6,9 +6,11 @@ package jobs
 import (
 	"context"
 	"database/sql"
+	"encoding/base64"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -123,7 +125,11 @@ func (w *emailWorker) Work(ctx context.Context, job *river.Job[commerce.SendEmai
 	}
 	m := &mail.Message{From: w.from, To: e.To, Subject: e.Subject, Text: e.Body, MessageID: e.ID + "@fulfill"}
 	if e.AttachmentName != "" {
-		m.Attachments = []mail.Attachment{{Name: e.AttachmentName, ContentType: "text/plain", Data: []byte(e.Attachment)}}
+		a, err := attachment(e)
+		if err != nil {
+			return river.JobCancel(fmt.Errorf("email %s: %w", e.ID, err))
+		}
+		m.Attachments = []mail.Attachment{a}
 	}
 	if err := w.mail.Send(ctx, m); err != nil {
 		if mail.IsPermanent(err) {
@@ -423,3 +429,16 @@ func (r *Runner) drain(ctx context.Context, timeout time.Duration, exceptQueues 
 
 // Simulated reports whether the clock is simulated.
 func (r *Runner) Simulated() bool { return r.sim != nil }
+
+// attachment is an email's stored attachment: a PDF is kept base64-encoded
+// (the column is text), anything else as the text it is.
+func attachment(e *fulfill.Email) (mail.Attachment, error) {
+	if !strings.HasSuffix(e.AttachmentName, ".pdf") {
+		return mail.Attachment{Name: e.AttachmentName, ContentType: "text/plain", Data: []byte(e.Attachment)}, nil
+	}
+	data, err := base64.StdEncoding.DecodeString(e.Attachment)
+	if err != nil {
+		return mail.Attachment{}, fmt.Errorf("decode attachment %s: %w", e.AttachmentName, err)
+	}
+	return mail.Attachment{Name: e.AttachmentName, ContentType: "application/pdf", Data: data}, nil
+}

@@ -52,10 +52,7 @@ func (s *Server) ownCustomer(r *http.Request) (*fulfill.Customer, error) {
 
 // InvoiceDocument is an invoice as its PDF shows it.
 func InvoiceDocument(seller invoicepdf.Party, c *fulfill.Customer, inv *fulfill.Invoice) invoicepdf.Document {
-	terms := "Paid by card."
-	if inv.PaymentMethod == commerce.PayByInvoice {
-		terms = fmt.Sprintf("Payable by bank transfer within %d days, by %s. Quote %s with the payment.", commerce.InvoiceTermsDays, inv.DueOn, inv.Number)
-	}
+	terms := invoicepdf.HowToPay(seller, inv)
 	return invoicepdf.Document{Title: "Invoice", Seller: seller, Buyer: invoicepdf.PartyFromCustomer(c), Invoice: inv, PaymentTerms: terms}
 }
 

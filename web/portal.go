@@ -10,6 +10,7 @@ import (
 
 	"github.com/fulfillhq/fulfill"
 	"github.com/fulfillhq/fulfill/commerce"
+	"github.com/fulfillhq/fulfill/invoicepdf"
 	"github.com/fulfillhq/fulfill/store"
 )
 
@@ -216,7 +217,7 @@ func (s *Server) quote(r *http.Request, d *buyData) error {
 		switch {
 		case strings.TrimSpace(f.Get("company")) == "":
 			return fulfill.FieldError(fulfill.ERequired, "company", "Enter your company (or your name, if you buy for yourself).")
-		case len(strings.TrimSpace(f.Get("country"))) != 2:
+		case !fulfill.ValidCountry(strings.ToUpper(strings.TrimSpace(f.Get("country")))):
 			return fulfill.FieldError(fulfill.ERequired, "country", "Choose your country.")
 		}
 		in.Country, in.TaxID = strings.ToUpper(strings.TrimSpace(f.Get("country"))), strings.TrimSpace(f.Get("tax_id"))
@@ -648,7 +649,7 @@ func (s *Server) invoice(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return s.render(w, r, 200, "invoice", "Invoice "+inv.Number, map[string]any{"Invoice": inv, "Customer": cust,
-		"Payments": pays, "Cards": cards, "navData": "invoices"})
+		"Payments": pays, "Cards": cards, "navData": "invoices", "HowToPay": invoicepdf.HowToPay(s.cfg.Seller, inv)})
 }
 
 func (s *Server) account(w http.ResponseWriter, r *http.Request) error {

@@ -108,7 +108,7 @@ func TestBillingAccountEdit(t *testing.T) {
 		r := a.get(acct).must(t, 200)
 		contains(t, r.body, `value="Example GmbH"`, `id="contact_email"`, "Payment methods", "Managers")
 		form := url.Values{"company": {"Example AG"}, "name": {"Ann Buyer"}, "address": {"Hauptstr. 1"}, "postal_code": {"10115"},
-			"city": {"Berlin"}, "country": {"DE"}, "tax_id": {"DE123456789"}, "contact_name": {"Ops Team"},
+			"city": {"Berlin"}, "country": {"DE"}, "tax_id": {"DE136695976"}, "contact_name": {"Ops Team"},
 			"contact_email": {"ops@example.com"}, "billing_name": {"Accounts"}, "billing_email": {"ap@example.com"}}
 		bad := url.Values{}
 		for k, v := range form {
@@ -122,7 +122,7 @@ func TestBillingAccountEdit(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if c.Company != "Example AG" || c.TaxID != "DE123456789" || c.ContactEmail != "ops@example.com" || c.BillingEmail != "ap@example.com" ||
+		if c.Company != "Example AG" || c.TaxID != "DE136695976" || c.ContactEmail != "ops@example.com" || c.BillingEmail != "ap@example.com" ||
 			c.City != "Berlin" || c.Currency != "EUR" {
 			t.Fatalf("customer %+v", c)
 		}

@@ -562,13 +562,6 @@ func (s *Server) funcs() template.FuncMap {
 	}
 }
 
-// countryNames are the countries offered in the order form (ISO 3166
-// alpha-2); tax follows the billing package's table for any code.
-var countryNames = map[string]string{
-	"AT": "Austria", "AU": "Australia", "BE": "Belgium", "BG": "Bulgaria", "BR": "Brazil", "CA": "Canada", "CH": "Switzerland",
-	"CY": "Cyprus", "CZ": "Czechia", "DE": "Germany", "DK": "Denmark", "EE": "Estonia", "ES": "Spain", "FI": "Finland",
-	"FR": "France", "GB": "United Kingdom", "GR": "Greece", "HR": "Croatia", "HU": "Hungary", "IE": "Ireland", "IL": "Israel",
-	"IN": "India", "IT": "Italy", "JP": "Japan", "KR": "South Korea", "LT": "Lithuania", "LU": "Luxembourg", "LV": "Latvia",
-	"MT": "Malta", "MX": "Mexico", "NL": "Netherlands", "NO": "Norway", "NZ": "New Zealand", "PL": "Poland", "PT": "Portugal",
-	"RO": "Romania", "SE": "Sweden", "SG": "Singapore", "SI": "Slovenia", "SK": "Slovakia", "US": "United States", "ZA": "South Africa",
-}
+// countryNames are the countries offered in the forms: every assigned ISO
+// 3166-1 alpha-2 code; tax follows the billing package's table.
+var countryNames = fulfill.Countries()

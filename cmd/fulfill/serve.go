@@ -72,6 +72,7 @@ func parseServe(args []string, stdout, stderr io.Writer, getenv func(string) str
 	fs.StringVar(&c.Seller.Company, "seller-name", or(getenv("FULFILL_SELLER_NAME"), "Fulfill Demo Vendor Inc."), "the seller's legal name on invoices [FULFILL_SELLER_NAME]")
 	fs.StringVar(&c.Seller.Address, "seller-address", or(getenv("FULFILL_SELLER_ADDRESS"), "1 Market Street"), "the seller's address on invoices [FULFILL_SELLER_ADDRESS]")
 	fs.StringVar(&c.Seller.TaxID, "seller-tax-id", getenv("FULFILL_SELLER_TAX_ID"), "the seller's tax id on invoices [FULFILL_SELLER_TAX_ID]")
+	fs.StringVar(&c.Seller.Bank, "seller-bank", getenv("FULFILL_SELLER_BANK"), "the seller's bank details for transfers, printed on invoices paid by transfer, e.g. \"IBAN …, BIC …, bank name\" [FULFILL_SELLER_BANK]")
 	fs.StringVar(&c.Seller.Email, "seller-email", or(getenv("FULFILL_SELLER_EMAIL"), "billing@localhost"), "the seller's billing email on invoices [FULFILL_SELLER_EMAIL]")
 	fs.BoolVar(&c.Migrate, "migrate", true, "apply pending migrations at start; with -migrate=false the server refuses an old schema")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
@@ -309,7 +310,7 @@ func prepareDB(ctx context.Context, c *Config, db *store.DB, log *slog.Logger) (
 
 // newService builds the domain service of the server.
 func newService(c *Config, db *store.DB, clock fulfill.Clock, payments fulfill.PaymentProvider, ks *keys.Store, rec *metrics.Recorder) *commerce.Service {
-	svc := &commerce.Service{DB: db, Clock: clock, Payments: payments, Tax: billing.DefaultTaxTable(c.SellerCountry), Keys: ks,
+	svc := &commerce.Service{DB: db, Clock: clock, Payments: payments, Tax: billing.DefaultTaxTable(c.SellerCountry), Keys: ks, Seller: c.Seller,
 		PublicURL: c.PublicURL, Metrics: rec}
 	svc.Wall, svc.CompleteAfter = fulfill.ClockFunc(time.Now), c.IdempotencyLease
 	if fp := c.Failpoint; fp != "" {
