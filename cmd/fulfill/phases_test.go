@@ -271,7 +271,7 @@ var killedFlows = []killedFlow{
 		setup: func(t *testing.T, s *server, cid, card string) (string, map[string]any) {
 			return "/api/v1/subscriptions", map[string]any{"customer_id": cid, "plan": "sm-premium", "seats": 4, "payment_method": card}
 		},
-		ok: effects{Subscriptions: 1, Seats: 4, Invoices: 1, PaidInvoices: 1, Payments: 1, Licenses: 1, ActiveCodes: 1, Emails: 1}},
+		ok: effects{Subscriptions: 1, Seats: 4, Invoices: 1, PaidInvoices: 1, Payments: 1, Licenses: 1, ActiveCodes: 1, Emails: 2}},
 	{name: "seats",
 		setup: func(t *testing.T, s *server, cid, card string) (string, map[string]any) {
 			var p struct{ Subscription struct{ ID string } }
@@ -284,8 +284,8 @@ var killedFlows = []killedFlow{
 			}
 			return "/api/v1/subscriptions/" + p.Subscription.ID + "/seats", map[string]any{"seats": 6}
 		},
-		ok:       effects{Subscriptions: 1, Seats: 6, Invoices: 2, PaidInvoices: 1, Payments: 1, Licenses: 2, ActiveCodes: 1, Emails: 2},
-		declined: effects{Subscriptions: 1, Seats: 4, Invoices: 1, Licenses: 1, ActiveCodes: 1, Emails: 1}},
+		ok:       effects{Subscriptions: 1, Seats: 6, Invoices: 2, PaidInvoices: 1, Payments: 1, Licenses: 2, ActiveCodes: 1, Emails: 4},
+		declined: effects{Subscriptions: 1, Seats: 4, Invoices: 1, Licenses: 1, ActiveCodes: 1, Emails: 2}},
 	{name: "renewal",
 		setup: func(t *testing.T, s *server, cid, card string) (string, map[string]any) {
 			var p struct{ Subscription struct{ ID string } }
@@ -298,8 +298,8 @@ var killedFlows = []killedFlow{
 			}
 			return "/api/v1/subscriptions/" + p.Subscription.ID + "/renew", map[string]any{"seats": 5}
 		},
-		ok:       effects{Subscriptions: 1, Seats: 5, Invoices: 2, PaidInvoices: 1, Payments: 1, Licenses: 2, ActiveCodes: 1, Emails: 2},
-		declined: effects{Subscriptions: 1, Seats: 4, Invoices: 1, Licenses: 1, ActiveCodes: 1, Emails: 1}},
+		ok:       effects{Subscriptions: 1, Seats: 5, Invoices: 2, PaidInvoices: 1, Payments: 1, Licenses: 2, ActiveCodes: 1, Emails: 4},
+		declined: effects{Subscriptions: 1, Seats: 4, Invoices: 1, Licenses: 1, ActiveCodes: 1, Emails: 2}},
 	{name: "pay-invoice", invoiceAnswer: true,
 		setup: func(t *testing.T, s *server, cid, card string) (string, map[string]any) {
 			var p struct{ Invoice struct{ ID string } }
@@ -309,8 +309,8 @@ var killedFlows = []killedFlow{
 			}
 			return "/api/v1/invoices/" + p.Invoice.ID + "/pay", map[string]any{"payment_method": card}
 		},
-		ok:       effects{Subscriptions: 1, Seats: 4, Invoices: 1, PaidInvoices: 1, Payments: 1, Licenses: 1, ActiveCodes: 1, Emails: 1},
-		declined: effects{Subscriptions: 1, Seats: 4, Invoices: 1, Licenses: 1, ActiveCodes: 1, Emails: 1}},
+		ok:       effects{Subscriptions: 1, Seats: 4, Invoices: 1, PaidInvoices: 1, Payments: 1, Licenses: 1, ActiveCodes: 1, Emails: 3},
+		declined: effects{Subscriptions: 1, Seats: 4, Invoices: 1, Licenses: 1, ActiveCodes: 1, Emails: 2}},
 	{name: "refund", refund: true,
 		setup: func(t *testing.T, s *server, cid, card string) (string, map[string]any) {
 			var p struct{ Invoice struct{ ID string } }
@@ -320,7 +320,7 @@ var killedFlows = []killedFlow{
 			}
 			return "/api/v1/invoices/" + p.Invoice.ID + "/credit_notes", map[string]any{"amount": 10000, "reason": "goodwill", "refund": true}
 		},
-		ok: effects{Subscriptions: 1, Seats: 4, Invoices: 1, PaidInvoices: 1, Payments: 1, Licenses: 1, ActiveCodes: 1, Emails: 1}},
+		ok: effects{Subscriptions: 1, Seats: 4, Invoices: 1, PaidInvoices: 1, Payments: 1, Licenses: 1, ActiveCodes: 1, Emails: 2}},
 	{name: "upgrade",
 		setup: func(t *testing.T, s *server, cid, card string) (string, map[string]any) {
 			var p struct{ Subscription struct{ ID string } }
@@ -333,8 +333,8 @@ var killedFlows = []killedFlow{
 			}
 			return "/api/v1/subscriptions/" + p.Subscription.ID + "/plan", map[string]any{"plan": "sm-ultimate"}
 		},
-		ok:       effects{Subscriptions: 1, Seats: 4, Invoices: 2, PaidInvoices: 1, Payments: 1, Licenses: 2, ActiveCodes: 1, Emails: 2},
-		declined: effects{Subscriptions: 1, Seats: 4, Invoices: 1, Licenses: 1, ActiveCodes: 1, Emails: 1}},
+		ok:       effects{Subscriptions: 1, Seats: 4, Invoices: 2, PaidInvoices: 1, Payments: 1, Licenses: 2, ActiveCodes: 1, Emails: 4},
+		declined: effects{Subscriptions: 1, Seats: 4, Invoices: 1, Licenses: 1, ActiveCodes: 1, Emails: 2}},
 }
 
 // Issue 17, acceptance 2: the server is killed at each boundary of the
