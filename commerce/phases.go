@@ -153,17 +153,17 @@ func (s *Service) settle(ctx context.Context, a *store.PaymentAttempt) (any, err
 		p := &paid{attempt: cur, provider: charge.Provider}
 		switch cur.Kind {
 		case "purchase":
-			var in purchaseIntent
-			if err := json.Unmarshal(cur.Intent, &in); err != nil {
-				return fmt.Errorf("payment attempt %s: intent: %w", cur.ID, err)
+			in, err := intentOf[purchaseIntent](cur)
+			if err != nil {
+				return err
 			}
 			r := &PurchaseResult{}
 			res = r
 			return s.recordPurchase(tx, in.Actor, cust, in.Subscription, in.Invoice, p, r)
 		case "change":
-			var in changeIntent
-			if err := json.Unmarshal(cur.Intent, &in); err != nil {
-				return fmt.Errorf("payment attempt %s: intent: %w", cur.ID, err)
+			in, err := intentOf[changeIntent](cur)
+			if err != nil {
+				return err
 			}
 			sub, err := tx.Subscription(cur.SubscriptionID)
 			if err != nil {
@@ -174,9 +174,9 @@ func (s *Service) settle(ctx context.Context, a *store.PaymentAttempt) (any, err
 			res = r
 			return err
 		case "renewal":
-			var in renewal
-			if err := json.Unmarshal(cur.Intent, &in); err != nil {
-				return fmt.Errorf("payment attempt %s: intent: %w", cur.ID, err)
+			in, err := intentOf[renewal](cur)
+			if err != nil {
+				return err
 			}
 			sub, err := tx.Subscription(cur.SubscriptionID)
 			if err != nil {
@@ -186,9 +186,9 @@ func (s *Service) settle(ctx context.Context, a *store.PaymentAttempt) (any, err
 			res = r
 			return err
 		case "refund":
-			var in refundIntent
-			if err := json.Unmarshal(cur.Intent, &in); err != nil {
-				return fmt.Errorf("payment attempt %s: intent: %w", cur.ID, err)
+			in, err := intentOf[refundIntent](cur)
+			if err != nil {
+				return err
 			}
 			inv, err := tx.Invoice(cur.InvoiceID)
 			if err != nil {
@@ -223,9 +223,9 @@ func (s *Service) settle(ctx context.Context, a *store.PaymentAttempt) (any, err
 // renewal left past due with its invoice open.
 func (s *Service) decline(tx *store.Tx, a *store.PaymentAttempt, cust *fulfill.Customer, why *fulfill.Error) (any, error, error) {
 	if a.Kind == "renewal" {
-		var in renewal
-		if err := json.Unmarshal(a.Intent, &in); err != nil {
-			return nil, nil, fmt.Errorf("payment attempt %s: intent: %w", a.ID, err)
+		in, err := intentOf[renewal](a)
+		if err != nil {
+			return nil, nil, err
 		}
 		if in.Auto {
 			a.State, a.FailureCode, a.FailureMessage = store.AttemptDeclined, why.Code, why.Message
@@ -241,9 +241,9 @@ func (s *Service) decline(tx *store.Tx, a *store.PaymentAttempt, cust *fulfill.C
 		}
 	}
 	if a.Kind == "payment" {
-		var in payIntent
-		if err := json.Unmarshal(a.Intent, &in); err != nil {
-			return nil, nil, fmt.Errorf("payment attempt %s: intent: %w", a.ID, err)
+		in, err := intentOf[payIntent](a)
+		if err != nil {
+			return nil, nil, err
 		}
 		if in.Purpose == "reconciliation" {
 			// The seats are owed whatever the card says: the invoice stays
@@ -309,9 +309,9 @@ func (s *Service) settled(tx *store.Tx, a *store.PaymentAttempt) (any, error, er
 		}
 		return inv, nil, s.finish(tx, inv)
 	case "refund":
-		var in refundIntent
-		if err := json.Unmarshal(a.Intent, &in); err != nil {
-			return nil, nil, fmt.Errorf("payment attempt %s: intent: %w", a.ID, err)
+		in, err := intentOf[refundIntent](a)
+		if err != nil {
+			return nil, nil, err
 		}
 		cn, err := tx.CreditNote(in.CreditNote.ID)
 		if err != nil {
@@ -544,4 +544,13 @@ func asResult[T any](v any, err error) (T, error) {
 		return zero, fmt.Errorf("payment attempt: result %T, want %T", v, zero)
 	}
 	return t, nil
+}
+
+// intentOf reads what phase 1 recorded for phase 3 of the attempt.
+func intentOf[T any](a *store.PaymentAttempt) (T, error) {
+	var in T
+	if err := json.Unmarshal(a.Intent, &in); err != nil {
+		return in, fmt.Errorf("payment attempt %s: intent: %w", a.ID, err)
+	}
+	return in, nil
 }
