@@ -287,6 +287,18 @@ func TestDatabaseOutageAnswers503AndRecovers(t *testing.T) {
 		return st == 200
 	})
 	buy(t, s, "after@example.com")
+	// The metrics counted the refused requests by route and status.
+	st, _, metrics := get(t, s.addr+"/metrics")
+	counted := false
+	for _, line := range strings.Split(metrics, "\n") {
+		if strings.HasPrefix(line, "fulfill_http_requests_total{") && strings.Contains(line, "/api/v1/customers") &&
+			strings.Contains(line, `status="503"`) {
+			counted = true
+		}
+	}
+	if st != 200 || !counted {
+		t.Errorf("metrics after the outage (%d) count no 503 for /api/v1/customers:\n%.2000s", st, metrics)
+	}
 	p.terminate(t)
 }
 
