@@ -59,13 +59,17 @@ func (s *Server) gitlabUsageFile(w http.ResponseWriter, r *http.Request, body []
 // gitlabPing is what gitlabUsageData reads of a raw Service Ping; the rest
 // is stored as it is.
 type gitlabPing struct {
-	UUID       string `json:"uuid"`
-	LicenseKey string `json:"license_key"`
+	UUID          string `json:"uuid"`
+	LicenseKey    string `json:"license_key"`
+	LicenseSHA256 string `json:"license_sha256"`
+	LicenseMD5    string `json:"license_md5"`
 }
 
 // gitlabUsageData takes a Service Ping as GitLab posts it to its version
 // app (POST /usage_data, the raw payload): uuid is the instance, the
-// license_key it carries authenticates it. GitLab requires an integer
+// license it names authenticates it: GitLab's payload names it by digest
+// (license_sha256, license_md5 under ee/lib/ee/gitlab/usage_data.rb), and a
+// license_key sent instead is taken as it is. GitLab requires an integer
 // conv_index.usage_data_id > 0 in the answer
 // (app/services/service_ping/submit_service.rb).
 func (s *Server) gitlabUsageData(w http.ResponseWriter, r *http.Request) error {
@@ -80,6 +84,11 @@ func (s *Server) gitlabUsageData(w http.ResponseWriter, r *http.Request) error {
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	if err := decodeLenient(r, &ping); err != nil {
 		return err
+	}
+	if ping.LicenseKey == "" {
+		if ping.LicenseKey, err = s.Svc.LicenseOfPing(r.Context(), ping.UUID, ping.LicenseSHA256, ping.LicenseMD5); err != nil {
+			return err
+		}
 	}
 	if err := s.allowLicensed(s.limits.usageData, ping.LicenseKey, ping.UUID); err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fulfillhq/fulfill/commerce"
 	"github.com/fulfillhq/fulfill/internal/dbtest"
 	"github.com/fulfillhq/fulfill/license"
 )
@@ -204,9 +205,11 @@ func TestRawServicePingAnswersConvIndexUsageDataID(t *testing.T) {
 		_, lic := e.text("/api/v1/subscriptions/" + p.Subscription.ID + "/license")
 		link := gitlabBody(t, "worker_spec_body.json", lic)
 		e.must(200, "POST", "/api/v1/seat_links", link, nil)
-		// The raw payload of ee/lib/ee/gitlab/usage_data.rb, with the license it runs.
+		// The raw payload of ee/lib/ee/gitlab/usage_data.rb: the license is
+		// named by the digests of License#md5 / #sha256, never sent.
+		md5Hex, shaHex := commerce.GitLabDigests(lic)
 		ping := map[string]any{"uuid": "one-two-three", "hostname": "gitlab.example.com", "version": "18.2.0-ee",
-			"recorded_at": "2026-01-01T10:00:00Z", "license_key": lic, "license_md5": "abc", "license_plan": "premium",
+			"recorded_at": "2026-01-01T10:00:00Z", "license_md5": md5Hex, "license_sha256": shaHex, "license_plan": "premium",
 			"license_user_count": 10, "counts": map[string]int{"projects": 12}}
 		var ans struct {
 			ConvIndex struct {
@@ -217,16 +220,61 @@ func TestRawServicePingAnswersConvIndexUsageDataID(t *testing.T) {
 		if ans.ConvIndex.UsageDataID <= 0 {
 			t.Fatalf("usage_data_id = %d, want an integer > 0", ans.ConvIndex.UsageDataID)
 		}
-		delete(ping, "license_key")
+		delete(ping, "license_sha256") // FIPS instances send no md5; others may send md5 alone
+		e.must(201, "POST", "/usage_data", ping, nil)
 		var ae gitlabAnswer
-		if st := e.do("POST", "/usage_data", ping, &ae); st != 401 || len(ae.Errors) != 1 {
-			t.Fatalf("ping without a license: %d %+v", st, ae)
+		for name, p := range map[string]map[string]any{
+			"no license":           {"license_md5": nil},
+			"digest of another":    {"license_sha256": strings.Repeat("ab", 32)},
+			"md5 beside a bad sha": {"license_md5": md5Hex, "license_sha256": strings.Repeat("0", 64)},
+			"unknown instance":     {"license_sha256": shaHex, "uuid": "never-synced"},
+		} {
+			body := map[string]any{}
+			for k, v := range ping {
+				body[k] = v
+			}
+			for k, v := range p {
+				if v == nil {
+					delete(body, k)
+				} else {
+					body[k] = v
+				}
+			}
+			if st := e.do("POST", "/usage_data", body, &ae); st != 401 || len(ae.Errors) != 1 {
+				t.Errorf("%s: %d %+v, want 401 with one error", name, st, ae)
+			}
 		}
-		ping["license_key"], ping["uuid"] = lic, "never-synced"
+		// A license_key in the body (Fulfill's own clients) is taken as it is.
+		ping["license_key"] = lic
+		e.must(201, "POST", "/usage_data", ping, nil)
+		ping["uuid"] = "never-synced"
 		if st := e.do("POST", "/usage_data", ping, &ae); st/100 != 4 {
 			t.Fatalf("ping of an unknown instance: %d", st)
 		}
 	})
+}
+
+// GitLab digests a license after normalizing it (License#normalized_data):
+// CRLF as LF, runs of newlines as one, none at the end, then one.
+func TestGitLabNormalizedLicense(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"a":               "a\n",
+		"a\n":             "a\n",
+		"a\r\n\r\n":       "a\n",
+		"a\n\nb\n\n\n":    "a\nb\n",
+		"\n\na\nb":        "\na\nb\n",
+		"-----BEGIN\r\nx": "-----BEGIN\nx\n",
+	} {
+		if got := commerce.GitLabNormalized(in); got != want {
+			t.Errorf("GitLabNormalized(%q) = %q, want %q", in, got, want)
+		}
+	}
+	// md5("a\n") and sha256("a\n"), as Ruby's Digest gives them.
+	m, s := commerce.GitLabDigests("a\r\n\r\n")
+	if m != "60b725f10c9c85c70d97880dfe8191b3" || s != "87428fc522803d31065e7bce3cf03fe475096631e5e07bbd7a0fde60c4cf25c7" {
+		t.Errorf("digests %s %s", m, s)
+	}
 }
 
 // After a term ends without renewal, GitLab's clients keep syncing: 14 days

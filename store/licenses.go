@@ -289,3 +289,25 @@ func (t *Tx) MaxUsers(subscriptionID string, from, to fulfill.Date) (int64, erro
 		WHERE subscription_id = $1 AND date >= $2 AND date < $3`, subscriptionID, from, to).Scan(&n)
 	return n, err
 }
+
+// LicenseFilesOfInstance returns the license files of every subscription an
+// instance has activated with or synced for, newest first: a raw Service
+// Ping names its license only by digest, and these are the candidates.
+func (db *DB) LicenseFilesOfInstance(ctx context.Context, instanceID string) ([]string, error) {
+	rows, err := db.Read.QueryContext(ctx, `SELECT l.file FROM licenses l
+		JOIN instances i ON i.subscription_id = l.subscription_id
+		WHERE i.instance_id = $1 ORDER BY l.issued_at DESC, l.id DESC LIMIT 200`, instanceID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var files []string
+	for rows.Next() {
+		var f string
+		if err := rows.Scan(&f); err != nil {
+			return nil, err
+		}
+		files = append(files, f)
+	}
+	return files, rows.Err()
+}
