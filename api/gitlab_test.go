@@ -325,3 +325,45 @@ func TestSeatLinkAfterCancellationAnswersFourteenDaysThenGone(t *testing.T) {
 		}
 	})
 }
+
+// A renewal bought before the term ends is listed in future_subscriptions,
+// on the seat link and on activation; before it, and once it has started,
+// the list is empty.
+func TestSeatLinkListsARenewalBoughtAhead(t *testing.T) {
+	t.Parallel()
+	dbtest.ForEach(t, func(t *testing.T, url string) {
+		e := newEnv(t, url, "2026-01-01")
+		cus := e.customer("US", "")
+		var p purchase
+		e.must(201, "POST", "/api/v1/subscriptions", map[string]any{"customer_id": cus, "plan": "sm-premium", "seats": 10,
+			"payment_method": "pm_card_visa"}, &p)
+		sub := p.Subscription.ID
+		_, lic := e.text("/api/v1/subscriptions/" + sub + "/license")
+		sync := func(day, key string) gitlabAnswer {
+			t.Helper()
+			body := gitlabBody(t, "worker_spec_body.json", key)
+			body["timestamp"] = day + "T04:34:00+00:00"
+			var a gitlabAnswer
+			e.must(200, "POST", "/api/v1/seat_links", body, &a)
+			return a
+		}
+		if a := sync("2026-01-01", lic); string(a.FutureSubscriptions) != "[]" {
+			t.Fatalf("before any renewal: %s, want []", a.FutureSubscriptions)
+		}
+		e.advance("2026-12-01")
+		e.must(200, "POST", "/api/v1/subscriptions/"+sub+"/renew", map[string]any{"seats": 12}, nil)
+		a := sync("2026-12-01", lic)
+		var fs []commerce.FutureSubscription
+		if err := json.Unmarshal(a.FutureSubscriptions, &fs); err != nil {
+			t.Fatal(err)
+		}
+		if len(fs) != 1 || fs[0].SubscriptionID != sub || fs[0].Plan != "sm-premium" || fs[0].Seats != 12 ||
+			fs[0].StartsAt.String() != "2027-01-01" || fs[0].ExpiresAt.String() != "2028-01-01" {
+			t.Fatalf("after renewing ahead: %s, want the 12-seat term 2027-01-01 to 2028-01-01", a.FutureSubscriptions)
+		}
+		e.advance("2027-01-01")
+		if a := sync("2027-01-01", lic); string(a.FutureSubscriptions) != "[]" {
+			t.Fatalf("once the renewed term runs: %s, want []", a.FutureSubscriptions)
+		}
+	})
+}

@@ -79,8 +79,8 @@ func TestQuarterlyReconciliation(t *testing.T) {
 		}
 		var s subscription
 		e.must(200, "GET", "/api/v1/subscriptions/"+sub, nil, &s)
-		if s.Seats != 110 || e.license(sub).Seats != 110 {
-			t.Fatalf("after Q1: %d seats, license %d; want 110", s.Seats, e.license(sub).Seats)
+		if l := e.license(sub); s.Seats != 110 || l.Seats != 110 || !l.ReconciliationCompleted || l.SubscriptionName != sub {
+			t.Fatalf("after Q1: %d seats, license %+v; want 110, reconciliation_completed and subscription_name %s", s.Seats, l, sub)
 		}
 		// Q2 stays within the seats: no invoice.
 		e.advance("2026-05-10")
@@ -120,7 +120,8 @@ func TestRenewalTrueUpLicense(t *testing.T) {
 		sub := p.Subscription.ID
 		first := e.license(sub)
 		if first.Seats != 100 || first.StartsAt.String() != "2026-01-01" || first.ExpiresAt.String() != "2027-01-01" ||
-			first.BlockChangesAt.String() != "2027-01-15" || first.NotifyAdminsAt.String() != "2026-12-17" || first.Licensee.Email != "buyer@example.com" {
+			first.BlockChangesAt.String() != "2027-01-15" || first.NotifyAdminsAt.String() != "2026-12-17" || first.Licensee.Email != "buyer@example.com" ||
+			first.SubscriptionName != sub || first.TrueUpPeriodSeatCount != 0 || first.ReconciliationCompleted {
 			t.Fatalf("purchase license = %+v", first)
 		}
 		e.advance("2026-11-01")
@@ -136,7 +137,8 @@ func TestRenewalTrueUpLicense(t *testing.T) {
 		}
 		l := e.license(sub)
 		if l.PreviousUserCount != 100 || l.TrueUpQuantity != 30 || l.TrueUpFrom.String() != "2026-01-01" ||
-			l.TrueUpTo.String() != "2027-01-01" || l.Seats != 115 || l.StartsAt.String() != "2027-01-01" || l.ExpiresAt.String() != "2028-01-01" {
+			l.TrueUpTo.String() != "2027-01-01" || l.Seats != 115 || l.StartsAt.String() != "2027-01-01" || l.ExpiresAt.String() != "2028-01-01" ||
+			l.TrueUpPeriodSeatCount != 100 || l.SubscriptionName != sub {
 			t.Fatalf("renewal license = %+v", l)
 		}
 		var hist struct{ Data []struct{ Reason string } }

@@ -26,12 +26,12 @@ type ActivationInput struct {
 
 // Activation is the answer to an activation.
 type Activation struct {
-	LicenseKey          string                  `json:"license_key"`
-	SubscriptionID      string                  `json:"subscription_id"`
-	Plan                string                  `json:"plan"`
-	Seats               int64                   `json:"seats"`
-	ExpiresAt           fulfill.Date            `json:"expires_at"`
-	FutureSubscriptions []*fulfill.Subscription `json:"future_subscriptions"`
+	LicenseKey          string               `json:"license_key"`
+	SubscriptionID      string               `json:"subscription_id"`
+	Plan                string               `json:"plan"`
+	Seats               int64                `json:"seats"`
+	ExpiresAt           fulfill.Date         `json:"expires_at"`
+	FutureSubscriptions []FutureSubscription `json:"future_subscriptions"`
 }
 
 func checkInstance(instanceID, hostname, version string) error {
@@ -84,7 +84,7 @@ func (s *Service) Activate(ctx context.Context, in ActivationInput) (*Activation
 			return err
 		}
 		out = &Activation{LicenseKey: l.File, SubscriptionID: sub.ID, Plan: sub.Plan, Seats: sub.Seats, ExpiresAt: l.ExpiresAt,
-			FutureSubscriptions: []*fulfill.Subscription{}}
+			FutureSubscriptions: futureSubscriptions(sub, s.today())}
 		return s.audit(tx, Actor("instance:"+in.InstanceID), "instance.activate", "subscription", sub.ID,
 			map[string]string{"hostname": in.Hostname, "version": in.Version}, "")
 	})
@@ -131,12 +131,12 @@ const FutureSkewDays = 1
 // display_alert_from together (GitLab drops its reconciliation record when
 // either is blank); future_subscriptions, [] when none.
 type SeatLinkResult struct {
-	License                *string       `json:"license,omitempty"`
-	NextReconciliationDate *fulfill.Date `json:"next_reconciliation_date"`
-	DisplayAlertFrom       *fulfill.Date `json:"display_alert_from"`
-	FutureSubscriptions    []any         `json:"future_subscriptions"`
-	SubscriptionID         string        `json:"subscription_id"`
-	Seats                  int64         `json:"seats"`
+	License                *string              `json:"license,omitempty"`
+	NextReconciliationDate *fulfill.Date        `json:"next_reconciliation_date"`
+	DisplayAlertFrom       *fulfill.Date        `json:"display_alert_from"`
+	FutureSubscriptions    []FutureSubscription `json:"future_subscriptions"`
+	SubscriptionID         string               `json:"subscription_id"`
+	Seats                  int64                `json:"seats"`
 	// Recorded says whether the sync recorded a seat report (false when the
 	// counts were not known yet).
 	Recorded bool `json:"recorded"`
@@ -264,7 +264,7 @@ func (s *Service) SeatLink(ctx context.Context, in SeatLinkInput) (*SeatLinkResu
 			AddOnMetrics: string(addOns)}); err != nil {
 			return err
 		}
-		out = &SeatLinkResult{SubscriptionID: sub.ID, Seats: sub.Seats, FutureSubscriptions: []any{}, Recorded: recorded}
+		out = &SeatLinkResult{SubscriptionID: sub.ID, Seats: sub.Seats, FutureSubscriptions: futureSubscriptions(sub, today), Recorded: recorded}
 		if d := NextReconciliationDate(sub, today); !d.IsZero() {
 			alert := d.AddDays(-NoticeDays)
 			out.NextReconciliationDate, out.DisplayAlertFrom = &d, &alert
@@ -563,7 +563,7 @@ func (s *Service) Reconcile(ctx context.Context, args ReconcileArgs) error {
 			Reason: fmt.Sprintf("Q%d: %d users over %d seats", quarter, maxUsers-prev, prev), At: now}); err != nil {
 			return err
 		}
-		if _, err = s.issueLicense(tx, sub, cust, licenseTerms{reason: "reconciliation", previousUserCount: prev, email: true}); err != nil {
+		if _, err = s.issueLicense(tx, sub, cust, licenseTerms{reason: "reconciliation", previousUserCount: prev, email: true, reconciled: true}); err != nil {
 			return err
 		}
 		return s.emit(tx, "reconciliation.done", sub.ID, cust.ID, map[string]any{"subscription_id": sub.ID, "quarter_end": qe,

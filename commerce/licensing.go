@@ -45,6 +45,12 @@ type licenseTerms struct {
 	// fromCancellation marks the final license after a term ended
 	// without renewal (GitLab's generated_from_cancellation).
 	fromCancellation bool
+	// trueUpPeriodSeats is the seats the true-up period was billed for
+	// (GitLab's trueup_period_seat_count); 0 when there is no true-up.
+	trueUpPeriodSeats int64
+	// reconciled marks a license issued by a quarterly seat reconciliation
+	// (GitLab's reconciliation_completed).
+	reconciled bool
 }
 
 func toLicenseDate(d fulfill.Date) license.Date {
@@ -92,6 +98,11 @@ func (s *Service) issueLicense(tx *store.Tx, sub *fulfill.Subscription, cust *fu
 		CloudLicensing: true, AutoRenew: sub.AutoRenew, SeatReconciliation: sub.SeatReconciliation,
 		GeneratedFromCancellation: t.fromCancellation,
 	}
+	// GitLab's restrictions: the subscription's name is its id here (GitLab
+	// uses its billing system's subscription number the same way).
+	p.SubscriptionName = sub.ID
+	p.TrueUpPeriodSeatCount = int(t.trueUpPeriodSeats)
+	p.ReconciliationCompleted = t.reconciled
 	file, err := signer.Sign(p)
 	if err != nil {
 		return nil, err

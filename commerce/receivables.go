@@ -113,7 +113,7 @@ func (s *Service) invoicePaid(tx *store.Tx, cust *fulfill.Customer, inv *fulfill
 	}
 	t := licenseTerms{reason: "auto_renew", previousUserCount: d.PrevSeats, trueUp: d.TrueUp, email: true}
 	if d.TrueUp > 0 {
-		t.trueUpFrom, t.trueUpTo = d.TrueUpFrom, d.TrueUpTo
+		t.trueUpFrom, t.trueUpTo, t.trueUpPeriodSeats = d.TrueUpFrom, d.TrueUpTo, d.PrevSeats
 	}
 	if _, err := s.issueLicense(tx, sub, cust, t); err != nil {
 		return err

@@ -227,7 +227,7 @@ func (s *Service) recordRenewal(tx *store.Tx, cust *fulfill.Customer, sub *fulfi
 	if state == fulfill.StateActive {
 		t := licenseTerms{reason: r.Action, previousUserCount: r.OldSeats, trueUp: r.TrueUp, email: true}
 		if r.TrueUp > 0 {
-			t.trueUpFrom, t.trueUpTo = r.OldStart, r.OldEnd
+			t.trueUpFrom, t.trueUpTo, t.trueUpPeriodSeats = r.OldStart, r.OldEnd, r.OldSeats
 		}
 		if _, err := s.issueLicense(tx, sub, cust, t); err != nil {
 			return nil, err
