@@ -27,15 +27,6 @@ type purgeFixture struct {
 	now time.Time
 }
 
-func (f purgeFixture) count(t *testing.T, table string) int {
-	t.Helper()
-	var n int
-	if err := f.db.Read.QueryRow(`SELECT COUNT(*) FROM ` + table).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
-
 func (f purgeFixture) ids(t *testing.T, query string) map[string]bool {
 	t.Helper()
 	rows, err := f.db.Read.Query(query)
