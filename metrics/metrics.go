@@ -24,6 +24,7 @@ type Recorder struct {
 	log *slog.Logger
 
 	requests         *prometheus.CounterVec
+	inFlight         prometheus.Gauge
 	latency          *prometheus.HistogramVec
 	events           *prometheus.CounterVec
 	purchases        *prometheus.CounterVec
@@ -43,6 +44,8 @@ func New(log *slog.Logger) *Recorder {
 	r := &Recorder{reg: prometheus.NewRegistry(), log: log}
 	r.requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "fulfill_http_requests_total",
 		Help: "HTTP requests by route pattern, method and status."}, []string{"route", "method", "status"})
+	r.inFlight = prometheus.NewGauge(prometheus.GaugeOpts{Name: "fulfill_http_requests_in_flight",
+		Help: "HTTP requests being served now (headers read, answer not finished)."})
 	r.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "fulfill_http_request_duration_seconds",
 		Help: "HTTP request latency by route pattern and method.", Buckets: prometheus.DefBuckets}, []string{"route", "method"})
 	r.events = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "fulfill_business_events_total",
@@ -59,7 +62,7 @@ func New(log *slog.Logger) *Recorder {
 		Help: "Failed job attempts, by job kind."}, []string{"kind"})
 	r.deliveryFailures = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "fulfill_delivery_failures_total",
 		Help: "Failed webhook and SaaS provisioning delivery attempts."}, []string{"kind"})
-	r.reg.MustRegister(r.requests, r.latency, r.events, r.purchases, r.renewals, r.paymentFailures, r.seatLinks,
+	r.reg.MustRegister(r.requests, r.inFlight, r.latency, r.events, r.purchases, r.renewals, r.paymentFailures, r.seatLinks,
 		r.jobFailures, r.deliveryFailures, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return r
 }
@@ -220,6 +223,8 @@ func (r *Recorder) Middleware(h http.Handler) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		start := time.Now()
+		r.inFlight.Inc()
+		defer r.inFlight.Dec()
 		route := new(string)
 		req = req.WithContext(context.WithValue(req.Context(), routeKey{}, route))
 		sw := &statusWriter{ResponseWriter: w}

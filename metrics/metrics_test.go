@@ -77,3 +77,17 @@ fulfill_delivery_failures_total{kind="webhook"} 1
 
 // copyKey marks a request copied by a middleware in the test.
 type copyKey struct{}
+
+// A request counts as in flight from its headers to the end of its answer.
+func TestRequestsInFlight(t *testing.T) {
+	t.Parallel()
+	r := New(nil)
+	var during float64
+	h := r.Middleware(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		during = testutil.ToFloat64(r.inFlight)
+	}))
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
+	if after := testutil.ToFloat64(r.inFlight); during != 1 || after != 0 {
+		t.Fatalf("in flight: %v during the request, %v after; want 1 and 0", during, after)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -360,6 +361,7 @@ func TestSIGTERMFinishesRequestsAndJobsInFlight(t *testing.T) {
 		}
 
 		// A request in flight: headers and half the body sent.
+		idle := inFlight(t, s.addr)
 		host := strings.TrimPrefix(s.addr, "http://")
 		conn, err := net.Dial("tcp", host)
 		if err != nil {
@@ -369,7 +371,8 @@ func TestSIGTERMFinishesRequestsAndJobsInFlight(t *testing.T) {
 		body := `{"email": "inflight@example.com", "name": "Ines Flight", "country": "US"}`
 		fmt.Fprintf(conn, "POST /api/v1/customers HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
 			host, e2eToken, len(body), body[:10])
-		time.Sleep(50 * time.Millisecond) // let the server read the headers: this is what it will wait for
+		// The server has read the headers (this is what it must wait for).
+		waitFor(t, "the half-sent request in flight", time.Minute, func() bool { return inFlight(t, s.addr) > idle })
 
 		p.cmd.Process.Signal(syscall.SIGTERM)
 		waitFor(t, "the listener to close", time.Minute, func() bool {
@@ -421,4 +424,22 @@ func exitLine(stderr string) string {
 		return last
 	}
 	return stderr // not one line: the checks on it fail with all of it shown
+}
+
+// inFlight reads fulfill_http_requests_in_flight from the server's
+// /metrics (the scrape itself is one of them).
+func inFlight(t *testing.T, addr string) float64 {
+	t.Helper()
+	_, _, metrics := get(t, addr+"/metrics")
+	for _, line := range strings.Split(metrics, "\n") {
+		if v, ok := strings.CutPrefix(line, "fulfill_http_requests_in_flight "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return f
+		}
+	}
+	t.Fatalf("no fulfill_http_requests_in_flight in /metrics:\n%.1000s", metrics)
+	return 0
 }

@@ -111,7 +111,10 @@ func TestSlowProviderDoesNotStallOtherRequests(t *testing.T) {
 				}
 			}()
 		}
-		time.Sleep(200 * time.Millisecond) // let the purchases reach the provider
+		// Measure only once every buyer's charge is with the provider.
+		waitFor(t, "8 charges with the provider", time.Minute, func() bool {
+			return pendingAttempts(t, dbURL, s.dataDir) >= len(buyers)
+		})
 
 		var customers, previews []time.Duration
 		for i := range 24 {
@@ -145,6 +148,25 @@ func TestSlowProviderDoesNotStallOtherRequests(t *testing.T) {
 			t.Fatalf("p99 customer creation %v, seat preview %v: want under %v while charges are in flight", cp99, pp99, bound)
 		}
 	})
+}
+
+// pendingAttempts counts the payment attempts between their two phases:
+// recorded, the provider not yet answered.
+func pendingAttempts(t *testing.T, dbURL, dataDir string) int {
+	t.Helper()
+	if !strings.HasPrefix(dbURL, "postgres") {
+		dbURL = filepath.Join(dataDir, "fulfill.db")
+	}
+	db, err := store.Open(context.Background(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.Read.QueryRow(`SELECT COUNT(*) FROM payment_attempts WHERE state = 'pending'`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 // effects counts what one customer's purchases left behind, in the database.
