@@ -24,6 +24,10 @@ import (
 	"github.com/fulfillhq/fulfill/store"
 )
 
+// QueueWorkers is how many jobs of the email, events and webhooks queues
+// run at once in one process.
+const QueueWorkers = 32
+
 // Runner owns the River client that works the jobs.
 type Runner struct {
 	client *river.Client[*sql.Tx]
@@ -212,13 +216,18 @@ func New(cfg Config) (*Runner, error) {
 	river.AddWorker(workers, &purgeWorker{db: cfg.Service.DB, clock: cfg.Clock, log: cfg.Logger})
 	rc := &river.Config{
 		Workers: workers,
+		// A purchase queues a mail and events: with 2 workers a queue, and
+		// one fetch per FetchCooldown filling the free workers, a queue
+		// drained about 97 jobs/s and fell minutes behind a purchase load.
+		// Jobs are short (a row or two, or one request), so the queues that
+		// follow every purchase fetch many at once.
 		Queues: map[string]river.QueueConfig{
 			river.QueueDefault: {MaxWorkers: 4},
-			"billing":          {MaxWorkers: 2},
-			"email":            {MaxWorkers: 2},
-			"events":           {MaxWorkers: 2},
-			"webhooks":         {MaxWorkers: 4},
-			"provisioning":     {MaxWorkers: 2},
+			"billing":          {MaxWorkers: 4},
+			"email":            {MaxWorkers: QueueWorkers},
+			"events":           {MaxWorkers: QueueWorkers},
+			"webhooks":         {MaxWorkers: QueueWorkers},
+			"provisioning":     {MaxWorkers: 4},
 		},
 		// Without LISTEN/NOTIFY on database/sql, River polls: keep it short so
 		// work enqueued by a request starts at once.

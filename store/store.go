@@ -173,10 +173,7 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	// it starts (waiting per busy_timeout) instead of failing with "database
 	// is locked" when it first writes after reading, as another process (a
 	// CLI next to the server) may have written in between.
-	w, err := sql.Open("sqlite", dsn+"&_txlock=immediate")
-	if err != nil {
-		return nil, err
-	}
+	w := openSQLite(dsn + "&_txlock=immediate")
 	w.SetMaxOpenConns(1)
 	w.SetConnMaxIdleTime(0)
 	w.SetConnMaxLifetime(0)
@@ -184,11 +181,7 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		w.Close()
 		return nil, fmt.Errorf("open SQLite %s: %w", path, err)
 	}
-	r, err := sql.Open("sqlite", dsn+"&_pragma=query_only(ON)")
-	if err != nil {
-		w.Close()
-		return nil, err
-	}
+	r := openSQLite(dsn + "&_pragma=query_only(ON)")
 	r.SetMaxOpenConns(4)
 	out, err := newDB(SQLite, w, r)
 	if out != nil {
