@@ -229,10 +229,11 @@ func New(cfg Config) (*Runner, error) {
 			"webhooks":         {MaxWorkers: QueueWorkers},
 			"provisioning":     {MaxWorkers: 4},
 		},
-		// Without LISTEN/NOTIFY on database/sql, River polls: keep it short so
-		// work enqueued by a request starts at once.
+		// On SQLite River polls: keep it short so work enqueued by a request
+		// starts at once. On PostgreSQL the workers LISTEN (see
+		// store.DB.RiverDriver) and a poll is only the fallback.
 		FetchCooldown:     20 * time.Millisecond,
-		FetchPollInterval: 100 * time.Millisecond,
+		FetchPollInterval: pollInterval(cfg.Service.DB),
 		Logger:            cfg.Logger,
 		// A job whose process died is worked again after RescueAfter.
 		JobTimeout:           JobTimeout,
@@ -258,6 +259,17 @@ func New(cfg Config) (*Runner, error) {
 		log = slog.Default()
 	}
 	return &Runner{client: client, svc: cfg.Service, db: cfg.Service.DB, clock: cfg.Clock, sim: cfg.Simulated, log: log}, nil
+}
+
+// pollInterval is how often an idle queue looks for jobs: on PostgreSQL,
+// where a new job is announced by NOTIFY, once a second (River's default)
+// instead of ten times, which made an idle server query PostgreSQL about 57
+// times a second.
+func pollInterval(db *store.DB) time.Duration {
+	if db.Dialect == store.Postgres {
+		return time.Second
+	}
+	return 100 * time.Millisecond
 }
 
 // Start starts working jobs.
