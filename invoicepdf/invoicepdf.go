@@ -15,6 +15,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-pdf/fpdf"
@@ -161,6 +162,13 @@ type renderer struct {
 	pages int // total pages; 0 in the counting pass
 }
 
+// toCP1252 translates UTF-8 to the code page of the core fonts. Building it
+// parses fpdf's code page map (8% of the CPU of a card purchase when every
+// invoice did it); the function only reads the map, so one serves all.
+var toCP1252 = sync.OnceValue(func() func(string) string {
+	return fpdf.New("P", "mm", "A4", "").UnicodeTranslatorFromDescriptor("cp1252")
+})
+
 func newRenderer(doc Document, compress bool, pages int) *renderer {
 	pdf := fpdf.New("P", "mm", "A4", "")
 	inv := doc.Invoice
@@ -169,7 +177,7 @@ func newRenderer(doc Document, compress bool, pages int) *renderer {
 		title = "Invoice"
 	}
 	r := &renderer{pdf: pdf, doc: doc, inv: inv, title: title, pages: pages}
-	r.tr = pdf.UnicodeTranslatorFromDescriptor("cp1252")
+	r.tr = toCP1252()
 
 	pdf.SetCompression(compress)
 	pdf.SetCatalogSort(true) // fonts are kept in a map: sort them for stable output

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 	_ "github.com/jackc/pgx/v5/stdlib" // PostgreSQL driver "pgx"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver"
@@ -56,6 +57,11 @@ type DB struct {
 	Read *sql.DB
 
 	jobs *river.Client[*sql.Tx] // insert-only: workers run elsewhere
+
+	// listen is a small pgx pool (PostgreSQL only) from which River takes
+	// the connection it LISTENs on, so that its workers hear of new jobs
+	// instead of polling for them.
+	listen *pgxpool.Pool
 
 	// The simulated clock reads its row through a pool of its own (see
 	// SimClock), opened on first use from these.
@@ -135,7 +141,12 @@ func Open(ctx context.Context, url string) (*DB, error) {
 			db.Close()
 			return nil, fmt.Errorf("connect to PostgreSQL: %w", err)
 		}
-		out, err := newDB(Postgres, db, db)
+		listen, err := listenPool(dsn)
+		if err != nil {
+			db.Close()
+			return nil, err
+		}
+		out, err := newDB(Postgres, db, db, listen)
 		if out != nil {
 			out.clockDriver, out.clockDSN = "pgx", dsn
 		}
@@ -173,10 +184,7 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	// it starts (waiting per busy_timeout) instead of failing with "database
 	// is locked" when it first writes after reading, as another process (a
 	// CLI next to the server) may have written in between.
-	w, err := sql.Open("sqlite", dsn+"&_txlock=immediate")
-	if err != nil {
-		return nil, err
-	}
+	w := openSQLite(dsn + "&_txlock=immediate")
 	w.SetMaxOpenConns(1)
 	w.SetConnMaxIdleTime(0)
 	w.SetConnMaxLifetime(0)
@@ -184,13 +192,9 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		w.Close()
 		return nil, fmt.Errorf("open SQLite %s: %w", path, err)
 	}
-	r, err := sql.Open("sqlite", dsn+"&_pragma=query_only(ON)")
-	if err != nil {
-		w.Close()
-		return nil, err
-	}
+	r := openSQLite(dsn + "&_pragma=query_only(ON)")
 	r.SetMaxOpenConns(4)
-	out, err := newDB(SQLite, w, r)
+	out, err := newDB(SQLite, w, r, nil)
 	if out != nil {
 		out.clockDriver, out.clockDSN = "sqlite", dsn+"&_pragma=query_only(ON)"
 	}
@@ -269,8 +273,23 @@ func restrictFile(path string) error {
 	return nil
 }
 
-func newDB(dialect string, w, r *sql.DB) (*DB, error) {
-	db := &DB{Dialect: dialect, Write: w, Read: r}
+// listenPool is the pool River's listener connections come from: at most
+// one per River client that works jobs, opened when it starts.
+func listenPool(dsn string) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("PostgreSQL URL: %w", err)
+	}
+	cfg.MinConns, cfg.MaxConns = 0, 2
+	p, err := pgxpool.NewWithConfig(context.Background(), cfg) // connects lazily
+	if err != nil {
+		return nil, fmt.Errorf("PostgreSQL listener pool: %w", err)
+	}
+	return p, nil
+}
+
+func newDB(dialect string, w, r *sql.DB, listen *pgxpool.Pool) (*DB, error) {
+	db := &DB{Dialect: dialect, Write: w, Read: r, listen: listen}
 	jobs, err := river.NewClient(db.RiverDriver(), &river.Config{})
 	if err != nil {
 		db.Close()
@@ -280,9 +299,13 @@ func newDB(dialect string, w, r *sql.DB) (*DB, error) {
 	return db, nil
 }
 
-// RiverDriver is the River driver for this database.
+// RiverDriver is the River driver for this database. On PostgreSQL its
+// workers LISTEN for new jobs (River's notifications), rather than polling.
 func (db *DB) RiverDriver() riverdriver.Driver[*sql.Tx] {
 	if db.Dialect == Postgres {
+		if db.listen != nil {
+			return riverdatabasesql.NewWithPgxListener(db.Write, db.listen)
+		}
 		return riverdatabasesql.New(db.Write)
 	}
 	return riversqlite.New(db.Write)
@@ -293,6 +316,9 @@ func (db *DB) Close() error {
 	err := db.Write.Close()
 	if db.Read != db.Write {
 		err = errors.Join(err, db.Read.Close())
+	}
+	if db.listen != nil {
+		db.listen.Close()
 	}
 	db.clockMu.Lock()
 	defer db.clockMu.Unlock()

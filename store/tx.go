@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"reflect"
 	"strings"
 	"time"
 
@@ -24,6 +25,8 @@ type Tx struct {
 	readOnly bool
 	// committed run after the transaction commits (metrics, logs).
 	committed []func()
+	// jobs are inserted together, in one statement, before it commits.
+	jobs []river.InsertManyParams
 }
 
 // InTx runs fn in one transaction. A transaction PostgreSQL aborts as a
@@ -35,6 +38,9 @@ func (db *DB) InTx(ctx context.Context, fn func(*Tx) error) error {
 	err := db.tx(ctx, func(tx *sql.Tx) error {
 		t := &Tx{db: db, tx: tx, ctx: ctx}
 		err := fn(t)
+		if err == nil {
+			err = t.insertJobs()
+		}
 		committed = t.committed // only the last attempt's
 		return err
 	})
@@ -79,10 +85,42 @@ func (t *Tx) lock(clause string) string {
 func (t *Tx) Context() context.Context { return t.ctx }
 
 // Enqueue inserts a job in this transaction: it runs only if the
-// transaction commits.
+// transaction commits. Jobs are inserted together when the use case is
+// done, in one statement (River's InsertManyTx): on SQLite, River's insert
+// was a third of a purchase's CPU when each of its five jobs had its own. A
+// unique job is inserted at once, so that a duplicate is skipped as before.
 func (t *Tx) Enqueue(args river.JobArgs, opts *river.InsertOpts) error {
-	_, err := t.db.jobs.InsertTx(t.ctx, t.tx, args, opts)
-	return err
+	if unique(args, opts) {
+		_, err := t.db.jobs.InsertTx(t.ctx, t.tx, args, opts)
+		return err
+	}
+	t.jobs = append(t.jobs, river.InsertManyParams{Args: args, InsertOpts: opts})
+	return nil
+}
+
+// insertJobs inserts the jobs Enqueue gathered.
+func (t *Tx) insertJobs() error {
+	if len(t.jobs) == 0 {
+		return nil
+	}
+	_, err := t.db.jobs.InsertManyFastTx(t.ctx, t.tx, t.jobs)
+	if err != nil {
+		return fmt.Errorf("insert %d jobs: %w", len(t.jobs), err)
+	}
+	t.jobs = nil
+	return nil
+}
+
+// unique reports whether a job is inserted unique (by its options or its
+// kind's).
+func unique(args river.JobArgs, opts *river.InsertOpts) bool {
+	if opts != nil && !reflect.ValueOf(opts.UniqueOpts).IsZero() {
+		return true
+	}
+	if a, ok := args.(river.JobArgsWithInsertOpts); ok {
+		return !reflect.ValueOf(a.InsertOpts().UniqueOpts).IsZero()
+	}
+	return false
 }
 
 // querier is what reads need: the pool or a transaction.

@@ -1,0 +1,184 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"testing"
+
+	"github.com/riverqueue/river"
+
+	"github.com/fulfillhq/fulfill/internal/dbtest"
+)
+
+// cachedStatements is how many compiled statements the SQLite writer's
+// connection keeps, or -1 when it keeps none (no statement cache).
+func cachedStatements(t *testing.T, db *DB) int {
+	t.Helper()
+	conn, err := db.Write.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	n := -1
+	if err := conn.Raw(func(dc any) error {
+		if c, ok := dc.(*cachingConn); ok {
+			n = c.lru.Len()
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestSQLiteCompilesARepeatedStatementOnce: the same statement run many
+// times with new arguments is compiled once and kept by the connection,
+// and its answers are the right ones each time.
+func TestSQLiteCompilesARepeatedStatementOnce(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := openMigrated(t, dbtest.SQLiteURL(t))
+	before := cachedStatements(t, db)
+	if before < 0 {
+		t.Fatal("the SQLite writer keeps no compiled statements")
+	}
+	const q = `SELECT $1 + 1`
+	for i := range 50 {
+		var got int
+		if err := db.Write.QueryRowContext(ctx, q, i).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != i+1 {
+			t.Fatalf("run %d: got %d, want %d", i, got, i+1)
+		}
+	}
+	if after := cachedStatements(t, db); after != before+1 {
+		t.Fatalf("after 50 runs of one statement the connection keeps %d statements, had %d: want one more", after, before)
+	}
+}
+
+// TestSQLiteNestedRunsOfOneStatement: a statement run again while the
+// rows of its first run are still being read gets a statement of its own;
+// neither run disturbs the other, and a failed run leaves the statement
+// usable.
+func TestSQLiteNestedRunsOfOneStatement(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := openMigrated(t, dbtest.SQLiteURL(t))
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		for i := range 3 {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO sequences (name, value) VALUES ($1, $2)`, "nest"+string(rune('a'+i)), i); err != nil {
+				return err
+			}
+		}
+		const q = `SELECT name, value FROM sequences WHERE name LIKE $1 ORDER BY name`
+		outer, err := tx.QueryContext(ctx, q, "nest%")
+		if err != nil {
+			return err
+		}
+		defer outer.Close()
+		n := 0
+		for outer.Next() {
+			var name string
+			var v int
+			if err := outer.Scan(&name, &v); err != nil {
+				return err
+			}
+			inner, err := tx.QueryContext(ctx, q, name)
+			if err != nil {
+				return err
+			}
+			m := 0
+			for inner.Next() {
+				var iname string
+				var iv int
+				if err := inner.Scan(&iname, &iv); err != nil {
+					return err
+				}
+				if iname != name || iv != v {
+					t.Errorf("inner run for %s read %s=%d", name, iname, iv)
+				}
+				m++
+			}
+			inner.Close()
+			if m != 1 {
+				t.Errorf("inner run for %s: %d rows, want 1", name, m)
+			}
+			n++
+		}
+		if n != 3 {
+			t.Errorf("outer run: %d rows, want 3", n)
+		}
+		return outer.Err()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A constraint failure, then the same statement succeeds.
+	const ins = `INSERT INTO sequences (name, value) VALUES ($1, $2)`
+	if _, err := db.Write.ExecContext(ctx, ins, "nesta", 9); err == nil {
+		t.Fatal("duplicate name inserted")
+	}
+	if _, err := db.Write.ExecContext(ctx, ins, "nestz", 9); err != nil {
+		t.Fatalf("after a failed run: %v", err)
+	}
+}
+
+type batchArgs struct{ N int }
+
+func (batchArgs) Kind() string { return "test.batch" }
+
+// TestEnqueuedJobsInsertedTogetherAtCommit: the jobs a transaction enqueues
+// are inserted together when the use case is done (one statement, not one
+// each), all of them if it commits and none if it fails; a unique job
+// enqueued twice is inserted once.
+func TestEnqueuedJobsInsertedTogetherAtCommit(t *testing.T) {
+	t.Parallel()
+	dbtest.ForEach(t, func(t *testing.T, url string) {
+		t.Parallel()
+		ctx := context.Background()
+		db := openMigrated(t, url)
+		count := func(q querier) int {
+			var n int
+			if err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM river_job WHERE kind = 'test.batch'`).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		err := db.InTx(ctx, func(tx *Tx) error {
+			for i := range 3 {
+				if err := tx.Enqueue(batchArgs{N: i}, nil); err != nil {
+					return err
+				}
+			}
+			if n := count(tx.tx); n != 0 {
+				t.Errorf("%d jobs inserted one by one while the use case runs: want them inserted together at its end", n)
+			}
+			unique := &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true}}
+			for range 2 {
+				if err := tx.Enqueue(batchArgs{N: 99}, unique); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := count(db.Write); n != 4 {
+			t.Fatalf("after commit: %d jobs, want 3 and the unique one once", n)
+		}
+		err = db.InTx(ctx, func(tx *Tx) error {
+			if err := tx.Enqueue(batchArgs{N: 5}, nil); err != nil {
+				return err
+			}
+			return context.Canceled // the use case fails
+		})
+		if err == nil {
+			t.Fatal("failed use case committed")
+		}
+		if n := count(db.Write); n != 4 {
+			t.Fatalf("after a failed use case: %d jobs, want still 4", n)
+		}
+	})
+}
