@@ -208,3 +208,61 @@ func (s *Service) processDueBatch(ctx context.Context, ids []string, n int) ([]R
 	}
 	return failed, nil
 }
+
+// ProcessDueBatchArgs is the job that renews, expires or lapses a batch of
+// subscriptions whose term ended on or before Day, in one transaction; the
+// scheduler enqueues one per DefaultRunBatch subscriptions.
+type ProcessDueBatchArgs struct {
+	SubscriptionIDs []string `json:"subscription_ids" river:"unique"`
+	Day             string   `json:"day" river:"unique"`
+}
+
+// Kind names the job.
+func (ProcessDueBatchArgs) Kind() string { return "subscription.process_due_batch" }
+
+// InsertOpts makes the job unique per batch and day, so a second billing
+// run on the same day adds nothing.
+func (ProcessDueBatchArgs) InsertOpts() river.InsertOpts {
+	return ProcessDueArgs{}.InsertOpts()
+}
+
+// ProcessDueBatch is ProcessDue for a batch, in one transaction (a failure
+// isolates its subscription). It fails if any subscription failed, so the
+// job is tried again: what was done is then skipped, as already renewed.
+func (s *Service) ProcessDueBatch(ctx context.Context, ids []string) error {
+	if err := s.finishWaitingCharges(ctx, ids); err != nil {
+		return err
+	}
+	failed, err := s.processDueBatch(ctx, ids, 0)
+	if err != nil {
+		return err
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("%d of %d renewals failed; first, subscription %s: %w", len(failed), len(ids), failed[0].SubscriptionID, failed[0].Err)
+	}
+	return nil
+}
+
+// batchDue turns the day's work into jobs: the subscriptions in batches of
+// DefaultRunBatch, the rest as it is.
+func batchDue(work []river.JobArgs) []river.JobArgs {
+	var batches []ProcessDueBatchArgs
+	var rest []river.JobArgs
+	for _, a := range work {
+		p, ok := a.(ProcessDueArgs)
+		if !ok {
+			rest = append(rest, a)
+			continue
+		}
+		if len(batches) == 0 || len(batches[len(batches)-1].SubscriptionIDs) == DefaultRunBatch {
+			batches = append(batches, ProcessDueBatchArgs{Day: p.Day})
+		}
+		b := &batches[len(batches)-1]
+		b.SubscriptionIDs = append(b.SubscriptionIDs, p.SubscriptionID)
+	}
+	out := make([]river.JobArgs, 0, len(batches)+len(rest))
+	for _, b := range batches {
+		out = append(out, b)
+	}
+	return append(out, rest...)
+}

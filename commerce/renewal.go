@@ -362,8 +362,9 @@ func (ProcessDueArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{Queue: "billing", MaxAttempts: 10, UniqueOpts: river.UniqueOpts{ByArgs: true}}
 }
 
-// EnqueueDue enqueues a ProcessDue job for every subscription that falls due
-// on or before day, and returns how many there were.
+// EnqueueDue enqueues the day's work as jobs, the subscriptions that fall
+// due on or before day in ProcessDueBatch jobs of DefaultRunBatch, and
+// returns how many items of work there were.
 func (s *Service) EnqueueDue(ctx context.Context, day fulfill.Date) (int, error) {
 	work, err := s.dueWork(ctx, day)
 	if err != nil || len(work) == 0 {
@@ -371,7 +372,7 @@ func (s *Service) EnqueueDue(ctx context.Context, day fulfill.Date) (int, error)
 	}
 	// In bounded transactions: the jobs are unique per subscription and
 	// day, so a rerun after a failure part way adds only what is missing.
-	for chunk := range slices.Chunk(work, 1000) {
+	for chunk := range slices.Chunk(batchDue(work), 1000) {
 		if err := s.DB.InTx(ctx, func(tx *store.Tx) error {
 			for _, a := range chunk {
 				if err := tx.Enqueue(a, nil); err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/fulfillhq/fulfill"
@@ -38,6 +39,7 @@ func billingCmd(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 	setUsage(fs, billingUsage)
 	date := fs.String("date", "", "the day to run (YYYY-MM-DD); default today")
 	batch := fs.Int("batch", commerce.DefaultRunBatch, "renewals per transaction")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
 	fs.StringVar(&c.Payments, "payments", or(getenv("FULFILL_PAYMENTS"), "test"), "payment provider: test or stripe [FULFILL_PAYMENTS]")
 	fs.StringVar(&c.StripeAPIBase, "stripe-api-base", getenv("FULFILL_STRIPE_API_BASE"), "Stripe API base URL [FULFILL_STRIPE_API_BASE]")
 	fs.StringVar(&c.SellerCountry, "seller-country", or(getenv("FULFILL_SELLER_COUNTRY"), "US"), "the seller's country, for tax [FULFILL_SELLER_COUNTRY]")
@@ -91,6 +93,17 @@ func billingCmd(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 				os.Exit(3)
 			}
 		}
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	bar := newProgressBar(stderr, "billing run")
 	bar.unit = "items"
