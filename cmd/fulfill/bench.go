@@ -721,16 +721,19 @@ func bareCopy(ctx context.Context, db *store.DB, t string) (bareTable, error) {
 			quoteIdent(copyName), quoteIdent(t))); err != nil {
 			return bt, err
 		}
-		rows, err := db.Write.QueryContext(ctx, `SELECT column_name, data_type, udt_name FROM information_schema.columns
+		rows, err := db.Write.QueryContext(ctx, `SELECT column_name, data_type, udt_name, COALESCE(character_maximum_length, 1) FROM information_schema.columns
 			WHERE table_schema = current_schema() AND table_name = $1 AND is_generated = 'NEVER' ORDER BY ordinal_position`, t)
 		if err != nil {
 			return bt, err
 		}
-		type col struct{ name, typ, udt string }
+		type col struct {
+			name, typ, udt string
+			bits           int
+		}
 		var cols []col
 		for rows.Next() {
 			var c col
-			if err := rows.Scan(&c.name, &c.typ, &c.udt); err != nil {
+			if err := rows.Scan(&c.name, &c.typ, &c.udt, &c.bits); err != nil {
 				rows.Close()
 				return bt, err
 			}
@@ -746,6 +749,9 @@ func bareCopy(ctx context.Context, db *store.DB, t string) (bareTable, error) {
 					return bt, err
 				}
 				k = "enum:" + label
+			}
+			if k == "bit" {
+				k = "bit:" + strings.Repeat("0", c.bits)
 			}
 			names = append(names, c.name)
 			bt.columns = append(bt.columns, bareColumn{kind: k})
@@ -842,6 +848,10 @@ func pgKind(typ string) string {
 		return "array"
 	case "USER-DEFINED":
 		return "enum"
+	case "bit", "bit varying":
+		return "bit"
+	case "uuid":
+		return "uuid"
 	}
 	return "text"
 }
@@ -891,6 +901,12 @@ func (c bareColumn) value(unique string, n int64, now time.Time) any {
 		return "{}"
 	case strings.HasPrefix(k, "enum:"):
 		return strings.TrimPrefix(k, "enum:")
+	case strings.HasPrefix(k, "bit:"):
+		return strings.TrimPrefix(k, "bit:")
+	case k == "uuid":
+		b := make([]byte, 16)
+		rand.Read(b)
+		return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 	}
 	return pad(unique)
 }
