@@ -168,7 +168,28 @@ func (s *Service) RecognizeRevenue(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	n := 0
-	err = s.DB.InTx(ctx, func(tx *store.Tx) error {
+	// In bounded batches, never one transaction over the whole book: a
+	// batch posts only what is not yet recognised, so a rerun after a
+	// failure part way posts nothing twice.
+	for len(ids) > 0 {
+		chunk := ids[:min(RecognizeBatch, len(ids))]
+		ids = ids[len(chunk):]
+		k, err := s.recognizeBatch(ctx, chunk)
+		n += k
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// RecognizeBatch is how many invoices one transaction of revenue
+// recognition posts.
+const RecognizeBatch = 500
+
+func (s *Service) recognizeBatch(ctx context.Context, ids []string) (int, error) {
+	n := 0
+	err := s.DB.InTx(ctx, func(tx *store.Tx) error {
 		n = 0 // a rerun of the transaction counts anew
 		for _, id := range ids {
 			inv, err := tx.Invoice(id)

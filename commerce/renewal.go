@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"github.com/riverqueue/river"
 
@@ -361,21 +362,29 @@ func (ProcessDueArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{Queue: "billing", MaxAttempts: 10, UniqueOpts: river.UniqueOpts{ByArgs: true}}
 }
 
-// EnqueueDue enqueues a ProcessDue job for every subscription that falls due
-// on or before day, and returns how many there were.
+// EnqueueDue enqueues the day's work as jobs, the subscriptions that fall
+// due on or before day in ProcessDueBatch jobs of DefaultRunBatch, and
+// returns how many items of work there were.
 func (s *Service) EnqueueDue(ctx context.Context, day fulfill.Date) (int, error) {
 	work, err := s.dueWork(ctx, day)
 	if err != nil || len(work) == 0 {
 		return 0, err
 	}
-	return len(work), s.DB.InTx(ctx, func(tx *store.Tx) error {
-		for _, a := range work {
-			if err := tx.Enqueue(a, nil); err != nil {
-				return err
+	// In bounded transactions: the jobs are unique per subscription and
+	// day, so a rerun after a failure part way adds only what is missing.
+	for chunk := range slices.Chunk(batchDue(work), 1000) {
+		if err := s.DB.InTx(ctx, func(tx *store.Tx) error {
+			for _, a := range chunk {
+				if err := tx.Enqueue(a, nil); err != nil {
+					return err
+				}
 			}
+			return nil
+		}); err != nil {
+			return 0, err
 		}
-		return nil
-	})
+	}
+	return len(work), nil
 }
 
 // dueWork lists, in the order it must run, what falls due on day: renewals,
@@ -431,6 +440,24 @@ func (s *Service) ProcessDue(ctx context.Context, id string) error {
 	}
 	var pending *store.PaymentAttempt
 	err = s.DB.InTx(ctx, func(tx *store.Tx) error {
+		var err error
+		pending, err = s.processDueIn(tx, id)
+		return err
+	})
+	if err != nil || pending == nil {
+		return err
+	}
+	_, err = s.settle(ctx, pending)
+	return err
+}
+
+// processDueIn is ProcessDue's transaction: it renews, expires or lapses
+// the subscription in tx, or leaves it as it is when that is already done
+// (its term runs past today), so a rerun of the day renews nothing twice.
+// A renewal to charge by card is returned, for settle after the commit.
+func (s *Service) processDueIn(tx *store.Tx, id string) (*store.PaymentAttempt, error) {
+	var pending *store.PaymentAttempt
+	err := func() error {
 		sub, err := tx.Subscription(id)
 		if err != nil {
 			return err
@@ -462,12 +489,8 @@ func (s *Service) ProcessDue(ctx context.Context, id string) error {
 		if busy, err := tx.PendingPaymentFor(sub.ID); err != nil || busy {
 			return err // the renewal's charge is under way; its completer finishes it
 		}
-		_, pending, err = s.renew(tx, sub, System, "auto_renew", nil, "", true, fulfill.NewIDFor(ctx, "pat"))
+		_, pending, err = s.renew(tx, sub, System, "auto_renew", nil, "", true, fulfill.NewIDFor(tx.Context(), "pat"))
 		return err
-	})
-	if err != nil || pending == nil {
-		return err
-	}
-	_, err = s.settle(ctx, pending)
-	return err
+	}()
+	return pending, err
 }

@@ -161,6 +161,15 @@ func (w *processDueWorker) Work(ctx context.Context, job *river.Job[commerce.Pro
 	return w.svc.ProcessDue(ctx, job.Args.SubscriptionID)
 }
 
+type processDueBatchWorker struct {
+	river.WorkerDefaults[commerce.ProcessDueBatchArgs]
+	svc *commerce.Service
+}
+
+func (w *processDueBatchWorker) Work(ctx context.Context, job *river.Job[commerce.ProcessDueBatchArgs]) error {
+	return w.svc.ProcessDueBatch(ctx, job.Args.SubscriptionIDs)
+}
+
 // BillingRunArgs is the daily job that enqueues what falls due today.
 type BillingRunArgs struct{}
 
@@ -201,6 +210,7 @@ type SimulatedClock interface {
 func New(cfg Config) (*Runner, error) {
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &processDueWorker{svc: cfg.Service})
+	river.AddWorker(workers, &processDueBatchWorker{svc: cfg.Service})
 	river.AddWorker(workers, &billingRunWorker{svc: cfg.Service, clock: cfg.Clock})
 	river.AddWorker(workers, &reconcileWorker{svc: cfg.Service})
 	river.AddWorker(workers, &dunningWorker{svc: cfg.Service})

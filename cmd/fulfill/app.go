@@ -39,6 +39,8 @@ Usage:
                                        add a staff account for the admin console (/admin)
   fulfill loadtest [--customers N] [--clients N] [--duration D]
                                        seed a database, load the web pages, print latencies
+  fulfill bench    [--quick] [--json] [--database-url URL]
+                                       start a server, load it, print rates beside bare baselines
   fulfill probe    --server URL        buy, activate, sync and download a license as the
                                        probe customer; exit 1 on the first failure
   fulfill backup   FILE                online SQLite backup (PostgreSQL: pg_dump)
@@ -103,6 +105,10 @@ func command(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 		return loadtestCmd(ctx, args[1:], stdout, stderr, getenv)
 	case "probe":
 		return probeCmd(ctx, args[1:], stdout, stderr, getenv)
+	case "bench":
+		return benchCmd(ctx, args[1:], stdout, stderr, getenv)
+	case "bench-bare-server": // bench's baseline of start-up and memory
+		return benchBareServer(ctx, args[1:], stderr, getenv)
 	case "backup":
 		return backupCmd(ctx, args[1:], stdout, stderr, getenv)
 	case "restore":
@@ -247,6 +253,10 @@ type Config struct {
 	// TestAdvanceLease (tests only, FULFILL_TEST_ADVANCE_LEASE) shortens
 	// the lease of a clock advance; zero keeps the default.
 	TestAdvanceLease time.Duration
+	// Unthrottled (tests and `fulfill bench` only, FULFILL_BENCH_UNTHROTTLED=1)
+	// lifts the per-address and per-instance limits of the instance
+	// endpoints, which one loopback load generator would otherwise hit.
+	Unthrottled bool
 }
 
 // String prints the config with secrets redacted.

@@ -179,6 +179,7 @@ type progressBar struct {
 	unit     string // what is counted, "rows" unless set
 	terminal bool
 	last     time.Time
+	start    time.Time // the first update, for the rate and the time left
 	lastPct  int
 	drawn    bool
 }
@@ -197,11 +198,14 @@ func (p *progressBar) update(done, total int) {
 	if total == 0 {
 		return
 	}
+	if p.start.IsZero() {
+		p.start = time.Now()
+	}
 	pct := done * 100 / total
 	if !p.terminal {
 		if pct/10 != p.lastPct/10 || done == total {
 			if pct != p.lastPct {
-				fmt.Fprintf(p.w, "%s: %d/%d %s (%d%%)\n", p.label, done, total, or(p.unit, "rows"), pct)
+				fmt.Fprintf(p.w, "%s: %d/%d %s (%d%%)%s\n", p.label, done, total, or(p.unit, "rows"), pct, p.rate(done, total))
 			}
 		}
 		p.lastPct = pct
@@ -217,8 +221,22 @@ func (p *progressBar) update(done, total int) {
 	if fill < width {
 		bar += ">" + strings.Repeat(" ", width-fill-1)
 	}
-	fmt.Fprintf(p.w, "\r%s [%s] %d/%d", p.label, bar, done, total)
+	fmt.Fprintf(p.w, "\r%s [%s] %d/%d%s\x1b[K", p.label, bar, done, total, p.rate(done, total))
 	p.drawn = true
+}
+
+// rate is ", 1234/s, 56s left" once there is something to measure.
+func (p *progressBar) rate(done, total int) string {
+	el := time.Since(p.start)
+	if done == 0 || el < 100*time.Millisecond {
+		return ""
+	}
+	r := float64(done) / el.Seconds()
+	if done >= total {
+		return fmt.Sprintf(", %.0f/s, took %s", r, el.Round(100*time.Millisecond))
+	}
+	left := time.Duration(float64(total-done) / r * float64(time.Second))
+	return fmt.Sprintf(", %.0f/s, %s left", r, left.Round(time.Second))
 }
 
 // done ends the bar's line.

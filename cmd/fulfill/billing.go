@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/fulfillhq/fulfill"
@@ -11,13 +13,17 @@ import (
 	"github.com/fulfillhq/fulfill/commerce"
 )
 
-const billingUsage = `Usage: fulfill billing run [--date YYYY-MM-DD] [--data-dir DIR | --database-url URL]
+const billingUsage = `Usage: fulfill billing run [--date YYYY-MM-DD] [--batch N] [--data-dir DIR | --database-url URL]
 
 Does now, in order, what falls due on the date (default today): renewals and
 expiries with their true-ups, quarterly seat reconciliations, payment retries
 of failed renewals, and revenue recognition. The running server does the same
-every hour; this runs it by hand, with a progress bar. Emails it causes are
-queued for the server to send.
+every hour; this runs it by hand, with a progress bar (rate and time left).
+Emails it causes are queued for the server to send.
+
+Renewals are done --batch at a time, one transaction each; a renewal that
+fails is left out (and listed) and the run goes on. A run that is stopped or
+killed is resumed by running it again: nothing is renewed twice.
 `
 
 func billingCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
@@ -32,6 +38,8 @@ func billingCmd(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 	fs, c := flags("billing run", stderr, getenv)
 	setUsage(fs, billingUsage)
 	date := fs.String("date", "", "the day to run (YYYY-MM-DD); default today")
+	batch := fs.Int("batch", commerce.DefaultRunBatch, "renewals per transaction")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
 	fs.StringVar(&c.Payments, "payments", or(getenv("FULFILL_PAYMENTS"), "test"), "payment provider: test or stripe [FULFILL_PAYMENTS]")
 	fs.StringVar(&c.StripeAPIBase, "stripe-api-base", getenv("FULFILL_STRIPE_API_BASE"), "Stripe API base URL [FULFILL_STRIPE_API_BASE]")
 	fs.StringVar(&c.SellerCountry, "seller-country", or(getenv("FULFILL_SELLER_COUNTRY"), "US"), "the seller's country, for tax [FULFILL_SELLER_COUNTRY]")
@@ -40,6 +48,9 @@ func billingCmd(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 	c.StripeSecretKey = getenv("FULFILL_STRIPE_SECRET_KEY")
 	if err := parseFlags(fs, args[1:], stdout); err != nil {
 		return err
+	}
+	if *batch < 1 || *batch > 10000 {
+		return usageError{"--batch: want 1 to 10000"}
 	}
 	country, err := checkCountry("--seller-country", c.SellerCountry)
 	if err != nil {
@@ -75,10 +86,34 @@ func billingCmd(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 	})
 	svc := &commerce.Service{DB: db, Clock: clock, Payments: payments, Tax: billing.DefaultTaxTable(c.SellerCountry), Keys: c.keyStore(),
 		PublicURL: publicURL}
+	if fp := failpoint(getenv); fp != "" {
+		// Tests only: die at a named point (billing-batch-N), like a crash.
+		svc.Failpoint = func(name string) {
+			if name == fp {
+				os.Exit(3)
+			}
+		}
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	bar := newProgressBar(stderr, "billing run")
 	bar.unit = "items"
-	sum, err := svc.RunDue(ctx, day, bar.update)
+	sum, err := svc.RunDueWith(ctx, day, commerce.RunOptions{Batch: *batch, Progress: bar.update})
 	bar.done()
+	if sum != nil {
+		for _, f := range sum.Failed {
+			fmt.Fprintf(stderr, "subscription %s: %v\n", f.SubscriptionID, f.Err)
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("billing run for %s: %w", day, err)
 	}

@@ -23,7 +23,7 @@ func TestEveryCommandHelpExitsZeroWithUsage(t *testing.T) {
 		{"license"}, {"license", "verify"}, {"instance"}, {"instance", "activate"}, {"instance", "sync"},
 		{"instance", "export-usage"}, {"instance", "status"}, {"saas-receiver"}, {"billing"}, {"billing", "run"},
 		{"import"}, {"export"}, {"admin"}, {"admin", "create-user"}, {"loadtest"}, {"probe"}, {"backup"}, {"restore"},
-		{"migrate-data"}, {"version"},
+		{"migrate-data"}, {"version"}, {"bench"},
 	}
 	type helpCase struct {
 		args []string

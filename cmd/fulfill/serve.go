@@ -95,6 +95,7 @@ func parseServe(args []string, stdout, stderr io.Writer, getenv func(string) str
 	c.StripeWebhooks = getenv("FULFILL_STRIPE_WEBHOOK_SECRETS")
 	c.StripePublishable = getenv("FULFILL_STRIPE_PUBLISHABLE_KEY")
 	c.Failpoint = failpoint(getenv)
+	c.Unthrottled = getenv("FULFILL_BENCH_UNTHROTTLED") == "1"
 	if d, err := time.ParseDuration(getenv("FULFILL_TEST_ADVANCE_LEASE")); err == nil && d > 0 {
 		c.TestAdvanceLease = d
 	}
@@ -376,6 +377,9 @@ func handlers(ctx context.Context, c *Config, svc *commerce.Service, db *store.D
 	c.Seller.Country = c.SellerCountry
 	a := &api.Server{Svc: svc, DB: db, Jobs: runner, Keys: ks, Seller: c.Seller, Logger: log,
 		Wall: fulfill.ClockFunc(time.Now), Lease: c.IdempotencyLease, ClientIP: proxies}
+	if c.Unthrottled {
+		a.InstanceLimits = unthrottled()
+	}
 	if wh := newStripeWebhook(c.StripeWebhooks); wh != nil {
 		a.StripeWebhook = wh
 	}

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"testing"
+)
+
+func init() {
+	// bench starts its server and billing run as child processes: in
+	// tests, this binary re-run as fulfill (see TestMain).
+	benchExec = func(args []string) *exec.Cmd {
+		a, _ := json.Marshal(args)
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), "FULFILL_TEST_CHILD=1", "FULFILL_TEST_ARGS="+string(a))
+		return cmd
+	}
+}
+
+// Issue 18, acceptance 1: `fulfill bench --quick --json` runs (here shorter
+// still) and prints JSON with every workload, each measured beside its
+// baseline, and the start-up, memory and drain figures. No thresholds: the
+// machine running tests is shared and noisy.
+func TestBenchQuickJSONHasEveryWorkload(t *testing.T) {
+	t.Parallel()
+	var out, errOut bytes.Buffer
+	err := Main(context.Background(), []string{"bench", "--quick", "--json", "--duration", "1s", "--renewals", "200", "--data-dir", t.TempDir()},
+		&out, &errOut, env(nil))
+	if err != nil {
+		t.Fatalf("bench: %v\n%s", err, errOut.String())
+	}
+	var r struct {
+		Workloads []struct {
+			Name         string
+			Rate         float64
+			P99          float64 `json:"p99_ms"`
+			Baseline     string
+			BaselineRate float64 `json:"baseline_rate"`
+			Ratio        float64
+		}
+		StartupMS float64 `json:"startup_ms"`
+		RSSIdleMB float64 `json:"rss_idle_mb"`
+		RSSLoadMB float64 `json:"rss_load_mb"`
+		JobsLeft  *int    `json:"jobs_left"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		t.Fatalf("bench --json printed no JSON: %v\n%s", err, out.String())
+	}
+	want := map[string]bool{"purchase": true, "seat_link": true, "billing_run": true, "verify": true, "sign": true, "portal_page": true}
+	for _, w := range r.Workloads {
+		if !want[w.Name] {
+			t.Errorf("unexpected or repeated workload %q", w.Name)
+		}
+		delete(want, w.Name)
+		if w.Rate <= 0 || w.BaselineRate <= 0 || w.Baseline == "" || w.Ratio <= 0 {
+			t.Errorf("workload %s: %+v, want rates > 0 beside a named baseline", w.Name, w)
+		}
+	}
+	for name := range want {
+		t.Errorf("workload %s missing", name)
+	}
+	if r.StartupMS <= 0 || r.RSSIdleMB <= 0 || r.RSSLoadMB < r.RSSIdleMB || r.JobsLeft == nil {
+		t.Errorf("start-up %.1f ms, memory %.1f / %.1f MB, jobs left %v", r.StartupMS, r.RSSIdleMB, r.RSSLoadMB, r.JobsLeft)
+	}
+}
