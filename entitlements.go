@@ -3,7 +3,6 @@ package fulfill
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"regexp"
 	"slices"
 	"strconv"
@@ -117,7 +116,7 @@ func (e *Entitlements) UnmarshalJSON(data []byte) error {
 	}
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(data, &raw); err != nil {
-		return fmt.Errorf("entitlements: want an object of true or integers: %w", err)
+		return FieldError(EInvalidType, "entitlements", "entitlements must be an object of flags (true) and limits (integers).")
 	}
 	for k, v := range raw {
 		switch s := string(bytes.TrimSpace(v)); s {
@@ -127,7 +126,7 @@ func (e *Entitlements) UnmarshalJSON(data []byte) error {
 		default:
 			n, err := strconv.ParseInt(s, 10, 64)
 			if err != nil {
-				return fmt.Errorf("entitlements: %q must be true or an integer limit, not %s", k, s)
+				return FieldError(EInvalidType, "entitlements", "Entitlement %q must be true (a flag) or a whole-number limit.", k)
 			}
 			if e.Limits == nil {
 				e.Limits = map[string]int64{}

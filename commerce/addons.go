@@ -8,6 +8,7 @@ import (
 
 	"github.com/fulfillhq/fulfill"
 	"github.com/fulfillhq/fulfill/billing"
+	"github.com/fulfillhq/fulfill/license"
 	"github.com/fulfillhq/fulfill/store"
 )
 
@@ -156,4 +157,99 @@ func addOnsIf(action string, sub *fulfill.Subscription) []fulfill.SubscriptionAd
 		return sub.AddOns
 	}
 	return nil
+}
+
+// licenseGrants is what a subscription's license carries beside its seats:
+// its add-ons and its resolved entitlements, read in the caller's
+// transaction (so a change made in it is included).
+func (s *Service) licenseGrants(tx *store.Tx, sub *fulfill.Subscription) (license.Payload, error) {
+	addOns, err := tx.SubscriptionAddOns(sub.ID)
+	if err != nil {
+		return license.Payload{}, err
+	}
+	plan, err := tx.PlanByID(sub.PlanID)
+	if err != nil {
+		return license.Payload{}, err
+	}
+	e := entitlementsOf(plan, addOns)
+	return license.Payload{AddOns: AddOnQuantities(addOns), Features: e.Flags, Limits: e.Limits}, nil
+}
+
+// AddOnInput is a new catalog add-on.
+type AddOnInput struct {
+	Code         string
+	Name         string
+	Pricing      string // PricingPerSeat, PricingPerUnit, PricingOneOff
+	Kinds        []string
+	Prices       map[string]int64
+	Entitlements fulfill.Entitlements
+}
+
+// CreateAddOn adds an add-on to the catalog. Its price and entitlements
+// reach a subscription when it buys the add-on and hold until renewal.
+func (s *Service) CreateAddOn(ctx context.Context, actor Actor, in AddOnInput) (*fulfill.AddOn, error) {
+	a, err := newAddOn(in)
+	if err != nil {
+		return nil, err
+	}
+	err = s.DB.InTx(ctx, func(tx *store.Tx) error {
+		if err := tx.InsertAddOn(a, s.now()); err != nil {
+			return err
+		}
+		return s.audit(tx, actor, "add_on.create", "add_on", a.Code, map[string]any{"pricing": a.Pricing, "kinds": a.Kinds,
+			"prices": a.Prices, "entitlements": a.Entitlements}, "")
+	})
+	if err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+func newAddOn(in AddOnInput) (*fulfill.AddOn, error) {
+	if !codeRE.MatchString(in.Code) {
+		return nil, fulfill.FieldError(fulfill.EInvalid, "code", "An add-on code is 1 to 63 lower-case letters, digits and dashes.")
+	}
+	name := strings.TrimSpace(in.Name)
+	if name == "" {
+		return nil, fulfill.FieldError(fulfill.ERequired, "name", "An add-on needs a name.")
+	}
+	if fulfill.TextLen(name) > 200 {
+		return nil, fulfill.FieldError(fulfill.EOutOfRange, "name", "At most 200 characters.")
+	}
+	switch in.Pricing {
+	case fulfill.PricingPerSeat, fulfill.PricingPerUnit, fulfill.PricingOneOff:
+	default:
+		return nil, fulfill.FieldError(fulfill.EInvalid, "pricing", "Pricing must be %q, %q or %q.",
+			fulfill.PricingPerSeat, fulfill.PricingPerUnit, fulfill.PricingOneOff)
+	}
+	kinds := in.Kinds
+	if len(kinds) == 0 {
+		kinds = []string{fulfill.KindSelfManaged, fulfill.KindSaaS}
+	}
+	for _, k := range kinds {
+		if k != fulfill.KindSelfManaged && k != fulfill.KindSaaS {
+			return nil, fulfill.FieldError(fulfill.EInvalid, "kinds", "A kind is %q or %q.", fulfill.KindSelfManaged, fulfill.KindSaaS)
+		}
+	}
+	kinds = slices.Compact(slices.Sorted(slices.Values(kinds)))
+	if len(in.Prices) == 0 {
+		return nil, fulfill.FieldError(fulfill.ERequired, "prices", "An add-on needs a price in at least one currency.")
+	}
+	for cur, amt := range in.Prices {
+		if billing.ValidateCurrency(cur) != nil {
+			return nil, fulfill.FieldError(fulfill.EInvalid, "prices", "%q is not an ISO 4217 currency code.", cur)
+		}
+		if amt < 0 || amt > 100_000_000_00 {
+			return nil, fulfill.FieldError(fulfill.EOutOfRange, "prices", "The %s price must be between 0 and 10000000000.", cur)
+		}
+	}
+	if err := in.Entitlements.Validate("entitlements"); err != nil {
+		return nil, err
+	}
+	a := &fulfill.AddOn{Code: in.Code, Name: name, Recurring: in.Pricing != fulfill.PricingOneOff, Prices: in.Prices,
+		Pricing: in.Pricing, Kinds: kinds, Entitlements: in.Entitlements}
+	if a.Recurring {
+		a.TermMonths = 12 // informative: a recurring add-on follows its subscription's term
+	}
+	return a, nil
 }
