@@ -3,6 +3,7 @@ package api_test
 import (
 	"maps"
 	"testing"
+	"time"
 
 	"github.com/fulfillhq/fulfill/internal/dbtest"
 )
@@ -170,6 +171,111 @@ func TestAddOnEntitlementsResolveIntoTheLicense(t *testing.T) {
 			if p.Code == "sm-bad" {
 				t.Fatal("a refused plan was stored")
 			}
+		}
+	})
+}
+
+// An add-on bought by card is charged in atomic phases, as a seat addition:
+// the intent is recorded (a pending attempt) before the provider answers,
+// with nothing applied yet; the outcome then applies it. A retry with the
+// same Idempotency-Key replays the answer without a second charge.
+func TestAddOnChargeRunsInPhasesAndReplaysByIdempotencyKey(t *testing.T) {
+	t.Parallel()
+	dbtest.ForEachParallel(t, func(t *testing.T, url string) {
+		e := newEnv(t, url, "2026-01-01")
+		cus := e.customer("US", "")
+		var p purchase
+		e.must(201, "POST", "/api/v1/subscriptions", map[string]any{"customer_id": cus, "plan": "sm-premium", "seats": 10,
+			"payment_method": "pm_card_visa"}, &p)
+		sub := p.Subscription.ID
+		e.pay.Latency = 3 * time.Second
+		body := map[string]any{"add_on": "duo-pro", "quantity": 5}
+		type answer struct {
+			code int
+			ch   addOnChange
+		}
+		done := make(chan answer, 1)
+		go func() {
+			var a answer
+			a.code = e.do("POST", "/api/v1/subscriptions/"+sub+"/add_ons", body, &a.ch, "Idempotency-Key", "addon-1")
+			done <- a
+		}()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			counts, err := e.db.PaymentAttemptCounts(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if counts["pending"] == 1 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no pending attempt: %v", counts)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		var mid addOnChange
+		e.must(200, "GET", "/api/v1/subscriptions/"+sub, nil, &mid.Subscription)
+		if len(mid.Subscription.AddOns) != 0 {
+			t.Fatalf("add-ons applied before the charge's outcome: %+v", mid.Subscription.AddOns)
+		}
+		first := <-done
+		if first.code != 200 || first.ch.Invoice.Total != 5*22800 || first.ch.Invoice.Status != "paid" {
+			t.Fatalf("add-on purchase: %d %+v", first.code, first.ch.Invoice)
+		}
+		e.pay.Latency = 0
+		var again addOnChange
+		if code := e.do("POST", "/api/v1/subscriptions/"+sub+"/add_ons", body, &again, "Idempotency-Key", "addon-1"); code != 200 ||
+			again.Invoice.ID != first.ch.Invoice.ID {
+			t.Fatalf("replay: %d invoice %s, want 200 %s", code, again.Invoice.ID, first.ch.Invoice.ID)
+		}
+		if n := e.pay.Charges(); n != 2 {
+			t.Fatalf("%d charges, want 2 (purchase and add-on)", n)
+		}
+	})
+}
+
+// Upgrade and true-up keep the add-ons: after an upgrade the license still
+// carries them, and the renewal bills the true-up, the plan and the add-on.
+// A plan's new version changes its entitlements for new terms only.
+func TestAddOnsSurviveUpgradeTrueUpAndPlanVersions(t *testing.T) {
+	t.Parallel()
+	dbtest.ForEachParallel(t, func(t *testing.T, url string) {
+		e := newEnv(t, url, "2026-01-01")
+		e.must(201, "POST", "/api/v1/plans", map[string]any{"code": "sm-team", "name": "Team", "kind": "self_managed",
+			"prices": map[string]int{"USD": 10000}, "entitlements": map[string]any{"sso": true}}, nil)
+		cus := e.customer("US", "")
+		var p purchase
+		e.must(201, "POST", "/api/v1/subscriptions", map[string]any{"customer_id": cus, "plan": "sm-team", "seats": 10,
+			"payment_method": "pm_card_visa"}, &p)
+		sub := p.Subscription.ID
+		e.must(200, "POST", "/api/v1/subscriptions/"+sub+"/add_ons", map[string]any{"add_on": "duo-pro", "quantity": 10}, nil)
+		// Version 2 drops sso and grants max_projects: the running term keeps version 1's.
+		e.must(201, "POST", "/api/v1/plans", map[string]any{"code": "sm-team", "name": "Team", "kind": "self_managed",
+			"prices": map[string]int{"USD": 10000}, "entitlements": map[string]any{"max_projects": 50}}, nil)
+		e.must(200, "POST", "/api/v1/subscriptions/"+sub+"/seats", map[string]any{"seats": 11}, nil)
+		lic := e.license(sub)
+		if _, ok := lic.Limit("max_projects"); ok || !lic.Entitled("sso") || lic.AddOns["duo-pro"] != 10 {
+			t.Fatalf("mid-term license: features %v limits %v add_ons %v; want version 1's sso and duo-pro 10", lic.Features, lic.Limits, lic.AddOns)
+		}
+		e.must(201, "POST", "/api/v1/seat_reports", map[string]any{"subscription_id": sub, "date": "2026-01-01", "max_users": 13, "billable_users": 11}, nil)
+		e.advance("2027-01-01")
+		var invs struct{ Data []invoice }
+		e.must(200, "GET", "/api/v1/invoices?subscription_id="+sub+"&limit=1", nil, &invs)
+		inv := invs.Data[0]
+		if tu, add := linesOf(inv, "trueup"), linesOf(inv, "addon"); len(tu) != 1 || tu[0].Quantity != 2 || len(add) != 1 || add[0].Quantity != 10 ||
+			add[0].Amount != 10*22800 {
+			t.Fatalf("renewal lines = %+v", inv.Lines)
+		}
+		lic = e.license(sub)
+		if n, ok := lic.Limit("max_projects"); !ok || n != 50 || lic.Entitled("sso") || lic.AddOns["duo-pro"] != 10 || lic.TrueUpQuantity != 2 {
+			t.Fatalf("renewed license: features %v limits %v add_ons %v trueup %d", lic.Features, lic.Limits, lic.AddOns, lic.TrueUpQuantity)
+		}
+
+		// An upgrade keeps the add-ons in the license.
+		e.must(200, "POST", "/api/v1/subscriptions/"+sub+"/plan", map[string]any{"plan": "sm-ultimate"}, nil)
+		if lic = e.license(sub); lic.Plan != "sm-ultimate" || lic.AddOns["duo-pro"] != 10 {
+			t.Fatalf("upgraded license plan %s add_ons %v", lic.Plan, lic.AddOns)
 		}
 	})
 }
