@@ -2,10 +2,13 @@ package api_test
 
 import (
 	"maps"
+	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/fulfillhq/fulfill/internal/dbtest"
+	"github.com/fulfillhq/fulfill/jobs"
+	"github.com/fulfillhq/fulfill/saas/receiver"
 )
 
 type addOnPreview struct {
@@ -277,5 +280,30 @@ func TestAddOnsSurviveUpgradeTrueUpAndPlanVersions(t *testing.T) {
 		if lic = e.license(sub); lic.Plan != "sm-ultimate" || lic.AddOns["duo-pro"] != 10 {
 			t.Fatalf("upgraded license plan %s add_ons %v", lic.Plan, lic.AddOns)
 		}
+	})
+}
+
+// SaaS provisioning sends the add-ons: buying 5 duo-pro seats for a SaaS
+// subscription provisions the namespace again with add_ons {"duo-pro": 5}.
+func TestAddOnProvisionedToSaaSNamespace(t *testing.T) {
+	t.Parallel()
+	dbtest.ForEachParallel(t, func(t *testing.T, url string) {
+		rcv := receiver.New("")
+		product := httptest.NewServer(rcv)
+		t.Cleanup(product.Close)
+		e := newEnv(t, url, "2026-01-01", func(c *jobs.Config) { c.ProvisioningURL = product.URL })
+		rcv.SetJWKSURL(e.srv.URL + "/.well-known/jwks.json")
+		cus := e.customer("US", "")
+		var p purchase
+		e.must(201, "POST", "/api/v1/subscriptions", map[string]any{"customer_id": cus, "plan": "saas-premium", "seats": 20,
+			"payment_method": "pm_card_visa", "namespace": "acme-ai"}, &p)
+		waitFor(t, "provisioned", 20*time.Second, func() bool { return rcv.Namespaces()["acme-ai"].Seats == 20 })
+		if got := rcv.Namespaces()["acme-ai"].AddOns; len(got) != 0 {
+			t.Fatalf("add_ons before any purchase = %v", got)
+		}
+		e.must(200, "POST", "/api/v1/subscriptions/"+p.Subscription.ID+"/add_ons", map[string]any{"add_on": "duo-pro", "quantity": 5}, nil)
+		waitFor(t, "add-on provisioned", 20*time.Second, func() bool {
+			return maps.Equal(rcv.Namespaces()["acme-ai"].AddOns, map[string]int{"duo-pro": 5})
+		})
 	})
 }
