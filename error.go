@@ -28,6 +28,7 @@ const (
 
 	// Codes of one domain, each saying what went wrong more precisely.
 	EUnknownPlan           = "unknown_plan"            // 422: no such plan in the catalog
+	EUnknownAddOn          = "unknown_add_on"          // 422: no such add-on in the catalog
 	EDowngradeNotAllowed   = "downgrade_not_allowed"   // 422: a mid-term change to a cheaper plan
 	EActivationCodeInvalid = "activation_code_invalid" // 404: no such (or a spent) activation code
 	ESubscriptionExpired   = "subscription_expired"    // 409: the subscription's term has ended

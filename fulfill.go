@@ -29,16 +29,25 @@ type Plan struct {
 	Kind       string           `json:"kind"`
 	TermMonths int              `json:"term_months"`
 	Prices     map[string]int64 `json:"prices"`
-	CreatedAt  time.Time        `json:"created_at"`
+	// Entitlements are what the plan grants (flags and limits); a new
+	// version may change them, subscriptions keep their version's until
+	// renewal.
+	Entitlements Entitlements `json:"entitlements"`
+	CreatedAt    time.Time    `json:"created_at"`
 }
 
-// AddOn is an extra sold beside a plan.
+// AddOn is an extra sold beside a plan: priced per seat or per unit for the
+// subscription's term (recurring), or once (one-off), in the plan's
+// currencies, for the plan kinds it lists.
 type AddOn struct {
-	Code       string           `json:"code"`
-	Name       string           `json:"name"`
-	Recurring  bool             `json:"recurring"`
-	TermMonths int              `json:"term_months,omitempty"`
-	Prices     map[string]int64 `json:"prices"`
+	Code         string           `json:"code"`
+	Name         string           `json:"name"`
+	Recurring    bool             `json:"recurring"`
+	TermMonths   int              `json:"term_months,omitempty"`
+	Prices       map[string]int64 `json:"prices"`
+	Pricing      string           `json:"pricing"` // PricingPerSeat, PricingPerUnit, PricingOneOff
+	Kinds        []string         `json:"kinds"`   // plan kinds it fits
+	Entitlements Entitlements     `json:"entitlements"`
 }
 
 // Customer is a billing account: who pays, where, and who to write to.
@@ -96,6 +105,9 @@ type Subscription struct {
 	LicenseID          *string   `json:"license_id"`
 	CreatedAt          time.Time `json:"created_at"`
 	UpdatedAt          time.Time `json:"updated_at"`
+	// AddOns are the add-ons on the subscription, loaded when one
+	// subscription is read (not in lists).
+	AddOns []SubscriptionAddOn `json:"add_ons,omitempty"`
 }
 
 // SubscriptionVersion records one change to a subscription: what, when, by

@@ -28,6 +28,8 @@ type planRequest struct {
 	Kind       string           `json:"kind"`
 	TermMonths *int             `json:"term_months"`
 	Prices     map[string]int64 `json:"prices"`
+	// Entitlements the plan grants: {"sso": true, "max_projects": 100}.
+	Entitlements *fulfill.Entitlements `json:"entitlements"`
 }
 
 func (s *Server) createPlan(w http.ResponseWriter, r *http.Request) error {
@@ -36,6 +38,9 @@ func (s *Server) createPlan(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	in := commerce.PlanInput{Code: req.Code, Name: req.Name, Kind: req.Kind, Prices: req.Prices}
+	if req.Entitlements != nil {
+		in.Entitlements = *req.Entitlements
+	}
 	if req.TermMonths != nil {
 		in.TermMonths = *req.TermMonths
 		if in.TermMonths == 0 {

@@ -88,6 +88,9 @@ type PlanInput struct {
 	Kind       string
 	TermMonths int
 	Prices     map[string]int64
+	// Entitlements the plan grants (flags and limits); a new version may
+	// change them.
+	Entitlements fulfill.Entitlements
 }
 
 // CreatePlan adds a plan; an existing code gets a new version, and
@@ -122,8 +125,11 @@ func (s *Service) CreatePlan(ctx context.Context, actor Actor, in PlanInput) (*f
 			return nil, fulfill.FieldError(fulfill.EOutOfRange, "prices", "The %s price must be between 0 and 10000000000.", cur)
 		}
 	}
+	if err := in.Entitlements.Validate("entitlements"); err != nil {
+		return nil, err
+	}
 	p := &fulfill.Plan{ID: fulfill.NewID("plan"), Code: in.Code, Name: strings.TrimSpace(in.Name), Kind: in.Kind,
-		TermMonths: in.TermMonths, Prices: in.Prices, CreatedAt: s.now()}
+		TermMonths: in.TermMonths, Prices: in.Prices, Entitlements: in.Entitlements, CreatedAt: s.now()}
 	err := s.DB.InTx(ctx, func(tx *store.Tx) error {
 		var before map[string]int64
 		if prev, err := tx.PlanByCode(p.Code); err == nil {
@@ -138,7 +144,8 @@ func (s *Service) CreatePlan(ctx context.Context, actor Actor, in PlanInput) (*f
 		if before != nil {
 			action = "plan.price_change"
 		}
-		return s.audit(tx, actor, action, "plan", p.ID, map[string]any{"code": p.Code, "version": p.Version, "from": before, "to": p.Prices}, "")
+		return s.audit(tx, actor, action, "plan", p.ID, map[string]any{"code": p.Code, "version": p.Version, "from": before, "to": p.Prices,
+			"entitlements": p.Entitlements}, "")
 	})
 	if err != nil {
 		return nil, err
@@ -159,9 +166,14 @@ func (s *Service) LoadDemoCatalog(ctx context.Context) (bool, error) {
 		{Code: "saas-premium", Name: "Premium (SaaS)", Kind: fulfill.KindSaaS, Prices: map[string]int64{"USD": 34800, "EUR": 32400}},
 		{Code: "saas-ultimate", Name: "Ultimate (SaaS)", Kind: fulfill.KindSaaS, Prices: map[string]int64{"USD": 118800, "EUR": 110400}},
 	}
+	both := []string{fulfill.KindSelfManaged, fulfill.KindSaaS}
 	addons := []fulfill.AddOn{
-		{Code: "compute-minutes-1000", Name: "1,000 compute minutes", Recurring: false, Prices: map[string]int64{"USD": 1000, "EUR": 1000}},
-		{Code: "storage-10gb", Name: "10 GB storage", Recurring: true, TermMonths: 12, Prices: map[string]int64{"USD": 6000, "EUR": 5600}},
+		{Code: "compute-minutes-1000", Name: "1,000 compute minutes", Recurring: false, Prices: map[string]int64{"USD": 1000, "EUR": 1000},
+			Pricing: fulfill.PricingOneOff, Kinds: both},
+		{Code: "duo-pro", Name: "Duo Pro", Recurring: true, TermMonths: 12, Prices: map[string]int64{"USD": 22800, "EUR": 21200},
+			Pricing: fulfill.PricingPerSeat, Kinds: both},
+		{Code: "storage-10gb", Name: "10 GB storage", Recurring: true, TermMonths: 12, Prices: map[string]int64{"USD": 6000, "EUR": 5600},
+			Pricing: fulfill.PricingPerUnit, Kinds: both},
 	}
 	err = s.DB.InTx(ctx, func(tx *store.Tx) error {
 		for i := range plans {

@@ -83,6 +83,10 @@ func (s *Service) issueLicense(tx *store.Tx, sub *fulfill.Subscription, cust *fu
 	if sub.Trial {
 		notice = 7
 	}
+	grants, err := s.licenseGrants(tx, sub)
+	if err != nil {
+		return nil, err
+	}
 	l := &fulfill.License{ID: fulfill.NewID("lic"), SubscriptionID: sub.ID, KeyID: signer.KeyID(), Reason: t.reason,
 		Plan: sub.Plan, Seats: sub.Seats, PreviousUserCount: t.previousUserCount, TrueUpQuantity: t.trueUp,
 		StartsAt: sub.StartsOn, ExpiresAt: expires, Trial: sub.Trial, IssuedAt: now}
@@ -94,7 +98,8 @@ func (s *Service) issueLicense(tx *store.Tx, sub *fulfill.Subscription, cust *fu
 		StartsAt: toLicenseDate(sub.StartsOn), ExpiresAt: toLicenseDate(expires),
 		NotifyAdminsAt: toLicenseDate(expires.AddDays(-notice)), NotifyUsersAt: toLicenseDate(expires),
 		BlockChangesAt: toLicenseDate(expires.AddDays(license.GracePeriodDays)),
-		IssuedAt:       now, SubscriptionID: sub.ID, AddOns: map[string]int{}, Trial: sub.Trial,
+		IssuedAt:       now, SubscriptionID: sub.ID, AddOns: grants.AddOns, Trial: sub.Trial,
+		Features: grants.Features, Limits: grants.Limits,
 		CloudLicensing: true, AutoRenew: sub.AutoRenew, SeatReconciliation: sub.SeatReconciliation,
 		GeneratedFromCancellation: t.fromCancellation,
 	}

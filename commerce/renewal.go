@@ -90,6 +90,8 @@ type renewal struct {
 	OldEnd        fulfill.Date     `json:"old_end"`
 	TrueUp        int64            `json:"trueup"`
 	Invoice       *fulfill.Invoice `json:"invoice"`
+	// AddOns are the add-ons of the new term (renewalAddOns).
+	AddOns []fulfill.SubscriptionAddOn `json:"add_ons"`
 }
 
 // renew prices a subscription's next term and invoices it. Paid by card, it
@@ -142,6 +144,11 @@ func (s *Service) renew(tx *store.Tx, sub *fulfill.Subscription, actor Actor, ac
 				plural(trueUp, "user"), usage.MaxUsers, sub.Seats, sub.StartsOn, sub.EndsOn),
 			trueUp, price, sub.StartsOn.Time(), sub.EndsOn.Time()))
 	}
+	addOnLines, addOns, err := renewalAddOns(tx, sub, newSeats, start, end)
+	if err != nil {
+		return nil, nil, err
+	}
+	lines = append(lines, addOnLines...)
 	pm := sub.PaymentMethod
 	if paymentMethod != "" {
 		pm = paymentMethod
@@ -155,7 +162,7 @@ func (s *Service) renew(tx *store.Tx, sub *fulfill.Subscription, actor Actor, ac
 	}
 	r := &renewal{Actor: actor, Action: action, Auto: auto, PlanID: plan.ID, Plan: plan.Code, PlanVersion: plan.Version, UnitAmount: price,
 		Seats: newSeats, StartsOn: start, EndsOn: end, PaymentMethod: pm, OldSeats: sub.Seats, OldStart: sub.StartsOn, OldEnd: sub.EndsOn,
-		TrueUp: trueUp, Invoice: inv}
+		TrueUp: trueUp, Invoice: inv, AddOns: addOns}
 	if credit := min(cust.Credit, inv.Total); pm != PayByInvoice && inv.Total > credit {
 		if credit > 0 {
 			cust.Credit -= credit
@@ -223,6 +230,12 @@ func (s *Service) recordRenewal(tx *store.Tx, cust *fulfill.Customer, sub *fulfi
 	}
 	if err := tx.UpdateSubscription(sub, store.Change{Action: r.Action, Actor: string(r.Actor), Reason: reason, InvoiceID: &inv.ID, At: s.now()}); err != nil {
 		return nil, err
+	}
+	if r.AddOns != nil { // nil: an intent recorded before add-ons renewed
+		sub.AddOns = r.AddOns
+		if err := tx.SetSubscriptionAddOns(sub.ID, r.AddOns, s.now()); err != nil {
+			return nil, err
+		}
 	}
 	// An unpaid automatic renewal gets no new license: the old one runs out.
 	if state == fulfill.StateActive {

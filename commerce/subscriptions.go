@@ -397,6 +397,8 @@ type changeIntent struct {
 	PlanVersion int              `json:"plan_version"`
 	UnitAmount  int64            `json:"unit_amount"`
 	Invoice     *fulfill.Invoice `json:"invoice"`
+	// AddOns is the subscription's new add-on set (add_on_changed).
+	AddOns []fulfill.SubscriptionAddOn `json:"add_ons,omitempty"`
 }
 
 // apply makes the change on the subscription as phase 3 finds it.
@@ -406,6 +408,8 @@ func (in *changeIntent) apply(sub *fulfill.Subscription) {
 		sub.Seats = in.Seats
 	case "plan_changed":
 		sub.PlanID, sub.Plan, sub.PlanVersion, sub.UnitAmount = in.PlanID, in.Plan, in.PlanVersion, in.UnitAmount
+	case actionAddOn:
+		sub.AddOns = in.AddOns
 	}
 }
 
@@ -419,7 +423,7 @@ func (s *Service) changeIntent(tx *store.Tx, actor Actor, id string, cust *fulfi
 		}
 	}
 	intent, err := json.Marshal(changeIntent{Actor: actor, Action: action, Seats: sub.Seats, PlanID: sub.PlanID, Plan: sub.Plan,
-		PlanVersion: sub.PlanVersion, UnitAmount: sub.UnitAmount, Invoice: inv})
+		PlanVersion: sub.PlanVersion, UnitAmount: sub.UnitAmount, Invoice: inv, AddOns: addOnsIf(action, sub)})
 	if err != nil {
 		return nil, err
 	}
@@ -443,13 +447,19 @@ func (s *Service) recordChange(tx *store.Tx, actor Actor, cust *fulfill.Customer
 	if err := tx.UpdateSubscription(sub, store.Change{Action: action, Actor: string(actor), InvoiceID: &inv.ID, At: s.now()}); err != nil {
 		return nil, err
 	}
+	if action == actionAddOn {
+		if err := tx.SetSubscriptionAddOns(sub.ID, sub.AddOns, s.now()); err != nil {
+			return nil, err
+		}
+	}
 	if _, err := s.issueLicense(tx, sub, cust, licenseTerms{reason: action, email: true}); err != nil {
 		return nil, err
 	}
 	res := &ChangeResult{Subscription: sub, Invoice: inv}
-	event := map[string]string{"seats_added": "subscription.seats_changed", "plan_changed": "subscription.plan_changed"}[action]
+	event := map[string]string{"seats_added": "subscription.seats_changed", "plan_changed": "subscription.plan_changed",
+		actionAddOn: "subscription.add_ons_changed"}[action]
 	if err := s.audit(tx, actor, event, "subscription", sub.ID, map[string]any{"seats": sub.Seats, "plan": sub.Plan,
-		"invoice": inv.Number, "total": inv.Total}, ""); err != nil {
+		"add_ons": AddOnQuantities(sub.AddOns), "invoice": inv.Number, "total": inv.Total}, ""); err != nil {
 		return nil, err
 	}
 	if err := s.emit(tx, event, sub.ID, cust.ID, res); err != nil {

@@ -194,6 +194,7 @@ var EventTypes = []string{
 	"customer.created",
 	"subscription.created", "subscription.seats_changed", "subscription.plan_changed", "subscription.renewed",
 	"subscription.canceled", "subscription.resumed", "subscription.restored", "subscription.expired", "subscription.lapsed",
+	"subscription.add_ons_changed",
 	"trial.started",
 	"invoice.finalized", "invoice.paid", "invoice.voided", "invoice.uncollectible", "credit_note.issued",
 	"payment.failed",
@@ -207,6 +208,7 @@ var provisioningEvents = map[string]bool{
 	"subscription.created": true, "subscription.seats_changed": true, "subscription.plan_changed": true,
 	"subscription.renewed": true, "subscription.expired": true, "subscription.lapsed": true,
 	"subscription.restored": true, "trial.started": true,
+	"subscription.add_ons_changed": true,
 }
 
 func matches(patterns []string, typ string) bool {

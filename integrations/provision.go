@@ -18,8 +18,12 @@ const errNotConfigured = "SaaS provisioning is not configured (start the server 
 // ProvisionRequest builds what the product is told about a subscription:
 // its whole current entitlement.
 func ProvisionRequest(sub *fulfill.Subscription, eventID string) saas.Request {
+	addOns := make(map[string]int, len(sub.AddOns))
+	for _, a := range sub.AddOns {
+		addOns[a.Code] = int(a.Quantity)
+	}
 	return saas.Request{Namespace: sub.Namespace, Plan: sub.Plan, Seats: sub.Seats, StartsOn: sub.StartsOn.String(),
-		EndsOn: sub.EndsOn.String(), State: sub.State, AddOns: map[string]int{}, SubscriptionID: sub.ID, EventID: eventID}
+		EndsOn: sub.EndsOn.String(), State: sub.State, AddOns: addOns, SubscriptionID: sub.ID, EventID: eventID}
 }
 
 // RetryProvisioning sends a SaaS subscription's entitlement to the product

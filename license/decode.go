@@ -104,6 +104,21 @@ func decodeJSON(data []byte, p *Payload) error {
 			return d.bool(&p.ReconciliationCompleted)
 		case "generated_from_cancellation":
 			return d.bool(&p.GeneratedFromCancellation)
+		case "features":
+			return d.strings(&p.Features)
+		case "limits":
+			if d.null() {
+				return nil
+			}
+			if p.Limits == nil {
+				p.Limits = make(map[string]int64)
+			}
+			return d.object(func(key string) error {
+				var n int64
+				err := d.int64(&n)
+				p.Limits[key] = n
+				return err
+			})
 		}
 		return d.skip(0)
 	})
@@ -118,8 +133,9 @@ func decodeJSON(data []byte, p *Payload) error {
 }
 
 type decoder struct {
-	b string
-	i int
+	b       string
+	i       int
+	wasNull bool // the last int64 read was null
 }
 
 const maxDepth = 64 // for skipping unknown nested values
@@ -304,7 +320,63 @@ func (d *decoder) bool(dst *bool) error {
 
 // int reads a JSON integer (no fraction or exponent, as an int field needs).
 func (d *decoder) int(dst *int) error {
+	var n int64
+	if err := d.int64(&n); err != nil {
+		return err
+	}
+	if int64(int(n)) != n {
+		return d.errorf("integer out of range")
+	}
+	if !d.wasNull {
+		*dst = int(n)
+	}
+	return nil
+}
+
+// strings reads an array of strings; null leaves dst unset.
+func (d *decoder) strings(dst *[]string) error {
 	if d.null() {
+		return nil
+	}
+	if d.peek() != '[' {
+		return d.errorf("want an array")
+	}
+	d.i++
+	out := []string{}
+	if d.peek() == ']' {
+		d.i++
+		*dst = out
+		return nil
+	}
+	for {
+		var s string
+		if d.peek() == 'n' { // null element: "" as encoding/json leaves it
+			if err := d.want("null"); err != nil {
+				return err
+			}
+		} else if err := d.str(&s); err != nil {
+			return err
+		}
+		out = append(out, s)
+		switch d.peek() {
+		case ',':
+			d.i++
+		case ']':
+			d.i++
+			*dst = out
+			return nil
+		default:
+			return d.errorf("want ',' or ']'")
+		}
+	}
+}
+
+// int64 reads a JSON integer (no fraction or exponent); null leaves dst
+// unset and sets wasNull.
+func (d *decoder) int64(dst *int64) error {
+	d.wasNull = false
+	if d.null() {
+		d.wasNull = true
 		return nil
 	}
 	d.ws()
@@ -322,7 +394,7 @@ func (d *decoder) int(dst *int) error {
 	if d.i < len(d.b) && (d.b[d.i] == '.' || d.b[d.i] == 'e' || d.b[d.i] == 'E') {
 		return d.errorf("want an integer, not a fraction")
 	}
-	n, err := strconv.Atoi(d.b[start:d.i])
+	n, err := strconv.ParseInt(d.b[start:d.i], 10, 64)
 	if err != nil {
 		return d.errorf("integer out of range")
 	}

@@ -98,6 +98,33 @@ func appendPayload(b []byte, p *Payload) ([]byte, bool) {
 	if p.GeneratedFromCancellation {
 		b = append(b, `,"generated_from_cancellation":true`...)
 	}
+	if len(p.Features) > 0 { // omitempty, as limits
+		b = append(b, `,"features":[`...)
+		for i, f := range p.Features {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, f)
+		}
+		b = append(b, ']')
+	}
+	if len(p.Limits) > 0 {
+		b = append(b, `,"limits":{`...)
+		keys := make([]string, 0, len(p.Limits))
+		for k := range p.Limits {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for i, k := range keys {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, k)
+			b = append(b, ':')
+			b = strconv.AppendInt(b, p.Limits[k], 10)
+		}
+		b = append(b, '}')
+	}
 	return append(b, '}'), true
 }
 

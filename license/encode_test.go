@@ -74,6 +74,17 @@ func randPayload(r *rand.Rand) Payload {
 			addOns[str()] = num()
 		}
 	}
+	var features []string
+	var limits map[string]int64
+	if r.IntN(3) > 0 {
+		for range r.IntN(4) {
+			features = append(features, str())
+		}
+		limits = map[string]int64{}
+		for range r.IntN(4) {
+			limits[str()] = r.Int64() - r.Int64()
+		}
+	}
 	issued := time.Date(r.IntN(10000), time.Month(1+r.IntN(12)), 1+r.IntN(28), r.IntN(24), r.IntN(60), r.IntN(60), 0, time.UTC)
 	return Payload{
 		ID: str(), Version: num(), Licensee: Licensee{str(), str(), str()}, Plan: str(),
@@ -84,7 +95,7 @@ func randPayload(r *rand.Rand) Payload {
 		Trial: r.IntN(2) == 0, CloudLicensing: r.IntN(2) == 0, OfflineCloudLicensing: r.IntN(2) == 0,
 		AutoRenew: r.IntN(2) == 0, SeatReconciliation: r.IntN(2) == 0,
 		SubscriptionName: str(), TrueUpPeriodSeatCount: num(), ReconciliationCompleted: r.IntN(2) == 0,
-		GeneratedFromCancellation: r.IntN(2) == 0,
+		GeneratedFromCancellation: r.IntN(2) == 0, Features: features, Limits: limits,
 	}
 }
 

@@ -60,6 +60,12 @@ type Payload struct {
 	// GeneratedFromCancellation marks the final license issued after a term
 	// ended without renewal; such an online license installs though expired.
 	GeneratedFromCancellation bool `json:"generated_from_cancellation,omitempty"`
+
+	// Entitlements, resolved by the server from the plan and the add-ons
+	// (absent when none, so older licenses encode as before): the flags
+	// granted, sorted, and the named limits. See Entitled and Limit.
+	Features []string         `json:"features,omitempty"`
+	Limits   map[string]int64 `json:"limits,omitempty"`
 }
 
 // Licensee is the customer a license is issued to. It is never edited: a

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"maps"
 	"os"
 	"path/filepath"
 	"testing"
@@ -29,6 +30,12 @@ type vectorCase struct {
 	Result      string `json:"result"` // ok, malformed, unknown_key, unsupported_algorithm, bad_signature, issued_in_future
 	PayloadID   string `json:"payload_id,omitempty"`
 	Seats       int    `json:"seats,omitempty"`
+	// What an "ok" license grants (FORMAT.md §8): its add-on quantities,
+	// the names Entitled reports true and false for, and its limits.
+	AddOns      map[string]int   `json:"add_ons,omitempty"`
+	Entitled    []string         `json:"entitled,omitempty"`
+	NotEntitled []string         `json:"not_entitled,omitempty"`
+	Limits      map[string]int64 `json:"limits,omitempty"`
 }
 
 // resultName maps Verify's error to the result names of expected.json.
@@ -70,6 +77,11 @@ func makeVectors(t *testing.T) map[string][]byte {
 	future.ID, future.IssuedAt = "lic_0003", testNow.Add(5*time.Minute+time.Second)
 	edge := testPayload()
 	edge.ID, edge.IssuedAt = "lic_0004", testNow.Add(5*time.Minute)
+	// Issue 13, acceptance 3: a plan granting sso and max_projects 100 with
+	// the duo-pro add-on granting max_projects 500, as the server resolves it.
+	ents := testPayload()
+	ents.ID, ents.Plan, ents.Seats, ents.AddOns = "lic_0005", "sm-premium", 50, map[string]int{"duo-pro": 20}
+	ents.Features, ents.Limits = []string{"sso"}, map[string]int64{"max_projects": 500, "max_runners": 0}
 
 	files := map[string][]byte{
 		"signing.key":           MarshalPrivateKey(primary.PrivateKey()),
@@ -78,6 +90,7 @@ func makeVectors(t *testing.T) map[string][]byte {
 		"valid_next_key.lic":    mustSign(t, next, trial),
 		"future.lic":            mustSign(t, primary, future),
 		"future_edge.lic":       mustSign(t, primary, edge),
+		"entitlements.lic":      mustSign(t, primary, ents),
 		"unknown_key.lic":       mustSign(t, other, testPayload()),
 		"tampered_payload.lic":  encodeFile(f.KeyID, f.Algorithm, bytes.Replace(f.RawPayload, []byte(`"seats":100`), []byte(`"seats":900`), 1), f.Signature),
 		"tampered_sig.lic":      encodeFile(f.KeyID, f.Algorithm, f.RawPayload, append(f.Signature[:63:63], f.Signature[63]^1)),
@@ -98,6 +111,10 @@ func makeVectors(t *testing.T) map[string][]byte {
 			ok("valid.lic", "signed by the first trusted key", "lic_0001", 100),
 			ok("valid_next_key.lic", "trial signed by the second trusted key (rotation)", "lic_0002", 10),
 			ok("future_edge.lic", "issued_at exactly 5 minutes after now: accepted", "lic_0004", 100),
+			{File: "entitlements.lic", Description: "add-on duo-pro 20; flag sso; limits max_projects 500 (plan's 100, add-on's 500: the larger) and max_runners 0",
+				Now: now, Result: "ok", PayloadID: "lic_0005", Seats: 50, AddOns: map[string]int{"duo-pro": 20},
+				Entitled: []string{"sso", "max_projects"}, NotEntitled: []string{"max_runners", "audit_events"},
+				Limits: map[string]int64{"max_projects": 500, "max_runners": 0}},
 			bad("future.lic", "issued_at 5 minutes 1 second after now", "issued_in_future"),
 			bad("unknown_key.lic", "valid signature by a key that is not trusted", "unknown_key"),
 			bad("tampered_payload.lic", `valid.lic with "seats":100 changed to 900 in the payload`, "bad_signature"),
@@ -169,6 +186,9 @@ func TestVectors(t *testing.T) {
 			if err == nil && (p.ID != c.PayloadID || p.Seats != c.Seats) {
 				t.Errorf("payload id %q seats %d, want %q %d", p.ID, p.Seats, c.PayloadID, c.Seats)
 			}
+			if err == nil {
+				checkGrants(t, p, c)
+			}
 		})
 	}
 }
@@ -190,4 +210,30 @@ func joinFirstBodyLines(file []byte) []byte {
 		panic("unexpected layout")
 	}
 	return append(file[:i:i], file[i+1:]...)
+}
+
+// checkGrants holds a verified payload to what its case says it grants.
+func checkGrants(t *testing.T, p *Payload, c vectorCase) {
+	t.Helper()
+	if c.AddOns != nil && !maps.Equal(p.AddOns, c.AddOns) {
+		t.Errorf("add_ons %v, want %v", p.AddOns, c.AddOns)
+	}
+	for _, n := range c.Entitled {
+		if !p.Entitled(n) {
+			t.Errorf("Entitled(%q) = false, want true", n)
+		}
+	}
+	for _, n := range c.NotEntitled {
+		if p.Entitled(n) {
+			t.Errorf("Entitled(%q) = true, want false", n)
+		}
+	}
+	for n, want := range c.Limits {
+		if got, ok := p.Limit(n); !ok || got != want {
+			t.Errorf("Limit(%q) = %d, %v; want %d, true", n, got, ok, want)
+		}
+	}
+	if _, ok := p.Limit("no_such_limit"); ok {
+		t.Error(`Limit("no_such_limit") reports a limit`)
+	}
 }

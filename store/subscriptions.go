@@ -78,13 +78,21 @@ func (t *Tx) insertVersion(s *fulfill.Subscription, c Change) error {
 // Subscription returns a subscription locked for update.
 func (t *Tx) Subscription(id string) (*fulfill.Subscription, error) {
 	s, err := scanSub(t.tx.QueryRowContext(t.ctx, `SELECT `+subCols+subFrom+` WHERE s.id = $1`+t.lock(" FOR UPDATE OF s"), id))
-	return s, mapErr(err, "Subscription")
+	if err != nil {
+		return nil, mapErr(err, "Subscription")
+	}
+	s.AddOns, err = t.SubscriptionAddOns(id)
+	return s, err
 }
 
 // Subscription returns a subscription.
 func (db *DB) Subscription(ctx context.Context, id string) (*fulfill.Subscription, error) {
 	s, err := scanSub(db.Read.QueryRowContext(ctx, `SELECT `+subCols+subFrom+` WHERE s.id = $1`, id))
-	return s, mapErr(err, "Subscription")
+	if err != nil {
+		return nil, mapErr(err, "Subscription")
+	}
+	s.AddOns, err = db.SubscriptionAddOns(ctx, id)
+	return s, err
 }
 
 // Subscriptions lists subscriptions, of one customer if customerID is set.

@@ -136,13 +136,19 @@ func (t *Tx) exec(q string, args ...any) error {
 
 // ---- catalog ----
 
-const planCols = `id, code, version, name, kind, term_months, created_at`
+const planCols = `id, code, version, name, kind, term_months, created_at, entitlements`
 
 func scanPlan(s interface{ Scan(...any) error }) (*fulfill.Plan, error) {
 	var p fulfill.Plan
-	if err := s.Scan(&p.ID, &p.Code, &p.Version, &p.Name, &p.Kind, &p.TermMonths, &p.CreatedAt); err != nil {
+	var ents string
+	if err := s.Scan(&p.ID, &p.Code, &p.Version, &p.Name, &p.Kind, &p.TermMonths, &p.CreatedAt, &ents); err != nil {
 		return nil, err
 	}
+	e, err := fulfill.ParseEntitlements(ents)
+	if err != nil {
+		return nil, fmt.Errorf("plan %s entitlements: %w", p.ID, err)
+	}
+	p.Entitlements = e
 	return &p, nil
 }
 
@@ -156,9 +162,9 @@ func (t *Tx) InsertPlan(p *fulfill.Plan) error {
 	if err != nil {
 		return err
 	}
-	if err := t.exec(`INSERT INTO plans (id, code, version, name, kind, term_months, current, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-		p.ID, p.Code, p.Version, p.Name, p.Kind, p.TermMonths, true, p.CreatedAt.UTC()); err != nil {
+	if err := t.exec(`INSERT INTO plans (id, code, version, name, kind, term_months, current, created_at, entitlements)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		p.ID, p.Code, p.Version, p.Name, p.Kind, p.TermMonths, true, p.CreatedAt.UTC(), p.Entitlements.String()); err != nil {
 		return mapErr(err, "Plan")
 	}
 	for cur, amt := range p.Prices {
@@ -171,8 +177,9 @@ func (t *Tx) InsertPlan(p *fulfill.Plan) error {
 
 // InsertAddOn adds an add-on.
 func (t *Tx) InsertAddOn(a *fulfill.AddOn, now time.Time) error {
-	if err := t.exec(`INSERT INTO addons (code, name, recurring, term_months, created_at) VALUES ($1, $2, $3, $4, $5)`,
-		a.Code, a.Name, a.Recurring, a.TermMonths, now.UTC()); err != nil {
+	if err := t.exec(`INSERT INTO addons (code, name, recurring, term_months, created_at, pricing, kinds, entitlements)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		a.Code, a.Name, a.Recurring, a.TermMonths, now.UTC(), a.Pricing, strings.Join(a.Kinds, ","), a.Entitlements.String()); err != nil {
 		return mapErr(err, "Add-on")
 	}
 	for cur, amt := range a.Prices {
@@ -242,28 +249,7 @@ func (db *DB) Plans(ctx context.Context) ([]*fulfill.Plan, error) {
 
 // AddOns lists the add-ons.
 func (db *DB) AddOns(ctx context.Context) ([]*fulfill.AddOn, error) {
-	rows, err := db.Read.QueryContext(ctx, `SELECT a.code, a.name, a.recurring, a.term_months, p.currency, p.unit_amount
-		FROM addons a JOIN addon_prices p ON p.addon_code = a.code ORDER BY a.code, p.currency`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var as []*fulfill.AddOn
-	for rows.Next() {
-		var a fulfill.AddOn
-		var cur string
-		var amt int64
-		if err := rows.Scan(&a.Code, &a.Name, &a.Recurring, &a.TermMonths, &cur, &amt); err != nil {
-			return nil, err
-		}
-		if n := len(as); n > 0 && as[n-1].Code == a.Code {
-			as[n-1].Prices[cur] = amt
-			continue
-		}
-		a.Prices = map[string]int64{cur: amt}
-		as = append(as, &a)
-	}
-	return as, rows.Err()
+	return queryAddOns(ctx, db.Read, "")
 }
 
 // PlanByCode returns the current version of the plan with this code.

@@ -265,6 +265,9 @@ func (s *Server) customerPicture(w http.ResponseWriter, r *http.Request) error {
 		if p.Reports, err = s.db.SeatReports(ctx, sub.ID); err != nil {
 			return err
 		}
+		if sub.AddOns, err = s.db.SubscriptionAddOns(ctx, sub.ID); err != nil {
+			return err
+		}
 		p.Chart = seatChart(p.Reports, sub.Seats, sub.StartsOn, sub.EndsOn)
 		if len(p.Reports) > 10 {
 			p.Reports = p.Reports[len(p.Reports)-10:]

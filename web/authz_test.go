@@ -157,6 +157,7 @@ func authzWildcards(a authzFixture, job string, hook authzWebhook) map[string]st
 // previews (which must not write either).
 var authzQuery = map[string]string{
 	"GET /subscriptions/{id}/seats":   "?seats=20",
+	"GET /subscriptions/{id}/add_ons": "?add_on=duo-pro&quantity=5",
 	"GET /subscriptions/{id}/upgrade": "?plan=sm-ultimate",
 	"GET /buy/review":                 "?plan=sm-premium&seats=10&company=Example+GmbH&country=DE&pay=card&card=pm_card_visa&account=new",
 	"GET /admin/customers":            "?q=example",

@@ -119,8 +119,12 @@ func (s *Server) catalog(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	addOns, err := s.db.AddOns(r.Context())
+	if err != nil {
+		return err
+	}
 	return s.render(w, r, 200, "catalog", "Catalog", map[string]any{"Plans": plans, "Currencies": catalogCurrencies,
-		"CanChange": state(r).user.Role == RoleAdmin, "navData": "catalog"})
+		"CanChange": state(r).user.Role == RoleAdmin, "navData": "catalog", "AddOns": addOns})
 }
 
 // changePrices publishes a new version of a plan with new prices;
@@ -152,8 +156,13 @@ func (s *Server) changePrices(w http.ResponseWriter, r *http.Request) error {
 		}
 		prices[c] = amt
 	}
+	ents, err := formEntitlements(r.PostForm.Get("entitlements"), cur.Entitlements, r.PostForm.Has("entitlements"))
+	if err != nil {
+		return err
+	}
 	// The service audits the change, with the old and the new prices.
-	p, err := s.svc.CreatePlan(r.Context(), actor(r), commerce.PlanInput{Code: cur.Code, Name: cur.Name, Kind: cur.Kind, TermMonths: cur.TermMonths, Prices: prices})
+	p, err := s.svc.CreatePlan(r.Context(), actor(r), commerce.PlanInput{Code: cur.Code, Name: cur.Name, Kind: cur.Kind, TermMonths: cur.TermMonths, Prices: prices,
+		Entitlements: ents})
 	if err != nil {
 		return err
 	}

@@ -41,6 +41,8 @@ func (s *Server) portalRoutes(handle func(string, access, handlerFunc)) {
 	handle("POST /subscriptions/{id}/auto_renew", customer, s.autoRenew)
 	handle("GET /subscriptions/{id}/seats", customer, s.seatsForm)
 	handle("POST /subscriptions/{id}/seats", customer, s.changeSeats)
+	handle("GET /subscriptions/{id}/add_ons", customer, s.addOnsForm)
+	handle("POST /subscriptions/{id}/add_ons", customer, s.setAddOn)
 	handle("GET /subscriptions/{id}/upgrade", customer, s.upgradeForm)
 	handle("POST /subscriptions/{id}/upgrade", customer, s.upgrade)
 	handle("GET /subscriptions/{id}/renew", customer, s.renewForm)

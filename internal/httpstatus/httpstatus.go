@@ -26,6 +26,7 @@ var statuses = map[string]int{
 	fulfill.ETooLarge:              http.StatusRequestEntityTooLarge,
 	fulfill.ERateLimited:           http.StatusTooManyRequests,
 	fulfill.EUnknownPlan:           http.StatusUnprocessableEntity,
+	fulfill.EUnknownAddOn:          http.StatusUnprocessableEntity,
 	fulfill.EActivationCodeInvalid: http.StatusNotFound,
 	fulfill.ESignatureInvalid:      http.StatusBadRequest,
 	fulfill.ELicenseInvalid:        http.StatusUnauthorized, // an instance's credential
