@@ -13,6 +13,7 @@ type RunSummary struct {
 	Reconciliations int          `json:"reconciliations"` // notices and charges
 	Retries         int          `json:"payment_retries"`
 	Recognized      int          `json:"invoices_recognized"`
+	StaleInstances  int          `json:"stale_instances"` // newly marked stale
 }
 
 // RunDue does, right now and in order, what falls due on day: renewals and
@@ -51,6 +52,8 @@ func (s *Service) runDue(ctx context.Context, day fulfill.Date, byHand bool, pro
 		case RecognizeArgs:
 			sum.Recognized, err = s.RecognizeRevenue(ctx)
 			recognized = true
+		case StaleInstancesArgs:
+			sum.StaleInstances, err = s.MarkStaleInstances(ctx)
 		}
 		if err != nil {
 			return sum, err

@@ -88,6 +88,9 @@ type PlanInput struct {
 	Kind       string
 	TermMonths int
 	Prices     map[string]int64
+	// MaxInstances is the most active instances a subscription may have
+	// (0: unlimited).
+	MaxInstances int
 }
 
 // CreatePlan adds a plan; an existing code gets a new version, and
@@ -111,6 +114,9 @@ func (s *Service) CreatePlan(ctx context.Context, actor Actor, in PlanInput) (*f
 	if in.TermMonths < 1 || in.TermMonths > 60 {
 		return nil, fulfill.FieldError(fulfill.EOutOfRange, "term_months", "A term is 1 to 60 months.")
 	}
+	if in.MaxInstances < 0 || in.MaxInstances > MaxInstances {
+		return nil, fulfill.FieldError(fulfill.EOutOfRange, "max_instances", "max_instances is 0 (unlimited) to %d.", MaxInstances)
+	}
 	if len(in.Prices) == 0 {
 		return nil, fulfill.FieldError(fulfill.ERequired, "prices", "A plan needs a price in at least one currency.")
 	}
@@ -123,7 +129,7 @@ func (s *Service) CreatePlan(ctx context.Context, actor Actor, in PlanInput) (*f
 		}
 	}
 	p := &fulfill.Plan{ID: fulfill.NewID("plan"), Code: in.Code, Name: strings.TrimSpace(in.Name), Kind: in.Kind,
-		TermMonths: in.TermMonths, Prices: in.Prices, CreatedAt: s.now()}
+		TermMonths: in.TermMonths, Prices: in.Prices, CreatedAt: s.now(), MaxInstances: in.MaxInstances}
 	err := s.DB.InTx(ctx, func(tx *store.Tx) error {
 		var before map[string]int64
 		if prev, err := tx.PlanByCode(p.Code); err == nil {

@@ -45,6 +45,8 @@ type licenseTerms struct {
 	// fromCancellation marks the final license after a term ended
 	// without renewal (GitLab's generated_from_cancellation).
 	fromCancellation bool
+	// entitlements are what a staff-issued custom license grants.
+	entitlements map[string]any
 }
 
 func toLicenseDate(d fulfill.Date) license.Date {
@@ -90,7 +92,7 @@ func (s *Service) issueLicense(tx *store.Tx, sub *fulfill.Subscription, cust *fu
 		BlockChangesAt: toLicenseDate(expires.AddDays(license.GracePeriodDays)),
 		IssuedAt:       now, SubscriptionID: sub.ID, AddOns: map[string]int{}, Trial: sub.Trial,
 		CloudLicensing: true, AutoRenew: sub.AutoRenew, SeatReconciliation: sub.SeatReconciliation,
-		GeneratedFromCancellation: t.fromCancellation,
+		GeneratedFromCancellation: t.fromCancellation, Entitlements: t.entitlements,
 	}
 	file, err := signer.Sign(p)
 	if err != nil {
@@ -408,6 +410,11 @@ func (s *Service) SetSeatReconciliation(ctx context.Context, actor Actor, subscr
 		}
 		if sub.SeatReconciliation == on {
 			return nil
+		}
+		if on {
+			if err := refuseCustom(tx, sub); err != nil {
+				return err
+			}
 		}
 		sub.SeatReconciliation = on
 		return tx.UpdateSubscription(sub, store.Change{Action: "seat_reconciliation", Actor: string(actor),

@@ -104,6 +104,13 @@ func decodeJSON(data []byte, p *Payload) error {
 			return d.bool(&p.ReconciliationCompleted)
 		case "generated_from_cancellation":
 			return d.bool(&p.GeneratedFromCancellation)
+		case "entitlements":
+			d.ws()
+			start := d.i
+			if err := d.skip(0); err != nil {
+				return err
+			}
+			return json.Unmarshal([]byte(d.b[start:d.i]), &p.Entitlements)
 		}
 		return d.skip(0)
 	})

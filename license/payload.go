@@ -60,6 +60,9 @@ type Payload struct {
 	// GeneratedFromCancellation marks the final license issued after a term
 	// ended without renewal; such an online license installs though expired.
 	GeneratedFromCancellation bool `json:"generated_from_cancellation,omitempty"`
+	// Entitlements are named flags (true) and limits (numbers) the license
+	// grants; absent when none.
+	Entitlements map[string]any `json:"entitlements,omitempty"`
 }
 
 // Licensee is the customer a license is issued to. It is never edited: a

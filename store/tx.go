@@ -98,11 +98,11 @@ func (t *Tx) exec(q string, args ...any) error {
 
 // ---- catalog ----
 
-const planCols = `id, code, version, name, kind, term_months, created_at`
+const planCols = `id, code, version, name, kind, term_months, created_at, max_instances`
 
 func scanPlan(s interface{ Scan(...any) error }) (*fulfill.Plan, error) {
 	var p fulfill.Plan
-	if err := s.Scan(&p.ID, &p.Code, &p.Version, &p.Name, &p.Kind, &p.TermMonths, &p.CreatedAt); err != nil {
+	if err := s.Scan(&p.ID, &p.Code, &p.Version, &p.Name, &p.Kind, &p.TermMonths, &p.CreatedAt, &p.MaxInstances); err != nil {
 		return nil, err
 	}
 	return &p, nil
@@ -118,9 +118,9 @@ func (t *Tx) InsertPlan(p *fulfill.Plan) error {
 	if err != nil {
 		return err
 	}
-	if err := t.exec(`INSERT INTO plans (id, code, version, name, kind, term_months, current, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-		p.ID, p.Code, p.Version, p.Name, p.Kind, p.TermMonths, true, p.CreatedAt.UTC()); err != nil {
+	if err := t.exec(`INSERT INTO plans (id, code, version, name, kind, term_months, current, created_at, max_instances)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		p.ID, p.Code, p.Version, p.Name, p.Kind, p.TermMonths, true, p.CreatedAt.UTC(), p.MaxInstances); err != nil {
 		return mapErr(err, "Plan")
 	}
 	for cur, amt := range p.Prices {
