@@ -28,6 +28,8 @@ type planRequest struct {
 	Kind       string           `json:"kind"`
 	TermMonths *int             `json:"term_months"`
 	Prices     map[string]int64 `json:"prices"`
+	// MaxInstances is the most active instances (0 or absent: unlimited).
+	MaxInstances int `json:"max_instances"`
 }
 
 func (s *Server) createPlan(w http.ResponseWriter, r *http.Request) error {
@@ -35,7 +37,7 @@ func (s *Server) createPlan(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	in := commerce.PlanInput{Code: req.Code, Name: req.Name, Kind: req.Kind, Prices: req.Prices}
+	in := commerce.PlanInput{Code: req.Code, Name: req.Name, Kind: req.Kind, Prices: req.Prices, MaxInstances: req.MaxInstances}
 	if req.TermMonths != nil {
 		in.TermMonths = *req.TermMonths
 		if in.TermMonths == 0 {
