@@ -237,3 +237,45 @@ func (db *DB) CustomLicenses(ctx context.Context) ([]*fulfill.CustomLicense, err
 func notCustom(subscriptionCol string) string {
 	return subscriptionCol + " NOT IN (SELECT subscription_id FROM custom_licenses)"
 }
+
+// AddOnReports are a subscription's seat reports that carry add-on metrics
+// in its current term.
+type AddOnReports struct {
+	SubscriptionID, CustomerID, Company string
+	Reports                             []fulfill.SeatReport
+}
+
+// AddOnReportsThisTerm lists, per live subscription (trials, expired,
+// probe and custom-license ones left out), the seat reports of its current
+// term that carry add-on metrics, oldest first, for the overage view.
+func (db *DB) AddOnReportsThisTerm(ctx context.Context) ([]AddOnReports, error) {
+	rows, err := db.Read.QueryContext(ctx, `SELECT s.id, s.customer_id, c.company, r.date, r.source, r.add_on_metrics
+		FROM seat_reports r JOIN subscriptions s ON s.id = r.subscription_id AND r.date >= s.starts_on AND r.date < s.ends_on
+		JOIN customers c ON c.id = s.customer_id
+		WHERE r.add_on_metrics <> '[]' AND s.trial = $1 AND s.state <> $2 AND NOT c.probe AND `+notCustom("s.id")+`
+		ORDER BY s.id DESC, r.date, r.source`, false, fulfill.StateExpired)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []AddOnReports
+	for rows.Next() {
+		var a AddOnReports
+		var r fulfill.SeatReport
+		var raw string
+		if err := rows.Scan(&a.SubscriptionID, &a.CustomerID, &a.Company, &r.Date, &r.Source, &raw); err != nil {
+			return nil, err
+		}
+		if r.AddOnMetrics, err = decodeAddOnMetrics(raw); err != nil {
+			return nil, err
+		}
+		r.SubscriptionID = a.SubscriptionID
+		if n := len(out); n > 0 && out[n-1].SubscriptionID == a.SubscriptionID {
+			out[n-1].Reports = append(out[n-1].Reports, r)
+			continue
+		}
+		a.Reports = []fulfill.SeatReport{r}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
