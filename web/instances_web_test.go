@@ -55,7 +55,7 @@ func TestConsoleCustomNFRLicenseVerifiesIsAuditedAndChangesNoKPI(t *testing.T) {
 
 		admin.post("/admin/customers/"+partner.ID+"/custom_license", "kind", "nfr", "plan", "sm-premium", "seats", "25",
 			"ends_on", "2026-09-01", "entitlements", "sso\nmax_projects=100", "reason", "Partner demo lab").must(t, 303)
-		page := admin.get("/admin/customers/" + partner.ID).must(t, 200).body
+		page := admin.get("/admin/customers/"+partner.ID).must(t, 200).body
 		if !regexp.MustCompile(`Activation code: [A-Z0-9]{24}`).MatchString(page) || !strings.Contains(page, "Partner demo lab") ||
 			!strings.Contains(page, "NFR") || !strings.Contains(page, "license.custom_issue") {
 			t.Fatalf("the customer page does not show the custom license, its code and its audit entry:\n%.4000s", mainOf(page))
