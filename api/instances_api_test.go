@@ -214,3 +214,71 @@ func TestInstancesListStaleMarkingAndLimit(t *testing.T) {
 		t.Logf("instances: %s", raw)
 	})
 }
+
+// POST /api/v1/licenses/custom issues a no-charge license with the chosen
+// seats, end date and entitlements: it verifies offline, is audited, has
+// no invoice; bad input is a 422 that changes nothing.
+func TestCustomLicenseAPI(t *testing.T) {
+	t.Parallel()
+	dbtest.ForEach(t, func(t *testing.T, url string) {
+		e := newEnv(t, url, "2026-01-01")
+		cus := e.customer("US", "")
+		before := e.snap()
+		for _, tc := range []struct {
+			name  string
+			body  map[string]any
+			field string
+		}{
+			{"no reason", map[string]any{"customer_id": cus, "plan": "sm-premium", "kind": "nfr", "seats": 5, "ends_on": "2026-06-01"}, "reason"},
+			{"unknown kind", map[string]any{"customer_id": cus, "plan": "sm-premium", "kind": "gift", "seats": 5, "ends_on": "2026-06-01", "reason": "r"}, "kind"},
+			{"SaaS plan", map[string]any{"customer_id": cus, "plan": "saas-premium", "kind": "poc", "seats": 5, "ends_on": "2026-06-01", "reason": "r"}, "plan"},
+			{"past end", map[string]any{"customer_id": cus, "plan": "sm-premium", "kind": "poc", "seats": 5, "ends_on": "2026-01-01", "reason": "r"}, "ends_on"},
+			{"fractional limit", map[string]any{"customer_id": cus, "plan": "sm-premium", "kind": "poc", "seats": 5, "ends_on": "2026-06-01", "reason": "r",
+				"entitlements": map[string]any{"max_projects": 1.5}}, "entitlements"},
+			{"text entitlement", map[string]any{"customer_id": cus, "plan": "sm-premium", "kind": "poc", "seats": 5, "ends_on": "2026-06-01", "reason": "r",
+				"entitlements": map[string]any{"sso": "yes"}}, "entitlements"},
+			{"bad name", map[string]any{"customer_id": cus, "plan": "sm-premium", "kind": "poc", "seats": 5, "ends_on": "2026-06-01", "reason": "r",
+				"entitlements": map[string]any{"Max Projects": 1}}, "entitlements"},
+		} {
+			var ae apiError
+			if code := e.do("POST", "/api/v1/licenses/custom", tc.body, &ae); code != 422 || ae.Error.Field != tc.field {
+				t.Errorf("%s: %d %+v, want 422 on %s", tc.name, code, ae, tc.field)
+			}
+		}
+		if !reflect.DeepEqual(before, e.snap()) {
+			t.Fatal("a refused custom license changed the database")
+		}
+		var res struct {
+			Subscription   subscription `json:"subscription"`
+			ActivationCode string       `json:"activation_code"`
+			Custom         struct{ Kind, Reason string }
+		}
+		e.must(201, "POST", "/api/v1/licenses/custom", map[string]any{"customer_id": cus, "plan": "sm-premium", "kind": "poc", "seats": 40,
+			"ends_on": "2026-04-01", "reason": "Evaluation at Example Inc", "entitlements": map[string]any{"sso": true, "max_projects": 9007199254740992}}, &res)
+		if res.Subscription.Seats != 40 || res.Subscription.EndsOn != "2026-04-01" || res.Subscription.AutoRenew || len(res.ActivationCode) != 24 ||
+			res.Custom.Kind != "poc" {
+			t.Fatalf("custom license answer %+v", res)
+		}
+		p := e.license(res.Subscription.ID)
+		if p.Seats != 40 || p.ExpiresAt.String() != "2026-04-01" || p.Entitlements["sso"] != true || p.Entitlements["max_projects"] != float64(1<<53) {
+			t.Fatalf("license %+v", p)
+		}
+		if n := e.count(`SELECT COUNT(*) FROM invoices WHERE subscription_id = $1`, res.Subscription.ID); n != 0 {
+			t.Fatalf("%d invoices for a custom license", n)
+		}
+		if n := e.count(`SELECT COUNT(*) FROM audit_log WHERE action = $1 AND subject_id = $2`, "license.custom_issue", res.Subscription.ID); n != 1 {
+			t.Fatalf("%d audit entries, want 1", n)
+		}
+		var ae apiError
+		if code := e.do("POST", "/api/v1/subscriptions/"+res.Subscription.ID+"/seats", map[string]any{"seats": 50}, &ae); code != 409 {
+			t.Fatalf("adding seats to a custom license: %d %+v, want 409", code, ae)
+		}
+		// At its end it expires, without a renewal invoice.
+		e.advance("2026-04-02")
+		var sub subscription
+		e.must(200, "GET", "/api/v1/subscriptions/"+res.Subscription.ID, nil, &sub)
+		if sub.State != "expired" || e.count(`SELECT COUNT(*) FROM invoices WHERE subscription_id = $1`, res.Subscription.ID) != 0 {
+			t.Fatalf("after its end the custom license's subscription is %+v", sub)
+		}
+	})
+}

@@ -112,3 +112,63 @@ func TestConsoleCustomNFRLicenseVerifiesIsAuditedAndChangesNoKPI(t *testing.T) {
 		}
 	})
 }
+
+// The portal's subscription page lists the instances with their last
+// counts and the add-on seats assigned vs purchased, and the customer
+// deactivates an instance there (another customer can not: 404); the
+// console shows the same, and the dashboard's overage view counts the
+// add-on seats assigned beyond those purchased.
+func TestPortalAndConsoleShowInstancesAndAddOnSeats(t *testing.T) {
+	t.Parallel()
+	dbtest.ForEach(t, func(t *testing.T, url string) {
+		e := newEnv(t, url)
+		ctx := context.Background()
+		buyer := e.signUp("buyer@example.com")
+		subID := buyer.buy("sm-premium", "5")
+		code, err := e.svc.RegenerateActivationCode(ctx, "test", "", subID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		act, err := e.svc.Activate(ctx, commerce.ActivationInput{ActivationCode: code, InstanceID: "inst-prod", Hostname: "git.example.com", Version: "18.2"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		maxUsers, billable := int64(4), int64(3)
+		if _, err := e.svc.SeatLink(ctx, commerce.SeatLinkInput{LicenseKey: act.LicenseKey, Timestamp: e.clock.Now(), MaxHistorical: &maxUsers,
+			Billable: &billable, InstanceID: "inst-prod", Hostname: "git.example.com", Version: "18.2",
+			AddOnMetrics: []commerce.AddOnMetric{{AddOnType: "duo_pro", PurchasedSeats: 10, AssignedSeats: 12}}}); err != nil {
+			t.Fatal(err)
+		}
+
+		page := mainOf(buyer.get("/subscriptions/"+subID).must(t, 200).body)
+		for _, want := range []string{"inst-prod", "git.example.com", "18.2", "4 / 3", "duo_pro", `<td class="num">12</td><td class="num">10</td>`,
+			"/subscriptions/" + subID + "/instances/inst-prod/deactivate"} {
+			if !strings.Contains(page, want) {
+				t.Fatalf("portal subscription page lacks %q:\n%.5000s", want, page)
+			}
+		}
+		admin := e.staff("admin@vendor.example", "admin")
+		dash := mainOf(admin.get("/admin").must(t, 200).body)
+		if !strings.Contains(dash, "2 add-on seats assigned beyond those purchased") || !strings.Contains(dash, "<td>duo_pro</td>") {
+			t.Fatalf("the overage view lacks the add-on seats:\n%.6000s", dash)
+		}
+
+		other := e.signUp("other@example.com")
+		other.buy("sm-premium", "1")
+		other.post("/subscriptions/"+subID+"/instances/inst-prod/deactivate").must(t, 404)
+		buyer.post("/subscriptions/"+subID+"/instances/inst-prod/deactivate").must(t, 303)
+		page = mainOf(buyer.get("/subscriptions/"+subID).must(t, 200).body)
+		if !strings.Contains(page, "Deactivated") || strings.Contains(page, "/instances/inst-prod/deactivate") {
+			t.Fatalf("after deactivating, the portal page shows:\n%.5000s", page)
+		}
+		cust, err := e.db.Subscription(ctx, subID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		console := mainOf(admin.get("/admin/customers/"+cust.CustomerID).must(t, 200).body)
+		if !strings.Contains(console, "inst-prod") || !strings.Contains(console, "Deactivated") || !strings.Contains(console, "duo_pro") ||
+			!strings.Contains(console, "instance.deactivate") {
+			t.Fatalf("the console's customer page lacks the instance, its add-on seats or the audit entry:\n%.6000s", console)
+		}
+	})
+}
