@@ -34,6 +34,7 @@ const (
 	ESubscriptionExpired   = "subscription_expired"    // 409: the subscription's term has ended
 	ELicenseInvalid        = "license_invalid"         // 401: an instance's license does not verify
 	EInstanceUnknown       = "instance_unknown"        // 403: the instance is not activated on the subscription
+	EInstanceLimit         = "instance_limit"          // 422: the plan's maximum of active instances is reached
 	ESignatureInvalid      = "signature_invalid"       // 400: a provider webhook's signature does not verify
 )
 

@@ -34,6 +34,9 @@ type Plan struct {
 	// renewal.
 	Entitlements Entitlements `json:"entitlements"`
 	CreatedAt    time.Time    `json:"created_at"`
+	// MaxInstances is how many instances a subscription may have active
+	// at once; 0 is unlimited.
+	MaxInstances int `json:"max_instances"`
 }
 
 // AddOn is an extra sold beside a plan: priced per seat or per unit for the
@@ -200,6 +203,9 @@ type SeatReport struct {
 	BillableUsers  int64     `json:"billable_users"`
 	Source         string    `json:"source"`
 	CreatedAt      time.Time `json:"created_at"`
+	// AddOnMetrics are the add-on seats an instance reported that day ([]
+	// when none).
+	AddOnMetrics []AddOnMetric `json:"add_on_metrics"`
 }
 
 // License is one issued license file of a subscription.

@@ -30,6 +30,8 @@ type planRequest struct {
 	Prices     map[string]int64 `json:"prices"`
 	// Entitlements the plan grants: {"sso": true, "max_projects": 100}.
 	Entitlements *fulfill.Entitlements `json:"entitlements"`
+	// MaxInstances is the most active instances (0 or absent: unlimited).
+	MaxInstances int `json:"max_instances"`
 }
 
 func (s *Server) createPlan(w http.ResponseWriter, r *http.Request) error {
@@ -37,7 +39,7 @@ func (s *Server) createPlan(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	in := commerce.PlanInput{Code: req.Code, Name: req.Name, Kind: req.Kind, Prices: req.Prices}
+	in := commerce.PlanInput{Code: req.Code, Name: req.Name, Kind: req.Kind, Prices: req.Prices, MaxInstances: req.MaxInstances}
 	if req.Entitlements != nil {
 		in.Entitlements = *req.Entitlements
 	}

@@ -211,16 +211,16 @@ func (s *Server) activate(w http.ResponseWriter, r *http.Request) error {
 // gitlab_version, with version as an alias; null counts are "not known
 // yet". Unknown fields are ignored (decodeLenient).
 type seatLinkRequest struct {
-	LicenseKey       string                 `json:"license_key"`
-	Timestamp        string                 `json:"timestamp"`
-	MaxHistorical    *int64                 `json:"max_historical_user_count"`
-	Billable         *int64                 `json:"billable_users_count"`
-	InstanceID       string                 `json:"instance_id"`
-	UniqueInstanceID string                 `json:"unique_instance_id"`
-	Hostname         string                 `json:"hostname"`
-	GitLabVersion    string                 `json:"gitlab_version"`
-	Version          string                 `json:"version"`
-	AddOnMetrics     []commerce.AddOnMetric `json:"add_on_metrics"`
+	LicenseKey       string          `json:"license_key"`
+	Timestamp        string          `json:"timestamp"`
+	MaxHistorical    *int64          `json:"max_historical_user_count"`
+	Billable         *int64          `json:"billable_users_count"`
+	InstanceID       string          `json:"instance_id"`
+	UniqueInstanceID string          `json:"unique_instance_id"`
+	Hostname         string          `json:"hostname"`
+	GitLabVersion    string          `json:"gitlab_version"`
+	Version          string          `json:"version"`
+	AddOnMetrics     json.RawMessage `json:"add_on_metrics"`
 }
 
 func (s *Server) seatLink(w http.ResponseWriter, r *http.Request) error {
@@ -244,9 +244,13 @@ func (s *Server) seatLink(w http.ResponseWriter, r *http.Request) error {
 			return fulfill.FieldError(fulfill.EInvalid, "timestamp", "timestamp must be RFC 3339, like 2026-01-02T15:04:05Z.")
 		}
 	}
+	addOns, err := commerce.ParseAddOnMetrics(req.AddOnMetrics)
+	if err != nil {
+		return err
+	}
 	res, err := s.Svc.SeatLink(r.Context(), commerce.SeatLinkInput{LicenseKey: req.LicenseKey, Timestamp: ts,
 		MaxHistorical: req.MaxHistorical, Billable: req.Billable, InstanceID: req.InstanceID, UniqueInstanceID: req.UniqueInstanceID,
-		Hostname: req.Hostname, Version: req.Version, AddOnMetrics: req.AddOnMetrics})
+		Hostname: req.Hostname, Version: req.Version, AddOnMetrics: addOns})
 	if err != nil {
 		return err
 	}

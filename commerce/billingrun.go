@@ -23,6 +23,7 @@ type RunSummary struct {
 	Reconciliations int          `json:"reconciliations"` // notices and charges
 	Retries         int          `json:"payment_retries"`
 	Recognized      int          `json:"invoices_recognized"`
+	StaleInstances  int          `json:"stale_instances"` // newly marked stale
 	// Failed are the subscriptions whose renewal failed; the rest of the
 	// run went on without them, and the next run tries them again.
 	Failed []RunFailure `json:"failed,omitempty"`
@@ -118,6 +119,8 @@ func (s *Service) runDue(ctx context.Context, day fulfill.Date, byHand bool, o R
 		case RecognizeArgs:
 			sum.Recognized, err = s.RecognizeRevenue(ctx)
 			recognized = true
+		case StaleInstancesArgs:
+			sum.StaleInstances, err = s.MarkStaleInstances(ctx)
 		}
 		if err != nil {
 			return sum, err

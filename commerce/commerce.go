@@ -91,6 +91,9 @@ type PlanInput struct {
 	// Entitlements the plan grants (flags and limits); a new version may
 	// change them.
 	Entitlements fulfill.Entitlements
+	// MaxInstances is the most active instances a subscription may have
+	// (0: unlimited).
+	MaxInstances int
 }
 
 // CreatePlan adds a plan; an existing code gets a new version, and
@@ -114,6 +117,9 @@ func (s *Service) CreatePlan(ctx context.Context, actor Actor, in PlanInput) (*f
 	if in.TermMonths < 1 || in.TermMonths > 60 {
 		return nil, fulfill.FieldError(fulfill.EOutOfRange, "term_months", "A term is 1 to 60 months.")
 	}
+	if in.MaxInstances < 0 || in.MaxInstances > MaxInstances {
+		return nil, fulfill.FieldError(fulfill.EOutOfRange, "max_instances", "max_instances is 0 (unlimited) to %d.", MaxInstances)
+	}
 	if len(in.Prices) == 0 {
 		return nil, fulfill.FieldError(fulfill.ERequired, "prices", "A plan needs a price in at least one currency.")
 	}
@@ -129,7 +135,8 @@ func (s *Service) CreatePlan(ctx context.Context, actor Actor, in PlanInput) (*f
 		return nil, err
 	}
 	p := &fulfill.Plan{ID: fulfill.NewID("plan"), Code: in.Code, Name: strings.TrimSpace(in.Name), Kind: in.Kind,
-		TermMonths: in.TermMonths, Prices: in.Prices, Entitlements: in.Entitlements, CreatedAt: s.now()}
+		TermMonths: in.TermMonths, Prices: in.Prices, Entitlements: in.Entitlements, CreatedAt: s.now(),
+		MaxInstances: in.MaxInstances}
 	err := s.DB.InTx(ctx, func(tx *store.Tx) error {
 		var before map[string]int64
 		if prev, err := tx.PlanByCode(p.Code); err == nil {

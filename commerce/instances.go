@@ -80,6 +80,9 @@ func (s *Service) Activate(ctx context.Context, in ActivationInput) (*Activation
 		if err != nil {
 			return err
 		}
+		if err := s.claimInstanceSlot(tx, sub, in.InstanceID); err != nil {
+			return err
+		}
 		if err := tx.UpsertInstance(sub.ID, in.InstanceID, in.Hostname, in.Version, s.now()); err != nil {
 			return err
 		}
@@ -111,11 +114,7 @@ type SeatLinkInput struct {
 
 // AddOnMetric is one add-on's seats as an instance reports them (GitLab's
 // add_on_metrics entries).
-type AddOnMetric struct {
-	AddOnType      string `json:"add_on_type"`
-	PurchasedSeats int64  `json:"purchased_seats"`
-	AssignedSeats  int64  `json:"assigned_seats"`
-}
+type AddOnMetric = fulfill.AddOnMetric
 
 // MaxAddOnMetrics bounds the add-on entries of one sync.
 const MaxAddOnMetrics = 100
@@ -158,18 +157,7 @@ func checkSeatLink(in SeatLinkInput, now time.Time) error {
 	if fulfill.TextLen(in.UniqueInstanceID) > 255 {
 		return fulfill.FieldError(fulfill.EOutOfRange, "unique_instance_id", "unique_instance_id is at most 255 characters.")
 	}
-	if len(in.AddOnMetrics) > MaxAddOnMetrics {
-		return fulfill.FieldError(fulfill.EOutOfRange, "add_on_metrics", "add_on_metrics has at most %d entries.", MaxAddOnMetrics)
-	}
-	for _, m := range in.AddOnMetrics {
-		switch {
-		case strings.TrimSpace(m.AddOnType) == "" || fulfill.TextLen(m.AddOnType) > 255:
-			return fulfill.FieldError(fulfill.EInvalid, "add_on_metrics.add_on_type", "add_on_type is 1 to 255 characters.")
-		case m.PurchasedSeats < 0 || m.PurchasedSeats > 100*MaxSeats || m.AssignedSeats < 0 || m.AssignedSeats > 100*MaxSeats:
-			return fulfill.FieldError(fulfill.EOutOfRange, "add_on_metrics", "add-on seats must be between 0 and %d.", 100*MaxSeats)
-		}
-	}
-	return nil
+	return checkAddOnMetrics(in.AddOnMetrics)
 }
 
 // verifyLicense checks a license file presented by an instance and returns
@@ -251,14 +239,25 @@ func (s *Service) SeatLink(ctx context.Context, in SeatLinkInput) (*SeatLinkResu
 			day = fulfill.DateOf(sub.CreatedAt)
 		}
 		recorded := in.MaxHistorical != nil && in.Billable != nil
+		if err := s.checkNotDeactivated(tx, sub, in.InstanceID); err != nil {
+			return err
+		}
 		if recorded {
 			if err := tx.MergeSeatReport(&fulfill.SeatReport{SubscriptionID: sub.ID, Date: day, MaxUsers: max(*in.MaxHistorical, *in.Billable),
 				BillableUsers: *in.Billable, Source: source, CreatedAt: s.now()}); err != nil {
 				return err
 			}
+			if err := recordSeatLinkAddOns(tx, sub.ID, day, source, in.AddOnMetrics); err != nil {
+				return err
+			}
 		}
 		if err := tx.UpsertInstance(sub.ID, in.InstanceID, in.Hostname, in.Version, s.now()); err != nil {
 			return err
+		}
+		if recorded {
+			if err := tx.RecordInstanceCounts(sub.ID, in.InstanceID, *in.MaxHistorical, *in.Billable); err != nil {
+				return err
+			}
 		}
 		if err := tx.RecordInstanceSync(sub.ID, in.InstanceID, store.InstanceSync{UniqueInstanceID: in.UniqueInstanceID,
 			AddOnMetrics: string(addOns)}); err != nil {

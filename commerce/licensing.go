@@ -51,6 +51,9 @@ type licenseTerms struct {
 	// reconciled marks a license issued by a quarterly seat reconciliation
 	// (GitLab's reconciliation_completed).
 	reconciled bool
+	// entitlements are what a staff-issued custom license grants, beside
+	// the plan's and the add-ons'.
+	entitlements fulfill.Entitlements
 }
 
 func toLicenseDate(d fulfill.Date) license.Date {
@@ -99,10 +102,11 @@ func (s *Service) issueLicense(tx *store.Tx, sub *fulfill.Subscription, cust *fu
 		NotifyAdminsAt: toLicenseDate(expires.AddDays(-notice)), NotifyUsersAt: toLicenseDate(expires),
 		BlockChangesAt: toLicenseDate(expires.AddDays(license.GracePeriodDays)),
 		IssuedAt:       now, SubscriptionID: sub.ID, AddOns: grants.AddOns, Trial: sub.Trial,
-		Features: grants.Features, Limits: grants.Limits,
 		CloudLicensing: true, AutoRenew: sub.AutoRenew, SeatReconciliation: sub.SeatReconciliation,
 		GeneratedFromCancellation: t.fromCancellation,
 	}
+	ents := fulfill.Entitlements{Flags: grants.Features, Limits: grants.Limits}.Merge(t.entitlements)
+	p.Features, p.Limits = ents.Flags, ents.Limits
 	// GitLab's restrictions: the subscription's name is its id here (GitLab
 	// uses its billing system's subscription number the same way).
 	p.SubscriptionName = sub.ID
@@ -424,6 +428,11 @@ func (s *Service) SetSeatReconciliation(ctx context.Context, actor Actor, subscr
 		}
 		if sub.SeatReconciliation == on {
 			return nil
+		}
+		if on {
+			if err := refuseCustom(tx, sub); err != nil {
+				return err
+			}
 		}
 		sub.SeatReconciliation = on
 		return tx.UpdateSubscription(sub, store.Change{Action: "seat_reconciliation", Actor: string(actor),

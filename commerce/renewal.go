@@ -50,6 +50,9 @@ func (s *Service) Renew(ctx context.Context, actor Actor, id string, in RenewInp
 		if sub.Trial {
 			return fulfill.Errorf(fulfill.EConflict, "Subscription %s is a trial: purchase a subscription instead of renewing it.", id)
 		}
+		if err := refuseCustom(tx, sub); err != nil {
+			return err
+		}
 		if today.Before(sub.StartsOn) {
 			return fulfill.Errorf(fulfill.EConflict, "Subscription %s is already renewed until %s.", id, sub.EndsOn)
 		}
@@ -287,6 +290,11 @@ func (s *Service) setAutoRenew(ctx context.Context, actor Actor, id string, on b
 		case !on && !sub.AutoRenew:
 			return fulfill.Errorf(fulfill.EConflict, "Subscription %s is already canceled.", id)
 		}
+		if on {
+			if err := refuseCustom(tx, sub); err != nil {
+				return err
+			}
+		}
 		action := "cancel"
 		sub.AutoRenew, sub.CancelReason = on, reason
 		if on {
@@ -431,6 +439,11 @@ func (s *Service) dueWork(ctx context.Context, day fulfill.Date) ([]river.JobArg
 	// on demand) keeps the ledger small.
 	if day.AddDays(1).Time().Day() == 1 {
 		work = append(work, RecognizeArgs{Day: day.String()})
+	}
+	if stale, err := s.DB.StaleInstances(ctx, s.now().Add(-fulfill.StaleAfter)); err != nil {
+		return nil, err
+	} else if len(stale) > 0 {
+		work = append(work, StaleInstancesArgs{Day: day.String()})
 	}
 	return work, nil
 }

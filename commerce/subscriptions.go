@@ -234,6 +234,9 @@ func (s *Service) changeable(tx *store.Tx, id string) (*fulfill.Subscription, *f
 	if !s.today().Before(sub.EndsOn) {
 		return nil, nil, fulfill.Errorf(fulfill.EConflict, "Subscription %s's term ended on %s; renew it first.", id, sub.EndsOn)
 	}
+	if err := refuseCustom(tx, sub); err != nil {
+		return nil, nil, err
+	}
 	cust, err := tx.Customer(sub.CustomerID)
 	return sub, cust, err
 }

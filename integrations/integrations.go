@@ -198,7 +198,8 @@ var EventTypes = []string{
 	"trial.started",
 	"invoice.finalized", "invoice.paid", "invoice.voided", "invoice.uncollectible", "credit_note.issued",
 	"payment.failed",
-	"license.issued",
+	"license.issued", "license.custom_issued",
+	"instance.stale", "instance.deactivated",
 	"reconciliation.upcoming", "reconciliation.done",
 	"support_request.opened", "support_request.solved",
 }

@@ -97,6 +97,16 @@ func (w *recognizeWorker) Work(ctx context.Context, job *river.Job[commerce.Reco
 	return err
 }
 
+type staleInstancesWorker struct {
+	river.WorkerDefaults[commerce.StaleInstancesArgs]
+	svc *commerce.Service
+}
+
+func (w *staleInstancesWorker) Work(ctx context.Context, job *river.Job[commerce.StaleInstancesArgs]) error {
+	_, err := w.svc.MarkStaleInstances(ctx)
+	return err
+}
+
 type reconcileWorker struct {
 	river.WorkerDefaults[commerce.ReconcileArgs]
 	svc *commerce.Service
@@ -216,6 +226,7 @@ func New(cfg Config) (*Runner, error) {
 	river.AddWorker(workers, &dunningWorker{svc: cfg.Service})
 	river.AddWorker(workers, &completePaymentWorker{svc: cfg.Service})
 	river.AddWorker(workers, &recognizeWorker{svc: cfg.Service})
+	river.AddWorker(workers, &staleInstancesWorker{svc: cfg.Service})
 	in := &integrations.Service{DB: cfg.Service.DB, Clock: cfg.Clock, Keys: cfg.Service.Keys, ProvisioningURL: cfg.ProvisioningURL,
 		HTTP: cfg.HTTPClient, Logger: cfg.Logger}
 	retry := cfg.Retry.WithDefaults()

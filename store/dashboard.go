@@ -68,7 +68,7 @@ func notProbe(customerCol string) string {
 // DashboardFigures computes the subscription figures of the dashboard.
 func (db *DB) DashboardFigures(ctx context.Context, q DashboardQuery) (*DashboardFigures, error) {
 	out := &DashboardFigures{}
-	if err := db.Read.QueryRowContext(ctx, `SELECT COUNT(DISTINCT customer_id) FROM subscriptions WHERE `+notProbe("customer_id")).Scan(&out.Customers); err != nil {
+	if err := db.Read.QueryRowContext(ctx, `SELECT COUNT(DISTINCT customer_id) FROM subscriptions WHERE `+notProbe("customer_id")+` AND `+notCustom("id")).Scan(&out.Customers); err != nil {
 		return nil, err
 	}
 	months := fmt.Sprintf("(%s - %s)", db.monthIndex("s.ends_on"), db.monthIndex("s.starts_on"))
@@ -99,7 +99,7 @@ func (db *DB) DashboardFigures(ctx context.Context, q DashboardQuery) (*Dashboar
 	// u: the billable users of each subscription's latest seat report.
 	rows, err := db.Read.QueryContext(ctx, `SELECT s.currency, `+strings.Join(cols, ", ")+`
 		FROM (SELECT s.id, s.currency, s.starts_on, s.ends_on, s.seats, s.unit_amount, MAX(`+mrr+`) AS mrr
-			FROM subscriptions s WHERE s.trial = $1 AND s.state <> $2 AND `+notProbe("s.customer_id")+` GROUP BY s.id, s.currency, s.starts_on, s.ends_on, s.seats, s.unit_amount) s
+			FROM subscriptions s WHERE s.trial = $1 AND s.state <> $2 AND `+notProbe("s.customer_id")+` AND `+notCustom("s.id")+` GROUP BY s.id, s.currency, s.starts_on, s.ends_on, s.seats, s.unit_amount) s
 		LEFT JOIN (
 			SELECT r.subscription_id, MAX(r.billable_users) AS n FROM seat_reports r
 			JOIN (SELECT subscription_id, MAX(date) AS d FROM seat_reports GROUP BY subscription_id) m
@@ -148,7 +148,7 @@ func (db *DB) Overages(ctx context.Context) ([]Overage, error) {
 		JOIN (SELECT r.subscription_id, MAX(r.max_users) AS n FROM seat_reports r
 			JOIN subscriptions t ON t.id = r.subscription_id AND r.date >= t.starts_on AND r.date < t.ends_on
 			GROUP BY r.subscription_id) m ON m.subscription_id = s.id
-		WHERE s.trial = $1 AND s.state <> $2 AND m.n > s.seats AND NOT c.probe
+		WHERE s.trial = $1 AND s.state <> $2 AND m.n > s.seats AND NOT c.probe AND `+notCustom("s.id")+`
 		ORDER BY s.id DESC`, false, fulfill.StateExpired)
 	if err != nil {
 		return nil, err

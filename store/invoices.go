@@ -226,7 +226,7 @@ func (db *DB) TableCounts(ctx context.Context) (map[string]int, error) {
 		"licenses", "instances", "usage_pings", "emails", "reconciliations", "events",
 		"ledger_transactions", "ledger_entries", "credit_notes", "dunning",
 		"webhook_endpoints", "webhook_deliveries", "webhook_attempts", "saas_provisions", "saas_provision_attempts",
-		"subscription_addons"}
+		"subscription_addons", "custom_licenses"}
 	counts := map[string]int{}
 	for _, tbl := range tables {
 		var n int

@@ -216,7 +216,7 @@ func (t *Tx) SeatUsage(subscriptionID string, from, to fulfill.Date) (SeatUsage,
 
 // SeatReports lists a subscription's reports, oldest first.
 func (db *DB) SeatReports(ctx context.Context, subscriptionID string) ([]fulfill.SeatReport, error) {
-	rows, err := db.Read.QueryContext(ctx, `SELECT subscription_id, date, max_users, billable_users, source, created_at
+	rows, err := db.Read.QueryContext(ctx, `SELECT subscription_id, date, max_users, billable_users, source, created_at, add_on_metrics
 		FROM seat_reports WHERE subscription_id = $1 ORDER BY date, source`, subscriptionID)
 	if err != nil {
 		return nil, err
@@ -225,7 +225,11 @@ func (db *DB) SeatReports(ctx context.Context, subscriptionID string) ([]fulfill
 	var rs []fulfill.SeatReport
 	for rows.Next() {
 		var r fulfill.SeatReport
-		if err := rows.Scan(&r.SubscriptionID, &r.Date, &r.MaxUsers, &r.BillableUsers, &r.Source, &r.CreatedAt); err != nil {
+		var addOns string
+		if err := rows.Scan(&r.SubscriptionID, &r.Date, &r.MaxUsers, &r.BillableUsers, &r.Source, &r.CreatedAt, &addOns); err != nil {
+			return nil, err
+		}
+		if r.AddOnMetrics, err = decodeAddOnMetrics(addOns); err != nil {
 			return nil, err
 		}
 		rs = append(rs, r)

@@ -306,7 +306,7 @@ func (db *DB) RevenueEvents(ctx context.Context, from time.Time) ([]RevenueEvent
 	rows, err := db.Read.QueryContext(ctx, `SELECT v.action, v.at, COALESCE(i.subtotal, v.seats * s.unit_amount), s.currency
 		FROM subscription_versions v JOIN subscriptions s ON s.id = v.subscription_id
 		LEFT JOIN invoices i ON i.id = v.invoice_id
-		WHERE v.action IN ('purchase', 'renew', 'auto_renew', 'lapse', 'expire') AND s.trial = $1 AND v.at >= $2
+		WHERE v.action IN ('purchase', 'renew', 'auto_renew', 'lapse', 'expire') AND s.trial = $1 AND v.at >= $2 AND `+notCustom("s.id")+`
 		ORDER BY v.at`, false, from.UTC())
 	if err != nil {
 		return nil, err

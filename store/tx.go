@@ -136,12 +136,12 @@ func (t *Tx) exec(q string, args ...any) error {
 
 // ---- catalog ----
 
-const planCols = `id, code, version, name, kind, term_months, created_at, entitlements`
+const planCols = `id, code, version, name, kind, term_months, created_at, entitlements, max_instances`
 
 func scanPlan(s interface{ Scan(...any) error }) (*fulfill.Plan, error) {
 	var p fulfill.Plan
 	var ents string
-	if err := s.Scan(&p.ID, &p.Code, &p.Version, &p.Name, &p.Kind, &p.TermMonths, &p.CreatedAt, &ents); err != nil {
+	if err := s.Scan(&p.ID, &p.Code, &p.Version, &p.Name, &p.Kind, &p.TermMonths, &p.CreatedAt, &ents, &p.MaxInstances); err != nil {
 		return nil, err
 	}
 	e, err := fulfill.ParseEntitlements(ents)
@@ -162,9 +162,9 @@ func (t *Tx) InsertPlan(p *fulfill.Plan) error {
 	if err != nil {
 		return err
 	}
-	if err := t.exec(`INSERT INTO plans (id, code, version, name, kind, term_months, current, created_at, entitlements)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-		p.ID, p.Code, p.Version, p.Name, p.Kind, p.TermMonths, true, p.CreatedAt.UTC(), p.Entitlements.String()); err != nil {
+	if err := t.exec(`INSERT INTO plans (id, code, version, name, kind, term_months, current, created_at, entitlements, max_instances)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		p.ID, p.Code, p.Version, p.Name, p.Kind, p.TermMonths, true, p.CreatedAt.UTC(), p.Entitlements.String(), p.MaxInstances); err != nil {
 		return mapErr(err, "Plan")
 	}
 	for cur, amt := range p.Prices {

@@ -90,6 +90,8 @@ type dashboard struct {
 	Overage       []overageRow
 	OverSeats     int64
 	OverAmount    int64
+	AddOnOverage  []addOnOverageRow // add-on seats assigned over purchased
+	AddOnOver     int64
 	Receivables   []commerce.AgingRow
 	AgingChart    string
 }
@@ -236,6 +238,7 @@ type subPicture struct {
 	Licenses []*fulfill.License
 	Reports  []fulfill.SeatReport
 	Chart    string
+	Panel    instancePanel
 }
 
 func (s *Server) customerPicture(w http.ResponseWriter, r *http.Request) error {
@@ -269,6 +272,10 @@ func (s *Server) customerPicture(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		p.Chart = seatChart(p.Reports, sub.Seats, sub.StartsOn, sub.EndsOn)
+		if p.Panel, err = s.loadInstancePanel(ctx, "", sub.ID, p.Reports); err != nil {
+			return err
+		}
+		p.Panel.CanChange = canChange(state(r).user)
 		if len(p.Reports) > 10 {
 			p.Reports = p.Reports[len(p.Reports)-10:]
 		}

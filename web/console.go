@@ -281,6 +281,10 @@ func (s *Server) dashboardExtras(ctx context.Context, d *dashboard) error {
 		}
 	}
 
+	if d.AddOnOverage, d.AddOnOver, err = s.addOnOverage(ctx); err != nil {
+		return err
+	}
+
 	// Open receivables.
 	aging, err := s.svc.AgingReport(ctx)
 	if err != nil {

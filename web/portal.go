@@ -385,6 +385,7 @@ type subDetail struct {
 	RenewPrice  int64
 	MaxUsers    int64
 	TrueUpSeats int64
+	Panel       instancePanel
 }
 
 // previewFailed shows a refused preview on the form, by the field at
@@ -437,6 +438,9 @@ func (s *Server) subscription(w http.ResponseWriter, r *http.Request) error {
 		d.Latest = &d.Reports[n-1]
 	}
 	d.Chart = seatChart(d.Reports, d.Sub.Seats, d.Sub.StartsOn, d.Sub.EndsOn)
+	if d.Panel, err = s.loadInstancePanel(ctx, d.Sub.CustomerID, d.Sub.ID, d.Reports); err != nil {
+		return err
+	}
 	if d.Invoices, err = s.db.Invoices(ctx, d.Sub.CustomerID, d.Sub.ID, fulfill.Page{Limit: 50}); err != nil {
 		return err
 	}

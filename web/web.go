@@ -148,7 +148,7 @@ func New(cfg Config) (*Server, error) {
 		if name == "layout" {
 			continue
 		}
-		t, err := template.New(name).Funcs(s.funcs()).ParseFS(assets, "templates/layout.html", n)
+		t, err := template.New(name).Funcs(s.funcs()).ParseFS(assets, "templates/layout.html", "templates/partials/*.html", n)
 		if err != nil {
 			return nil, fmt.Errorf("web: template %s: %w", n, err)
 		}
@@ -188,6 +188,7 @@ func (s *Server) routes() http.Handler {
 	s.adminRoutes(handle)
 	s.consoleRoutes(handle)
 	s.integrationRoutes(handle)
+	s.instanceRoutes(handle)
 	mux.Handle("/", s.wrap(public, func(w http.ResponseWriter, r *http.Request) error {
 		return fulfill.Errorf(fulfill.ENotFound, "There is no page at %s.", r.URL.Path)
 	}))

@@ -31,6 +31,7 @@ var statuses = map[string]int{
 	fulfill.ESignatureInvalid:      http.StatusBadRequest,
 	fulfill.ELicenseInvalid:        http.StatusUnauthorized, // an instance's credential
 	fulfill.EInstanceUnknown:       http.StatusForbidden,
+	fulfill.EInstanceLimit:         http.StatusUnprocessableEntity,
 	fulfill.ESubscriptionExpired:   http.StatusConflict,
 	fulfill.EDowngradeNotAllowed:   http.StatusUnprocessableEntity,
 	// Card decline codes, as Stripe names them.
