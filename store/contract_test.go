@@ -174,11 +174,12 @@ func TestContractCatalog(t *testing.T) {
 			return tx.InsertPlan(&fulfill.Plan{ID: "pln_1", Code: "other", Name: "x", Kind: "saas", TermMonths: 1, CreatedAt: t0})
 		}), fulfill.EConflict)
 
-		a := &fulfill.AddOn{Code: "storage", Name: "Storage", Recurring: true, TermMonths: 12, Prices: map[string]int64{"USD": 5_00}}
+		a := &fulfill.AddOn{Code: "storage", Name: "Storage", Recurring: true, TermMonths: 12, Prices: map[string]int64{"USD": 5_00},
+			Pricing: fulfill.PricingPerUnit, Kinds: []string{fulfill.KindSaaS, fulfill.KindSelfManaged}}
 		inTx(t, db, func(tx *Tx) error { return tx.InsertAddOn(a, t0) })
 		addons, err := db.AddOns(ctx)
 		if err != nil || len(addons) != 1 || !reflect.DeepEqual(addons[0], a) {
-			t.Errorf("AddOns: %+v, %v; want [%+v]", addons, err, a)
+			t.Errorf("AddOns: %v, %v; want [%+v]", addons, err, a)
 		}
 		wantCode(t, "duplicate add-on", db.InTx(ctx, func(tx *Tx) error { return tx.InsertAddOn(a, t0) }), fulfill.EConflict)
 	})
