@@ -34,6 +34,8 @@ const (
 	ELicenseInvalid        = "license_invalid"         // 401: an instance's license does not verify
 	EInstanceUnknown       = "instance_unknown"        // 403: the instance is not activated on the subscription
 	ESignatureInvalid      = "signature_invalid"       // 400: a provider webhook's signature does not verify
+	ECouponInvalid         = "coupon_invalid"          // 422: no such coupon, or it is archived, expired or not for this plan
+	ECouponExhausted       = "coupon_exhausted"        // 422: the coupon reached its max_redemptions
 )
 
 // Error is an error meant for the user: a stable code, a safe message and,
