@@ -73,10 +73,19 @@ func (s *Service) priceRenewal(tx *store.Tx, sub *fulfill.Subscription, seats *i
 		fmt.Sprintf("%s renewal, %s", r.plan.Name, plural(r.seats, "seat")), r.seats, r.price, r.start.Time(), r.end.Time())}
 	r.trueUp = billing.TrueUpQuantity(usage.MaxUsers, sub.Seats)
 	if r.trueUp > 0 {
+		// At the renewal price; but users over license on another plan
+		// (a tier change scheduled for renewal) are priced at the price of
+		// the plan they used, as it renews.
+		trueUpPrice := r.price
+		if r.plan.Code != sub.Plan {
+			if trueUpPrice, err = s.endingPlanPrice(tx, sub, terms); err != nil {
+				return nil, err
+			}
+		}
 		r.lines = append(r.lines, billing.FullTerm(billing.KindTrueUp,
 			fmt.Sprintf("True-up: %s over license (%d max users, %d seats) from %s to %s",
 				plural(r.trueUp, "user"), usage.MaxUsers, sub.Seats, sub.StartsOn, sub.EndsOn),
-			r.trueUp, r.price, sub.StartsOn.Time(), sub.EndsOn.Time()))
+			r.trueUp, trueUpPrice, sub.StartsOn.Time(), sub.EndsOn.Time()))
 	}
 	// The term that ends used one discounted term; the next is discounted
 	// if any are left.
@@ -97,6 +106,19 @@ func (s *Service) priceRenewal(tx *store.Tx, sub *fulfill.Subscription, seats *i
 	after.UpdatedAt = s.now()
 	r.terms = &after
 	return r, nil
+}
+
+// endingPlanPrice is the seat price of the plan whose term ends: its
+// contract price, else its current catalog price.
+func (s *Service) endingPlanPrice(tx *store.Tx, sub *fulfill.Subscription, terms *store.SubscriptionTerms) (int64, error) {
+	if terms.ContractPrice != nil {
+		return *terms.ContractPrice, nil
+	}
+	cur, err := s.renewalPlan(tx, sub, &store.SubscriptionTerms{})
+	if err != nil {
+		return 0, err
+	}
+	return priceIn(cur, sub.Currency)
 }
 
 // renewalPlan is the plan a renewal uses: the scheduled one, else the
