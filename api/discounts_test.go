@@ -105,7 +105,7 @@ func TestCouponRepeatingOneTermDiscountsPurchaseAndSeatsNotRenewal(t *testing.T)
 			got[b.Account] += b.Amount
 		}
 		net := int64(2610000 + 348953 - 87238 + 120*34800)
-		if got["revenue"]+got["deferred_revenue"] != -net || got["discounts"] != 870000+87238 || got["discounted_sales"] != -(870000 + 87238) {
+		if got["revenue"]+got["deferred_revenue"] != -net || got["discounts"] != 870000+87238 || got["discounted_sales"] != -(870000+87238) {
 			t.Fatalf("ledger balances = %v, want revenue+deferred %d, discounts %d", got, -net, 870000+87238)
 		}
 	})

@@ -111,7 +111,9 @@ func (s *Service) CreateCoupon(ctx context.Context, actor Actor, in CouponInput)
 func (s *Service) Coupons(ctx context.Context) ([]*store.Coupon, error) { return s.DB.Coupons(ctx) }
 
 // Coupon returns one coupon.
-func (s *Service) Coupon(ctx context.Context, code string) (*store.Coupon, error) { return s.DB.Coupon(ctx, code) }
+func (s *Service) Coupon(ctx context.Context, code string) (*store.Coupon, error) {
+	return s.DB.Coupon(ctx, code)
+}
 
 // ArchiveCoupon stops a coupon from being redeemed; subscriptions that
 // already have it keep their discount.
@@ -289,4 +291,3 @@ func trimmed(s, field string, max int) (string, error) {
 	}
 	return s, nil
 }
-
