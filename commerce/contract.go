@@ -32,11 +32,18 @@ type pricedRenewal struct {
 // current version of the subscription's; the seat price is the contract
 // price in force after the renewal, or the catalog's.
 func (s *Service) priceRenewal(tx *store.Tx, sub *fulfill.Subscription, seats *int64, auto bool) (*pricedRenewal, error) {
-	usage, err := tx.SeatUsage(sub.ID, sub.StartsOn, sub.EndsOn)
+	terms, err := tx.SubscriptionTerms(sub.ID)
 	if err != nil {
 		return nil, err
 	}
-	terms, err := tx.SubscriptionTerms(sub.ID)
+	return s.priceRenewalWith(tx, sub, terms, seats, auto)
+}
+
+// priceRenewalWith is priceRenewal with the subscription's terms given (a
+// preview of a change not yet scheduled).
+func (s *Service) priceRenewalWith(tx *store.Tx, sub *fulfill.Subscription, terms *store.SubscriptionTerms, seats *int64,
+	auto bool) (*pricedRenewal, error) {
+	usage, err := tx.SeatUsage(sub.ID, sub.StartsOn, sub.EndsOn)
 	if err != nil {
 		return nil, err
 	}
@@ -165,6 +172,19 @@ func (s *Service) PreviewRenewal(ctx context.Context, id string, seats *int64) (
 			return nil, err
 		}
 	}
+	return s.previewRenewal(ctx, id, seats, nil)
+}
+
+// PreviewSchedule prices the next renewal as it would be with the change
+// in scheduled, without scheduling it.
+func (s *Service) PreviewSchedule(ctx context.Context, id string, in ScheduleInput) (*RenewalPreview, error) {
+	if err := in.check(); err != nil {
+		return nil, err
+	}
+	return s.previewRenewal(ctx, id, nil, &in)
+}
+
+func (s *Service) previewRenewal(ctx context.Context, id string, seats *int64, change *ScheduleInput) (*RenewalPreview, error) {
 	var pv *RenewalPreview
 	err := s.DB.ReadTx(ctx, func(tx *store.Tx) error {
 		sub, err := tx.Subscription(id)
@@ -178,7 +198,16 @@ func (s *Service) PreviewRenewal(ctx context.Context, id string, seats *int64) (
 		if err != nil {
 			return err
 		}
-		r, err := s.priceRenewal(tx, sub, seats, false)
+		terms, err := tx.SubscriptionTerms(sub.ID)
+		if err != nil {
+			return err
+		}
+		if change != nil {
+			if err := s.scheduleOn(tx, sub, terms, *change); err != nil {
+				return err
+			}
+		}
+		r, err := s.priceRenewalWith(tx, sub, terms, seats, false)
 		if err != nil {
 			return err
 		}
@@ -218,33 +247,45 @@ type ScheduleInput struct {
 // are max(scheduled seats, billable users of the latest report), and the
 // true-up is billed as always.
 func (s *Service) ScheduleRenewal(ctx context.Context, actor Actor, id string, in ScheduleInput) (*RenewalSchedule, error) {
-	if in.Seats == nil && in.Plan == "" {
-		return nil, fulfill.FieldError(fulfill.ERequired, "seats", "Schedule seats, a plan, or both.")
-	}
-	if in.Seats != nil {
-		if err := checkSeats(*in.Seats, "seats"); err != nil {
-			return nil, err
-		}
+	if err := in.check(); err != nil {
+		return nil, err
 	}
 	return s.changeTerms(ctx, actor, id, "subscription.renewal_scheduled", func(tx *store.Tx, sub *fulfill.Subscription, t *store.SubscriptionTerms) error {
-		if in.Plan != "" {
-			plan, err := tx.PlanByCode(in.Plan)
-			if err != nil {
-				return fulfill.NotFoundAs(err, fulfill.FieldError(fulfill.EUnknownPlan, "plan", "No plan %q in the catalog.", in.Plan))
-			}
-			if plan.Kind != sub.Kind {
-				return fulfill.FieldError(fulfill.EInvalid, "plan", "Plan %q is %s; the subscription is %s.", in.Plan, plan.Kind, sub.Kind)
-			}
-			if _, err := priceIn(plan, sub.Currency); err != nil && t.ContractPrice == nil {
-				return err
-			}
-			if plan.Code == sub.Plan {
-				in.Plan = ""
-			}
-		}
-		t.RenewalSeats, t.RenewalPlan = in.Seats, in.Plan
-		return nil
+		return s.scheduleOn(tx, sub, t, in)
 	})
+}
+
+func (in *ScheduleInput) check() error {
+	if in.Seats == nil && in.Plan == "" {
+		return fulfill.FieldError(fulfill.ERequired, "seats", "Schedule seats, a plan, or both.")
+	}
+	if in.Seats != nil {
+		return checkSeats(*in.Seats, "seats")
+	}
+	return nil
+}
+
+// scheduleOn sets the change on a subscription's terms (in memory), after
+// checking its plan: in the catalog, of the subscription's kind, priced in
+// its currency (unless it has a contract price).
+func (s *Service) scheduleOn(tx *store.Tx, sub *fulfill.Subscription, t *store.SubscriptionTerms, in ScheduleInput) error {
+	if in.Plan != "" {
+		plan, err := tx.PlanByCode(in.Plan)
+		if err != nil {
+			return fulfill.NotFoundAs(err, fulfill.FieldError(fulfill.EUnknownPlan, "plan", "No plan %q in the catalog.", in.Plan))
+		}
+		if plan.Kind != sub.Kind {
+			return fulfill.FieldError(fulfill.EInvalid, "plan", "Plan %q is %s; the subscription is %s.", in.Plan, plan.Kind, sub.Kind)
+		}
+		if _, err := priceIn(plan, sub.Currency); err != nil && t.ContractPrice == nil {
+			return err
+		}
+		if plan.Code == sub.Plan {
+			in.Plan = ""
+		}
+	}
+	t.RenewalSeats, t.RenewalPlan = in.Seats, in.Plan
+	return nil
 }
 
 // ClearRenewal removes the change scheduled for the next renewal.
