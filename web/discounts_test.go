@@ -43,14 +43,14 @@ func TestPortalCouponRenewalPriceScheduledChangeAndTrialBuy(t *testing.T) {
 			t.Fatalf("invoices = %+v, %v; want one of 289170", invs, err)
 		}
 		// The coupon lasts one term: the renewal is at full price.
-		page := c.get("/subscriptions/" + sub).must(t, 200).body
+		page := c.get("/subscriptions/"+sub).must(t, 200).body
 		contains(t, page, "At renewal on 1 Mar 2027: 10 seats of Premium (self-managed), about EUR 3,855.60.")
-		renew := c.get("/subscriptions/" + sub + "/renew").must(t, 200).body
+		renew := c.get("/subscriptions/"+sub+"/renew").must(t, 200).body
 		contains(t, renew, `id="renew-subtotal">EUR 3,240.00<`, `id="renew-tax">EUR 615.60<`, `id="renew-total">EUR 3,855.60<`,
 			"pm_card_visa", "Renew and pay EUR 3,855.60")
 
 		// A lower seat count and another plan, previewed, then scheduled.
-		pv := c.get("/subscriptions/" + sub + "/renewal?seats=5&plan=sm-ultimate").must(t, 200).body
+		pv := c.get("/subscriptions/"+sub+"/renewal?seats=5&plan=sm-ultimate").must(t, 200).body
 		contains(t, pv, `id="renewal-total">EUR 6,568.80<`, "Schedule: 5 seats of Ultimate (self-managed) at renewal")
 		c.post("/subscriptions/"+sub+"/renewal", "seats", "5", "plan", "sm-ultimate").must(t, 303)
 		contains(t, c.get("/subscriptions/"+sub).must(t, 200).body,
@@ -81,7 +81,7 @@ func TestPortalCouponRenewalPriceScheduledChangeAndTrialBuy(t *testing.T) {
 		if loc := r.header.Get("Location"); loc != "/subscriptions/"+trial+"?welcome=1" {
 			t.Fatalf("redirect to %q", loc)
 		}
-		if page := c.get("/subscriptions/" + trial + "?welcome=1").must(t, 200).body; strings.Contains(page, `id="activation-code"`) {
+		if page := c.get("/subscriptions/"+trial+"?welcome=1").must(t, 200).body; strings.Contains(page, `id="activation-code"`) {
 			t.Fatal("a converted trial showed a new activation code")
 		}
 		conv, err := e.db.Subscription(ctx, trial)
