@@ -288,12 +288,17 @@ func (s *Service) scheduleOn(tx *store.Tx, sub *fulfill.Subscription, t *store.S
 	return nil
 }
 
-// ClearRenewal removes the change scheduled for the next renewal.
+// ClearRenewal removes the change scheduled for the next renewal; with
+// none scheduled it changes nothing.
 func (s *Service) ClearRenewal(ctx context.Context, actor Actor, id string) (*RenewalSchedule, error) {
+	t, err := s.DB.SubscriptionTerms(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if t.RenewalSeats == nil && t.RenewalPlan == "" {
+		return s.Renewal(ctx, id)
+	}
 	return s.changeTerms(ctx, actor, id, "subscription.renewal_cleared", func(tx *store.Tx, sub *fulfill.Subscription, t *store.SubscriptionTerms) error {
-		if t.RenewalSeats == nil && t.RenewalPlan == "" {
-			return fulfill.Errorf(fulfill.ENotFound, "Subscription %s has no change scheduled for renewal.", sub.ID)
-		}
 		t.RenewalSeats, t.RenewalPlan = nil, ""
 		return nil
 	})
