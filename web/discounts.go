@@ -26,6 +26,34 @@ func (s *Server) discountRoutes(handle func(string, access, handlerFunc)) {
 	handle("POST /subscriptions/{id}/renewal", customer, s.scheduleRenewal)
 	handle("POST /subscriptions/{id}/renewal/clear", customer, s.clearRenewal)
 	handle("POST /admin/subscriptions/{id}/price", adminRole, s.adminContractPrice)
+	handle("POST /trial", customer, s.startTrial)
+}
+
+// startTrial starts a 30-day trial on one of the buyer's billing accounts
+// (one per account); buying later converts it.
+func (s *Server) startTrial(w http.ResponseWriter, r *http.Request) error {
+	acct := r.PostForm.Get("account")
+	if acct == "" {
+		return fulfill.FieldError(fulfill.ERequired, "account", "Choose the billing account for the trial.")
+	}
+	if ok, err := s.owns(r, acct); err != nil {
+		return err
+	} else if !ok {
+		return fulfill.FieldError(fulfill.EInvalid, "account", "Choose one of your billing accounts.")
+	}
+	seats, err := strconv.ParseInt(strings.TrimSpace(r.PostForm.Get("seats")), 10, 64)
+	if err != nil {
+		return fulfill.FieldError(fulfill.EInvalid, "seats", "Enter a number of seats.")
+	}
+	res, err := s.svc.StartTrial(r.Context(), actor(r), acct, r.PostForm.Get("plan"), seats)
+	if err != nil {
+		return err
+	}
+	msg := ""
+	if res.ActivationCode != "" {
+		msg = "secret:" + res.ActivationCode
+	}
+	return s.flashRedirect(w, r, "/subscriptions/"+res.Subscription.ID+"?welcome=1", msg)
 }
 
 // renewalPlans are the plans a renewal may move to: every plan of the

@@ -68,11 +68,11 @@ func TestPortalCouponRenewalPriceScheduledChangeAndTrialBuy(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		tr, err := e.svc.StartTrial(ctx, "test", s.CustomerID, "sm-premium", 5)
-		if err != nil {
-			t.Fatal(err)
-		}
-		trial := tr.Subscription.ID
+		contains(t, c.get("/buy?plan=sm-premium&seats=5").must(t, 200).body, `action="/trial"`)
+		r = c.post("/trial", "account", s.CustomerID, "plan", "sm-premium", "seats", "5").must(t, 303)
+		trial := strings.TrimSuffix(strings.TrimPrefix(r.header.Get("Location"), "/subscriptions/"), "?welcome=1")
+		contains(t, c.get("/subscriptions/"+trial+"?welcome=1").must(t, 200).body, `id="activation-code"`, "Trial")
+		c.post("/trial", "account", s.CustomerID, "plan", "sm-premium", "seats", "5").must(t, 409) // one per account
 		contains(t, c.get("/subscriptions/"+trial).must(t, 200).body, `id="buy-trial"`, "trial="+trial)
 		contains(t, c.get("/buy?plan=sm-premium&seats=5&account="+s.CustomerID+"&trial="+trial).must(t, 200).body,
 			`name="trial" value="`+trial+`"`)
