@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/fulfillhq/fulfill"
-	"github.com/fulfillhq/fulfill/billing"
 	"github.com/fulfillhq/fulfill/commerce"
 )
 
@@ -130,7 +129,7 @@ func (s *Server) scheduleRenewal(w http.ResponseWriter, r *http.Request) error {
 	}
 	msg := "Your change is scheduled for the renewal."
 	if e := rs.Expected; e != nil {
-		msg = fmt.Sprintf("At renewal on %s: %d seats of %s, about %s.", day(e.RenewsOn), e.Seats, e.PlanName, billing.FormatAmount(e.Total, e.Currency))
+		msg = commerce.RenewalSentence(e)
 	}
 	return s.flashRedirect(w, r, "/subscriptions/"+sub.ID, msg)
 }
