@@ -36,6 +36,8 @@ const (
 	EInstanceUnknown       = "instance_unknown"        // 403: the instance is not activated on the subscription
 	EInstanceLimit         = "instance_limit"          // 422: the plan's maximum of active instances is reached
 	ESignatureInvalid      = "signature_invalid"       // 400: a provider webhook's signature does not verify
+	ECouponInvalid         = "coupon_invalid"          // 422: no such coupon, or it is archived, expired or not for this plan
+	ECouponExhausted       = "coupon_exhausted"        // 422: the coupon reached its max_redemptions
 )
 
 // Error is an error meant for the user: a stable code, a safe message and,

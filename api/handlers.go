@@ -114,6 +114,9 @@ type purchaseRequest struct {
 	PaymentMethod      string `json:"payment_method"`
 	SeatReconciliation bool   `json:"seat_reconciliation"`
 	Namespace          string `json:"namespace"`
+	Coupon             string `json:"coupon"`
+	UnitAmount         *int64 `json:"unit_amount"`
+	TrialID            string `json:"trial_id"`
 }
 
 type purchaseResponse struct {
@@ -137,7 +140,7 @@ func (s *Server) purchase(w http.ResponseWriter, r *http.Request) error {
 	answerAs(r, http.StatusCreated, purchaseView)
 	res, err := s.Svc.Purchase(r.Context(), actor(r), commerce.PurchaseInput{CustomerID: req.CustomerID, Plan: req.Plan,
 		Seats: *req.Seats, StartsOn: start, PaymentMethod: req.PaymentMethod, SeatReconciliation: req.SeatReconciliation,
-		Namespace: req.Namespace})
+		Namespace: req.Namespace, Coupon: req.Coupon, UnitAmount: req.UnitAmount, TrialID: req.TrialID})
 	if err != nil {
 		return err
 	}

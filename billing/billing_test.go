@@ -591,3 +591,33 @@ func TestCurrency(t *testing.T) {
 		})
 	}
 }
+
+func TestDiscountIsOneRoundedLineNeverAboveTheCharges(t *testing.T) {
+	t.Parallel()
+	s, e := Day(2026, 1, 1), Day(2027, 1, 1)
+	charge := []Line{{Kind: KindSubscription, Amount: 3480000}, {Kind: KindUpgradeCredit, Amount: -1000}}
+	for _, c := range []struct {
+		name            string
+		lines           []Line
+		percent, amount int64
+		want            int64
+		ok              bool
+	}{
+		{"25% of the charges, credits left out", charge, 25, 0, -870000, true},
+		{"half a cent rounds away from zero", []Line{{Kind: KindSeats, Amount: 5}}, 10, 0, -1, true},
+		{"below half a cent rounds to nothing", []Line{{Kind: KindSeats, Amount: 4}}, 10, 0, 0, false},
+		{"a fixed amount", charge, 0, 5000, -5000, true},
+		{"a fixed amount above the charges stops at them", []Line{{Kind: KindSeats, Amount: 300}}, 0, 5000, -300, true},
+		{"100% takes everything", charge, 100, 0, -3480000, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			l, ok, err := Discount(c.lines, c.percent, c.amount, "Coupon", s, e)
+			if err != nil || ok != c.ok || l.Amount != c.want {
+				t.Fatalf("Discount = %+v, %v, %v; want amount %d, %v", l, ok, err, c.want, c.ok)
+			}
+		})
+	}
+	if _, _, err := Discount(charge, 101, 0, "", s, e); err == nil {
+		t.Fatal("101% accepted")
+	}
+}

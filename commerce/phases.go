@@ -45,6 +45,9 @@ type purchaseIntent struct {
 	Actor        Actor                 `json:"actor"`
 	Subscription *fulfill.Subscription `json:"subscription"`
 	Invoice      *fulfill.Invoice      `json:"invoice"`
+	// Terms and ConvertsTrial: see purchaseExtras.
+	Terms         *store.SubscriptionTerms `json:"terms,omitempty"`
+	ConvertsTrial bool                     `json:"converts_trial,omitempty"`
 }
 
 // CompletePaymentArgs is the completer job of a payment attempt.
@@ -71,14 +74,14 @@ func (s *Service) wall() fulfill.Clock {
 // transaction: it reserves the account credit the invoice uses and records
 // the attempt, its recovery point and its completer.
 func (s *Service) purchaseIntent(tx *store.Tx, actor Actor, id string, cust *fulfill.Customer, sub *fulfill.Subscription,
-	inv *fulfill.Invoice, credit int64) (*store.PaymentAttempt, error) {
+	inv *fulfill.Invoice, credit int64, x purchaseExtras) (*store.PaymentAttempt, error) {
 	if credit > 0 {
 		cust.Credit -= credit
 		if err := tx.SetCustomerCredit(cust.ID, cust.Credit); err != nil {
 			return nil, err
 		}
 	}
-	intent, err := json.Marshal(purchaseIntent{Actor: actor, Subscription: sub, Invoice: inv})
+	intent, err := json.Marshal(purchaseIntent{Actor: actor, Subscription: sub, Invoice: inv, Terms: x.Terms, ConvertsTrial: x.ConvertsTrial})
 	if err != nil {
 		return nil, err
 	}
@@ -159,7 +162,8 @@ func (s *Service) settle(ctx context.Context, a *store.PaymentAttempt) (any, err
 			}
 			r := &PurchaseResult{}
 			res = r
-			return s.recordPurchase(tx, in.Actor, cust, in.Subscription, in.Invoice, p, r)
+			return s.recordPurchase(tx, in.Actor, cust, in.Subscription, in.Invoice, p, r,
+				purchaseExtras{Terms: in.Terms, ConvertsTrial: in.ConvertsTrial})
 		case "change":
 			in, err := intentOf[changeIntent](cur)
 			if err != nil {
@@ -369,9 +373,9 @@ type paid struct {
 // request's answer: the single transaction of a purchase with nothing to
 // charge, or phase 3 of a card purchase (p is the charge taken).
 func (s *Service) recordPurchase(tx *store.Tx, actor Actor, cust *fulfill.Customer, sub *fulfill.Subscription, inv *fulfill.Invoice,
-	p *paid, res *PurchaseResult) error {
+	p *paid, res *PurchaseResult, x purchaseExtras) error {
 	now := s.now()
-	if err := tx.InsertSubscription(sub, store.Change{Action: "purchase", Actor: string(actor), InvoiceID: &inv.ID, At: now}); err != nil {
+	if err := s.storePurchased(tx, actor, sub, inv, x); err != nil {
 		return err
 	}
 	if p == nil {
@@ -384,7 +388,9 @@ func (s *Service) recordPurchase(tx *store.Tx, actor Actor, cust *fulfill.Custom
 	if _, err := s.issueLicense(tx, sub, cust, licenseTerms{reason: "purchase", email: true}); err != nil {
 		return err
 	}
-	if sub.Kind == fulfill.KindSelfManaged {
+	// A converted trial keeps its activation: its instance gets the paid
+	// license at its next sync, with no new code.
+	if sub.Kind == fulfill.KindSelfManaged && !x.ConvertsTrial {
 		res.ActivationCode = fulfill.NewActivationCode()
 		if err := tx.InsertActivationCode(sub.ID, HashSecret(res.ActivationCode), now); err != nil {
 			return err
@@ -460,6 +466,9 @@ func (s *Service) finalizeUncharged(tx *store.Tx, cust *fulfill.Customer, inv *f
 // declineAttempt rolls a pending attempt back to a clean decline: the
 // reserved credit returns to the balance; nothing else was stored.
 func (s *Service) declineAttempt(tx *store.Tx, a *store.PaymentAttempt, why *fulfill.Error) error {
+	if err := s.releaseRedemption(tx, a); err != nil {
+		return err
+	}
 	if a.CreditReserved > 0 {
 		cust, err := tx.Customer(a.CustomerID)
 		if err != nil {

@@ -18,6 +18,7 @@ type QuoteInput struct {
 	Country  string
 	TaxID    string
 	Currency string
+	Coupon   string // a coupon code: its discount is in the quote
 }
 
 // Quote is a purchase's price before paying: the same lines, tax and total
@@ -51,24 +52,30 @@ func (s *Service) QuotePurchase(ctx context.Context, in QuoteInput) (*Quote, err
 		}
 	}
 	var plan *fulfill.Plan
+	var lines []billing.Line
+	start := s.today()
+	var end fulfill.Date
 	err = s.DB.ReadTx(ctx, func(tx *store.Tx) error {
 		var err error
 		plan, err = tx.PlanByCode(in.Plan)
+		if err != nil {
+			return fulfill.NotFoundAs(err, fulfill.FieldError(fulfill.EUnknownPlan, "plan", "No plan %q in the catalog.", in.Plan))
+		}
+		price, err := priceIn(plan, in.Currency)
+		if err != nil {
+			return err
+		}
+		end = fulfill.DateOf(billing.AddMonths(start.Time(), plan.TermMonths))
+		line := billing.FullTerm(billing.KindSubscription, fmt.Sprintf("%s, %s", plan.Name, plural(in.Seats, "seat")),
+			in.Seats, price, start.Time(), end.Time())
+		lines, _, err = s.redeemCoupon(tx, in.Coupon, plan.Code, in.Currency, []billing.Line{line}, start, end, false)
 		return err
 	})
 	if err != nil {
-		return nil, fulfill.NotFoundAs(err, fulfill.FieldError(fulfill.EUnknownPlan, "plan", "No plan %q in the catalog.", in.Plan))
-	}
-	price, err := priceIn(plan, in.Currency)
-	if err != nil {
 		return nil, err
 	}
-	start := s.today()
-	end := fulfill.DateOf(billing.AddMonths(start.Time(), plan.TermMonths))
-	line := billing.FullTerm(billing.KindSubscription, fmt.Sprintf("%s, %s", plan.Name, plural(in.Seats, "seat")),
-		in.Seats, price, start.Time(), end.Time())
 	decision := s.Tax.Decide(in.Country, in.TaxID)
-	b, err := billing.Build(in.Currency, []billing.Line{line}, decision, start.Time(), end.Time())
+	b, err := billing.Build(in.Currency, lines, decision, start.Time(), end.Time())
 	if err != nil {
 		return nil, err
 	}

@@ -21,6 +21,9 @@ var RetryDays = []int{1, 3, 5, 7}
 // revenue the subtotal, tax payable the tax.
 func (s *Service) bookInvoice(tx *store.Tx, inv *fulfill.Invoice) error {
 	inv.NetRevenue = inv.Subtotal
+	if err := s.bookDiscount(tx, inv); err != nil {
+		return err
+	}
 	return tx.Post(&store.LedgerTransaction{Kind: "invoice.finalized", ReferenceType: "invoice", ReferenceID: inv.ID,
 		Currency: inv.Currency, Memo: "Invoice " + inv.Number, EffectiveOn: inv.IssuedOn, CreatedAt: s.now(),
 		Postings: []store.Posting{

@@ -9,7 +9,6 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/fulfillhq/fulfill"
-	"github.com/fulfillhq/fulfill/billing"
 	"github.com/fulfillhq/fulfill/store"
 )
 
@@ -95,6 +94,9 @@ type renewal struct {
 	Invoice       *fulfill.Invoice `json:"invoice"`
 	// AddOns are the add-ons of the new term (renewalAddOns).
 	AddOns []fulfill.SubscriptionAddOn `json:"add_ons"`
+	// Terms are the subscription's terms after the renewal (contract
+	// price, discount terms left, scheduled change used up).
+	Terms *store.SubscriptionTerms `json:"terms,omitempty"`
 }
 
 // renew prices a subscription's next term and invoices it. Paid by card, it
@@ -107,51 +109,14 @@ func (s *Service) renew(tx *store.Tx, sub *fulfill.Subscription, actor Actor, ac
 	if err != nil {
 		return nil, nil, err
 	}
-	usage, err := tx.SeatUsage(sub.ID, sub.StartsOn, sub.EndsOn)
+	// Seats, plan, contract price, discount and change scheduled for
+	// renewal: see priceRenewal.
+	pr, err := s.priceRenewal(tx, sub, seats, auto)
 	if err != nil {
 		return nil, nil, err
 	}
-	newSeats := billing.RenewalSeats(sub.Seats, usage.BillableUsers)
-	if seats != nil {
-		if *seats < usage.BillableUsers {
-			return nil, nil, fulfill.FieldError(fulfill.EOutOfRange, "seats",
-				"Seats can not be reduced below the %d billable users last reported.", usage.BillableUsers)
-		}
-		newSeats = *seats
-	}
-	plan, err := tx.PlanByID(sub.PlanID)
-	if err != nil {
-		return nil, nil, err
-	}
-	// Renewal is at the current catalog price of the plan.
-	if cur, err := tx.PlanByCode(plan.Code); err == nil {
-		plan = cur
-	} else if fulfill.ErrorCode(err) != fulfill.ENotFound {
-		return nil, nil, err
-	}
-	price, err := priceIn(plan, sub.Currency)
-	if err != nil {
-		return nil, nil, err
-	}
-	start := sub.EndsOn
-	if today := s.today(); start.Before(today) && !auto {
-		start = today // a lapsed subscription starts again today
-	}
-	end := fulfill.DateOf(billing.AddMonths(start.Time(), plan.TermMonths))
-	lines := []billing.Line{billing.FullTerm(billing.KindRenewal,
-		fmt.Sprintf("%s renewal, %s", plan.Name, plural(newSeats, "seat")), newSeats, price, start.Time(), end.Time())}
-	trueUp := billing.TrueUpQuantity(usage.MaxUsers, sub.Seats)
-	if trueUp > 0 {
-		lines = append(lines, billing.FullTerm(billing.KindTrueUp,
-			fmt.Sprintf("True-up: %s over license (%d max users, %d seats) from %s to %s",
-				plural(trueUp, "user"), usage.MaxUsers, sub.Seats, sub.StartsOn, sub.EndsOn),
-			trueUp, price, sub.StartsOn.Time(), sub.EndsOn.Time()))
-	}
-	addOnLines, addOns, err := renewalAddOns(tx, sub, newSeats, start, end)
-	if err != nil {
-		return nil, nil, err
-	}
-	lines = append(lines, addOnLines...)
+	plan, price, newSeats, start, end, trueUp, lines := pr.plan, pr.price, pr.seats, pr.start, pr.end, pr.trueUp, pr.lines
+	addOns := pr.addOns
 	pm := sub.PaymentMethod
 	if paymentMethod != "" {
 		pm = paymentMethod
@@ -165,7 +130,7 @@ func (s *Service) renew(tx *store.Tx, sub *fulfill.Subscription, actor Actor, ac
 	}
 	r := &renewal{Actor: actor, Action: action, Auto: auto, PlanID: plan.ID, Plan: plan.Code, PlanVersion: plan.Version, UnitAmount: price,
 		Seats: newSeats, StartsOn: start, EndsOn: end, PaymentMethod: pm, OldSeats: sub.Seats, OldStart: sub.StartsOn, OldEnd: sub.EndsOn,
-		TrueUp: trueUp, Invoice: inv, AddOns: addOns}
+		TrueUp: trueUp, Invoice: inv, AddOns: addOns, Terms: pr.terms}
 	if credit := min(cust.Credit, inv.Total); pm != PayByInvoice && inv.Total > credit {
 		if credit > 0 {
 			cust.Credit -= credit
@@ -237,6 +202,11 @@ func (s *Service) recordRenewal(tx *store.Tx, cust *fulfill.Customer, sub *fulfi
 	if r.AddOns != nil { // nil: an intent recorded before add-ons renewed
 		sub.AddOns = r.AddOns
 		if err := tx.SetSubscriptionAddOns(sub.ID, r.AddOns, s.now()); err != nil {
+			return nil, err
+		}
+	}
+	if r.Terms != nil {
+		if err := tx.SaveSubscriptionTerms(r.Terms); err != nil {
 			return nil, err
 		}
 	}

@@ -20,6 +20,11 @@ type PurchaseInput struct {
 	PaymentMethod      string
 	SeatReconciliation bool
 	Namespace          string // SaaS: the namespace to provision; defaults to the customer id
+	// Coupon, UnitAmount (a contract seat price) and TrialID (a running
+	// trial this purchase converts): see purchaseTerms.
+	Coupon     string
+	UnitAmount *int64
+	TrialID    string
 }
 
 var namespaceRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_./-]{0,254}$`)
@@ -62,6 +67,9 @@ func (s *Service) Purchase(ctx context.Context, actor Actor, in PurchaseInput) (
 	if in.Namespace != "" && !namespaceRE.MatchString(in.Namespace) {
 		return nil, fulfill.FieldError(fulfill.EInvalid, "namespace", "A namespace is 1 to 255 letters, digits, '-', '_', '.' and '/'.")
 	}
+	if err := checkPurchaseTerms(in); err != nil {
+		return nil, err
+	}
 	today := s.today()
 	start := today
 	if in.StartsOn != nil {
@@ -92,7 +100,7 @@ func (s *Service) Purchase(ctx context.Context, actor Actor, in PurchaseInput) (
 		if err != nil {
 			return fulfill.NotFoundAs(err, fulfill.FieldError(fulfill.EUnknownPlan, "plan", "No plan %q in the catalog.", in.Plan))
 		}
-		price, err := priceIn(plan, cust.Currency)
+		price, err := purchasePrice(plan, cust.Currency, in.UnitAmount)
 		if err != nil {
 			return err
 		}
@@ -105,21 +113,32 @@ func (s *Service) Purchase(ctx context.Context, actor Actor, in PurchaseInput) (
 		if plan.Kind == fulfill.KindSaaS {
 			sub.Namespace = or(in.Namespace, cust.ID)
 		}
+		x, err := s.purchaseTerms(tx, in, cust, plan, sub)
+		if err != nil {
+			return err
+		}
+		start, end := sub.StartsOn, sub.EndsOn // a converted trial is paid from today
 		line := billing.FullTerm(billing.KindSubscription, fmt.Sprintf("%s, %s", plan.Name, plural(in.Seats, "seat")),
 			in.Seats, price, start.Time(), end.Time())
-		inv, err := s.newInvoice(tx, cust, &sub.ID, []billing.Line{line}, start, end, in.PaymentMethod)
+		lines, c, err := s.redeemCoupon(tx, in.Coupon, plan.Code, cust.Currency, []billing.Line{line}, start, end, true)
+		if err != nil {
+			return err
+		}
+		x.Terms = purchasedTerms(sub.ID, c, in.UnitAmount, now)
+		inv, err := s.newInvoice(tx, cust, &sub.ID, lines, start, end, in.PaymentMethod)
 		if err != nil {
 			return err
 		}
 		if credit := min(cust.Credit, inv.Total); in.PaymentMethod != PayByInvoice && inv.Total > credit {
-			// A card charge: phase 1 records the intent; the charge runs
-			// after this transaction commits.
-			pending, err = s.purchaseIntent(tx, actor, attemptID, cust, sub, inv, credit)
+			// A card charge: phase 1 records the intent (the coupon's
+			// redemption counted with it); the charge runs after this
+			// transaction commits.
+			pending, err = s.purchaseIntent(tx, actor, attemptID, cust, sub, inv, credit, x)
 			return err
 		}
 		// Nothing to charge now (paid by invoice, by account credit, or
 		// free): one transaction, with its answer.
-		return s.recordPurchase(tx, actor, cust, sub, inv, nil, &res)
+		return s.recordPurchase(tx, actor, cust, sub, inv, nil, &res, x)
 	})
 	if err != nil {
 		return nil, err
@@ -268,7 +287,8 @@ func (s *Service) ChangeSeats(ctx context.Context, actor Actor, id string, seats
 			return nil, "", err
 		}
 		sub.Seats = seats
-		return []billing.Line{line}, "seats_added", nil
+		lines, err := s.termDiscount(tx, sub, []billing.Line{line}, s.changeDay(sub), sub.EndsOn)
+		return lines, "seats_added", err
 	}, actor)
 }
 

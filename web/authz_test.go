@@ -60,6 +60,7 @@ func authzRouteGroups(s *Server) map[string]func(func(string, access, handlerFun
 		"adminRoutes":       s.adminRoutes,
 		"consoleRoutes":     s.consoleRoutes,
 		"integrationRoutes": s.integrationRoutes,
+		"discountRoutes":    s.discountRoutes,
 	}
 }
 
@@ -159,6 +160,7 @@ var authzQuery = map[string]string{
 	"GET /subscriptions/{id}/seats":   "?seats=20",
 	"GET /subscriptions/{id}/add_ons": "?add_on=duo-pro&quantity=5",
 	"GET /subscriptions/{id}/upgrade": "?plan=sm-ultimate",
+	"GET /subscriptions/{id}/renewal": "?seats=5&plan=sm-ultimate",
 	"GET /buy/review":                 "?plan=sm-premium&seats=10&company=Example+GmbH&country=DE&pay=card&card=pm_card_visa&account=new",
 	"GET /admin/customers":            "?q=example",
 	"GET /invitations/accept":         "?token=nonsense",

@@ -204,7 +204,7 @@ func (s *Server) quote(r *http.Request, d *buyData) error {
 	if err != nil {
 		return fulfill.FieldError(fulfill.EInvalid, "seats", "Enter a number of seats.")
 	}
-	in := commerce.QuoteInput{Plan: f.Get("plan"), Seats: seats}
+	in := commerce.QuoteInput{Plan: f.Get("plan"), Seats: seats, Coupon: strings.TrimSpace(f.Get("coupon"))}
 	if acct := f.Get("account"); acct != "" && acct != "new" {
 		for _, c := range d.Accounts {
 			if c.ID == acct {
@@ -316,7 +316,8 @@ func (s *Server) buy(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	res, err := s.svc.Purchase(r.Context(), actor(r), commerce.PurchaseInput{CustomerID: cust.ID, Plan: r.PostForm.Get("plan"),
-		Seats: d.Quote.Lines[0].Quantity, PaymentMethod: pm, Namespace: strings.TrimSpace(r.PostForm.Get("namespace"))})
+		Seats: d.Quote.Lines[0].Quantity, PaymentMethod: pm, Namespace: strings.TrimSpace(r.PostForm.Get("namespace")),
+		Coupon: strings.TrimSpace(r.PostForm.Get("coupon")), TrialID: r.PostForm.Get("trial")})
 	if err != nil {
 		return s.formFail(w, r, "review", "Review your order", d, err)
 	}
@@ -386,6 +387,13 @@ type subDetail struct {
 	MaxUsers    int64
 	TrueUpSeats int64
 	Panel       instancePanel
+	// Renewal is the next renewal (scheduled change, expected amount);
+	// RenewPreview a renewal priced now; RenewalPlans the plans a
+	// renewal may move to (issue 14).
+	Renewal      *commerce.RenewalSchedule
+	RenewPreview *commerce.RenewalPreview
+	RenewalPlans []*fulfill.Plan
+	RenewalPlan  string
 }
 
 // previewFailed shows a refused preview on the form, by the field at
@@ -448,6 +456,11 @@ func (s *Server) subscription(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	slices.Reverse(d.Versions)
+	if !d.Sub.Trial && d.Sub.State != fulfill.StateExpired {
+		if d.Renewal, err = s.svc.Renewal(ctx, d.Sub.ID); err != nil {
+			return err
+		}
+	}
 	d.Welcome = r.URL.Query().Get("welcome") == "1"
 	return s.render(w, r, 200, "subscription", d.PlanName, d)
 }
@@ -561,6 +574,9 @@ func (s *Server) renewForm(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	d.TrueUpSeats = max(0, d.MaxUsers-d.Sub.Seats)
+	if d.RenewPreview, err = s.svc.PreviewRenewal(r.Context(), d.Sub.ID, nil); err != nil {
+		return err
+	}
 	return s.render(w, r, 200, "renew", "Renew", d)
 }
 

@@ -189,6 +189,7 @@ func (s *Server) routes() http.Handler {
 	s.consoleRoutes(handle)
 	s.integrationRoutes(handle)
 	s.instanceRoutes(handle)
+	s.discountRoutes(handle)
 	mux.Handle("/", s.wrap(public, func(w http.ResponseWriter, r *http.Request) error {
 		return fulfill.Errorf(fulfill.ENotFound, "There is no page at %s.", r.URL.Path)
 	}))

@@ -34,6 +34,8 @@ var statuses = map[string]int{
 	fulfill.EInstanceLimit:         http.StatusUnprocessableEntity,
 	fulfill.ESubscriptionExpired:   http.StatusConflict,
 	fulfill.EDowngradeNotAllowed:   http.StatusUnprocessableEntity,
+	fulfill.ECouponInvalid:         http.StatusUnprocessableEntity,
+	fulfill.ECouponExhausted:       http.StatusUnprocessableEntity,
 	// Card decline codes, as Stripe names them.
 	"insufficient_funds": http.StatusPaymentRequired,
 	"lost_card":          http.StatusPaymentRequired,
