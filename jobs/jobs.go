@@ -224,7 +224,7 @@ func New(cfg Config) (*Runner, error) {
 		// work enqueued by a request starts at once.
 		FetchCooldown:     20 * time.Millisecond,
 		FetchPollInterval: 100 * time.Millisecond,
-		Logger:            cfg.Logger,
+		Logger:            riverLogger(cfg.Logger),
 		// A job whose process died is worked again after RescueAfter.
 		JobTimeout:           JobTimeout,
 		RescueStuckJobsAfter: RescueAfter,
