@@ -384,6 +384,9 @@ func (s *Service) recordPurchase(tx *store.Tx, actor Actor, cust *fulfill.Custom
 	if _, err := s.issueLicense(tx, sub, cust, licenseTerms{reason: "purchase", email: true}); err != nil {
 		return err
 	}
+	if err := s.saveCheckoutCard(tx, actor, cust, sub.PaymentMethod); err != nil {
+		return err
+	}
 	if sub.Kind == fulfill.KindSelfManaged {
 		res.ActivationCode = fulfill.NewActivationCode()
 		if err := tx.InsertActivationCode(sub.ID, HashSecret(res.ActivationCode), now); err != nil {

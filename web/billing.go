@@ -282,12 +282,7 @@ func (s *Server) addPaymentMethod(w http.ResponseWriter, r *http.Request) error 
 	if !s.svc.Payments.ValidMethod(card) {
 		return s.accountFail(w, r, c, "cards", fulfill.FieldError(fulfill.EInvalid, "card", "That card id is not known to the payment provider."), false)
 	}
-	label := card
-	for _, tc := range testCards {
-		if tc.ID == card {
-			label = tc.Label
-		}
-	}
+	label := commerce.CardLabel(card)
 	existing, err := s.db.PaymentMethods(r.Context(), c.ID)
 	if err != nil {
 		return err

@@ -143,8 +143,8 @@ func (s *Server) planNames(r *http.Request) (map[string]*fulfill.Plan, []*fulfil
 
 // testCards are offered when the test payment provider is in use.
 var testCards = []struct{ ID, Label string }{
-	{"pm_card_visa", "Visa ending 4242 (test)"},
-	{"pm_card_mastercard", "Mastercard ending 4444 (test)"},
+	{"pm_card_visa", "Visa •••• 4242 (test)"},
+	{"pm_card_mastercard", "Mastercard •••• 4444 (test)"},
 	{"pm_card_chargeDeclined", "Card that is declined (test)"},
 }
 
@@ -248,6 +248,9 @@ func (s *Server) buyReview(w http.ResponseWriter, r *http.Request) error {
 	if err := s.quote(r, d); err != nil {
 		return s.formFail(w, r, "buy", "Buy a subscription", d, err)
 	}
+	if err := s.reviewCards(r, d); err != nil {
+		return err
+	}
 	return s.render(w, r, 200, "review", "Review your order", d)
 }
 
@@ -316,7 +319,10 @@ func (s *Server) buy(w http.ResponseWriter, r *http.Request) error {
 	res, err := s.svc.Purchase(r.Context(), actor(r), commerce.PurchaseInput{CustomerID: cust.ID, Plan: r.PostForm.Get("plan"),
 		Seats: d.Quote.Lines[0].Quantity, PaymentMethod: pm, Namespace: strings.TrimSpace(r.PostForm.Get("namespace"))})
 	if err != nil {
-		return s.formFail(w, r, "review", "Review your order", d, err)
+		if cerr := s.reviewCards(r, d); cerr != nil {
+			return cerr
+		}
+		return s.formFail(w, r, "review", "Review your order", d, declinedCard(err))
 	}
 	msg := ""
 	if res.ActivationCode != "" {
@@ -383,6 +389,8 @@ type subDetail struct {
 	RenewPrice  int64
 	MaxUsers    int64
 	TrueUpSeats int64
+	Card        string // the card renewals are charged to, "" by invoice
+	PlanNames   map[string]*fulfill.Plan
 }
 
 // previewFailed shows a refused preview on the form, by the field at
@@ -408,7 +416,7 @@ func (s *Server) subDetail(r *http.Request) (*subDetail, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &subDetail{navData: navData{"subscriptions"}, Sub: sub, PlanName: planName(names, sub.Plan), Customer: cust}
+	d := &subDetail{navData: navData{"subscriptions"}, Sub: sub, PlanName: planName(names, sub.Plan), Customer: cust, PlanNames: names}
 	for _, p := range plans {
 		if p.Kind == sub.Kind && p.Code != sub.Plan && p.Prices[sub.Currency] > sub.UnitAmount {
 			d.Upgrades = append(d.Upgrades, p)
@@ -442,6 +450,9 @@ func (s *Server) subscription(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	slices.Reverse(d.Versions)
+	if d.Card, err = s.renewalCard(r, d.Sub); err != nil {
+		return err
+	}
 	d.Welcome = r.URL.Query().Get("welcome") == "1"
 	return s.render(w, r, 200, "subscription", d.PlanName, d)
 }

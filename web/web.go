@@ -1,6 +1,7 @@
 // Package web serves Fulfill's pages: the customer portal at / and the
 // admin console at /admin. Pages are rendered on the server from embedded
-// html/template files with one stylesheet and no script, so they work in any
+// html/template files with one stylesheet and no script they need (a copy
+// button is the only one, and optional), so they work in any
 // browser, without JavaScript and without loading anything from elsewhere.
 //
 // Every unsafe request passes Go's cross-origin protection; sessions live in
@@ -182,6 +183,7 @@ func (s *Server) routes() http.Handler {
 	}
 	mux.HandleFunc("GET /static/style.css", s.serveCSS)
 	mux.HandleFunc("GET /static/stripe-card.js", serveStripeJS)
+	mux.HandleFunc("GET /static/copy.js", serveCopyJS)
 	s.portalRoutes(handle)
 	s.billingRoutes(handle)
 	s.supportRoutes(handle)
@@ -196,7 +198,9 @@ func (s *Server) routes() http.Handler {
 		s.renderError(w, r, fulfill.Errorf(fulfill.EForbidden, "This request came from another site and was refused. Go back, reload the page and try again."))
 	}))
 	csp := "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-	if s.cfg.StripePublishableKey != "" {
+	if s.cfg.StripePublishableKey == "" {
+		csp += "; script-src 'self'" // the copy button's script, nothing inline
+	} else {
 		// Stripe.js and its card frame, and nothing else from outside.
 		csp += "; script-src 'self' https://js.stripe.com; frame-src https://js.stripe.com https://hooks.stripe.com; connect-src https://api.stripe.com"
 	}
@@ -503,7 +507,7 @@ func openFlash(r *http.Request, flash string) string {
 func (s *Server) baseURL(*http.Request) string { return s.cfg.BaseURL }
 
 func (s *Server) funcs() template.FuncMap {
-	return template.FuncMap{
+	fm := template.FuncMap{
 		"money": func(amount int64, currency string) string { return billing.FormatAmount(amount, currency) },
 		"date": func(t time.Time) string {
 			if t.IsZero() {
@@ -560,6 +564,10 @@ func (s *Server) funcs() template.FuncMap {
 		},
 		"countries": func() map[string]string { return countryNames },
 	}
+	for k, v := range wordingFuncs() {
+		fm[k] = v
+	}
+	return fm
 }
 
 // countryNames are the countries offered in the forms: every assigned ISO
