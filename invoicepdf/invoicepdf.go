@@ -46,7 +46,7 @@ func HowToPay(seller Party, inv *fulfill.Invoice) string {
 	if inv.PaymentMethod != "invoice" {
 		return "Paid by card."
 	}
-	s := fmt.Sprintf("Payable by bank transfer by %s.", inv.DueOn)
+	s := fmt.Sprintf("Payable by bank transfer by %s.", fmtDate(inv.DueOn))
 	if inv.DueOn == inv.IssuedOn {
 		s = "Payable by bank transfer on receipt."
 	}
