@@ -21,10 +21,10 @@ func TestCheckoutCardSavedAsDefaultAndNamed(t *testing.T) {
 		if err != nil || len(pms) != 1 || pms[0].ProviderID != "pm_card_visa" || !pms[0].Default || pms[0].Label != "Visa •••• 4242" {
 			t.Fatalf("saved cards %+v %v", pms, err)
 		}
-		r := a.get("/subscriptions/" + sub).must(t, 200)
+		r := a.get("/subscriptions/"+sub).must(t, 200)
 		contains(t, r.body, `<p id="renews">Renews on 1 Mar 2027 on Visa •••• 4242.</p>`)
 		contains(t, r.body, `<dd id="term">1 Mar 2026 – 28 Feb 2027</dd>`)
-		r = a.get("/account/" + s.CustomerID).must(t, 200)
+		r = a.get("/account/"+s.CustomerID).must(t, 200)
 		contains(t, r.body, `Visa •••• 4242 <span class="badge">Default</span>`)
 		// An invoice purchase saves no card.
 		inv := a.buyByInvoice("sm-premium", "3")

@@ -214,6 +214,9 @@ func (s *Server) quote(r *http.Request, d *buyData) error {
 		}
 		in.Country, in.TaxID, in.Currency = d.Account.Country, d.Account.TaxID, d.Account.Currency
 	} else {
+		if err := accountLengths(f); err != nil {
+			return err
+		}
 		switch {
 		case strings.TrimSpace(f.Get("company")) == "":
 			return fulfill.FieldError(fulfill.ERequired, "company", "Enter your company (or your name, if you buy for yourself).")

@@ -363,12 +363,15 @@ func actor(r *http.Request) commerce.Actor {
 
 // page is what every template gets.
 type page struct {
-	Title   string
-	User    *store.User
-	Admin   bool // the console's layout
-	Flash   string
-	Error   string
-	Field   string
+	Title string
+	User  *store.User
+	Admin bool // the console's layout
+	Flash string
+	Error string
+	Field string
+	// Errors are every field's error at once (field → message), for forms
+	// that check all their fields before answering.
+	Errors  map[string]string
 	Vendor  string
 	CSS     string
 	Nav     string // the current section, for aria-current
@@ -415,6 +418,9 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 	if fe, ok := data.(formError); ok {
 		p.Error, p.Field = fe.message, fe.field
 	}
+	if fe, ok := data.(formErrors); ok {
+		p.Error, p.Field, p.Errors = fe.message, fe.field, fe.fields
+	}
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, "layout", p); err != nil {
 		return err
@@ -428,6 +434,13 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 // formError is data that carries a validation error for the form.
 type formError struct {
 	message, field string
+}
+
+// formErrors is a formError with every field's error (field → message),
+// when a form checks all its fields before answering.
+type formErrors struct {
+	formError
+	fields map[string]string
 }
 
 // statusOf maps an error code to an HTTP status, as the API does.
