@@ -27,9 +27,9 @@ func TestFormsReportEveryFieldAndKeepWhatWasEntered(t *testing.T) {
 		contains(t, r.body, "Billing contact&#39;s name: This field is required.")
 
 		long := strings.Repeat("x", 201)
-		r = a.get("/buy/review?plan=sm-premium&seats=3&country=DE&pay=invoice&account=new&company=" + long).must(t, 422)
+		r = a.get("/buy/review?plan=sm-premium&seats=3&country=DE&pay=invoice&account=new&company="+long).must(t, 422)
 		contains(t, r.body, "Company or organisation: at most 200 characters.")
-		a.get("/buy/review?plan=sm-premium&seats=3&country=DE&pay=invoice&account=new&company=" + long[:200]).must(t, 200)
+		a.get("/buy/review?plan=sm-premium&seats=3&country=DE&pay=invoice&account=new&company="+long[:200]).must(t, 200)
 
 		ops := e.staff("forms-ops@vendor.example", web.RoleAdmin)
 		r = ops.post("/admin/catalog", "code", "sm-premium", "price_USD", "3x8", "price_EUR", "300.00").must(t, 422)
@@ -40,12 +40,12 @@ func TestFormsReportEveryFieldAndKeepWhatWasEntered(t *testing.T) {
 		if loc := ops.get("/admin/customers?q=mple+gm").must(t, 303).header.Get("Location"); loc != "/admin/customers/"+sub.CustomerID {
 			t.Fatalf("search inside a word went to %q", loc)
 		}
-		r = ops.get("/admin/customers/" + sub.CustomerID).must(t, 200)
+		r = ops.get("/admin/customers/"+sub.CustomerID).must(t, 200)
 		inv := e.invoices(sub.CustomerID)[0]
 		contains(t, r.body, `<a href="/admin/invoices/`+inv.ID+`/pdf" download>`+inv.Number)
-		if pdf := ops.get("/admin/invoices/" + inv.ID + "/pdf").must(t, 200); !strings.HasPrefix(pdf.body, "%PDF-") {
+		if pdf := ops.get("/admin/invoices/"+inv.ID+"/pdf").must(t, 200); !strings.HasPrefix(pdf.body, "%PDF-") {
 			t.Fatalf("invoice PDF %.20q", pdf.body)
 		}
-		a.get("/admin/invoices/" + inv.ID + "/pdf").must(t, 404)
+		a.get("/admin/invoices/"+inv.ID+"/pdf").must(t, 404)
 	})
 }
