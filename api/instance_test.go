@@ -106,7 +106,7 @@ func TestLicenseEmailOverSMTP(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got.from != "licenses@vendor.example" || got.to != "buyer@example.com" || msg.Header.Get("Subject") != "Your sm-premium license (3 seats)" {
+		if got.from != "licenses@vendor.example" || got.to != "buyer@example.com" || msg.Header.Get("Subject") != "Your Premium (self-managed) license (3 seats)" {
 			t.Fatalf("envelope %s → %s, subject %q", got.from, got.to, msg.Header.Get("Subject"))
 		}
 		if !strings.Contains(string(got.data), "attachment; filename=fulfill.license") || !strings.Contains(string(got.data), "Content-Transfer-Encoding: base64") {

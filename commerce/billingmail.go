@@ -34,8 +34,9 @@ func (s *Service) mailInvoice(tx *store.Tx, cust *fulfill.Customer, inv *fulfill
 	if err != nil {
 		return err
 	}
-	body := fmt.Sprintf("Hello %s,\n\nInvoice %s for %s is attached, for %s.\n\n%s\n\nView it online: %s/invoices/%s\n\n— %s\n",
+	body := fmt.Sprintf("Hello %s,\n\nInvoice %s for %s is attached, for %s (%s: %s).\n\n%s\n\nView it online: %s/invoices/%s\n\n— %s\n",
 		cust.BillingName, inv.Number, or(cust.Company, cust.Name), billing.FormatAmount(store.DueOf(inv), inv.Currency),
+		invoicepdf.TaxLabel(inv), billing.FormatAmount(inv.Tax, inv.Currency),
 		invoicepdf.HowToPay(s.Seller, inv), s.PublicURL, inv.ID, or(s.Seller.Company, "Fulfill"))
 	return s.queueEmail(tx, &fulfill.Email{Kind: "invoice.issued", To: cust.BillingEmail, CustomerID: &cust.ID,
 		Subject: fmt.Sprintf("Invoice %s", inv.Number), Body: body, AttachmentName: inv.Number + ".pdf", Attachment: pdf})

@@ -11,6 +11,7 @@ import (
 
 	"github.com/fulfillhq/fulfill"
 	"github.com/fulfillhq/fulfill/billing"
+	"github.com/fulfillhq/fulfill/invoicepdf"
 	"github.com/fulfillhq/fulfill/license"
 	"github.com/fulfillhq/fulfill/store"
 )
@@ -159,21 +160,27 @@ func (s *Service) queueEmail(tx *store.Tx, e *fulfill.Email) error {
 }
 
 func (s *Service) emailLicense(tx *store.Tx, sub *fulfill.Subscription, cust *fulfill.Customer, l *fulfill.License, to, kind string) error {
+	plan := l.Plan
+	if p, err := tx.PlanByCode(l.Plan); err == nil {
+		plan = p.Name
+	} else if fulfill.ErrorCode(err) != fulfill.ENotFound {
+		return err
+	}
 	body := fmt.Sprintf(`Hello %s,
 
-Your license for %s (%s) is attached.
+Your %s license for %s is attached.
 
   Plan:      %s
   Seats:     %d
-  Valid:     %s to %s
+  Valid:     %s
   License:   %s
 
 Upload the attached file in your instance's license settings, or activate the
 instance with its activation code to keep the license in sync automatically.
 
 — The %s team
-`, cust.ContactName, cust.Company, sub.ID, l.Plan, l.Seats, l.StartsAt, l.ExpiresAt, l.ID, "Fulfill")
-	return s.queueEmail(tx, &fulfill.Email{Kind: kind, To: to, Subject: fmt.Sprintf("Your %s license (%d seats)", l.Plan, l.Seats),
+`, cust.ContactName, plan, cust.Company, plan, l.Seats, invoicepdf.Period(l.StartsAt, l.ExpiresAt), l.ID, "Fulfill")
+	return s.queueEmail(tx, &fulfill.Email{Kind: kind, To: to, Subject: fmt.Sprintf("Your %s license (%d seats)", plan, l.Seats),
 		Body: body, AttachmentName: LicenseFileName, Attachment: l.File, CustomerID: &cust.ID})
 }
 

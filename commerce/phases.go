@@ -388,6 +388,9 @@ func (s *Service) recordPurchase(tx *store.Tx, actor Actor, cust *fulfill.Custom
 	if _, err := s.issueLicense(tx, sub, cust, licenseTerms{reason: "purchase", email: true}); err != nil {
 		return err
 	}
+	if err := s.saveCheckoutCard(tx, actor, cust, sub.PaymentMethod); err != nil {
+		return err
+	}
 	// A converted trial keeps its activation: its instance gets the paid
 	// license at its next sync, with no new code.
 	if sub.Kind == fulfill.KindSelfManaged && !x.ConvertsTrial {

@@ -32,8 +32,10 @@ type Quote struct {
 	Total    int64
 	TaxNote  string
 	TaxBP    int64
-	Currency string
-	Lines    []fulfill.InvoiceLine
+	// ReverseCharge: the buyer accounts for VAT (the tax is 0).
+	ReverseCharge bool
+	Currency      string
+	Lines         []fulfill.InvoiceLine
 }
 
 // QuotePurchase prices a purchase without storing anything.
@@ -80,7 +82,7 @@ func (s *Service) QuotePurchase(ctx context.Context, in QuoteInput) (*Quote, err
 		return nil, err
 	}
 	q := &Quote{Plan: plan, StartsOn: start, EndsOn: end, Subtotal: b.Totals.Subtotal, Tax: b.Totals.Tax, Total: b.Totals.Total,
-		TaxNote: decision.Note, TaxBP: decision.RateBasisPoints, Currency: in.Currency}
+		TaxNote: decision.Note, TaxBP: decision.RateBasisPoints, ReverseCharge: decision.ReverseCharge, Currency: in.Currency}
 	for _, l := range append(b.Lines, b.Tax) {
 		q.Lines = append(q.Lines, fulfill.InvoiceLine{Kind: l.Kind, Description: l.Description, Quantity: l.Quantity,
 			UnitAmount: l.UnitAmount, Amount: l.Amount, PeriodStart: fulfill.DateOf(l.PeriodStart),

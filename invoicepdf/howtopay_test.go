@@ -17,7 +17,7 @@ func TestTransferInvoiceCarriesBankDetailsAndReference(t *testing.T) {
 	doc.PaymentTerms = HowToPay(seller, doc.Invoice)
 	text := strings.Join(strings.Fields(pageText(t, renderPlain(t, doc))), " ")
 	for _, want := range []string{"IBAN FR76 3000 6000 0112 3456 7890 189", "BIC AGRIFRPP", "Payment reference: F-2025-0107",
-		"by 2025-07-10"} {
+		"by 10 Jul 2025"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("PDF lacks %q:\n%s", want, text)
 		}

@@ -47,7 +47,7 @@ func HowToPay(seller Party, inv *fulfill.Invoice) string {
 	if inv.PaymentMethod != "invoice" {
 		return "Paid by card."
 	}
-	s := fmt.Sprintf("Payable by bank transfer by %s.", inv.DueOn)
+	s := fmt.Sprintf("Payable by bank transfer by %s.", fmtDate(inv.DueOn))
 	if inv.DueOn == inv.IssuedOn {
 		s = "Payable by bank transfer on receipt."
 	}
@@ -586,20 +586,28 @@ func (r *renderer) bare(a int64) string {
 	return strings.TrimPrefix(billing.FormatAmount(a, r.inv.Currency), r.inv.Currency+" ")
 }
 
-// taxLabel names the tax row: "VAT 0% (reverse charge)" when reverse-charged,
-// else the description of the invoice's tax line (e.g. "VAT 20% (FR)"), else
-// "Tax" and the rate.
-func (r *renderer) taxLabel() string {
-	inv := r.inv
-	if inv.ReverseCharge {
-		return "VAT " + formatRate(inv.TaxRateBP) + " (reverse charge)"
+// taxLabel names the tax row (TaxLabel).
+func (r *renderer) taxLabel() string { return TaxLabel(r.inv) }
+
+// TaxLabel names an invoice's tax row, the one label every document uses
+// (the PDF, the invoice page, the mails): "VAT 0% (reverse charge)" when
+// reverse-charged, else the description of the invoice's tax line (e.g.
+// "VAT 20% (FR)"), else "Tax" and the rate.
+func TaxLabel(inv *fulfill.Invoice) string {
+	return TaxLabelOf(inv.Lines, inv.ReverseCharge, inv.TaxRateBP)
+}
+
+// TaxLabelOf is TaxLabel for lines not yet on an invoice (a quote).
+func TaxLabelOf(lines []fulfill.InvoiceLine, reverseCharge bool, rateBP int64) string {
+	if reverseCharge {
+		return "VAT " + formatRate(rateBP) + " (reverse charge)"
 	}
-	for _, l := range inv.Lines {
+	for _, l := range lines {
 		if l.Kind == billing.KindTax && strings.TrimSpace(l.Description) != "" {
 			return l.Description
 		}
 	}
-	return "Tax " + formatRate(inv.TaxRateBP)
+	return "Tax " + formatRate(rateBP)
 }
 
 // formatRate renders basis points as a percentage: 2000 → "20%", 2550 →
@@ -628,7 +636,12 @@ func fmtDate(d fulfill.Date) string {
 }
 
 // fmtPeriod prints start..end (end exclusive) as an inclusive range.
-func fmtPeriod(start, end fulfill.Date) string {
+func fmtPeriod(start, end fulfill.Date) string { return Period(start, end) }
+
+// Period prints a period, its end exclusive as stored, with its last day
+// included ("1 Dec 2026 – 30 Nov 2027"): the one way every document and
+// page shows a period.
+func Period(start, end fulfill.Date) string {
 	switch {
 	case start.IsZero() && end.IsZero():
 		return ""

@@ -255,7 +255,7 @@ func New(cfg Config) (*Runner, error) {
 		// store.DB.RiverDriver) and a poll is only the fallback.
 		FetchCooldown:     20 * time.Millisecond,
 		FetchPollInterval: pollInterval(cfg.Service.DB),
-		Logger:            cfg.Logger,
+		Logger:            riverLogger(cfg.Logger),
 		// A job whose process died is worked again after RescueAfter.
 		JobTimeout:           JobTimeout,
 		RescueStuckJobsAfter: RescueAfter,

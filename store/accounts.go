@@ -126,21 +126,21 @@ func (t *Tx) DeletePaymentMethod(customerID, id string) error {
 
 // PaymentMethods lists a billing account's saved cards, the default first.
 func (db *DB) PaymentMethods(ctx context.Context, customerID string) ([]*PaymentMethod, error) {
-	rows, err := db.Read.QueryContext(ctx, `SELECT `+pmCols+` FROM payment_methods WHERE customer_id = $1
-		ORDER BY is_default DESC, created_at, id`, customerID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*PaymentMethod
-	for rows.Next() {
+	return paymentMethods(ctx, db.Read, customerID)
+}
+
+// PaymentMethods lists a billing account's saved cards, the default first,
+// in a transaction.
+func (t *Tx) PaymentMethods(customerID string) ([]*PaymentMethod, error) {
+	return paymentMethods(t.ctx, t.tx, customerID)
+}
+
+func paymentMethods(ctx context.Context, q querier, customerID string) ([]*PaymentMethod, error) {
+	return queryAll(ctx, q, func(row interface{ Scan(...any) error }) (*PaymentMethod, error) {
 		var pm PaymentMethod
-		if err := rows.Scan(&pm.ID, &pm.CustomerID, &pm.ProviderID, &pm.Label, &pm.Default, &pm.CreatedAt); err != nil {
-			return nil, err
-		}
-		out = append(out, &pm)
-	}
-	return out, rows.Err()
+		err := row.Scan(&pm.ID, &pm.CustomerID, &pm.ProviderID, &pm.Label, &pm.Default, &pm.CreatedAt)
+		return &pm, err
+	}, `SELECT `+pmCols+` FROM payment_methods WHERE customer_id = $1 ORDER BY is_default DESC, created_at, id`, customerID)
 }
 
 // ---- impersonation ----

@@ -169,3 +169,20 @@ func (db *DB) Overages(ctx context.Context) ([]Overage, error) {
 	}
 	return out, rows.Err()
 }
+
+// ChangeStamp is a cheap fingerprint of the data behind the dashboard: the
+// time of the newest event and how many events share it. Every use case
+// that changes subscriptions, invoices or payments emits an event in its
+// transaction, so the stamp changes with each of them; it is read from the
+// shared database, so every copy of the server sees the same one. Both
+// parts come from the events_created index.
+func (db *DB) ChangeStamp(ctx context.Context) (string, error) {
+	var n int64
+	var newest any
+	err := db.Read.QueryRowContext(ctx, `SELECT COUNT(*), MAX(created_at) FROM events
+		WHERE created_at >= (SELECT MAX(created_at) FROM events)`).Scan(&n, &newest)
+	if err != nil {
+		return "", fmt.Errorf("store: change stamp: %w", err)
+	}
+	return fmt.Sprintf("%v/%d", newest, n), nil
+}

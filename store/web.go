@@ -253,11 +253,22 @@ func (db *DB) SearchCustomers(ctx context.Context, q string, limit int) ([]*fulf
 			UNION SELECT customer_id FROM subscriptions WHERE id = $1
 			UNION SELECT customer_id FROM invoices WHERE number = $2
 			UNION SELECT s.customer_id FROM licenses l JOIN subscriptions s ON s.id = l.subscription_id WHERE l.id = $1
-			UNION SELECT id FROM customers WHERE `+starts("email")+`
-			UNION SELECT id FROM customers WHERE `+starts("company")+`
-			UNION SELECT l.customer_id FROM web_user_customers l JOIN web_users u ON u.id = l.user_id WHERE `+starts("u.email")+`
-		) ORDER BY id DESC LIMIT $4`, q, strings.ToUpper(q), lo, limit, hi)
+			UNION SELECT id FROM customers WHERE `+starts("email")+` OR `+inside("email")+`
+			UNION SELECT id FROM customers WHERE `+starts("company")+` OR `+inside("company")+`
+			UNION SELECT l.customer_id FROM web_user_customers l JOIN web_users u ON u.id = l.user_id WHERE `+starts("u.email")+` OR `+inside("u.email")+`
+		) ORDER BY id DESC LIMIT $4`, q, strings.ToUpper(q), lo, limit, hi, "%"+likeEscaper.Replace(lo)+"%")
 }
+
+// inside is the condition that a column contains the search ($6, a LIKE
+// pattern with its wildcards escaped) anywhere, not only at its start:
+// "gmbh" finds "Example GmbH". It scans the table; the console's search
+// is rare enough for that.
+func inside(col string) string {
+	return "(lower(" + col + ") LIKE $6 ESCAPE '\\')"
+}
+
+// likeEscaper escapes LIKE's wildcards and its escape character.
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 
 // prefixEnd is the smallest string greater than every string that starts
 // with p (in byte, that is code point, order): p with its last character

@@ -105,17 +105,19 @@ func (s *Server) signup(w http.ResponseWriter, r *http.Request) error {
 	email := strings.TrimSpace(r.PostForm.Get("email"))
 	name := strings.TrimSpace(r.PostForm.Get("name"))
 	password := r.PostForm.Get("password")
-	fail := func(field, msg string) error {
-		return s.render(w, r, http.StatusUnprocessableEntity, "signup", "Create your account", formError{msg, field})
+	// Every field is checked, and every error shown at once.
+	var errs fieldErrors
+	if name == "" || fulfill.TextLen(name) > 200 {
+		errs.add("name", "Your name", "Enter your name (at most 200 characters).")
 	}
 	if a, err := mail.ParseAddress(email); err != nil || a.Address != email || !emailRE.MatchString(email) || fulfill.TextLen(email) > 254 {
-		return fail("email", "Enter an email address like name@example.com.")
-	}
-	if name == "" || fulfill.TextLen(name) > 200 {
-		return fail("name", "Enter your name (at most 200 characters).")
+		errs.add("email", "Work email", "Enter an email address like name@example.com.")
 	}
 	if msg := passwordProblem(password); msg != "" {
-		return fail("password", msg)
+		errs.add("password", "Password", msg)
+	}
+	if errs.any() {
+		return s.render(w, r, http.StatusUnprocessableEntity, "signup", "Create your account", errs.formError())
 	}
 	ctx := r.Context()
 	lower := strings.ToLower(email)

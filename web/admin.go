@@ -1,6 +1,8 @@
 package web
 
 import (
+	"time"
+
 	"context"
 	"fmt"
 	"maps"
@@ -94,6 +96,8 @@ type dashboard struct {
 	AddOnOver     int64
 	Receivables   []commerce.AgingRow
 	AgingChart    string
+	// AsOf is when the figures were computed (wall time).
+	AsOf time.Time
 }
 
 func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) error {
@@ -109,7 +113,7 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) error {
 // dashboard reads a few rows per currency, not every subscription.
 func (s *Server) dashboardData(ctx context.Context) (*dashboard, error) {
 	today := fulfill.Today(s.clock)
-	d := &dashboard{navData: navData{"dashboard"}}
+	d := &dashboard{navData: navData{"dashboard"}, AsOf: s.wallTime.Now()}
 	// MRR at the first of each of the last 12 months, and today. Terms that
 	// were renewed count from their current start only: the history is an
 	// approximation from current rows.

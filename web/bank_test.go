@@ -19,6 +19,6 @@ func TestInvoicePageShowsBankDetailsAndReference(t *testing.T) {
 		inv := e.invoices(sub.CustomerID)[0]
 		r := a.get("/invoices/"+inv.ID).must(t, 200)
 		contains(t, r.body, "Bank details: IBAN DE89 3704 0044 0532 0130 00, BIC COBADEFFXXX, Commerzbank.",
-			"Payment reference: "+inv.Number+".", "Payable by bank transfer by "+inv.DueOn.String())
+			"Payment reference: "+inv.Number+".", "Payable by bank transfer by "+inv.DueOn.Time().Format("2 Jan 2006"))
 	})
 }

@@ -61,6 +61,11 @@ func (s *Server) invoicePDF(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	return s.writeInvoicePDF(w, r, inv)
+}
+
+// writeInvoicePDF answers an invoice's PDF, as a download.
+func (s *Server) writeInvoicePDF(w http.ResponseWriter, r *http.Request, inv *fulfill.Invoice) error {
 	c, err := s.db.Customer(r.Context(), inv.CustomerID)
 	if err != nil {
 		return err
@@ -190,6 +195,9 @@ func (s *Server) accountFail(w http.ResponseWriter, r *http.Request, c *fulfill.
 	d.Err, d.Section = fulfill.ErrorMessage(err), section
 	if fe, ok := err.(*fulfill.Error); ok {
 		d.Field = fe.Field
+		if section == "details" {
+			d.Err = namedError(accountLabels, fe.Field, d.Err)
+		}
 	}
 	if keep {
 		for k := range d.F {
@@ -282,12 +290,7 @@ func (s *Server) addPaymentMethod(w http.ResponseWriter, r *http.Request) error 
 	if !s.svc.Payments.ValidMethod(card) {
 		return s.accountFail(w, r, c, "cards", fulfill.FieldError(fulfill.EInvalid, "card", "That card id is not known to the payment provider."), false)
 	}
-	label := card
-	for _, tc := range testCards {
-		if tc.ID == card {
-			label = tc.Label
-		}
-	}
+	label := commerce.CardLabel(card)
 	existing, err := s.db.PaymentMethods(r.Context(), c.ID)
 	if err != nil {
 		return err

@@ -37,6 +37,18 @@ func niceMax(v int64) int64 {
 	return 10 * p
 }
 
+// ticks chooses the grid of an axis from 0 to at least top: a step of 1, 2
+// or 5 × a power of ten giving at most 5 intervals, and the top rounded up
+// to a whole number of steps, so that every tick is a round number
+// (0/10/20/30/40/50, not 0/12/25/37/50).
+func ticks(top int64) (step, newTop int64) {
+	if top <= 0 {
+		top = 1
+	}
+	step = niceMax((top + 4) / 5)
+	return step, (top + step - 1) / step * step
+}
+
 type svgBuf struct{ strings.Builder }
 
 func (b *svgBuf) f(format string, args ...any) { fmt.Fprintf(&b.Builder, format, args...) }
@@ -49,10 +61,10 @@ func svgOpen(b *svgBuf, id, title, desc string) {
 // yAxis draws horizontal grid lines and their labels, and returns the
 // function mapping a value to y.
 func yAxis(b *svgBuf, top int64, label func(int64) string) func(int64) float64 {
+	step, top := ticks(top)
 	plotH := float64(chartH - padT - padB)
 	y := func(v int64) float64 { return float64(padT) + plotH - plotH*float64(v)/float64(top) }
-	for i := int64(0); i <= 4; i++ {
-		v := top * i / 4
+	for v := int64(0); v <= top; v += step {
 		b.f(`<line class="grid" x1="%d" x2="%d" y1="%.1f" y2="%.1f"/>`, padL, chartW-padR, y(v), y(v))
 		b.f(`<text class="axis" x="%d" y="%.1f" text-anchor="end">%s</text>`, padL-8, y(v)+4, html.EscapeString(label(v)))
 	}

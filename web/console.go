@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/big"
 	"net/http"
@@ -26,6 +27,17 @@ func (s *Server) consoleRoutes(handle func(string, access, handlerFunc)) {
 	handle("POST /admin/catalog", adminRole, s.changePrices)
 	handle("GET /admin/jobs", staff, s.jobs)
 	handle("POST /admin/jobs/{id}/retry", staffRW, s.retryJob)
+	handle("GET /admin/invoices/{id}/pdf", staff, s.adminInvoicePDF)
+}
+
+// adminInvoicePDF is any invoice's PDF, for staff: the invoice numbers on
+// the console's customer page link to it.
+func (s *Server) adminInvoicePDF(w http.ResponseWriter, r *http.Request) error {
+	inv, err := s.db.Invoice(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	return s.writeInvoicePDF(w, r, inv)
 }
 
 // impersonate lets a staff member see the portal as a customer sees it.
@@ -115,6 +127,12 @@ func (s *Server) voidInvoice(w http.ResponseWriter, r *http.Request) error {
 var catalogCurrencies = []string{"USD", "EUR"}
 
 func (s *Server) catalog(w http.ResponseWriter, r *http.Request) error {
+	return s.renderCatalog(w, r, 200, "", nil)
+}
+
+// renderCatalog shows the catalog; after a refused price change, with the
+// error at the plan's form and the values entered kept there.
+func (s *Server) renderCatalog(w http.ResponseWriter, r *http.Request, status int, code string, ferr *fulfill.Error) error {
 	plans, err := s.db.Plans(r.Context())
 	if err != nil {
 		return err
@@ -123,8 +141,12 @@ func (s *Server) catalog(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return s.render(w, r, 200, "catalog", "Catalog", map[string]any{"Plans": plans, "Currencies": catalogCurrencies,
-		"CanChange": state(r).user.Role == RoleAdmin, "navData": "catalog", "AddOns": addOns})
+	d := map[string]any{"Plans": plans, "Currencies": catalogCurrencies,
+		"CanChange": state(r).user.Role == RoleAdmin, "navData": "catalog", "AddOns": addOns}
+	if ferr != nil {
+		d["ErrPlan"], d["Err"], d["Field"], d["Posted"] = code, ferr.Message, ferr.Field, r.PostForm
+	}
+	return s.render(w, r, status, "catalog", "Catalog", d)
 }
 
 // changePrices publishes a new version of a plan with new prices;
@@ -152,17 +174,24 @@ func (s *Server) changePrices(w http.ResponseWriter, r *http.Request) error {
 		}
 		amt, err := parseAmount(v, c)
 		if err != nil {
-			return fulfill.FieldError(fulfill.EInvalid, "price_"+c, "Enter the %s price like 348.00.", c)
+			return s.renderCatalog(w, r, http.StatusUnprocessableEntity, cur.Code,
+				fulfill.FieldError(fulfill.EInvalid, "price_"+c, "Enter the %s price like 348.00.", c))
 		}
 		prices[c] = amt
 	}
 	ents, err := formEntitlements(r.PostForm.Get("entitlements"), cur.Entitlements, r.PostForm.Has("entitlements"))
-	if err != nil {
+	if ferr := (*fulfill.Error)(nil); errors.As(err, &ferr) && statusOf(ferr.Code) < 500 {
+		return s.renderCatalog(w, r, statusOf(ferr.Code), cur.Code, ferr)
+	} else if err != nil {
 		return err
 	}
 	// The service audits the change, with the old and the new prices.
 	p, err := s.svc.CreatePlan(r.Context(), actor(r), commerce.PlanInput{Code: cur.Code, Name: cur.Name, Kind: cur.Kind, TermMonths: cur.TermMonths, Prices: prices,
 		Entitlements: ents})
+	var ferr *fulfill.Error
+	if errors.As(err, &ferr) && statusOf(ferr.Code) < 500 {
+		return s.renderCatalog(w, r, statusOf(ferr.Code), cur.Code, ferr)
+	}
 	if err != nil {
 		return err
 	}

@@ -8,20 +8,25 @@ import (
 	"github.com/fulfillhq/fulfill"
 )
 
-// dashboardCache keeps the dashboard's figures for Config.DashboardTTL:
-// they aggregate every subscription, too much to compute on each request
-// under load, and figures a few seconds old are as useful.
+// dashboardCache keeps the dashboard's figures: they aggregate every
+// subscription, too much to compute on each request under load. They are
+// recomputed as soon as the database's change stamp (store.ChangeStamp)
+// moves, so a purchase shows on the next view on every copy of the server
+// sharing the database; otherwise they are refreshed in the background once
+// older than Config.DashboardTTL (for what changes without an event, such
+// as seat reports), and at once when the business day changes.
 type dashboardCache struct {
 	mu         sync.Mutex
 	d          *dashboard
 	day        fulfill.Date // the business day they were computed for
+	stamp      string       // the change stamp they were computed at
 	at         time.Time    // when, in wall time
 	refreshing bool
 }
 
 // cachedDashboard returns the dashboard's figures: fresh ones computed now
-// if there are none for today, else the cached ones, refreshed in the
-// background once older than the TTL.
+// if there are none for today or the data changed since, else the cached
+// ones, refreshed in the background once older than the TTL.
 func (s *Server) cachedDashboard(ctx context.Context) (*dashboard, error) {
 	ttl := s.cfg.DashboardTTL
 	if ttl <= 0 {
@@ -31,15 +36,21 @@ func (s *Server) cachedDashboard(ctx context.Context) (*dashboard, error) {
 	today := fulfill.Today(s.clock)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.d == nil || c.day != today {
+	// Read under the lock: requests that wait for one computation then
+	// find it current instead of each computing again.
+	stamp, err := s.db.ChangeStamp(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if c.d == nil || c.day != today || c.stamp != stamp {
 		d, err := s.dashboardData(ctx) // under the lock: one computation at a time
 		if err != nil {
 			return nil, err
 		}
-		c.d, c.day, c.at = d, today, time.Now()
+		c.d, c.day, c.stamp, c.at = d, today, stamp, d.AsOf
 		return d, nil
 	}
-	if time.Since(c.at) >= ttl && !c.refreshing {
+	if s.wallTime.Now().Sub(c.at) >= ttl && !c.refreshing {
 		c.refreshing = true
 		go func() {
 			d, err := s.dashboardData(context.WithoutCancel(ctx))
@@ -50,8 +61,8 @@ func (s *Server) cachedDashboard(ctx context.Context) (*dashboard, error) {
 				s.log.Error("dashboard refresh", "err", err)
 				return
 			}
-			if c.day == today {
-				c.d, c.at = d, time.Now()
+			if c.day == today && c.stamp == stamp {
+				c.d, c.at = d, d.AsOf
 			}
 		}()
 	}

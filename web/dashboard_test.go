@@ -196,30 +196,46 @@ func dashboardReference(t *testing.T, e *authzEnv, today fulfill.Date) *dashboar
 	return d
 }
 
-// TestDashboardCache: with a TTL the figures are computed once per
-// business day until they are older than it, then refreshed in the
-// background.
-func TestDashboardCache(t *testing.T) {
+// TestDashboardCacheReflectsAChangeAtOnce: with a TTL the figures are kept
+// while nothing changes, recomputed on the next view after a purchase (the
+// change stamp moved, on any copy sharing the database), and at once on a
+// new business day; each carries the time it was computed.
+func TestDashboardCacheReflectsAChangeAtOnce(t *testing.T) {
 	t.Parallel()
-	e := newAuthzEnv(t, dbtest.SQLiteURL(t))
-	e.s.cfg.DashboardTTL = time.Hour
-	ctx := context.Background()
-	d1, err := e.s.cachedDashboard(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.customer("a@example.com", "Alpha GmbH")
-	if d2, _ := e.s.cachedDashboard(ctx); d2 != d1 {
-		t.Fatal("recomputed within the TTL")
-	}
-	e.clock.Set(e.clock.Now().AddDate(0, 0, 1))
-	d3, err := e.s.cachedDashboard(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d3 == d1 || d3.Active != 2 {
-		t.Fatalf("not recomputed on a new day: %d active", d3.Active)
-	}
+	dbtest.ForEach(t, func(t *testing.T, url string) {
+		e := newAuthzEnv(t, url)
+		e.s.cfg.DashboardTTL = time.Hour
+		ctx := context.Background()
+		d1, err := e.s.cachedDashboard(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d1.AsOf.IsZero() {
+			t.Fatal("no as-of time")
+		}
+		if d2, _ := e.s.cachedDashboard(ctx); d2 != d1 {
+			t.Fatal("recomputed while nothing changed")
+		}
+		e.customer("a@example.com", "Alpha GmbH")
+		d2, err := e.s.cachedDashboard(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d2 == d1 || d2.Active != d1.Active+2 || d2.Customers != d1.Customers+1 {
+			t.Fatalf("a purchase is not on the next view: %d active, %d customers (before %d, %d)", d2.Active, d2.Customers, d1.Active, d1.Customers)
+		}
+		if d3, _ := e.s.cachedDashboard(ctx); d3 != d2 {
+			t.Fatal("recomputed while nothing changed after the purchase")
+		}
+		e.clock.Set(e.clock.Now().AddDate(0, 0, 1))
+		d4, err := e.s.cachedDashboard(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d4 == d2 {
+			t.Fatal("not recomputed on a new day")
+		}
+	})
 }
 
 // termMonths (the oracle for the SQL aggregates) is the length of a subscription's term in months.

@@ -145,8 +145,8 @@ func (s *Server) planNames(r *http.Request) (map[string]*fulfill.Plan, []*fulfil
 
 // testCards are offered when the test payment provider is in use.
 var testCards = []struct{ ID, Label string }{
-	{"pm_card_visa", "Visa ending 4242 (test)"},
-	{"pm_card_mastercard", "Mastercard ending 4444 (test)"},
+	{"pm_card_visa", "Visa •••• 4242 (test)"},
+	{"pm_card_mastercard", "Mastercard •••• 4444 (test)"},
 	{"pm_card_chargeDeclined", "Card that is declined (test)"},
 }
 
@@ -216,6 +216,9 @@ func (s *Server) quote(r *http.Request, d *buyData) error {
 		}
 		in.Country, in.TaxID, in.Currency = d.Account.Country, d.Account.TaxID, d.Account.Currency
 	} else {
+		if err := accountLengths(f); err != nil {
+			return err
+		}
 		switch {
 		case strings.TrimSpace(f.Get("company")) == "":
 			return fulfill.FieldError(fulfill.ERequired, "company", "Enter your company (or your name, if you buy for yourself).")
@@ -249,6 +252,9 @@ func (s *Server) buyReview(w http.ResponseWriter, r *http.Request) error {
 	}
 	if err := s.quote(r, d); err != nil {
 		return s.formFail(w, r, "buy", "Buy a subscription", d, err)
+	}
+	if err := s.reviewCards(r, d); err != nil {
+		return err
 	}
 	return s.render(w, r, 200, "review", "Review your order", d)
 }
@@ -319,7 +325,10 @@ func (s *Server) buy(w http.ResponseWriter, r *http.Request) error {
 		Seats: d.Quote.Lines[0].Quantity, PaymentMethod: pm, Namespace: strings.TrimSpace(r.PostForm.Get("namespace")),
 		Coupon: strings.TrimSpace(r.PostForm.Get("coupon")), TrialID: r.PostForm.Get("trial")})
 	if err != nil {
-		return s.formFail(w, r, "review", "Review your order", d, err)
+		if cerr := s.reviewCards(r, d); cerr != nil {
+			return cerr
+		}
+		return s.formFail(w, r, "review", "Review your order", d, declinedCard(err))
 	}
 	msg := ""
 	if res.ActivationCode != "" {
@@ -394,6 +403,8 @@ type subDetail struct {
 	RenewPreview *commerce.RenewalPreview
 	RenewalPlans []*fulfill.Plan
 	RenewalPlan  string
+	Card        string // the card renewals are charged to, "" by invoice
+	PlanNames   map[string]*fulfill.Plan
 }
 
 // previewFailed shows a refused preview on the form, by the field at
@@ -419,7 +430,7 @@ func (s *Server) subDetail(r *http.Request) (*subDetail, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &subDetail{navData: navData{"subscriptions"}, Sub: sub, PlanName: planName(names, sub.Plan), Customer: cust}
+	d := &subDetail{navData: navData{"subscriptions"}, Sub: sub, PlanName: planName(names, sub.Plan), Customer: cust, PlanNames: names}
 	for _, p := range plans {
 		if p.Kind == sub.Kind && p.Code != sub.Plan && p.Prices[sub.Currency] > sub.UnitAmount {
 			d.Upgrades = append(d.Upgrades, p)
@@ -456,6 +467,9 @@ func (s *Server) subscription(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	slices.Reverse(d.Versions)
+	if d.Card, err = s.renewalCard(r, d.Sub); err != nil {
+		return err
+	}
 	if !d.Sub.Trial && d.Sub.State != fulfill.StateExpired {
 		if d.Renewal, err = s.svc.Renewal(ctx, d.Sub.ID); err != nil {
 			return err

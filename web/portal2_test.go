@@ -223,7 +223,7 @@ func TestPaymentMethods(t *testing.T) {
 		// The saved card is offered first, chosen, when paying an invoice.
 		inv := e.invoices(sub.CustomerID)[0]
 		r := a.get("/invoices/"+inv.ID).must(t, 200)
-		contains(t, r.body, `<option value="pm_card_visa" selected>Visa ending 4242 (test) (saved)</option>`)
+		contains(t, r.body, `<option value="pm_card_visa" selected>Visa •••• 4242 (saved)</option>`)
 		b := e.signUp("b@example.com")
 		b.post(acct+"/payment_methods/"+visa+"/default").must(t, 404)
 		b.post(acct+"/payment_methods", "card", "pm_card_visa").must(t, 404)

@@ -20,7 +20,8 @@ import (
 // newBrowser, so that a failing test leaves its last page too.
 func saveScreenshot(t *testing.T, ctx context.Context, name string) string {
 	t.Helper()
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(90))
+	// Quality 100 makes a PNG, as the file is named (below it, a JPEG).
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Logf("screenshot %s: %v", name, err)
 		return ""

@@ -16,3 +16,13 @@ func serveStripeJS(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
 	w.Write(stripeCardJS)
 }
+
+// copyJS enables the copy buttons (activation codes).
+//
+//go:embed static/copy.js
+var copyJS []byte
+
+func serveCopyJS(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+	w.Write(copyJS)
+}

@@ -1,6 +1,7 @@
 // Package web serves Fulfill's pages: the customer portal at / and the
 // admin console at /admin. Pages are rendered on the server from embedded
-// html/template files with one stylesheet and no script, so they work in any
+// html/template files with one stylesheet and no script they need (a copy
+// button is the only one, and optional), so they work in any
 // browser, without JavaScript and without loading anything from elsewhere.
 //
 // Every unsafe request passes Go's cross-origin protection; sessions live in
@@ -182,6 +183,7 @@ func (s *Server) routes() http.Handler {
 	}
 	mux.HandleFunc("GET /static/style.css", s.serveCSS)
 	mux.HandleFunc("GET /static/stripe-card.js", serveStripeJS)
+	mux.HandleFunc("GET /static/copy.js", serveCopyJS)
 	s.portalRoutes(handle)
 	s.billingRoutes(handle)
 	s.supportRoutes(handle)
@@ -198,7 +200,9 @@ func (s *Server) routes() http.Handler {
 		s.renderError(w, r, fulfill.Errorf(fulfill.EForbidden, "This request came from another site and was refused. Go back, reload the page and try again."))
 	}))
 	csp := "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-	if s.cfg.StripePublishableKey != "" {
+	if s.cfg.StripePublishableKey == "" {
+		csp += "; script-src 'self'" // the copy button's script, nothing inline
+	} else {
 		// Stripe.js and its card frame, and nothing else from outside.
 		csp += "; script-src 'self' https://js.stripe.com; frame-src https://js.stripe.com https://hooks.stripe.com; connect-src https://api.stripe.com"
 	}
@@ -361,12 +365,15 @@ func actor(r *http.Request) commerce.Actor {
 
 // page is what every template gets.
 type page struct {
-	Title   string
-	User    *store.User
-	Admin   bool // the console's layout
-	Flash   string
-	Error   string
-	Field   string
+	Title string
+	User  *store.User
+	Admin bool // the console's layout
+	Flash string
+	Error string
+	Field string
+	// Errors are every field's error at once (field → message), for forms
+	// that check all their fields before answering.
+	Errors  map[string]string
 	Vendor  string
 	CSS     string
 	Nav     string // the current section, for aria-current
@@ -413,6 +420,9 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 	if fe, ok := data.(formError); ok {
 		p.Error, p.Field = fe.message, fe.field
 	}
+	if fe, ok := data.(formErrors); ok {
+		p.Error, p.Field, p.Errors = fe.message, fe.field, fe.fields
+	}
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, "layout", p); err != nil {
 		return err
@@ -426,6 +436,13 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 // formError is data that carries a validation error for the form.
 type formError struct {
 	message, field string
+}
+
+// formErrors is a formError with every field's error (field → message),
+// when a form checks all its fields before answering.
+type formErrors struct {
+	formError
+	fields map[string]string
 }
 
 // statusOf maps an error code to an HTTP status, as the API does.
@@ -505,7 +522,7 @@ func openFlash(r *http.Request, flash string) string {
 func (s *Server) baseURL(*http.Request) string { return s.cfg.BaseURL }
 
 func (s *Server) funcs() template.FuncMap {
-	return template.FuncMap{
+	fm := template.FuncMap{
 		"money": func(amount int64, currency string) string { return billing.FormatAmount(amount, currency) },
 		"date": func(t time.Time) string {
 			if t.IsZero() {
@@ -562,6 +579,10 @@ func (s *Server) funcs() template.FuncMap {
 		},
 		"countries": func() map[string]string { return countryNames },
 	}
+	for k, v := range wordingFuncs() {
+		fm[k] = v
+	}
+	return fm
 }
 
 // countryNames are the countries offered in the forms: every assigned ISO

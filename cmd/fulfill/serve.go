@@ -418,4 +418,17 @@ func banner(stdout io.Writer, c *Config, addr net.Addr, dialect string, loaded b
 	if sim != nil {
 		fmt.Fprintf(stdout, "Simulated clock at %s: POST /api/v1/test_clock/advance moves it.\n", fulfill.Today(sim))
 	}
+	firstRun(stdout, c)
+}
+
+// firstRun tells a new operator where the portal and the console are, how
+// to get into the console, and where mail goes without SMTP.
+func firstRun(stdout io.Writer, c *Config) {
+	base := strings.TrimRight(c.PublicURL, "/")
+	fmt.Fprintf(stdout, "Customer portal: %s/\n", base)
+	fmt.Fprintf(stdout, "Admin console:   %s/admin (create its first user with: fulfill admin create-user --email you@example.com)\n", base)
+	if c.SMTPURL == "" {
+		fmt.Fprintf(stdout, "No --smtp-url: mail is not sent but waits in the outbox, readable at %s/admin/emails\n"+
+			"  (sign-up confirmations and sign-in links included).\n", base)
+	}
 }
