@@ -34,6 +34,7 @@ const (
 	ELicenseInvalid        = "license_invalid"         // 401: an instance's license does not verify
 	EInstanceUnknown       = "instance_unknown"        // 403: the instance is not activated on the subscription
 	ESignatureInvalid      = "signature_invalid"       // 400: a provider webhook's signature does not verify
+	EPONumberRequired      = "po_number_required"      // 422: the account needs a purchase order number to pay by invoice
 )
 
 // Error is an error meant for the user: a stable code, a safe message and,

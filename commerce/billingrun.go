@@ -13,6 +13,7 @@ type RunSummary struct {
 	Reconciliations int          `json:"reconciliations"` // notices and charges
 	Retries         int          `json:"payment_retries"`
 	Recognized      int          `json:"invoices_recognized"`
+	Notices         int          `json:"notices"` // renewal and trial-ending notices
 }
 
 // RunDue does, right now and in order, what falls due on day: renewals and
@@ -48,6 +49,9 @@ func (s *Service) runDue(ctx context.Context, day fulfill.Date, byHand bool, pro
 		case DunningArgs:
 			err = s.ProcessDunning(ctx, a.InvoiceID)
 			sum.Retries++
+		case NoticeArgs:
+			err = s.SendNotice(ctx, a)
+			sum.Notices++
 		case RecognizeArgs:
 			sum.Recognized, err = s.RecognizeRevenue(ctx)
 			recognized = true

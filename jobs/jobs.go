@@ -93,6 +93,15 @@ func (w *recognizeWorker) Work(ctx context.Context, job *river.Job[commerce.Reco
 	return err
 }
 
+type noticeWorker struct {
+	river.WorkerDefaults[commerce.NoticeArgs]
+	svc *commerce.Service
+}
+
+func (w *noticeWorker) Work(ctx context.Context, job *river.Job[commerce.NoticeArgs]) error {
+	return w.svc.SendNotice(ctx, job.Args)
+}
+
 type reconcileWorker struct {
 	river.WorkerDefaults[commerce.ReconcileArgs]
 	svc *commerce.Service
@@ -202,6 +211,7 @@ func New(cfg Config) (*Runner, error) {
 	river.AddWorker(workers, &dunningWorker{svc: cfg.Service})
 	river.AddWorker(workers, &completePaymentWorker{svc: cfg.Service})
 	river.AddWorker(workers, &recognizeWorker{svc: cfg.Service})
+	river.AddWorker(workers, &noticeWorker{svc: cfg.Service})
 	in := &integrations.Service{DB: cfg.Service.DB, Clock: cfg.Clock, Keys: cfg.Service.Keys, ProvisioningURL: cfg.ProvisioningURL,
 		HTTP: cfg.HTTPClient, Logger: cfg.Logger}
 	retry := cfg.Retry.WithDefaults()

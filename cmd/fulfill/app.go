@@ -247,6 +247,9 @@ type Config struct {
 	// TestAdvanceLease (tests only, FULFILL_TEST_ADVANCE_LEASE) shortens
 	// the lease of a clock advance; zero keeps the default.
 	TestAdvanceLease time.Duration
+	// RenewalNoticeDays and BillingMailOff are --renewal-notice-days and
+	// --billing-mail-off, read by billingMail.
+	RenewalNoticeDays, BillingMailOff string
 }
 
 // String prints the config with secrets redacted.

@@ -32,6 +32,7 @@ var statuses = map[string]int{
 	fulfill.EInstanceUnknown:       http.StatusForbidden,
 	fulfill.ESubscriptionExpired:   http.StatusConflict,
 	fulfill.EDowngradeNotAllowed:   http.StatusUnprocessableEntity,
+	fulfill.EPONumberRequired:      http.StatusUnprocessableEntity,
 	// Card decline codes, as Stripe names them.
 	"insufficient_funds": http.StatusPaymentRequired,
 	"lost_card":          http.StatusPaymentRequired,
