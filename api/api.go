@@ -79,7 +79,7 @@ type route struct {
 
 func (s *Server) routes() []route {
 	var rs []route
-	for _, group := range [][]route{s.commerceRoutes(), s.licenseRoutes(), s.receivableRoutes(), s.exportRoutes(), s.webhookRoutes()} {
+	for _, group := range [][]route{s.commerceRoutes(), s.licenseRoutes(), s.receivableRoutes(), s.exportRoutes(), s.webhookRoutes(), s.termsRoutes()} {
 		rs = append(rs, group...)
 	}
 	return rs
