@@ -347,6 +347,9 @@ func (s *Service) recordCreditNote(tx *store.Tx, actor Actor, cust *fulfill.Cust
 	if err := s.emit(tx, "credit_note.issued", cn.ID, cust.ID, cn); err != nil {
 		return err
 	}
+	if err := s.mailCreditNote(tx, cust, inv, cn); err != nil {
+		return err
+	}
 	if wasOpen && inv.Status == fulfill.InvoicePaid {
 		if err := s.invoicePaid(tx, cust, inv); err != nil {
 			return err

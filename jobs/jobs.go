@@ -132,7 +132,8 @@ func (w *emailWorker) Work(ctx context.Context, job *river.Job[commerce.SendEmai
 	if w.mail == nil {
 		return w.db.MarkEmail(ctx, e.ID, "outbox", "", nil)
 	}
-	m := &mail.Message{From: w.from, To: e.To, Subject: e.Subject, Text: e.Body, MessageID: e.ID + "@fulfill"}
+	m := &mail.Message{From: w.from, To: e.To, Subject: e.Subject, Text: e.Body, HTML: commerce.MailHTML(e.Kind, e.Body),
+		MessageID: e.ID + "@fulfill"}
 	if e.AttachmentName != "" {
 		a, err := attachment(e)
 		if err != nil {
