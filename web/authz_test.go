@@ -59,6 +59,7 @@ func authzRouteGroups(s *Server) map[string]func(func(string, access, handlerFun
 		"supportRoutes":     s.supportRoutes,
 		"adminRoutes":       s.adminRoutes,
 		"consoleRoutes":     s.consoleRoutes,
+		"creditNoteRoutes":  s.creditNoteRoutes,
 		"integrationRoutes": s.integrationRoutes,
 	}
 }

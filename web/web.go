@@ -187,6 +187,7 @@ func (s *Server) routes() http.Handler {
 	s.supportRoutes(handle)
 	s.adminRoutes(handle)
 	s.consoleRoutes(handle)
+	s.creditNoteRoutes(handle)
 	s.integrationRoutes(handle)
 	mux.Handle("/", s.wrap(public, func(w http.ResponseWriter, r *http.Request) error {
 		return fulfill.Errorf(fulfill.ENotFound, "There is no page at %s.", r.URL.Path)
