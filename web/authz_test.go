@@ -60,6 +60,7 @@ func authzRouteGroups(s *Server) map[string]func(func(string, access, handlerFun
 		"adminRoutes":       s.adminRoutes,
 		"consoleRoutes":     s.consoleRoutes,
 		"creditNoteRoutes":  s.creditNoteRoutes,
+		"termsRoutes":       s.termsRoutes,
 		"integrationRoutes": s.integrationRoutes,
 	}
 }

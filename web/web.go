@@ -188,6 +188,7 @@ func (s *Server) routes() http.Handler {
 	s.adminRoutes(handle)
 	s.consoleRoutes(handle)
 	s.creditNoteRoutes(handle)
+	s.termsRoutes(handle)
 	s.integrationRoutes(handle)
 	mux.Handle("/", s.wrap(public, func(w http.ResponseWriter, r *http.Request) error {
 		return fulfill.Errorf(fulfill.ENotFound, "There is no page at %s.", r.URL.Path)
