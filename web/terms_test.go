@@ -19,7 +19,7 @@ func TestPaymentTermsFromPortalAndConsole(t *testing.T) {
 		a := e.signUp("a@example.com")
 		sub := a.buyByInvoice("sm-premium", "1")
 		cus := sub.CustomerID
-		r := a.get("/account/" + cus).must(t, 200)
+		r := a.get("/account/"+cus).must(t, 200)
 		contains(t, r.body, `action="/account/`+cus+`/billing_terms"`, "due 30 days after issue")
 		a.post("/account/"+cus+"/billing_terms", "po_number", "PO-77", "billing_cc", "ap@example.com, cfo@example.com").must(t, 303)
 		a.post("/account/"+cus+"/billing_terms", "po_number", "PO-78", "billing_cc", "not-an-address").must(t, 422)
