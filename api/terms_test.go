@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/fulfillhq/fulfill/internal/dbtest"
+	"github.com/fulfillhq/fulfill/jobs"
 )
 
 // TestPORequiredAccount is Acceptance 3: an account that requires a PO
@@ -82,6 +83,27 @@ func TestPORequiredAccount(t *testing.T) {
 			"payment_method": "invoice"}, &p)
 		if p.Invoice.DueOn != "2026-01-01" {
 			t.Errorf("net 0 invoice due %s", p.Invoice.DueOn)
+		}
+	})
+}
+
+// A billing mail kind the vendor switched off (--billing-mail-off) is not
+// queued; the other kinds still are.
+func TestBillingMailSwitchedOff(t *testing.T) {
+	t.Parallel()
+	dbtest.ForEachParallel(t, func(t *testing.T, url string) {
+		e := newEnv(t, url, "2026-01-01", func(c *jobs.Config) {
+			c.Service.BillingMailOff = map[string]bool{"invoice.issued": true}
+		})
+		cus := e.customer("US", "")
+		e.must(201, "POST", "/api/v1/subscriptions", map[string]any{"customer_id": cus, "plan": "sm-premium", "seats": 1, "payment_method": "invoice"}, nil)
+		e.must(201, "POST", "/api/v1/subscriptions", map[string]any{"customer_id": cus, "plan": "sm-premium", "seats": 1, "payment_method": "pm_card_visa"}, nil)
+		kinds := map[string]int{}
+		for _, m := range e.waitEmails() {
+			kinds[m.Kind]++
+		}
+		if kinds["invoice.issued"] != 0 || kinds["payment.receipt"] != 1 {
+			t.Errorf("mails by kind: %v", kinds)
 		}
 	})
 }
