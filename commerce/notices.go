@@ -100,6 +100,10 @@ func noticeWindow(sub *fulfill.Subscription, days []int, day fulfill.Date) (int,
 func (s *Service) dueNotices(ctx context.Context, day fulfill.Date) ([]NoticeArgs, error) {
 	horizon := slices.Max(append(slices.Clone(s.renewalNoticeDays()), TrialNoticeDays...))
 	subs, err := s.DB.NoticeCandidates(ctx, day, day.AddDays(horizon))
+	if err != nil || len(subs) == 0 {
+		return nil, err
+	}
+	sent, err := s.DB.NoticesSent(ctx, day, day.AddDays(horizon))
 	if err != nil {
 		return nil, err
 	}
@@ -114,11 +118,7 @@ func (s *Service) dueNotices(ctx context.Context, day fulfill.Date) ([]NoticeArg
 			continue
 		}
 		a := NoticeArgs{SubscriptionID: sub.ID, TermEnd: sub.EndsOn.String(), Notice: kind, Days: d}
-		sent, err := s.DB.NoticeSent(ctx, sub.ID, a.TermEnd, a.recordKind())
-		if err != nil {
-			return nil, err
-		}
-		if !sent {
+		if !sent[sub.ID+"/"+a.TermEnd+"/"+a.recordKind()] {
 			due = append(due, a)
 		}
 	}

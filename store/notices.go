@@ -15,13 +15,25 @@ func (db *DB) NoticeCandidates(ctx context.Context, day, horizon fulfill.Date) (
 		AND (s.auto_renew = $1 OR s.trial = $1) AND s.ends_on > $2 AND s.ends_on <= $3 ORDER BY s.id`, true, day, horizon)
 }
 
-// NoticeSent reports whether the notice kind for subject and cause is on
-// record.
-func (db *DB) NoticeSent(ctx context.Context, subjectID, cause, kind string) (bool, error) {
-	var n int
-	err := db.Read.QueryRowContext(ctx, `SELECT COUNT(*) FROM billing_notices WHERE subject_id = $1 AND cause = $2 AND kind = $3`,
-		subjectID, cause, kind).Scan(&n)
-	return n > 0, err
+// NoticesSent lists, as "subject/cause/kind", the notices on record whose
+// cause (a term end, YYYY-MM-DD) is after day and at most horizon: one
+// query for a day's candidates.
+func (db *DB) NoticesSent(ctx context.Context, day, horizon fulfill.Date) (map[string]bool, error) {
+	rows, err := db.Read.QueryContext(ctx, `SELECT subject_id, cause, kind FROM billing_notices WHERE cause > $1 AND cause <= $2`,
+		day.String(), horizon.String())
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	sent := map[string]bool{}
+	for rows.Next() {
+		var subject, cause, kind string
+		if err := rows.Scan(&subject, &cause, &kind); err != nil {
+			return nil, err
+		}
+		sent[subject+"/"+cause+"/"+kind] = true
+	}
+	return sent, rows.Err()
 }
 
 // RecordNotice marks the notice kind for subject and cause as sent; it
