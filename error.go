@@ -38,6 +38,7 @@ const (
 	ESignatureInvalid      = "signature_invalid"       // 400: a provider webhook's signature does not verify
 	ECouponInvalid         = "coupon_invalid"          // 422: no such coupon, or it is archived, expired or not for this plan
 	ECouponExhausted       = "coupon_exhausted"        // 422: the coupon reached its max_redemptions
+	EPONumberRequired      = "po_number_required"      // 422: the account needs a purchase order number to pay by invoice
 )
 
 // Error is an error meant for the user: a stable code, a safe message and,

@@ -73,6 +73,14 @@ type Customer struct {
 	CreditHold   bool      `json:"credit_hold"`
 	Probe        bool      `json:"probe"` // the customer of `fulfill probe`, left out of the KPIs
 	CreatedAt    time.Time `json:"created_at"`
+	// Payment terms (see commerce/terms.go): days until an invoice paid by
+	// transfer is due (0: on issue), the buyer's purchase order number and
+	// whether one is required before paying by invoice, and further billing
+	// recipients, comma-separated.
+	TermsDays  int    `json:"payment_terms_days"`
+	PONumber   string `json:"po_number"`
+	PORequired bool   `json:"po_required"`
+	BillingCC  string `json:"billing_cc"`
 }
 
 // Subscription states.
@@ -158,6 +166,7 @@ type Invoice struct {
 	Recognized     int64         `json:"-"` // revenue recognised so far
 	PeriodStart    Date          `json:"period_start"`
 	PeriodEnd      Date          `json:"period_end"`
+	PONumber       string        `json:"po_number,omitempty"` // the buyer's purchase order, printed on the invoice
 	TaxRateBP      int64         `json:"tax_rate_basis_points"`
 	ReverseCharge  bool          `json:"reverse_charge"`
 	TaxNote        string        `json:"tax_note,omitempty"`

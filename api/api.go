@@ -80,7 +80,7 @@ type route struct {
 func (s *Server) routes() []route {
 	var rs []route
 	for _, group := range [][]route{s.commerceRoutes(), s.licenseRoutes(), s.receivableRoutes(), s.exportRoutes(), s.webhookRoutes(),
-		s.addOnRoutes(), s.instanceRoutes(), s.couponRoutes()} {
+		s.addOnRoutes(), s.instanceRoutes(), s.couponRoutes(), s.termsRoutes()} {
 		rs = append(rs, group...)
 	}
 	return rs

@@ -2,7 +2,6 @@ package api
 
 import (
 	"bytes"
-	"fmt"
 	"net/http"
 	"strconv"
 
@@ -87,22 +86,7 @@ func (s *Server) creditNotePDF(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	// A credit note is drawn as an invoice of negative amounts referring to
-	// the original.
-	doc := *inv
-	doc.Number, doc.Status, doc.IssuedOn, doc.DueOn = cn.Number, "paid", cn.IssuedOn, cn.IssuedOn
-	doc.Subtotal, doc.Tax, doc.Total, doc.AmountPaid, doc.AmountDue = -cn.Subtotal, -cn.Tax, -cn.Total, -cn.Total, 0
-	doc.Lines = []fulfill.InvoiceLine{
-		{Kind: "credit", Description: fmt.Sprintf("Credit on invoice %s: %s", inv.Number, cn.Reason), Quantity: 1,
-			UnitAmount: -cn.Subtotal, Amount: -cn.Subtotal, PeriodStart: inv.PeriodStart, PeriodEnd: inv.PeriodEnd},
-		{Kind: "tax", Description: inv.Lines[len(inv.Lines)-1].Description, Quantity: 1, UnitAmount: -cn.Tax, Amount: -cn.Tax,
-			PeriodStart: inv.PeriodStart, PeriodEnd: inv.PeriodEnd},
-	}
-	notes := []string{fmt.Sprintf("Credit note for invoice %s (%s).", inv.Number, map[string]string{
-		"refund": "refunded to the original payment", "account_credit": "added to your account credit",
-		"reduce_due": "deducted from the amount due"}[cn.Method])}
-	return s.renderPDF(w, r, cn.Number, invoicepdf.Document{Title: "Credit note", Seller: s.Seller, Buyer: invoicepdf.PartyFromCustomer(cust),
-		Invoice: &doc, Notes: notes})
+	return s.renderPDF(w, r, cn.Number, commerce.CreditNoteDocument(s.Seller, cust, inv, cn))
 }
 
 type payRequest struct {

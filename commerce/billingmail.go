@@ -38,7 +38,7 @@ func (s *Service) mailInvoice(tx *store.Tx, cust *fulfill.Customer, inv *fulfill
 		cust.BillingName, inv.Number, or(cust.Company, cust.Name), billing.FormatAmount(store.DueOf(inv), inv.Currency),
 		invoicepdf.TaxLabel(inv), billing.FormatAmount(inv.Tax, inv.Currency),
 		invoicepdf.HowToPay(s.Seller, inv), s.PublicURL, inv.ID, or(s.Seller.Company, "Fulfill"))
-	return s.queueEmail(tx, &fulfill.Email{Kind: "invoice.issued", To: cust.BillingEmail, CustomerID: &cust.ID,
+	return s.queueBillingMail(tx, cust, &fulfill.Email{Kind: "invoice.issued",
 		Subject: fmt.Sprintf("Invoice %s", inv.Number), Body: body, AttachmentName: inv.Number + ".pdf", Attachment: pdf})
 }
 
@@ -54,6 +54,6 @@ func (s *Service) mailReceipt(tx *store.Tx, cust *fulfill.Customer, inv *fulfill
 	}
 	body := fmt.Sprintf("Hello %s,\n\nWe received %s for invoice %s. Thank you.\nThe paid invoice is attached as your receipt.\n\nView it online: %s/invoices/%s\n\n— %s\n",
 		cust.BillingName, billing.FormatAmount(inv.AmountPaid, inv.Currency), inv.Number, s.PublicURL, inv.ID, or(s.Seller.Company, "Fulfill"))
-	return s.queueEmail(tx, &fulfill.Email{Kind: "payment.receipt", To: cust.BillingEmail, CustomerID: &cust.ID,
+	return s.queueBillingMail(tx, cust, &fulfill.Email{Kind: "payment.receipt",
 		Subject: fmt.Sprintf("Receipt for invoice %s", inv.Number), Body: body, AttachmentName: inv.Number + "-receipt.pdf", Attachment: pdf})
 }

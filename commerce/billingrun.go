@@ -23,6 +23,7 @@ type RunSummary struct {
 	Reconciliations int          `json:"reconciliations"` // notices and charges
 	Retries         int          `json:"payment_retries"`
 	Recognized      int          `json:"invoices_recognized"`
+	Notices         int          `json:"notices"`         // renewal and trial-ending notices
 	StaleInstances  int          `json:"stale_instances"` // newly marked stale
 	// Failed are the subscriptions whose renewal failed; the rest of the
 	// run went on without them, and the next run tries them again.
@@ -116,6 +117,9 @@ func (s *Service) runDue(ctx context.Context, day fulfill.Date, byHand bool, o R
 		case DunningArgs:
 			err = s.ProcessDunning(ctx, a.InvoiceID)
 			sum.Retries++
+		case NoticeArgs:
+			err = s.SendNotice(ctx, a)
+			sum.Notices++
 		case RecognizeArgs:
 			sum.Recognized, err = s.RecognizeRevenue(ctx)
 			recognized = true

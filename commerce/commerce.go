@@ -66,6 +66,12 @@ type Service struct {
 	// Metrics counts and logs business events after they commit; nil
 	// records nothing.
 	Metrics *metrics.Recorder
+	// RenewalNoticeDays are the days before an automatically renewing
+	// term ends that its renewal notice goes out (nil: 30 and 7).
+	RenewalNoticeDays []int
+	// BillingMailOff lists the billing mail kinds (BillingMailKinds) the
+	// vendor switched off.
+	BillingMailOff map[string]bool
 }
 
 // Actor says who asks, for version histories and the audit trail.

@@ -235,17 +235,8 @@ type CreditNoteInput struct {
 // it lowers the amount due; on a paid one it refunds the payment or adds
 // account credit. An invoice never goes below zero.
 func (s *Service) IssueCreditNote(ctx context.Context, actor Actor, invoiceID string, in CreditNoteInput) (*store.CreditNote, error) {
-	if in.Amount == nil {
-		return nil, fulfill.FieldError(fulfill.ERequired, "amount", "amount (in minor units, tax included) is required.")
-	}
-	if *in.Amount <= 0 {
-		return nil, fulfill.FieldError(fulfill.EOutOfRange, "amount", "amount must be positive.")
-	}
-	if strings.TrimSpace(in.Reason) == "" {
-		return nil, fulfill.FieldError(fulfill.ERequired, "reason", "A credit note needs a reason.")
-	}
-	if fulfill.TextLen(in.Reason) > 1000 {
-		return nil, fulfill.FieldError(fulfill.EOutOfRange, "reason", "At most 1000 characters.")
+	if err := checkCreditNoteInput(in); err != nil {
+		return nil, err
 	}
 	attemptID := fulfill.NewIDFor(ctx, "pat")
 	if a, err := s.startedAttempt(ctx, attemptID); a != nil {
@@ -264,32 +255,11 @@ func (s *Service) IssueCreditNote(ctx context.Context, actor Actor, invoiceID st
 		if err != nil {
 			return err
 		}
-		amount := *in.Amount
-		creditable := inv.Total - inv.AmountCredited
-		switch {
-		case inv.Status == fulfill.InvoiceVoid || inv.Status == fulfill.InvoiceUncollectible || inv.Status == fulfill.InvoiceDraft:
-			return fulfill.Errorf(fulfill.EConflict, "Invoice %s is %s: nothing to credit.", inv.Number, inv.Status)
-		case amount > creditable:
-			return fulfill.FieldError(fulfill.EOutOfRange, "amount", "At most %d can still be credited on %s.", creditable, inv.Number)
-		case inv.Status == fulfill.InvoiceOpen && inv.AmountPaid > 0 && amount > store.DueOf(inv):
-			return fulfill.FieldError(fulfill.EOutOfRange, "amount", "%s is partly paid: credit at most the %d still due.", inv.Number, store.DueOf(inv))
-		}
-		if busy, err := tx.PendingPaymentForInvoice(inv.ID); err != nil {
+		if cn, err = s.draftCreditNote(ctx, tx, inv, cust, in); err != nil {
 			return err
-		} else if busy {
-			return fulfill.Errorf(fulfill.EConflict, "A payment of invoice %s is still being processed; retry in a minute.", inv.Number)
 		}
-		tax := billing.Prorate(amount, inv.Tax, inv.Total)
-		method := "reduce_due"
-		if inv.Status == fulfill.InvoicePaid {
-			method = "account_credit"
-			if in.Refund {
-				method = "refund"
-			}
-		}
-		cn = &store.CreditNote{ID: fulfill.NewIDFor(ctx, "cn"), InvoiceID: inv.ID, CustomerID: cust.ID, Currency: inv.Currency,
-			Subtotal: amount - tax, Tax: tax, Total: amount, Method: method, Reason: in.Reason, IssuedOn: s.today(), CreatedAt: s.now()}
-		if method == "refund" {
+		amount := cn.Total
+		if cn.Method == "refund" {
 			if ref, err := s.refundable(tx, inv, amount); err != nil {
 				return err
 			} else if ref != "" {
@@ -369,6 +339,9 @@ func (s *Service) recordCreditNote(tx *store.Tx, actor Actor, cust *fulfill.Cust
 		return err
 	}
 	if err := s.emit(tx, "credit_note.issued", cn.ID, cust.ID, cn); err != nil {
+		return err
+	}
+	if err := s.mailCreditNote(tx, cust, inv, cn); err != nil {
 		return err
 	}
 	if wasOpen && inv.Status == fulfill.InvoicePaid {

@@ -121,6 +121,9 @@ func (s *Service) renew(tx *store.Tx, sub *fulfill.Subscription, actor Actor, ac
 	if paymentMethod != "" {
 		pm = paymentMethod
 	}
+	if err := checkPO(cust, pm); err != nil && !auto {
+		return nil, nil, err
+	}
 	inv, err := s.newInvoice(tx, cust, &sub.ID, lines, start, end, pm)
 	if err != nil {
 		return nil, nil, err
@@ -404,6 +407,13 @@ func (s *Service) dueWork(ctx context.Context, day fulfill.Date) ([]river.JobArg
 	}
 	for _, id := range retries {
 		work = append(work, DunningArgs{InvoiceID: id, Day: day.String()})
+	}
+	notices, err := s.dueNotices(ctx, day)
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range notices {
+		work = append(work, a)
 	}
 	// Revenue is recognised day by day; posting it at each month end (and
 	// on demand) keeps the ledger small.

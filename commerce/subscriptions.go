@@ -96,6 +96,9 @@ func (s *Service) Purchase(ctx context.Context, actor Actor, in PurchaseInput) (
 		if err != nil {
 			return fulfill.NotFoundAs(err, fulfill.FieldError(fulfill.ENotFound, "customer_id", "No customer %q.", in.CustomerID))
 		}
+		if err := checkPO(cust, in.PaymentMethod); err != nil {
+			return err
+		}
 		plan, err := tx.PlanByCode(in.Plan)
 		if err != nil {
 			return fulfill.NotFoundAs(err, fulfill.FieldError(fulfill.EUnknownPlan, "plan", "No plan %q in the catalog.", in.Plan))
@@ -183,7 +186,7 @@ func (s *Service) buildInvoice(ctx context.Context, cust *fulfill.Customer, subI
 		TaxRateBP: decision.RateBasisPoints, ReverseCharge: decision.ReverseCharge, TaxNote: decision.Note,
 		IssuedOn: today, DueOn: today, PaymentMethod: paymentMethod, CreatedAt: s.now()}
 	if paymentMethod == PayByInvoice {
-		inv.DueOn = today.AddDays(InvoiceTermsDays)
+		inv.DueOn, inv.PONumber = today.AddDays(cust.TermsDays), cust.PONumber
 	}
 	inv.PeriodStart, inv.PeriodEnd, inv.NetRevenue = start, end, inv.Subtotal
 	for _, l := range append(b.Lines, b.Tax) {

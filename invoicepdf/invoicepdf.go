@@ -355,6 +355,9 @@ func (r *renderer) header() float64 {
 	if inv.Status == fulfill.InvoicePaid && inv.PaidAt != nil {
 		rows = append(rows, kv{"Paid on", fmtDate(fulfill.DateOf(*inv.PaidAt))})
 	}
+	if inv.PONumber != "" {
+		rows = append(rows, kv{"PO number", inv.PONumber})
+	}
 	for _, row := range rows {
 		r.font("", 9, colMuted)
 		r.text(rx, y, 30, 5.2, row.k, "L")

@@ -107,6 +107,15 @@ func (w *staleInstancesWorker) Work(ctx context.Context, job *river.Job[commerce
 	return err
 }
 
+type noticeWorker struct {
+	river.WorkerDefaults[commerce.NoticeArgs]
+	svc *commerce.Service
+}
+
+func (w *noticeWorker) Work(ctx context.Context, job *river.Job[commerce.NoticeArgs]) error {
+	return w.svc.SendNotice(ctx, job.Args)
+}
+
 type reconcileWorker struct {
 	river.WorkerDefaults[commerce.ReconcileArgs]
 	svc *commerce.Service
@@ -137,7 +146,8 @@ func (w *emailWorker) Work(ctx context.Context, job *river.Job[commerce.SendEmai
 	if w.mail == nil {
 		return w.db.MarkEmail(ctx, e.ID, "outbox", "", nil)
 	}
-	m := &mail.Message{From: w.from, To: e.To, Subject: e.Subject, Text: e.Body, MessageID: e.ID + "@fulfill"}
+	m := &mail.Message{From: w.from, To: e.To, Subject: e.Subject, Text: e.Body, HTML: commerce.MailHTML(e.Kind, e.Body),
+		MessageID: e.ID + "@fulfill"}
 	if e.AttachmentName != "" {
 		a, err := attachment(e)
 		if err != nil {
@@ -227,6 +237,7 @@ func New(cfg Config) (*Runner, error) {
 	river.AddWorker(workers, &completePaymentWorker{svc: cfg.Service})
 	river.AddWorker(workers, &recognizeWorker{svc: cfg.Service})
 	river.AddWorker(workers, &staleInstancesWorker{svc: cfg.Service})
+	river.AddWorker(workers, &noticeWorker{svc: cfg.Service})
 	in := &integrations.Service{DB: cfg.Service.DB, Clock: cfg.Clock, Keys: cfg.Service.Keys, ProvisioningURL: cfg.ProvisioningURL,
 		HTTP: cfg.HTTPClient, Logger: cfg.Logger}
 	retry := cfg.Retry.WithDefaults()

@@ -41,6 +41,9 @@ type Message struct {
 	Subject string
 	// Text is the UTF-8 plain-text body. Line endings are sent as CRLF.
 	Text string
+	// HTML is an optional HTML version of Text: the two are then sent as
+	// the parts of a multipart/alternative body, the plain text first.
+	HTML string
 	// Attachments are appended as base64 parts of a multipart/mixed body.
 	Attachments []Attachment
 	// MessageID is the Message-ID, with or without angle brackets. When
@@ -161,6 +164,15 @@ func (m *Message) Bytes(date time.Time) ([]byte, error) {
 		writeHeader(&b, h[0], h[1])
 	}
 
+	if len(m.Attachments) == 0 && m.HTML != "" {
+		aw := multipart.NewWriter(&b)
+		writeHeader(&b, "Content-Type", mime.FormatMediaType("multipart/alternative", map[string]string{"boundary": aw.Boundary()}))
+		b.WriteString("\r\n")
+		if err := m.writeAlternatives(aw); err != nil {
+			return nil, err
+		}
+		return b.Bytes(), nil
+	}
 	if len(m.Attachments) == 0 {
 		writeHeader(&b, "Content-Type", "text/plain; charset=utf-8")
 		writeHeader(&b, "Content-Transfer-Encoding", "quoted-printable")
@@ -174,15 +186,31 @@ func (m *Message) Bytes(date time.Time) ([]byte, error) {
 	mw := multipart.NewWriter(&b)
 	writeHeader(&b, "Content-Type", mime.FormatMediaType("multipart/mixed", map[string]string{"boundary": mw.Boundary()}))
 	b.WriteString("\r\n")
-	pw, err := mw.CreatePart(textproto.MIMEHeader{
-		"Content-Type":              {"text/plain; charset=utf-8"},
-		"Content-Transfer-Encoding": {"quoted-printable"},
-	})
-	if err != nil {
-		return nil, err
-	}
-	if err := writeQP(pw, m.Text); err != nil {
-		return nil, err
+	if m.HTML != "" {
+		aw := multipart.NewWriter(nil)
+		pw, err := mw.CreatePart(textproto.MIMEHeader{
+			"Content-Type": {mime.FormatMediaType("multipart/alternative", map[string]string{"boundary": aw.Boundary()})}})
+		if err != nil {
+			return nil, err
+		}
+		inner := multipart.NewWriter(pw)
+		if err := inner.SetBoundary(aw.Boundary()); err != nil {
+			return nil, err
+		}
+		if err := m.writeAlternatives(inner); err != nil {
+			return nil, err
+		}
+	} else {
+		pw, err := mw.CreatePart(textproto.MIMEHeader{
+			"Content-Type":              {"text/plain; charset=utf-8"},
+			"Content-Transfer-Encoding": {"quoted-printable"},
+		})
+		if err != nil {
+			return nil, err
+		}
+		if err := writeQP(pw, m.Text); err != nil {
+			return nil, err
+		}
 	}
 	for _, a := range m.Attachments {
 		ct := a.ContentType
@@ -203,6 +231,21 @@ func (m *Message) Bytes(date time.Time) ([]byte, error) {
 		return nil, err
 	}
 	return b.Bytes(), nil
+}
+
+// writeAlternatives writes the plain text and the HTML version as the
+// parts of a multipart/alternative body, and closes it.
+func (m *Message) writeAlternatives(aw *multipart.Writer) error {
+	for _, p := range []struct{ ct, body string }{{"text/plain; charset=utf-8", m.Text}, {"text/html; charset=utf-8", m.HTML}} {
+		pw, err := aw.CreatePart(textproto.MIMEHeader{"Content-Type": {p.ct}, "Content-Transfer-Encoding": {"quoted-printable"}})
+		if err != nil {
+			return err
+		}
+		if err := writeQP(pw, p.body); err != nil {
+			return err
+		}
+	}
+	return aw.Close()
 }
 
 func (a *Attachment) check(i int) error {

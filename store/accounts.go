@@ -171,3 +171,10 @@ func (db *DB) ActingAs(ctx context.Context, idHash string) (string, error) {
 	err := db.Read.QueryRowContext(ctx, `SELECT acting_as FROM web_sessions WHERE id_hash = $1`, idHash).Scan(&id)
 	return id, mapErr(err, "Session")
 }
+
+// UpdatePaymentTerms saves a customer's payment terms, PO number and extra
+// billing recipients.
+func (t *Tx) UpdatePaymentTerms(c *fulfill.Customer) error {
+	return t.exec(`UPDATE customers SET terms_days = $1, po_number = $2, po_required = $3, billing_cc = $4 WHERE id = $5`,
+		c.TermsDays, c.PONumber, c.PORequired, c.BillingCC, c.ID)
+}

@@ -20,11 +20,11 @@ func (t *Tx) InsertInvoice(inv *fulfill.Invoice) error {
 	inv.Number = fmt.Sprintf("INV-%06d", n)
 	err := t.exec(`INSERT INTO invoices (id, number, customer_id, subscription_id, status, currency, subtotal, tax, total,
 		amount_paid, tax_rate_bp, reverse_charge, tax_note, issued_on, due_on, paid_at, payment_method, created_at,
-		net_revenue, period_start, period_end)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)`,
+		net_revenue, period_start, period_end, po_number)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)`,
 		inv.ID, inv.Number, inv.CustomerID, inv.SubscriptionID, inv.Status, inv.Currency, inv.Subtotal, inv.Tax, inv.Total,
 		inv.AmountPaid, inv.TaxRateBP, inv.ReverseCharge, inv.TaxNote, inv.IssuedOn, inv.DueOn, utcPtr(inv.PaidAt),
-		inv.PaymentMethod, inv.CreatedAt.UTC(), inv.NetRevenue, inv.PeriodStart, inv.PeriodEnd)
+		inv.PaymentMethod, inv.CreatedAt.UTC(), inv.NetRevenue, inv.PeriodStart, inv.PeriodEnd, inv.PONumber)
 	if err != nil {
 		return mapErr(err, "Invoice")
 	}
@@ -72,7 +72,7 @@ func (t *Tx) InsertPayment(p *fulfill.Payment) error {
 
 const invoiceCols = `id, number, customer_id, subscription_id, status, currency, subtotal, tax, total, amount_paid,
 	tax_rate_bp, reverse_charge, tax_note, issued_on, due_on, paid_at, payment_method, created_at,
-	amount_credited, amount_refunded, net_revenue, recognized, period_start, period_end`
+	amount_credited, amount_refunded, net_revenue, recognized, period_start, period_end, po_number`
 
 func scanInvoice(s interface{ Scan(...any) error }) (*fulfill.Invoice, error) {
 	var inv fulfill.Invoice
@@ -80,7 +80,7 @@ func scanInvoice(s interface{ Scan(...any) error }) (*fulfill.Invoice, error) {
 	err := s.Scan(&inv.ID, &inv.Number, &inv.CustomerID, &inv.SubscriptionID, &inv.Status, &inv.Currency, &inv.Subtotal,
 		&inv.Tax, &inv.Total, &inv.AmountPaid, &inv.TaxRateBP, &inv.ReverseCharge, &inv.TaxNote, &inv.IssuedOn, &inv.DueOn,
 		&paid, &inv.PaymentMethod, &inv.CreatedAt, &inv.AmountCredited, &inv.AmountRefunded, &inv.NetRevenue, &inv.Recognized,
-		&inv.PeriodStart, &inv.PeriodEnd)
+		&inv.PeriodStart, &inv.PeriodEnd, &inv.PONumber)
 	if err != nil {
 		return nil, err
 	}

@@ -59,6 +59,8 @@ func authzRouteGroups(s *Server) map[string]func(func(string, access, handlerFun
 		"supportRoutes":     s.supportRoutes,
 		"adminRoutes":       s.adminRoutes,
 		"consoleRoutes":     s.consoleRoutes,
+		"creditNoteRoutes":  s.creditNoteRoutes,
+		"termsRoutes":       s.termsRoutes,
 		"integrationRoutes": s.integrationRoutes,
 		"discountRoutes":    s.discountRoutes,
 	}

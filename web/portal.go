@@ -403,8 +403,8 @@ type subDetail struct {
 	RenewPreview *commerce.RenewalPreview
 	RenewalPlans []*fulfill.Plan
 	RenewalPlan  string
-	Card        string // the card renewals are charged to, "" by invoice
-	PlanNames   map[string]*fulfill.Plan
+	Card         string // the card renewals are charged to, "" by invoice
+	PlanNames    map[string]*fulfill.Plan
 }
 
 // previewFailed shows a refused preview on the form, by the field at

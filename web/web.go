@@ -189,6 +189,8 @@ func (s *Server) routes() http.Handler {
 	s.supportRoutes(handle)
 	s.adminRoutes(handle)
 	s.consoleRoutes(handle)
+	s.creditNoteRoutes(handle)
+	s.termsRoutes(handle)
 	s.integrationRoutes(handle)
 	s.instanceRoutes(handle)
 	s.discountRoutes(handle)

@@ -257,6 +257,9 @@ type Config struct {
 	// lifts the per-address and per-instance limits of the instance
 	// endpoints, which one loopback load generator would otherwise hit.
 	Unthrottled bool
+	// RenewalNoticeDays and BillingMailOff are --renewal-notice-days and
+	// --billing-mail-off, read by billingMail.
+	RenewalNoticeDays, BillingMailOff string
 }
 
 // String prints the config with secrets redacted.

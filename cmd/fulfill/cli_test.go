@@ -125,6 +125,8 @@ func TestCommandLineMistakesFailInOneLineAndLeaveNoFile(t *testing.T) {
 		{"UK is no ISO code", []string{"serve", "--seller-country", "UK"}, nil, `--seller-country "UK"`},
 		{"seller country from the environment", []string{"serve"}, map[string]string{"FULFILL_SELLER_COUNTRY": "Germany"}, `--seller-country "Germany"`},
 		{"unknown seller country for billing run", []string{"billing", "run", "--seller-country", "XX"}, nil, `--seller-country "XX"`},
+		{"renewal notice days not days", []string{"serve", "--renewal-notice-days", "30,soon"}, nil, `--renewal-notice-days: renewal notice days "30,soon"`},
+		{"unknown billing mail kind", []string{"serve"}, map[string]string{"FULFILL_BILLING_MAIL_OFF": "invoice.issued,newsletter"}, `--billing-mail-off: unknown kind "newsletter"`},
 		{"busy port", []string{"serve", "--addr", port}, nil, "--addr " + port + ": "},
 		{"busy metrics port", []string{"serve", "--addr", "127.0.0.1:0", "--metrics-addr", port}, nil, "--metrics-addr " + port + ": "},
 	}

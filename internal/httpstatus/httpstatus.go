@@ -36,6 +36,7 @@ var statuses = map[string]int{
 	fulfill.EDowngradeNotAllowed:   http.StatusUnprocessableEntity,
 	fulfill.ECouponInvalid:         http.StatusUnprocessableEntity,
 	fulfill.ECouponExhausted:       http.StatusUnprocessableEntity,
+	fulfill.EPONumberRequired:      http.StatusUnprocessableEntity,
 	// Card decline codes, as Stripe names them.
 	"insufficient_funds": http.StatusPaymentRequired,
 	"lost_card":          http.StatusPaymentRequired,
