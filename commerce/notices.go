@@ -186,42 +186,31 @@ func (s *Service) QuoteRenewal(ctx context.Context, id string) (*RenewalQuote, e
 	return q, err
 }
 
-// quoteRenewal mirrors renew's lines for an automatic renewal (same seats,
-// current price, true-up); TestRenewalNoticesOverSMTP checks its total
+// quoteRenewal prices an automatic renewal with renew's own pricing
+// (priceRenewal); TestRenewalNoticesOverSMTP checks its total
 // against what the renewal then charges.
 func (s *Service) quoteRenewal(tx *store.Tx, cust *fulfill.Customer, sub *fulfill.Subscription) (*RenewalQuote, error) {
 	usage, err := tx.SeatUsage(sub.ID, sub.StartsOn, sub.EndsOn)
 	if err != nil {
 		return nil, err
 	}
-	seats := billing.RenewalSeats(sub.Seats, usage.BillableUsers)
+	// Priced as the renewal will be: scheduled changes, contract price,
+	// coupon terms left and add-ons included.
+	pr, err := s.priceRenewal(tx, sub, nil, true)
+	if err != nil {
+		return nil, err
+	}
+	seats, lines, start, end := pr.seats, pr.lines, pr.start, pr.end
 	why := fmt.Sprintf("the %s of the current term", plural(sub.Seats, "seat"))
-	if seats > sub.Seats {
+	switch {
+	case seats > sub.Seats && seats == usage.BillableUsers:
 		why = fmt.Sprintf("raised from %d to the %s last reported: seats never renew below the users in use",
 			sub.Seats, plural(usage.BillableUsers, "billable user"))
+	case seats != sub.Seats:
+		why = fmt.Sprintf("the %s scheduled for this renewal", plural(seats, "seat"))
 	}
-	plan, err := tx.PlanByID(sub.PlanID)
-	if err != nil {
-		return nil, err
-	}
-	if cur, err := tx.PlanByCode(plan.Code); err == nil {
-		plan = cur
-	} else if fulfill.ErrorCode(err) != fulfill.ENotFound {
-		return nil, err
-	}
-	price, err := priceIn(plan, sub.Currency)
-	if err != nil {
-		return nil, err
-	}
-	start := sub.EndsOn
-	end := fulfill.DateOf(billing.AddMonths(start.Time(), plan.TermMonths))
-	lines := []billing.Line{billing.FullTerm(billing.KindRenewal,
-		fmt.Sprintf("%s renewal, %s", plan.Name, plural(seats, "seat")), seats, price, start.Time(), end.Time())}
-	if trueUp := billing.TrueUpQuantity(usage.MaxUsers, sub.Seats); trueUp > 0 {
-		lines = append(lines, billing.FullTerm(billing.KindTrueUp,
-			fmt.Sprintf("True-up: %s over license (%d max users, %d seats) from %s to %s",
-				plural(trueUp, "user"), usage.MaxUsers, sub.Seats, sub.StartsOn, sub.EndsOn),
-			trueUp, price, sub.StartsOn.Time(), sub.EndsOn.Time()))
+	if pr.plan.Code != sub.Plan {
+		why += fmt.Sprintf(", on %s as scheduled", pr.plan.Name)
 	}
 	inv, _, err := s.buildInvoice(tx.Context(), cust, &sub.ID, lines, start, end, sub.PaymentMethod)
 	if err != nil {
