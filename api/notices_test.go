@@ -63,7 +63,7 @@ func TestRenewalNoticesOverSMTP(t *testing.T) {
 		notices := func(e *env, want int) []string {
 			t.Helper()
 			e.waitEmails()
-			texts, to := sunkWith(t, sink, "Your subscription "+sub+" renews")
+			texts, to := sunkWith(t, sink, "Your Premium (self-managed) subscription renews on 1 Jan 2027")
 			if len(texts) != want {
 				t.Fatalf("on %s: %d renewal notices, want %d: %q", e.clock.Now().Format("2006-01-02"), len(texts), want, texts)
 			}
@@ -79,7 +79,8 @@ func TestRenewalNoticesOverSMTP(t *testing.T) {
 		e.advance("2026-12-02")
 		first := notices(e, 1)[0]
 		for _, want := range []string{"renews automatically on 2027-01-01, in 30 days", "Seats: 12 (raised from 10 to the 12 billable users last reported",
-			"pm_card_visa", testenv.PublicURL + "/subscriptions/" + sub + "/seats", testenv.PublicURL + "/subscriptions/" + sub + " "} {
+			"pm_card_visa", testenv.PublicURL + "/subscriptions/" + sub + "/seats", testenv.PublicURL + "/subscriptions/" + sub + " ",
+			testenv.PublicURL + "/subscriptions/" + sub + "/renewal", "At renewal on 1 Jan 2027: 12 seats of Premium"} {
 			if !strings.Contains(first, want) {
 				t.Errorf("30-day notice lacks %q:\n%s", want, first)
 			}

@@ -420,23 +420,3 @@ func RenewalSentence(pv *RenewalPreview) string {
 	return fmt.Sprintf("At renewal on %s: %s of %s, about %s.", pv.RenewsOn.Time().Format("2 Jan 2006"), plural(pv.Seats, "seat"),
 		pv.PlanName, billing.FormatAmount(pv.Total, pv.Currency))
 }
-
-// renewalNotice is RenewalSentence for a subscription, priced in the
-// caller's transaction: the renewal notice mail, enqueued in the
-// transaction that decides to send it, carries it.
-func (s *Service) renewalNotice(tx *store.Tx, sub *fulfill.Subscription) (string, error) {
-	cust, err := tx.Customer(sub.CustomerID)
-	if err != nil {
-		return "", err
-	}
-	r, err := s.priceRenewal(tx, sub, nil, true)
-	if err != nil {
-		return "", err
-	}
-	inv, _, err := s.buildInvoice(tx.Context(), cust, &sub.ID, r.lines, r.start, r.end, sub.PaymentMethod)
-	if err != nil {
-		return "", err
-	}
-	return RenewalSentence(&RenewalPreview{RenewsOn: r.start, Seats: r.seats, PlanName: r.plan.Name, Total: inv.Total,
-		Currency: inv.Currency}), nil
-}

@@ -165,6 +165,7 @@ type RenewalQuote struct {
 	Invoice   *fulfill.Invoice
 	Credit    int64 // account credit the renewal would use
 	ChargedTo string
+	PlanName  string // the plan it renews on
 }
 
 // QuoteRenewal prices a subscription's next automatic renewal at today's
@@ -216,7 +217,7 @@ func (s *Service) quoteRenewal(tx *store.Tx, cust *fulfill.Customer, sub *fulfil
 	if err != nil {
 		return nil, err
 	}
-	q := &RenewalQuote{Seats: seats, Why: why, Invoice: inv, ChargedTo: sub.PaymentMethod}
+	q := &RenewalQuote{Seats: seats, Why: why, Invoice: inv, ChargedTo: sub.PaymentMethod, PlanName: pr.plan.Name}
 	if sub.PaymentMethod != PayByInvoice {
 		q.Credit = min(cust.Credit, max(inv.Total, 0))
 	}
@@ -235,7 +236,7 @@ func (s *Service) mailRenewalNotice(tx *store.Tx, cust *fulfill.Customer, sub *f
 		return err
 	}
 	inv := q.Invoice
-	how := "It will be charged to the card on file, " + q.ChargedTo + "."
+	how := "It will be charged to the card on file, " + CardLabel(q.ChargedTo) + " (" + q.ChargedTo + ")."
 	if q.ChargedTo == PayByInvoice {
 		how = fmt.Sprintf("It will be invoiced, due %s.", plural(int64(cust.TermsDays), "day")+" after issue")
 		if cust.TermsDays == 0 {
@@ -252,6 +253,7 @@ func (s *Service) mailRenewalNotice(tx *store.Tx, cust *fulfill.Customer, sub *f
 	text := fmt.Sprintf(`Hello %s,
 
 Your subscription %s (%s) renews automatically on %s, in %s.
+%s
 
   Seats:           %d (%s)
   Expected amount: %s, at today's prices and tax
@@ -259,13 +261,17 @@ Your subscription %s (%s) renews automatically on %s, in %s.
   New term:        %s to %s
 
 Before %s you can
-  change the seats:          %s
+  change the seats:           %s
+  change what renews:         %s
   turn automatic renewal off: %s
 
 — %s
-`, or(cust.BillingName, cust.Name), sub.ID, sub.Plan, sub.EndsOn, plural(int64(days), "day"), q.Seats, q.Why, amount, how,
-		inv.PeriodStart, inv.PeriodEnd, sub.EndsOn, s.portalLink(subPath+"/seats"), s.portalLink(subPath), or(s.Seller.Company, "Fulfill"))
-	return s.queueBillingMail(tx, cust, &fulfill.Email{Kind: MailRenewalNotice, Subject: fmt.Sprintf("Your subscription %s renews on %s", sub.ID, sub.EndsOn), Body: text})
+`, or(cust.BillingName, cust.Name), sub.ID, q.PlanName, sub.EndsOn, plural(int64(days), "day"),
+		RenewalSentence(&RenewalPreview{RenewsOn: inv.PeriodStart, Seats: q.Seats, PlanName: q.PlanName, Total: inv.Total, Currency: inv.Currency}),
+		q.Seats, q.Why, amount, how, inv.PeriodStart, inv.PeriodEnd, sub.EndsOn, s.portalLink(subPath+"/seats"),
+		s.portalLink(subPath+"/renewal"), s.portalLink(subPath), or(s.Seller.Company, "Fulfill"))
+	return s.queueBillingMail(tx, cust, &fulfill.Email{Kind: MailRenewalNotice,
+		Subject: fmt.Sprintf("Your %s subscription renews on %s", q.PlanName, sub.EndsOn.Time().Format("2 Jan 2006")), Body: text})
 }
 
 func (s *Service) mailTrialEnding(tx *store.Tx, cust *fulfill.Customer, sub *fulfill.Subscription, days int) error {

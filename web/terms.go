@@ -23,11 +23,7 @@ func (s *Server) termsRoutes(handle func(string, access, handlerFunc)) {
 // recipients reads the extra billing recipients field: addresses separated
 // by commas, spaces or lines.
 func recipients(v string) []string {
-	out := []string{}
-	for _, a := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ';' || r == '\n' || r == '\r' || r == ' ' }) {
-		out = append(out, a)
-	}
-	return out
+	return append([]string{}, strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ';' || r == '\n' || r == '\r' || r == ' ' })...)
 }
 
 func (s *Server) accountBillingTerms(w http.ResponseWriter, r *http.Request) error {
