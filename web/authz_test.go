@@ -63,6 +63,7 @@ func authzRouteGroups(s *Server) map[string]func(func(string, access, handlerFun
 		"termsRoutes":       s.termsRoutes,
 		"integrationRoutes": s.integrationRoutes,
 		"discountRoutes":    s.discountRoutes,
+		"instanceRoutes":    s.instanceRoutes,
 	}
 }
 
@@ -153,6 +154,7 @@ func authzWildcards(a authzFixture, job string, hook authzWebhook) map[string]st
 		"customers/{id}":                  a.customer,
 		"emails/{id}":                     a.email,
 		"jobs/{id}":                       job,
+		"instances/{instance}":            "authz-instance", // customer A's subscription's instance
 	}
 }
 
@@ -265,6 +267,10 @@ func (e *authzEnv) customer(email, company string) authzFixture {
 	pm := pms[0]
 	err = e.db.InTx(ctx, func(tx *store.Tx) error {
 		if err := tx.LinkCustomer(f.user, c.ID, now); err != nil {
+			return err
+		}
+		// An activated instance of the subscription, for the deactivation routes.
+		if err := tx.UpsertInstance(f.sub, "authz-instance", "gitlab.example.com", "18.2.0", now); err != nil {
 			return err
 		}
 		if err := tx.InsertSupportRequest(req, &store.SupportMessage{ID: fulfill.NewID("msg"), RequestID: req.ID, UserID: f.user,

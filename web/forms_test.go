@@ -42,7 +42,7 @@ func TestFormsReportEveryFieldAndKeepWhatWasEntered(t *testing.T) {
 		}
 		r = ops.get("/admin/customers/"+sub.CustomerID).must(t, 200)
 		inv := e.invoices(sub.CustomerID)[0]
-		contains(t, r.body, `<a href="/admin/invoices/`+inv.ID+`/pdf" download>`+inv.Number)
+		contains(t, r.body, `<a href="/admin/invoices/`+inv.ID+`">`+inv.Number+`</a>`, `<a href="/admin/invoices/`+inv.ID+`/pdf" download`)
 		if pdf := ops.get("/admin/invoices/"+inv.ID+"/pdf").must(t, 200); !strings.HasPrefix(pdf.body, "%PDF-") {
 			t.Fatalf("invoice PDF %.20q", pdf.body)
 		}

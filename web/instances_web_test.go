@@ -45,7 +45,7 @@ func TestConsoleCustomNFRLicenseVerifiesIsAuditedAndChangesNoKPI(t *testing.T) {
 		}
 		admin := e.staff("admin@vendor.example", "admin")
 		before := mainOf(admin.get("/admin").must(t, 200).body)
-		if !strings.Contains(before, "Active subscriptions</dt><dd>1</dd>") {
+		if !strings.Contains(before, `Active subscriptions</dt><dd id="active-count">1</dd>`) {
 			t.Fatalf("the dashboard does not show the one paid subscription:\n%.2000s", before)
 		}
 

@@ -342,7 +342,8 @@ var killedFlows = []killedFlow{
 			}
 			return "/api/v1/invoices/" + p.Invoice.ID + "/credit_notes", map[string]any{"amount": 10000, "reason": "goodwill", "refund": true}
 		},
-		ok: effects{Subscriptions: 1, Seats: 4, Invoices: 1, PaidInvoices: 1, Payments: 1, Licenses: 1, ActiveCodes: 1, Emails: 2}},
+		// Emails: the license, the receipt and the credit note, once.
+		ok: effects{Subscriptions: 1, Seats: 4, Invoices: 1, PaidInvoices: 1, Payments: 1, Licenses: 1, ActiveCodes: 1, Emails: 3}},
 	{name: "upgrade",
 		setup: func(t *testing.T, s *server, cid, card string) (string, map[string]any) {
 			var p struct{ Subscription struct{ ID string } }
