@@ -51,10 +51,10 @@ const (
 // CustomLicense says why a subscription carries a staff-issued, no-charge
 // license: it is never invoiced and is left out of every KPI.
 type CustomLicense struct {
-	SubscriptionID string         `json:"subscription_id"`
-	Kind           string         `json:"kind"`
-	Reason         string         `json:"reason"`
-	Entitlements   map[string]any `json:"entitlements"`
-	IssuedBy       string         `json:"issued_by"`
-	CreatedAt      time.Time      `json:"created_at"`
+	SubscriptionID string       `json:"subscription_id"`
+	Kind           string       `json:"kind"`
+	Reason         string       `json:"reason"`
+	Entitlements   Entitlements `json:"entitlements"`
+	IssuedBy       string       `json:"issued_by"`
+	CreatedAt      time.Time    `json:"created_at"`
 }

@@ -1,8 +1,6 @@
 package api
 
 import (
-	"bytes"
-	"encoding/json"
 	"net/http"
 
 	"github.com/fulfillhq/fulfill"
@@ -49,13 +47,13 @@ func (s *Server) deactivateInstance(w http.ResponseWriter, r *http.Request) erro
 }
 
 type customLicenseRequest struct {
-	CustomerID   string                     `json:"customer_id"`
-	Plan         string                     `json:"plan"`
-	Kind         string                     `json:"kind"`
-	Seats        *int64                     `json:"seats"`
-	EndsOn       *fulfill.Date              `json:"ends_on"`
-	Entitlements map[string]json.RawMessage `json:"entitlements"`
-	Reason       string                     `json:"reason"`
+	CustomerID   string               `json:"customer_id"`
+	Plan         string               `json:"plan"`
+	Kind         string               `json:"kind"`
+	Seats        *int64               `json:"seats"`
+	EndsOn       *fulfill.Date        `json:"ends_on"`
+	Entitlements fulfill.Entitlements `json:"entitlements"`
+	Reason       string               `json:"reason"`
 }
 
 func (s *Server) issueCustomLicense(w http.ResponseWriter, r *http.Request) error {
@@ -67,18 +65,9 @@ func (s *Server) issueCustomLicense(w http.ResponseWriter, r *http.Request) erro
 		return fulfill.FieldError(fulfill.ERequired, "seats", "seats is required.")
 	}
 	in := commerce.CustomLicenseInput{CustomerID: req.CustomerID, Plan: req.Plan, Kind: req.Kind, Seats: *req.Seats,
-		Reason: req.Reason, Entitlements: map[string]any{}}
+		Reason: req.Reason, Entitlements: req.Entitlements}
 	if req.EndsOn != nil {
 		in.EndsOn = *req.EndsOn
-	}
-	for k, raw := range req.Entitlements {
-		var v any
-		dec := json.NewDecoder(bytes.NewReader(raw))
-		dec.UseNumber() // limits stay exact
-		if err := dec.Decode(&v); err != nil {
-			return fulfill.FieldError(fulfill.EInvalid, "entitlements", "Entitlement %q is not a JSON value.", k)
-		}
-		in.Entitlements[k] = v
 	}
 	res, err := s.Svc.IssueCustomLicense(r.Context(), actor(r), remote(r), in)
 	if err != nil {

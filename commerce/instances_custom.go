@@ -2,11 +2,6 @@ package commerce
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
-	"math"
-	"regexp"
-	"sort"
 	"strings"
 
 	"github.com/fulfillhq/fulfill"
@@ -21,8 +16,8 @@ type CustomLicenseInput struct {
 	Kind       string // fulfill.CustomNFR, CustomPOC or CustomPartner
 	Seats      int64
 	EndsOn     fulfill.Date // exclusive, like a term's end
-	// Entitlements are flags (true) and limits (whole numbers ≥ 0).
-	Entitlements map[string]any
+	// Entitlements are flags and limits, as a plan's.
+	Entitlements fulfill.Entitlements
 	Reason       string
 }
 
@@ -37,60 +32,6 @@ type CustomLicenseResult struct {
 
 // MaxCustomDays bounds how far ahead a custom license may run.
 const MaxCustomDays = 3 * 366
-
-// MaxEntitlements bounds the entitlements of one license.
-const MaxEntitlements = 100
-
-var entitlementRE = regexp.MustCompile(`^[a-z][a-z0-9_]{0,62}$`)
-
-// CheckEntitlements validates entitlements: names in snake_case, each a
-// flag (true or false) or a limit (a whole number from 0 to 2^53). It
-// returns them with limits as int64, ready to sign.
-func CheckEntitlements(field string, in map[string]any) (map[string]any, error) {
-	if len(in) > MaxEntitlements {
-		return nil, fulfill.FieldError(fulfill.EOutOfRange, field, "At most %d entitlements.", MaxEntitlements)
-	}
-	names := make([]string, 0, len(in))
-	for k := range in {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	out := make(map[string]any, len(in))
-	for _, k := range names {
-		if !entitlementRE.MatchString(k) {
-			return nil, fulfill.FieldError(fulfill.EInvalid, field,
-				"Entitlement %q: a name is 1 to 63 lower-case letters, digits and underscores, starting with a letter.", k)
-		}
-		switch v := in[k].(type) {
-		case bool:
-			out[k] = v
-		case json.Number:
-			n, err := v.Int64()
-			if err != nil || n < 0 || n > 1<<53 {
-				return nil, fulfill.FieldError(fulfill.EInvalid, field, "Entitlement %q: a limit is a whole number from 0 to %d.", k, int64(1)<<53)
-			}
-			out[k] = n
-		case float64:
-			if v != math.Trunc(v) || v < 0 || v > 1<<53 {
-				return nil, fulfill.FieldError(fulfill.EInvalid, field, "Entitlement %q: a limit is a whole number from 0 to %d.", k, int64(1)<<53)
-			}
-			out[k] = int64(v)
-		case int:
-			if v < 0 {
-				return nil, fulfill.FieldError(fulfill.EInvalid, field, "Entitlement %q: a limit is a whole number from 0 to %d.", k, int64(1)<<53)
-			}
-			out[k] = int64(v)
-		case int64:
-			if v < 0 || v > 1<<53 {
-				return nil, fulfill.FieldError(fulfill.EInvalid, field, "Entitlement %q: a limit is a whole number from 0 to %d.", k, int64(1)<<53)
-			}
-			out[k] = v
-		default:
-			return nil, fulfill.FieldError(fulfill.EInvalid, field, "Entitlement %q must be true, false or a whole number.", k)
-		}
-	}
-	return out, nil
-}
 
 func (s *Service) checkCustomLicense(in *CustomLicenseInput) error {
 	if in.CustomerID == "" {
@@ -123,17 +64,7 @@ func (s *Service) checkCustomLicense(in *CustomLicenseInput) error {
 	if err := fulfill.CheckText("reason", in.Reason, 500); err != nil {
 		return err
 	}
-	ents, err := CheckEntitlements("entitlements", in.Entitlements)
-	if err != nil {
-		return err
-	}
-	in.Entitlements = ents
-	// The license carries them as a plan's: the same bounds hold.
-	grants, err := asEntitlements(ents)
-	if err != nil {
-		return err
-	}
-	return grants.Validate("entitlements")
+	return in.Entitlements.Validate("entitlements")
 }
 
 // IssueCustomLicense issues a no-charge license from staff: a subscription
@@ -172,11 +103,7 @@ func (s *Service) IssueCustomLicense(ctx context.Context, actor Actor, remote st
 		if err := tx.InsertCustomLicense(c); err != nil {
 			return err
 		}
-		grants, err := asEntitlements(in.Entitlements)
-		if err != nil {
-			return err
-		}
-		l, err := s.issueLicense(tx, sub, cust, licenseTerms{reason: "custom_" + in.Kind, email: true, entitlements: grants})
+		l, err := s.issueLicense(tx, sub, cust, licenseTerms{reason: "custom_" + in.Kind, email: true, entitlements: in.Entitlements})
 		if err != nil {
 			return err
 		}
@@ -211,21 +138,4 @@ func refuseCustom(tx *store.Tx, sub *fulfill.Subscription) error {
 			"Subscription %s carries a no-charge custom license: it is never invoiced, changed or renewed; issue a new custom license instead.", sub.ID)
 	}
 	return nil
-}
-
-// asEntitlements reads checked custom-license entitlements (flags true,
-// limits whole numbers) as the license carries them.
-func asEntitlements(m map[string]any) (fulfill.Entitlements, error) {
-	var e fulfill.Entitlements
-	if len(m) == 0 {
-		return e, nil
-	}
-	b, err := json.Marshal(m)
-	if err != nil {
-		return e, err
-	}
-	if err := json.Unmarshal(b, &e); err != nil {
-		return e, fmt.Errorf("custom license entitlements: %w", err)
-	}
-	return e, nil
 }

@@ -186,16 +186,8 @@ func (t *Tx) MarkInstanceStale(subscriptionID, instanceID string, cutoff, now ti
 
 // InsertCustomLicense records why a subscription carries a custom license.
 func (t *Tx) InsertCustomLicense(c *fulfill.CustomLicense) error {
-	ents := c.Entitlements
-	if ents == nil {
-		ents = map[string]any{}
-	}
-	raw, err := json.Marshal(ents)
-	if err != nil {
-		return err
-	}
 	return mapErr(t.exec(`INSERT INTO custom_licenses (subscription_id, kind, reason, entitlements, issued_by, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6)`, c.SubscriptionID, c.Kind, c.Reason, string(raw), c.IssuedBy, c.CreatedAt.UTC()), "Custom license")
+		VALUES ($1, $2, $3, $4, $5, $6)`, c.SubscriptionID, c.Kind, c.Reason, c.Entitlements.String(), c.IssuedBy, c.CreatedAt.UTC()), "Custom license")
 }
 
 const customCols = `subscription_id, kind, reason, entitlements, issued_by, created_at`
@@ -207,9 +199,11 @@ func scanCustom(s interface{ Scan(...any) error }) (*fulfill.CustomLicense, erro
 		return nil, err
 	}
 	c.CreatedAt = c.CreatedAt.UTC()
-	if err := json.Unmarshal([]byte(raw), &c.Entitlements); err != nil {
+	e, err := fulfill.ParseEntitlements(raw)
+	if err != nil {
 		return nil, fmt.Errorf("stored entitlements of %s: %w", c.SubscriptionID, err)
 	}
+	c.Entitlements = e
 	return &c, nil
 }
 

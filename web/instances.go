@@ -81,9 +81,9 @@ func (s *Server) adminDeactivate(w http.ResponseWriter, r *http.Request) error {
 
 // parseEntitlements reads the console's entitlements field: one per line
 // or comma-separated, "name" (a flag) or "name=N" (a limit), "name=false"
-// for a flag turned off.
-func parseEntitlements(text string) (map[string]any, error) {
-	out := map[string]any{}
+// for a flag not granted.
+func parseEntitlements(text string) (fulfill.Entitlements, error) {
+	var out fulfill.Entitlements
 	for _, item := range strings.FieldsFunc(text, func(r rune) bool { return r == '\n' || r == ',' || r == '\r' }) {
 		item = strings.TrimSpace(item)
 		if item == "" {
@@ -93,15 +93,14 @@ func parseEntitlements(text string) (map[string]any, error) {
 		name, val = strings.TrimSpace(name), strings.TrimSpace(val)
 		switch {
 		case !hasVal || val == "true":
-			out[name] = true
+			out = out.Merge(fulfill.Entitlements{Flags: []string{name}})
 		case val == "false":
-			out[name] = false
 		default:
 			n, err := strconv.ParseInt(val, 10, 64)
 			if err != nil {
-				return nil, fulfill.FieldError(fulfill.EInvalid, "entitlements", "Entitlement %q: write name, name=true, name=false or name=a whole number.", name)
+				return out, fulfill.FieldError(fulfill.EInvalid, "entitlements", "Entitlement %q: write name, name=true, name=false or name=a whole number.", name)
 			}
-			out[name] = n
+			out = out.Merge(fulfill.Entitlements{Limits: map[string]int64{name: n}})
 		}
 	}
 	return out, nil
