@@ -14,7 +14,29 @@ import (
 
 // gitlabBody reads a body copied from GitLab (testdata/gitlab/README.md) and
 // puts a real license in its license_key, the only value changed.
-func gitlabBody(t *testing.T, name, lic string) map[string]any {
+// licensedSubscription buys 10 seats of sm-premium by card for a new US
+// customer and returns the subscription and its license.
+func (e *env) licensedSubscription() (sub, lic string) {
+	e.t.Helper()
+	cus := e.customer("US", "")
+	var p purchase
+	e.must(201, "POST", "/api/v1/subscriptions", map[string]any{"customer_id": cus, "plan": "sm-premium", "seats": 10,
+		"payment_method": "pm_card_visa"}, &p)
+	_, lic = e.text("/api/v1/subscriptions/" + p.Subscription.ID + "/license")
+	return p.Subscription.ID, lic
+}
+
+// gitlabSync posts GitLab's worker-spec Seat Link body for key, timed at
+// 04:34 UTC on day, and returns the status and the answer.
+func (e *env) gitlabSync(day, key string) (int, gitlabAnswer) {
+	e.t.Helper()
+	body := gitlabBody(e.t, "worker_spec_body.json", key)
+	body["timestamp"] = day + "T04:34:00+00:00"
+	var a gitlabAnswer
+	return e.do("POST", "/api/v1/seat_links", body, &a), a
+}
+
+func gitlabBody(t testing.TB, name, lic string) map[string]any {
 	t.Helper()
 	raw, err := os.ReadFile("testdata/gitlab/" + name)
 	if err != nil {
@@ -49,12 +71,7 @@ func TestSeatLinkAcceptsGitLabsOwnBodies(t *testing.T) {
 	t.Parallel()
 	dbtest.ForEach(t, func(t *testing.T, url string) {
 		e := newEnv(t, url, "2026-01-01")
-		cus := e.customer("US", "")
-		var p purchase
-		e.must(201, "POST", "/api/v1/subscriptions", map[string]any{"customer_id": cus, "plan": "sm-premium", "seats": 10,
-			"payment_method": "pm_card_visa"}, &p)
-		sub := p.Subscription.ID
-		_, lic := e.text("/api/v1/subscriptions/" + sub + "/license")
+		sub, lic := e.licensedSubscription()
 		e.must(200, "POST", "/api/v1/subscriptions/"+sub+"/seat_reconciliation", map[string]any{"enabled": true}, nil)
 
 		for _, name := range []string{"worker_spec_body.json", "seat_link_data.json"} {
@@ -143,12 +160,7 @@ func TestUsageFileAcceptsGitLabsLicenseUsageCSV(t *testing.T) {
 	t.Parallel()
 	dbtest.ForEach(t, func(t *testing.T, url string) {
 		e := newEnv(t, url, "2026-01-01")
-		cus := e.customer("US", "")
-		var p purchase
-		e.must(201, "POST", "/api/v1/subscriptions", map[string]any{"customer_id": cus, "plan": "sm-premium", "seats": 10,
-			"payment_method": "pm_card_visa"}, &p)
-		sub := p.Subscription.ID
-		_, lic := e.text("/api/v1/subscriptions/" + sub + "/license")
+		sub, lic := e.licensedSubscription()
 		e.advance("2026-01-05")
 		raw, err := os.ReadFile("testdata/gitlab/license_usage.csv")
 		if err != nil {
@@ -198,11 +210,7 @@ func TestRawServicePingAnswersConvIndexUsageDataID(t *testing.T) {
 	t.Parallel()
 	dbtest.ForEach(t, func(t *testing.T, url string) {
 		e := newEnv(t, url, "2026-01-01")
-		cus := e.customer("US", "")
-		var p purchase
-		e.must(201, "POST", "/api/v1/subscriptions", map[string]any{"customer_id": cus, "plan": "sm-premium", "seats": 10,
-			"payment_method": "pm_card_visa"}, &p)
-		_, lic := e.text("/api/v1/subscriptions/" + p.Subscription.ID + "/license")
+		_, lic := e.licensedSubscription()
 		link := gitlabBody(t, "worker_spec_body.json", lic)
 		e.must(200, "POST", "/api/v1/seat_links", link, nil)
 		// The raw payload of ee/lib/ee/gitlab/usage_data.rb: the license is
@@ -284,19 +292,9 @@ func TestSeatLinkAfterCancellationAnswersFourteenDaysThenGone(t *testing.T) {
 	t.Parallel()
 	dbtest.ForEach(t, func(t *testing.T, url string) {
 		e := newEnv(t, url, "2026-01-01")
-		cus := e.customer("US", "")
-		var p purchase
-		e.must(201, "POST", "/api/v1/subscriptions", map[string]any{"customer_id": cus, "plan": "sm-premium", "seats": 10,
-			"payment_method": "pm_card_visa"}, &p)
-		sub := p.Subscription.ID
-		_, lic := e.text("/api/v1/subscriptions/" + sub + "/license")
+		sub, lic := e.licensedSubscription()
 		e.must(200, "POST", "/api/v1/subscriptions/"+sub+"/cancel", map[string]any{"reason": "moving on"}, nil)
-		sync := func(day, key string) (int, gitlabAnswer) {
-			body := gitlabBody(t, "worker_spec_body.json", key)
-			body["timestamp"] = day + "T04:34:00+00:00"
-			var a gitlabAnswer
-			return e.do("POST", "/api/v1/seat_links", body, &a), a
-		}
+		sync := e.gitlabSync
 		e.advance("2027-01-01")
 		st, a := sync("2027-01-01", lic)
 		if st != 200 || a.License == nil {
@@ -333,18 +331,13 @@ func TestSeatLinkListsARenewalBoughtAhead(t *testing.T) {
 	t.Parallel()
 	dbtest.ForEach(t, func(t *testing.T, url string) {
 		e := newEnv(t, url, "2026-01-01")
-		cus := e.customer("US", "")
-		var p purchase
-		e.must(201, "POST", "/api/v1/subscriptions", map[string]any{"customer_id": cus, "plan": "sm-premium", "seats": 10,
-			"payment_method": "pm_card_visa"}, &p)
-		sub := p.Subscription.ID
-		_, lic := e.text("/api/v1/subscriptions/" + sub + "/license")
+		sub, lic := e.licensedSubscription()
 		sync := func(day, key string) gitlabAnswer {
 			t.Helper()
-			body := gitlabBody(t, "worker_spec_body.json", key)
-			body["timestamp"] = day + "T04:34:00+00:00"
-			var a gitlabAnswer
-			e.must(200, "POST", "/api/v1/seat_links", body, &a)
+			st, a := e.gitlabSync(day, key)
+			if st != 200 {
+				t.Fatalf("seat link on %s: %d %+v", day, st, a)
+			}
 			return a
 		}
 		if a := sync("2026-01-01", lic); string(a.FutureSubscriptions) != "[]" {

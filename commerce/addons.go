@@ -232,16 +232,8 @@ func newAddOn(in AddOnInput) (*fulfill.AddOn, error) {
 		}
 	}
 	kinds = slices.Compact(slices.Sorted(slices.Values(kinds)))
-	if len(in.Prices) == 0 {
-		return nil, fulfill.FieldError(fulfill.ERequired, "prices", "An add-on needs a price in at least one currency.")
-	}
-	for cur, amt := range in.Prices {
-		if billing.ValidateCurrency(cur) != nil {
-			return nil, fulfill.FieldError(fulfill.EInvalid, "prices", "%q is not an ISO 4217 currency code.", cur)
-		}
-		if amt < 0 || amt > 100_000_000_00 {
-			return nil, fulfill.FieldError(fulfill.EOutOfRange, "prices", "The %s price must be between 0 and 10000000000.", cur)
-		}
+	if err := checkPrices("An add-on", in.Prices); err != nil {
+		return nil, err
 	}
 	if err := in.Entitlements.Validate("entitlements"); err != nil {
 		return nil, err

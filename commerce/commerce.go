@@ -126,16 +126,8 @@ func (s *Service) CreatePlan(ctx context.Context, actor Actor, in PlanInput) (*f
 	if in.MaxInstances < 0 || in.MaxInstances > MaxInstances {
 		return nil, fulfill.FieldError(fulfill.EOutOfRange, "max_instances", "max_instances is 0 (unlimited) to %d.", MaxInstances)
 	}
-	if len(in.Prices) == 0 {
-		return nil, fulfill.FieldError(fulfill.ERequired, "prices", "A plan needs a price in at least one currency.")
-	}
-	for cur, amt := range in.Prices {
-		if billing.ValidateCurrency(cur) != nil {
-			return nil, fulfill.FieldError(fulfill.EInvalid, "prices", "%q is not an ISO 4217 currency code.", cur)
-		}
-		if amt < 0 || amt > 100_000_000_00 {
-			return nil, fulfill.FieldError(fulfill.EOutOfRange, "prices", "The %s price must be between 0 and 10000000000.", cur)
-		}
+	if err := checkPrices("A plan", in.Prices); err != nil {
+		return nil, err
 	}
 	if err := in.Entitlements.Validate("entitlements"); err != nil {
 		return nil, err
@@ -311,4 +303,22 @@ func plural(n int64, word string) string {
 		return fmt.Sprintf("1 %s", word)
 	}
 	return fmt.Sprintf("%d %ss", n, word)
+}
+
+// checkPrices validates a catalog item's prices (what names it in the
+// message): at least one, each in an ISO 4217 currency, from 0 to
+// 10000000000 minor units.
+func checkPrices(what string, prices map[string]int64) error {
+	if len(prices) == 0 {
+		return fulfill.FieldError(fulfill.ERequired, "prices", "%s needs a price in at least one currency.", what)
+	}
+	for cur, amt := range prices {
+		if billing.ValidateCurrency(cur) != nil {
+			return fulfill.FieldError(fulfill.EInvalid, "prices", "%q is not an ISO 4217 currency code.", cur)
+		}
+		if amt < 0 || amt > 100_000_000_00 {
+			return fulfill.FieldError(fulfill.EOutOfRange, "prices", "The %s price must be between 0 and 10000000000.", cur)
+		}
+	}
+	return nil
 }

@@ -74,18 +74,7 @@ func decodeJSON(data []byte, p *Payload) error {
 		case "subscription_id":
 			return d.str(&p.SubscriptionID)
 		case "add_ons":
-			if d.null() {
-				return nil
-			}
-			if p.AddOns == nil {
-				p.AddOns = make(map[string]int)
-			}
-			return d.object(func(key string) error {
-				var n int
-				err := d.int(&n)
-				p.AddOns[key] = n
-				return err
-			})
+			return decodeMap(&d, &p.AddOns, d.int)
 		case "trial":
 			return d.bool(&p.Trial)
 		case "cloud_licensing":
@@ -107,18 +96,7 @@ func decodeJSON(data []byte, p *Payload) error {
 		case "features":
 			return d.strings(&p.Features)
 		case "limits":
-			if d.null() {
-				return nil
-			}
-			if p.Limits == nil {
-				p.Limits = make(map[string]int64)
-			}
-			return d.object(func(key string) error {
-				var n int64
-				err := d.int64(&n)
-				p.Limits[key] = n
-				return err
-			})
+			return decodeMap(&d, &p.Limits, d.int64)
 		}
 		return d.skip(0)
 	})
@@ -512,4 +490,21 @@ func parseUTCSeconds(s string) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	return time.Date(y, time.Month(mo), d, h, mi, sec, 0, time.UTC), true
+}
+
+// decodeMap reads a JSON object of values read by value into *m (made on
+// first use); null leaves *m as it is.
+func decodeMap[T any](d *decoder, m *map[string]T, value func(*T) error) error {
+	if d.null() {
+		return nil
+	}
+	if *m == nil {
+		*m = make(map[string]T)
+	}
+	return d.object(func(key string) error {
+		var v T
+		err := value(&v)
+		(*m)[key] = v
+		return err
+	})
 }
