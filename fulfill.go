@@ -244,6 +244,11 @@ type Email struct {
 	Body           string     `json:"body"`
 	AttachmentName string     `json:"attachment_name,omitempty"`
 	Attachment     string     `json:"attachment,omitempty"`
+	// AttachmentInvoice is the invoice whose PDF is the attachment
+	// (AttachmentName), rendered when the mail is sent rather than stored:
+	// an issued invoice does not change, and rendering it in the
+	// transaction that issues it held the write lock for the work.
+	AttachmentInvoice string `json:"attachment_invoice,omitempty"`
 	CustomerID     *string    `json:"customer_id"`
 	Status         string     `json:"status"` // pending, sent, outbox (no SMTP configured), failed
 	Error          string     `json:"error,omitempty"`

@@ -128,6 +128,7 @@ func (w *reconcileWorker) Work(ctx context.Context, job *river.Job[commerce.Reco
 type emailWorker struct {
 	river.WorkerDefaults[commerce.SendEmailArgs]
 	db    *store.DB
+	svc   *commerce.Service // renders the invoice PDFs mails attach
 	mail  mail.Sender
 	from  string
 	clock fulfill.Clock
@@ -148,7 +149,14 @@ func (w *emailWorker) Work(ctx context.Context, job *river.Job[commerce.SendEmai
 	}
 	m := &mail.Message{From: w.from, To: e.To, Subject: e.Subject, Text: e.Body, HTML: commerce.MailHTML(e.Kind, e.Body),
 		MessageID: e.ID + "@fulfill"}
-	if e.AttachmentName != "" {
+	switch {
+	case e.AttachmentInvoice != "":
+		pdf, err := w.svc.InvoicePDF(ctx, e.AttachmentInvoice)
+		if err != nil {
+			return fmt.Errorf("email %s: %w", e.ID, err)
+		}
+		m.Attachments = []mail.Attachment{{Name: e.AttachmentName, ContentType: "application/pdf", Data: pdf}}
+	case e.AttachmentName != "":
 		a, err := attachment(e)
 		if err != nil {
 			return river.JobCancel(fmt.Errorf("email %s: %w", e.ID, err))
@@ -244,7 +252,7 @@ func New(cfg Config) (*Runner, error) {
 	river.AddWorker(workers, &eventWorker{in: in})
 	river.AddWorker(workers, &webhookWorker{in: in, retry: retry})
 	river.AddWorker(workers, &provisionWorker{in: in, retry: retry})
-	river.AddWorker(workers, &emailWorker{db: cfg.Service.DB, mail: cfg.Mail, from: cfg.From, clock: cfg.Clock})
+	river.AddWorker(workers, &emailWorker{db: cfg.Service.DB, svc: cfg.Service, mail: cfg.Mail, from: cfg.From, clock: cfg.Clock})
 	river.AddWorker(workers, &purgeWorker{db: cfg.Service.DB, clock: cfg.Clock, log: cfg.Logger})
 	rc := &river.Config{
 		Workers: workers,

@@ -167,18 +167,20 @@ func (t *Tx) PruneUsagePings(subscriptionID, instanceID string, perInstance, per
 // caller says.
 func (t *Tx) InsertEmail(e *fulfill.Email) error {
 	e.Secret = e.Secret || fulfill.IsSecretEmailKind(e.Kind)
-	return t.exec(`INSERT INTO emails (id, kind, to_addr, subject, body, attachment_name, attachment, customer_id, status, error, created_at, has_secret)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-		e.ID, e.Kind, e.To, e.Subject, e.Body, e.AttachmentName, e.Attachment, e.CustomerID, e.Status, e.Error, e.CreatedAt.UTC(), e.Secret)
+	return t.exec(`INSERT INTO emails (id, kind, to_addr, subject, body, attachment_name, attachment, customer_id, status, error, created_at, has_secret,
+		attachment_invoice) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+		e.ID, e.Kind, e.To, e.Subject, e.Body, e.AttachmentName, e.Attachment, e.CustomerID, e.Status, e.Error, e.CreatedAt.UTC(), e.Secret,
+		e.AttachmentInvoice)
 }
 
-const emailCols = `id, kind, to_addr, subject, body, attachment_name, attachment, customer_id, status, error, created_at, sent_at, has_secret`
+const emailCols = `id, kind, to_addr, subject, body, attachment_name, attachment, customer_id, status, error, created_at, sent_at, has_secret,
+	attachment_invoice`
 
 func scanEmail(s interface{ Scan(...any) error }) (*fulfill.Email, error) {
 	var e fulfill.Email
 	var sent sql.NullTime
 	if err := s.Scan(&e.ID, &e.Kind, &e.To, &e.Subject, &e.Body, &e.AttachmentName, &e.Attachment, &e.CustomerID, &e.Status,
-		&e.Error, &e.CreatedAt, &sent, &e.Secret); err != nil {
+		&e.Error, &e.CreatedAt, &sent, &e.Secret, &e.AttachmentInvoice); err != nil {
 		return nil, err
 	}
 	if sent.Valid {

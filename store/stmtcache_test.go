@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"sync"
 	"testing"
 
 	"github.com/riverqueue/river"
@@ -179,6 +180,41 @@ func TestEnqueuedJobsInsertedTogetherAtCommit(t *testing.T) {
 		}
 		if n := count(db.Write); n != 4 {
 			t.Fatalf("after a failed use case: %d jobs, want still 4", n)
+		}
+	})
+}
+
+// TestPoolsKeepTheirConnectionsUnderLoad: concurrent reads beyond
+// database/sql's default of 2 idle connections do not close and reopen
+// connections (each reopening parses the schema again on SQLite and loses
+// its compiled statements; on PostgreSQL it is a new backend).
+func TestPoolsKeepTheirConnectionsUnderLoad(t *testing.T) {
+	contract(t, func(t *testing.T, ctx context.Context, db *DB) {
+		var wg sync.WaitGroup
+		errs := make(chan error, 32)
+		for range 32 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range 20 {
+					var got int
+					if err := db.Read.QueryRowContext(ctx, `SELECT $1 + 1`, i).Scan(&got); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		for name, p := range map[string]*sql.DB{"read": db.Read, "write": db.Write} {
+			if st := p.Stats(); st.MaxIdleClosed != 0 {
+				t.Errorf("%s pool closed %d connections for want of idle room (open %d, max %d)", name, st.MaxIdleClosed,
+					st.OpenConnections, st.MaxOpenConnections)
+			}
 		}
 	})
 }

@@ -134,8 +134,11 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		if err != nil {
 			return nil, err
 		}
+		// Every connection may stay idle: a pool that keeps fewer idle
+		// than it opens closes and reopens connections under load (a
+		// PostgreSQL backend and its authentication each time).
 		db.SetMaxOpenConns(maxConns)
-		db.SetMaxIdleConns(min(10, maxConns))
+		db.SetMaxIdleConns(maxConns)
 		db.SetConnMaxIdleTime(5 * time.Minute)
 		if err := db.PingContext(ctx); err != nil {
 			db.Close()
@@ -193,13 +196,21 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		return nil, fmt.Errorf("open SQLite %s: %w", path, err)
 	}
 	r := openSQLite(dsn + "&_pragma=query_only(ON)")
-	r.SetMaxOpenConns(4)
+	// The readers stay open (database/sql keeps 2 idle by default): a
+	// reopened connection parses the schema again and loses the statements
+	// it compiled (store/stmtcache.go).
+	r.SetMaxOpenConns(sqliteReaders)
+	r.SetMaxIdleConns(sqliteReaders)
+	r.SetConnMaxIdleTime(0)
 	out, err := newDB(SQLite, w, r, nil)
 	if out != nil {
 		out.clockDriver, out.clockDSN = "sqlite", dsn+"&_pragma=query_only(ON)"
 	}
 	return out, err
 }
+
+// sqliteReaders is the number of SQLite connections that serve reads.
+const sqliteReaders = 4
 
 // pingSQLite opens the first connection. Switching a new file to WAL may
 // fail at once with SQLITE_BUSY, without waiting, while another process
