@@ -584,3 +584,34 @@ func TestSaaSProvisioning(t *testing.T) {
 		}
 	})
 }
+
+// An event no endpoint wants (and nothing to provision) is dispatched from
+// a read alone: no write transaction, which on SQLite would take the only
+// write lock for nothing, three times per purchase.
+func TestDispatchOfAnEventNobodyWantsWritesNothing(t *testing.T) {
+	t.Parallel()
+	dbtest.ForEachParallel(t, func(t *testing.T, url string) {
+		rcv := newHookReceiver(t)
+		e := newEnv(t, url, "2026-01-01", compressed(time.Minute))
+		var ep endpoint
+		e.must(201, "POST", "/api/v1/webhook_endpoints", map[string]any{"url": rcv.srv.URL, "events": []string{"invoice.*"}}, &ep)
+		e.customer("US", "")
+		events := e.eventIDs()
+		if len(events) != 1 {
+			t.Fatalf("events = %v, want one", events)
+		}
+		in := &integrations.Service{DB: e.db, Clock: e.clock}
+		before := e.db.WriteTransactions()
+		for id := range events {
+			if err := in.Dispatch(context.Background(), id); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := e.db.WriteTransactions() - before; n != 0 {
+			t.Errorf("dispatching customer.created to an invoice.* endpoint began %d write transactions, want 0", n)
+		}
+		if ds := e.deliveries(ep.ID); len(ds) != 0 {
+			t.Errorf("deliveries = %+v, want none", ds)
+		}
+	})
+}

@@ -378,13 +378,6 @@ func (s *Service) recordPurchase(tx *store.Tx, actor Actor, cust *fulfill.Custom
 	if err := s.storePurchased(tx, actor, sub, inv, x); err != nil {
 		return err
 	}
-	if p == nil {
-		if err := s.finalize(tx.Context(), tx, cust, inv); err != nil {
-			return err
-		}
-	} else if err := s.finalizeCharged(tx, cust, inv, p); err != nil {
-		return err
-	}
 	if _, err := s.issueLicense(tx, sub, cust, licenseTerms{reason: "purchase", email: true}); err != nil {
 		return err
 	}
@@ -399,13 +392,26 @@ func (s *Service) recordPurchase(tx *store.Tx, actor Actor, cust *fulfill.Custom
 			return err
 		}
 	}
+	if err := s.emit(tx, "subscription.created", sub.ID, cust.ID, map[string]any{"subscription": sub, "invoice_id": inv.ID}); err != nil {
+		return err
+	}
+	// The invoice number last: the gapless counter is one row that every
+	// invoicing transaction takes in turn and holds until it commits. A
+	// sample of PostgreSQL's waits under 32 buyers found nearly all of
+	// them on it when it was taken first; from here on only what names
+	// the number is written (the invoice, its ledger postings, payment,
+	// mail, audit entry and the answer).
+	if p == nil {
+		if err := s.finalize(tx.Context(), tx, cust, inv); err != nil {
+			return err
+		}
+	} else if err := s.finalizeCharged(tx, cust, inv, p); err != nil {
+		return err
+	}
 	res.Subscription, res.Invoice = sub, inv
 	tx.AfterCommit(func() { s.Metrics.Purchase(tx.Context(), sub.Plan) })
 	if err := s.audit(tx, actor, "subscription.purchase", "subscription", sub.ID, map[string]any{"plan": sub.Plan,
 		"seats": sub.Seats, "invoice": inv.Number, "total": inv.Total, "payment_method": sub.PaymentMethod}, ""); err != nil {
-		return err
-	}
-	if err := s.emit(tx, "subscription.created", sub.ID, cust.ID, map[string]any{"subscription": sub, "invoice_id": inv.ID}); err != nil {
 		return err
 	}
 	return s.finish(tx, res)

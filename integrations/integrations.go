@@ -14,6 +14,7 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -244,15 +245,26 @@ func (s *Service) Dispatch(ctx context.Context, eventID string) error {
 			sub = nil
 		}
 	}
+	if sub == nil {
+		// Most events go nowhere (no endpoint wants them, nothing to
+		// provision): say so from a read, without taking the write lock
+		// that a transaction takes on SQLite. An endpoint created after
+		// this read was created after the event, and gets none of it.
+		eps, err := s.DB.LiveWebhookEndpoints(ctx)
+		if err != nil {
+			return err
+		}
+		if !slices.ContainsFunc(eps, func(ep *store.WebhookEndpoint) bool { return wants(ep, ev) }) {
+			return nil
+		}
+	}
 	return s.DB.InTx(ctx, func(tx *store.Tx) error {
 		eps, err := tx.LiveWebhookEndpoints()
 		if err != nil {
 			return err
 		}
-		// Compared in microseconds: what both databases keep of a time.
-		recorded := ev.CreatedAt.Truncate(time.Microsecond)
 		for _, ep := range eps {
-			if !matches(ep.Events, ev.Type) || ep.CreatedAt.Truncate(time.Microsecond).After(recorded) {
+			if !wants(ep, ev) {
 				continue
 			}
 			d := &store.WebhookDelivery{ID: fulfill.NewID("whd"), EndpointID: ep.ID, EventID: ev.ID, EventType: ev.Type, CreatedAt: s.now()}
@@ -275,6 +287,13 @@ func (s *Service) Dispatch(ctx context.Context, eventID string) error {
 		}
 		return tx.Enqueue(ProvisionArgs{SubscriptionID: sub.ID, EventID: ev.ID}, nil)
 	})
+}
+
+// wants reports whether endpoint ep gets event ev: it subscribes to its
+// type and existed when the event was recorded (compared in microseconds,
+// what both databases keep of a time).
+func wants(ep *store.WebhookEndpoint, ev *store.Event) bool {
+	return matches(ep.Events, ev.Type) && !ep.CreatedAt.Truncate(time.Microsecond).After(ev.CreatedAt.Truncate(time.Microsecond))
 }
 
 // ErrGaveUp says a delivery was marked failed and is not retried.

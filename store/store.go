@@ -22,6 +22,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -68,7 +69,14 @@ type DB struct {
 	clockDriver, clockDSN string
 	clockMu               sync.Mutex
 	clockPool             *sql.DB
+
+	writeTxs atomic.Int64 // write transactions begun (see WriteTransactions)
 }
+
+// WriteTransactions is how many write transactions (InTx and its kin) this
+// DB has begun: on SQLite each holds the only write lock, so tests and the
+// bench count them.
+func (db *DB) WriteTransactions() int64 { return db.writeTxs.Load() }
 
 // DefaultMaxConns is the size of the PostgreSQL connection pool when the
 // URL does not say.
@@ -599,6 +607,8 @@ func (db *DB) runTx(ctx context.Context, opts *sql.TxOptions, fn func(*sql.Tx) e
 	pool := db.Write
 	if opts != nil && opts.ReadOnly {
 		pool = db.Read
+	} else {
+		db.writeTxs.Add(1)
 	}
 	for attempt := 1; ; attempt++ {
 		err := db.txOnce(ctx, pool, opts, fn)

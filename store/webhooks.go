@@ -124,6 +124,12 @@ func (t *Tx) LiveWebhookEndpoints() ([]*WebhookEndpoint, error) {
 	return queryEndpoints(t.ctx, t.tx, `SELECT `+endpointCols+` FROM webhook_endpoints WHERE deleted_at IS NULL ORDER BY id`)
 }
 
+// LiveWebhookEndpoints lists the endpoints not deleted, outside any
+// transaction.
+func (db *DB) LiveWebhookEndpoints(ctx context.Context) ([]*WebhookEndpoint, error) {
+	return queryEndpoints(ctx, db.Read, `SELECT `+endpointCols+` FROM webhook_endpoints WHERE deleted_at IS NULL ORDER BY id`)
+}
+
 func queryEndpoints(ctx context.Context, q querier, query string, args ...any) ([]*WebhookEndpoint, error) {
 	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
