@@ -18,8 +18,15 @@ type eventWorker struct {
 	in *integrations.Service
 }
 
+// Work dispatches the job's events in order. A retry dispatches them all
+// again: Dispatch records each delivery and provisioning request once.
 func (w *eventWorker) Work(ctx context.Context, job *river.Job[store.EventArgs]) error {
-	return w.in.Dispatch(ctx, job.Args.EventID)
+	for _, id := range job.Args.IDs() {
+		if err := w.in.Dispatch(ctx, id); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // webhookWorker makes one delivery attempt. River's retries run on real

@@ -26,10 +26,21 @@ type Event struct {
 	Data       json.RawMessage `json:"data"`
 }
 
-// EventArgs is the job that hands one event to its consumers (webhook
-// endpoints, SaaS provisioning).
+// EventArgs is the job that hands events to their consumers (webhook
+// endpoints, SaaS provisioning): the events one transaction emitted, in
+// order, in one job (EventIDs), rather than a job each (a purchase emits
+// three). EventID is the one event of a job enqueued before that.
 type EventArgs struct {
-	EventID string `json:"event_id"`
+	EventID  string   `json:"event_id,omitempty"`
+	EventIDs []string `json:"event_ids,omitempty"`
+}
+
+// IDs are the events the job dispatches, in order.
+func (a EventArgs) IDs() []string {
+	if a.EventID != "" {
+		return append([]string{a.EventID}, a.EventIDs...)
+	}
+	return a.EventIDs
 }
 
 // Kind names the job.
@@ -57,7 +68,8 @@ func (t *Tx) EmitEvent(typ, subjectID string, customerID *string, data any, now 
 		e.ID, e.Type, e.SubjectID, e.CustomerID, string(doc), e.CreatedAt); err != nil {
 		return nil, err
 	}
-	return e, t.Enqueue(EventArgs{EventID: e.ID}, nil)
+	t.events = append(t.events, e.ID) // dispatched by one job at commit (insertJobs)
+	return e, nil
 }
 
 // EventDocument returns the stored JSON document of an event, exactly as

@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
+	"slices"
 	"sync"
 	"testing"
 
@@ -215,6 +217,57 @@ func TestPoolsKeepTheirConnectionsUnderLoad(t *testing.T) {
 				t.Errorf("%s pool closed %d connections for want of idle room (open %d, max %d)", name, st.MaxIdleClosed,
 					st.OpenConnections, st.MaxOpenConnections)
 			}
+		}
+	})
+}
+
+// TestEventsOfATransactionDispatchedByOneJob: the events one transaction
+// emits are dispatched by a single job that names them in order (a
+// purchase emits three: one job, not three to insert, fetch and complete);
+// a job of the old shape still names its one event.
+func TestEventsOfATransactionDispatchedByOneJob(t *testing.T) {
+	contract(t, func(t *testing.T, ctx context.Context, db *DB) {
+		var ids []string
+		inTx(t, db, func(tx *Tx) error {
+			ids = nil
+			for _, typ := range []string{"a.one", "a.two", "a.three"} {
+				e, err := tx.EmitEvent(typ, "sub_1", nil, map[string]int{"n": 1}, t0)
+				if err != nil {
+					return err
+				}
+				ids = append(ids, e.ID)
+			}
+			return nil
+		})
+		args := "args::text"
+		if db.Dialect == SQLite {
+			args = "json(args)" // River keeps JSONB there
+		}
+		rows, err := db.Read.QueryContext(ctx, `SELECT `+args+` FROM river_job WHERE kind = 'event.dispatch'`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var jobs []EventArgs
+		for rows.Next() {
+			var raw []byte
+			var a EventArgs
+			if err := rows.Scan(&raw); err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal(raw, &a); err != nil {
+				t.Fatal(err)
+			}
+			jobs = append(jobs, a)
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		if len(jobs) != 1 || !slices.Equal(jobs[0].IDs(), ids) {
+			t.Fatalf("dispatch jobs = %+v, want one naming %v", jobs, ids)
+		}
+		if got := (EventArgs{EventID: "evt_old"}).IDs(); !slices.Equal(got, []string{"evt_old"}) {
+			t.Errorf("old-shape job names %v", got)
 		}
 	})
 }

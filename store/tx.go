@@ -27,6 +27,8 @@ type Tx struct {
 	committed []func()
 	// jobs are inserted together, in one statement, before it commits.
 	jobs []river.InsertManyParams
+	// events are the ids of the events emitted, dispatched by one job.
+	events []string
 }
 
 // InTx runs fn in one transaction. A transaction PostgreSQL aborts as a
@@ -100,6 +102,10 @@ func (t *Tx) Enqueue(args river.JobArgs, opts *river.InsertOpts) error {
 
 // insertJobs inserts the jobs Enqueue gathered.
 func (t *Tx) insertJobs() error {
+	if len(t.events) > 0 {
+		t.jobs = append(t.jobs, river.InsertManyParams{Args: EventArgs{EventIDs: t.events}})
+		t.events = nil
+	}
 	if len(t.jobs) == 0 {
 		return nil
 	}
