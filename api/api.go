@@ -266,6 +266,18 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, rt route, ke
 	if lease == 0 {
 		lease = time.Minute
 	}
+	if claimsInUseCase(rt) {
+		recorded, err := s.DB.IdempotencyKeyRecorded(ctx, tok.ID, key)
+		if err != nil {
+			s.Error(w, r, err)
+			return
+		}
+		if !recorded && s.runClaiming(w, r, rt, tok.ID, key, hash, wall.Now()) {
+			return
+		}
+		// Recorded, or recorded meanwhile by another request with the
+		// key: answered as any retry is.
+	}
 	prev, err := s.DB.ClaimIdempotencyKey(ctx, tok.ID, key, hash, wall.Now(), lease)
 	if err != nil {
 		s.Error(w, r, err)
@@ -296,29 +308,76 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, rt route, ke
 	if err := rt.Handler(rec, r); err != nil {
 		s.Error(rec, r, err)
 	}
+	s.afterIdempotent(r, rec, ans, tok.ID, key, hash, prev.Seed)
+}
+
+// claimsInUseCase reports whether the route's use case makes the
+// idempotency record of a new key itself, in its first transaction (see
+// commerce.Claim), instead of the handler claiming the key in a
+// transaction of its own first: one commit fewer per request. A route is
+// listed here only when every path of its use case that changes anything
+// notes its progress or its answer through the request's Answer in that
+// same transaction; the purchase does (its intent, or its one transaction).
+func claimsInUseCase(rt route) bool {
+	return rt.Method == http.MethodPost && rt.Path == "/api/v1/subscriptions"
+}
+
+// runClaiming runs a request whose key had no record, its use case making
+// the record with its first change. It reports false, having answered
+// nothing, when another request with the key recorded it first.
+func (s *Server) runClaiming(w http.ResponseWriter, r *http.Request, rt route, tokenID, key, hash string, now time.Time) bool {
+	seed := fulfill.NewID("req")
+	rec := &recorder{ResponseWriter: w}
+	ans := commerce.NewClaimingAnswer(tokenID, key, commerce.Claim{Hash: hash, Seed: seed, At: now})
+	r = r.WithContext(commerce.WithAnswer(fulfill.WithIDSeed(r.Context(), seed), ans))
+	err := rt.Handler(rec, r)
+	if errors.Is(err, store.ErrIdempotencyKeyTaken) && rec.status == 0 {
+		return false
+	}
+	if err != nil {
+		s.Error(rec, r, err)
+	}
+	s.afterIdempotent(r, rec, ans, tokenID, key, hash, seed)
+	return true
+}
+
+// afterIdempotent keeps, releases or unlocks the key once its request's
+// handler has answered (rec).
+func (s *Server) afterIdempotent(r *http.Request, rec *recorder, ans *commerce.Answer, tokenID, key, hash, seed string) {
 	if fp := s.Svc.Failpoint; fp != nil {
 		fp("before-answer") // tests: a crash after the change, before the answer is sent
 	}
+	ctx := r.Context()
 	bg := context.WithoutCancel(ctx)
 	switch {
 	case !FinalAnswer(rec.status) && ans.Recovering():
 		// Past its recovery point the request keeps its key and seed: the
 		// retry, let in at once, resumes the same work.
-		if err := s.DB.UnlockIdempotencyKey(bg, tok.ID, key); err != nil {
+		if err := s.DB.UnlockIdempotencyKey(bg, tokenID, key); err != nil {
 			s.Logger.ErrorContext(r.Context(), "unlock idempotency key", "err", err)
 		}
 	case !FinalAnswer(rec.status):
 		// A failure on our side is not an answer, nor is one that may go
 		// away (a conflict with a state that may change, such as a payment
 		// still in progress, or a throttle): release the key so a retry runs.
-		if err := s.DB.ReleaseIdempotencyKey(bg, tok.ID, key); err != nil {
+		if err := s.DB.ReleaseIdempotencyKey(bg, tokenID, key); err != nil {
 			s.Logger.ErrorContext(r.Context(), "release idempotency key", "err", err)
 		}
 	case ans.Finished() && rec.status < 300:
 		// The answer committed with the change.
+	case !ans.Claimed():
+		// A refusal before any change, of a key its use case was to
+		// record: recorded now, answered.
+		wall := s.Wall
+		if wall == nil {
+			wall = s.Svc.Clock
+		}
+		if err := s.DB.RecordIdempotencyAnswer(bg, tokenID, key, hash, seed, wall.Now(), rec.status, rec.body.Bytes()); err != nil {
+			s.Logger.Error("store idempotency key", "err", err)
+		}
 	default:
 		// A refusal changed nothing; the same request would get it again.
-		if err := s.DB.FinishIdempotencyKey(bg, tok.ID, key, rec.status, rec.body.Bytes()); err != nil {
+		if err := s.DB.FinishIdempotencyKey(bg, tokenID, key, rec.status, rec.body.Bytes()); err != nil {
 			s.Logger.Error("store idempotency key", "err", err)
 		}
 	}

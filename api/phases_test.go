@@ -1,10 +1,13 @@
 package api_test
 
 import (
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/fulfillhq/fulfill/internal/dbtest"
+	"github.com/fulfillhq/fulfill/jobs"
+	"github.com/fulfillhq/fulfill/store"
 )
 
 // Issue 17: account credit that a card purchase uses is reserved in phase 1
@@ -102,6 +105,67 @@ func TestOneChargeAtATimePerSubscription(t *testing.T) {
 		e.must(200, "GET", "/api/v1/subscriptions/"+p.Subscription.ID, nil, &sub)
 		if sub.Seats != 6 {
 			t.Fatalf("seats %d, want 6", sub.Seats)
+		}
+	})
+}
+
+// A purchase with a new Idempotency-Key records the key in its own first
+// transaction, with its change (the intent, or the one transaction of a
+// purchase by invoice), not in a transaction of its own before: one commit
+// fewer. A refusal before any change still keeps its answer, and a retry
+// replays each.
+func TestPurchaseRecordsItsKeyWithItsFirstChange(t *testing.T) {
+	t.Parallel()
+	dbtest.ForEachParallel(t, func(t *testing.T, url string) {
+		var mu sync.Mutex
+		var atStart []int
+		var db *store.DB
+		e := newEnv(t, url, "2026-01-01", func(c *jobs.Config) {
+			db = c.Service.DB
+			c.Service.Failpoint = func(name string) {
+				if name != "purchase-begins" {
+					return
+				}
+				var n int
+				if err := db.Read.QueryRow(`SELECT COUNT(*) FROM idempotency_keys`).Scan(&n); err != nil {
+					t.Error(err)
+				}
+				mu.Lock()
+				atStart = append(atStart, n)
+				mu.Unlock()
+			}
+		})
+		cus := e.customer("US", "")
+		for i, pm := range []string{"pm_card_visa", "invoice"} {
+			var p, again purchase
+			body := map[string]any{"customer_id": cus, "plan": "sm-premium", "seats": 2, "payment_method": pm}
+			key := "order-" + pm
+			if c := e.do("POST", "/api/v1/subscriptions", body, &p, "Idempotency-Key", key); c != 201 {
+				t.Fatalf("%s: %d", pm, c)
+			}
+			if c := e.do("POST", "/api/v1/subscriptions", body, &again, "Idempotency-Key", key); c != 201 {
+				t.Fatalf("%s retry: %d", pm, c)
+			}
+			if again.Subscription.ID != p.Subscription.ID {
+				t.Errorf("%s: the retry answered %s, want %s", pm, again.Subscription.ID, p.Subscription.ID)
+			}
+			mu.Lock()
+			if len(atStart) != i+1 || atStart[i] != i {
+				t.Errorf("%s: keys recorded when the purchase began: %v, want %d (none for this one)", pm, atStart, i)
+			}
+			mu.Unlock()
+		}
+		var ae, again apiError
+		body := map[string]any{"customer_id": "cus_nope", "plan": "sm-premium", "seats": 2, "payment_method": "invoice"}
+		if c := e.do("POST", "/api/v1/subscriptions", body, &ae, "Idempotency-Key", "order-nobody"); c != 404 {
+			t.Fatalf("unknown customer: %d %+v", c, ae)
+		}
+		if c := e.do("POST", "/api/v1/subscriptions", body, &again, "Idempotency-Key", "order-nobody"); c != 404 || again.Error.Code != ae.Error.Code {
+			t.Fatalf("retry of the refusal: %d %+v", c, again)
+		}
+		var n int
+		if err := db.Read.QueryRow(`SELECT COUNT(*) FROM idempotency_keys WHERE status_code = 404`).Scan(&n); err != nil || n != 1 {
+			t.Fatalf("refusal records: %d %v, want 1", n, err)
 		}
 	})
 }

@@ -3,6 +3,7 @@ package commerce
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/fulfillhq/fulfill/store"
 )
@@ -21,11 +22,49 @@ type Answer struct {
 	Render     func(result any) (status int, body []byte, ok bool)
 	finished   bool
 	recovering bool
+	// claim, when set, is the record still to be made: the first
+	// transaction that notes the request's progress makes it (inTx), and
+	// it exists once that transaction commits.
+	claim *Claim
+	inTx  *store.Tx
+}
+
+// A Claim is the idempotency record of a request whose key had none: it is
+// made in the use case's first transaction, with its change, rather than in
+// one of its own before the use case runs.
+type Claim struct {
+	Hash, Seed string
+	At         time.Time
 }
 
 // NewAnswer is the record of the request made with the raw Idempotency-Key
 // key under the API token tokenID.
 func NewAnswer(tokenID, key string) *Answer { return &Answer{tokenID: tokenID, key: key} }
+
+// NewClaimingAnswer is the answer of a request whose key has no record
+// yet: see Claim. A use case that finds the key recorded by another request
+// meanwhile fails with store.ErrIdempotencyKeyTaken, changing nothing.
+func NewClaimingAnswer(tokenID, key string, c Claim) *Answer {
+	return &Answer{tokenID: tokenID, key: key, claim: &c}
+}
+
+// Claimed reports whether the request's record exists: it was made before
+// the request ran, or by a transaction of its use case that committed.
+func (a *Answer) Claimed() bool { return a.claim == nil }
+
+// claimIn makes the record in tx, once per transaction, if it is still to
+// be made.
+func (a *Answer) claimIn(tx *store.Tx) error {
+	if a.claim == nil || a.inTx == tx {
+		return nil
+	}
+	if err := tx.ClaimIdempotencyKeyTx(a.tokenID, a.key, a.claim.Hash, a.claim.Seed, a.claim.At); err != nil {
+		return err
+	}
+	a.inTx = tx
+	tx.AfterCommit(func() { a.claim = nil })
+	return nil
+}
 
 // Finished reports whether the final answer was written with the change.
 func (a *Answer) Finished() bool { return a.finished }
@@ -36,6 +75,9 @@ func (a *Answer) Recovering() bool { return a.recovering }
 
 // Recovery notes in tx how far the request got.
 func (a *Answer) Recovery(tx *store.Tx, point string) error {
+	if err := a.claimIn(tx); err != nil {
+		return err
+	}
 	if err := tx.SetIdempotencyRecoveryPoint(a.tokenID, a.key, point); err != nil {
 		return err
 	}
@@ -46,6 +88,9 @@ func (a *Answer) Recovery(tx *store.Tx, point string) error {
 // Finish stores the final answer for result (what the use case returns) in
 // tx, as the handler will send it.
 func (a *Answer) Finish(tx *store.Tx, result any) error {
+	if err := a.claimIn(tx); err != nil {
+		return err
+	}
 	if a.Render == nil {
 		return nil // the handler answers later
 	}

@@ -91,6 +91,7 @@ func (s *Service) Purchase(ctx context.Context, actor Actor, in PurchaseInput) (
 	}
 	var res PurchaseResult
 	var pending *store.PaymentAttempt
+	s.failpoint("purchase-begins")
 	err := s.DB.InTx(ctx, func(tx *store.Tx) error {
 		cust, err := tx.Customer(in.CustomerID)
 		if err != nil {

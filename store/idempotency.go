@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"time"
 
@@ -131,6 +132,52 @@ func (db *DB) ClaimIdempotencyKey(ctx context.Context, tokenID, key, hash string
 		}
 	}
 	return &rec, nil
+}
+
+// ErrIdempotencyKeyTaken is ClaimIdempotencyKeyTx's answer when another
+// request with the same key recorded it first: the transaction must roll
+// back, and the request be answered as a retry would be.
+var ErrIdempotencyKeyTaken = errors.New("idempotency key recorded by another request")
+
+// IdempotencyKeyRecorded reports whether a request with this key (the raw
+// Idempotency-Key) has a record: one claimed, running or answered.
+func (db *DB) IdempotencyKeyRecorded(ctx context.Context, tokenID, key string) (bool, error) {
+	var n int
+	err := db.Read.QueryRowContext(ctx, `SELECT COUNT(*) FROM idempotency_keys WHERE token_id = $1 AND key = $2`,
+		tokenID, idempotencyKeyHash(key)).Scan(&n)
+	return n > 0, err
+}
+
+// ClaimIdempotencyKeyTx records, in the transaction of the request's first
+// change, that the request with this key has started, as
+// ClaimIdempotencyKey does in a transaction of its own: the claim commits
+// with that change, one commit fewer per request. It answers
+// ErrIdempotencyKeyTaken when another request recorded the key first (on
+// PostgreSQL, once that request's transaction has committed).
+func (t *Tx) ClaimIdempotencyKeyTx(tokenID, key, hash, seed string, now time.Time) error {
+	res, err := t.tx.ExecContext(t.ctx, `INSERT INTO idempotency_keys (token_id, key, request_hash, status_code, response, created_at, seed, locked_at)
+		VALUES ($1, $2, $3, 0, '', $4, $5, $4) ON CONFLICT (token_id, key) DO NOTHING`, tokenID, idempotencyKeyHash(key), hash, now.UTC(), seed)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return ErrIdempotencyKeyTaken
+	}
+	return nil
+}
+
+// RecordIdempotencyAnswer stores the final answer of a request whose key
+// has no record yet (a refusal before any change), sealed: a record that
+// appeared meanwhile, another request's, is left as it is.
+func (db *DB) RecordIdempotencyAnswer(ctx context.Context, tokenID, key, hash, seed string, now time.Time, status int, body []byte) error {
+	sealed, err := sealResponse(tokenID, key, body)
+	if err != nil {
+		return err
+	}
+	_, err = db.Write.ExecContext(ctx, `INSERT INTO idempotency_keys (token_id, key, request_hash, status_code, response, created_at, seed, locked_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $6) ON CONFLICT (token_id, key) DO NOTHING`,
+		tokenID, idempotencyKeyHash(key), hash, status, sealed, now.UTC(), seed)
+	return err
 }
 
 // FinishIdempotencyKey stores the answer given to the key's first request,
