@@ -41,15 +41,17 @@ const noticeCardExpiring = "card_expiring"
 // DescribeCardArgs is the job that asks the payment provider for a saved
 // card's details.
 type DescribeCardArgs struct {
-	PaymentMethodID string `json:"payment_method_id" river:"unique"`
+	PaymentMethodID string `json:"payment_method_id"`
 }
 
 // Kind names the job.
 func (DescribeCardArgs) Kind() string { return "payment_method.describe" }
 
-// InsertOpts makes it unique per saved card.
+// InsertOpts puts it on the billing queue. It is queued once, by the
+// transaction that saves the card (a new id), and is idempotent, so it
+// needs no uniqueness (and is inserted with the transaction's other jobs).
 func (DescribeCardArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: "billing", MaxAttempts: 10, UniqueOpts: river.UniqueOpts{ByArgs: true}}
+	return river.InsertOpts{Queue: "billing", MaxAttempts: 10}
 }
 
 // CardExpiryArgs is the job that sends one card-expiring notice: for the
