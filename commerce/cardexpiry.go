@@ -173,6 +173,13 @@ func expiryEnd(c fulfill.CardDetails) fulfill.Date {
 // compares expiries.
 func monthIndex(d fulfill.Date) int { return d.Time().Year()*12 + int(d.Time().Month()) }
 
+// cardNoticeDue reports whether a card's expiring notice is owed on day:
+// from CardExpiryNoticeDays before its expiry month ends until it ends.
+func cardNoticeDue(c fulfill.CardDetails, day fulfill.Date) bool {
+	end := expiryEnd(c)
+	return !day.Before(end.AddDays(-CardExpiryNoticeDays)) && day.Before(end)
+}
+
 // dueCardNotices lists the card-expiring notices owed on day and not yet
 // sent: default cards whose expiry month ends within CardExpiryNoticeDays
 // and has not ended (a notice missed while the server was down goes out
@@ -189,8 +196,7 @@ func (s *Service) dueCardNotices(ctx context.Context, day fulfill.Date) ([]CardE
 	}
 	var due []CardExpiryArgs
 	for _, pm := range cards {
-		end := expiryEnd(pm.Card)
-		if day.Before(end.AddDays(-CardExpiryNoticeDays)) || !day.Before(end) {
+		if !cardNoticeDue(pm.Card, day) {
 			continue
 		}
 		if cause := expiryCause(pm.Card); !sent[pm.ID+"/"+cause] {
