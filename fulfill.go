@@ -81,7 +81,20 @@ type Customer struct {
 	PONumber   string `json:"po_number"`
 	PORequired bool   `json:"po_required"`
 	BillingCC  string `json:"billing_cc"`
+	// The last online check of TaxID against the EU's VIES service
+	// (commerce/vies.go): VATCheckValid, VATCheckUnavailable (VIES did not
+	// answer; the id passed the offline check), or "" when none was made;
+	// when, and VIES's request identifier (its consultation number) if any.
+	VATCheck     string     `json:"vat_check"`
+	VATCheckedAt *time.Time `json:"vat_checked_at"`
+	VATCheckRef  string     `json:"vat_check_ref"`
 }
+
+// Results of an online VAT id check (Customer.VATCheck).
+const (
+	VATCheckValid       = "valid"
+	VATCheckUnavailable = "unavailable"
+)
 
 // Subscription states.
 const (
@@ -322,6 +335,22 @@ type PaymentProvider interface {
 	// ValidMethod reports whether a payment method id can be charged at all.
 	ValidMethod(method string) bool
 	Charge(ctx context.Context, req ChargeRequest) (ChargeResult, error)
+}
+
+// CardDetails is what a payment provider reports of a saved card: its
+// brand ("visa"), last 4 digits and expiry month (1–12) and year.
+type CardDetails struct {
+	Brand    string
+	Last4    string
+	ExpMonth int
+	ExpYear  int
+}
+
+// CardDescriber is a PaymentProvider that can describe a saved card. It is
+// called outside any transaction; a provider without it reports no expiry,
+// and its cards get no card-expiring notice.
+type CardDescriber interface {
+	DescribeCard(ctx context.Context, method string) (CardDetails, error)
 }
 
 // Clock tells the time. Every rule reads it; nothing outside cmd/ calls

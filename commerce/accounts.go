@@ -48,6 +48,17 @@ func (s *Service) UpdateCustomer(ctx context.Context, actor Actor, remote, custo
 			return nil, fulfill.FieldError(fulfill.EInvalid, field, "%q is not an email address.", v)
 		}
 	}
+	// A changed tax id is checked online (VIES) before the transaction.
+	cur, err := s.DB.Customer(ctx, customerID)
+	if err != nil {
+		return nil, err
+	}
+	var check vatCheck
+	if cur.TaxID != in.TaxID || cur.Country != in.Country {
+		if check, err = s.checkVIES(ctx, in.Country, in.TaxID); err != nil {
+			return nil, err
+		}
+	}
 	var c *fulfill.Customer
 	err = s.DB.InTx(ctx, func(tx *store.Tx) error {
 		var err error
@@ -55,6 +66,9 @@ func (s *Service) UpdateCustomer(ctx context.Context, actor Actor, remote, custo
 			return err
 		}
 		before := *c
+		if c.TaxID != in.TaxID || c.Country != in.Country {
+			check.apply(c) // the id's own check; none when VIES is off
+		}
 		c.Name, c.Company, c.Address, c.City, c.PostalCode, c.Country, c.TaxID = in.Name, in.Company, in.Address, in.City,
 			in.PostalCode, in.Country, in.TaxID
 		c.ContactName, c.ContactEmail, c.BillingName, c.BillingEmail = in.ContactName, in.ContactEmail, in.BillingName, in.BillingEmail
@@ -67,7 +81,7 @@ func (s *Service) UpdateCustomer(ctx context.Context, actor Actor, remote, custo
 			{"city", before.City, c.City}, {"postal_code", before.PostalCode, c.PostalCode}, {"country", before.Country, c.Country},
 			{"tax_id", before.TaxID, c.TaxID}, {"subscription_contact_name", before.ContactName, c.ContactName},
 			{"subscription_contact_email", before.ContactEmail, c.ContactEmail}, {"billing_contact_name", before.BillingName, c.BillingName},
-			{"billing_contact_email", before.BillingEmail, c.BillingEmail},
+			{"billing_contact_email", before.BillingEmail, c.BillingEmail}, {"vat_check", before.VATCheck, c.VATCheck},
 		} {
 			if f.old != f.new {
 				changed[f.name] = [2]string{f.old, f.new}

@@ -11,7 +11,7 @@ import (
 )
 
 // Billing mail kinds a vendor can switch off (Service.BillingMailOff).
-var BillingMailKinds = []string{"invoice.issued", "payment.receipt", "credit_note.issued", MailRenewalNotice, MailTrialEnding}
+var BillingMailKinds = []string{"invoice.issued", "payment.receipt", "credit_note.issued", MailRenewalNotice, MailTrialEnding, MailCardExpiring}
 
 // queueBillingMail queues one billing mail to the account's billing contact
 // and to each of its extra billing recipients, a row (and job) each, unless

@@ -23,7 +23,7 @@ type RunSummary struct {
 	Reconciliations int          `json:"reconciliations"` // notices and charges
 	Retries         int          `json:"payment_retries"`
 	Recognized      int          `json:"invoices_recognized"`
-	Notices         int          `json:"notices"`         // renewal and trial-ending notices
+	Notices         int          `json:"notices"`         // renewal, trial-ending and card-expiring notices
 	StaleInstances  int          `json:"stale_instances"` // newly marked stale
 	// Failed are the subscriptions whose renewal failed; the rest of the
 	// run went on without them, and the next run tries them again.
@@ -119,6 +119,9 @@ func (s *Service) runDue(ctx context.Context, day fulfill.Date, byHand bool, o R
 			sum.Retries++
 		case NoticeArgs:
 			err = s.SendNotice(ctx, a)
+			sum.Notices++
+		case CardExpiryArgs:
+			err = s.SendCardExpiryNotice(ctx, a)
 			sum.Notices++
 		case RecognizeArgs:
 			sum.Recognized, err = s.RecognizeRevenue(ctx)

@@ -47,6 +47,9 @@ func (s *Service) saveCheckoutCard(tx *store.Tx, actor Actor, cust *fulfill.Cust
 	if err := tx.InsertPaymentMethod(pm); err != nil {
 		return err
 	}
+	if err := s.queueDescribeCard(tx, pm.ID); err != nil {
+		return err
+	}
 	return s.audit(tx, actor, "payment_method.add", "customer", cust.ID,
 		map[string]string{"payment_method": pm.ID, "source": "checkout"}, "")
 }

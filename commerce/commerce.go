@@ -72,6 +72,9 @@ type Service struct {
 	// BillingMailOff lists the billing mail kinds (BillingMailKinds) the
 	// vendor switched off.
 	BillingMailOff map[string]bool
+	// VIES, when set, checks EU VAT ids online before they are stored
+	// (--vies-url; see vies.go); nil checks them offline only.
+	VIES *VIESClient
 }
 
 // Actor says who asks, for version histories and the audit trail.
@@ -229,6 +232,11 @@ func (s *Service) CreateCustomer(ctx context.Context, in CustomerInput) (*fulfil
 	// the same id, never create a second customer.
 	c.ID = fulfill.NewIDFor(ctx, "cus")
 	c.Probe = in.Probe
+	check, err := s.checkVIES(ctx, c.Country, c.TaxID) // before the transaction: a network call
+	if err != nil {
+		return nil, err
+	}
+	check.apply(c)
 	if err := s.DB.InTx(ctx, func(tx *store.Tx) error {
 		if in.Probe {
 			if p, err := tx.ProbeCustomer(); err == nil {

@@ -97,6 +97,9 @@ func (s *Service) AddPaymentMethod(ctx context.Context, actor Actor, remote stri
 		if err := tx.InsertPaymentMethod(pm); err != nil {
 			return err
 		}
+		if err := s.queueDescribeCard(tx, pm.ID); err != nil {
+			return err
+		}
 		return s.audit(tx, actor, "payment_method.add", "customer", pm.CustomerID, map[string]string{"payment_method": pm.ID}, remote)
 	})
 }

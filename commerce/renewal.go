@@ -415,6 +415,13 @@ func (s *Service) dueWork(ctx context.Context, day fulfill.Date) ([]river.JobArg
 	for _, a := range notices {
 		work = append(work, a)
 	}
+	cards, err := s.dueCardNotices(ctx, day)
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range cards {
+		work = append(work, a)
+	}
 	// Revenue is recognised day by day; posting it at each month end (and
 	// on demand) keeps the ledger small.
 	if day.AddDays(1).Time().Day() == 1 {

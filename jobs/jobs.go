@@ -116,6 +116,24 @@ func (w *noticeWorker) Work(ctx context.Context, job *river.Job[commerce.NoticeA
 	return w.svc.SendNotice(ctx, job.Args)
 }
 
+type describeCardWorker struct {
+	river.WorkerDefaults[commerce.DescribeCardArgs]
+	svc *commerce.Service
+}
+
+func (w *describeCardWorker) Work(ctx context.Context, job *river.Job[commerce.DescribeCardArgs]) error {
+	return w.svc.DescribeCard(ctx, job.Args.PaymentMethodID)
+}
+
+type cardExpiryWorker struct {
+	river.WorkerDefaults[commerce.CardExpiryArgs]
+	svc *commerce.Service
+}
+
+func (w *cardExpiryWorker) Work(ctx context.Context, job *river.Job[commerce.CardExpiryArgs]) error {
+	return w.svc.SendCardExpiryNotice(ctx, job.Args)
+}
+
 type reconcileWorker struct {
 	river.WorkerDefaults[commerce.ReconcileArgs]
 	svc *commerce.Service
@@ -246,6 +264,8 @@ func New(cfg Config) (*Runner, error) {
 	river.AddWorker(workers, &recognizeWorker{svc: cfg.Service})
 	river.AddWorker(workers, &staleInstancesWorker{svc: cfg.Service})
 	river.AddWorker(workers, &noticeWorker{svc: cfg.Service})
+	river.AddWorker(workers, &describeCardWorker{svc: cfg.Service})
+	river.AddWorker(workers, &cardExpiryWorker{svc: cfg.Service})
 	in := &integrations.Service{DB: cfg.Service.DB, Clock: cfg.Clock, Keys: cfg.Service.Keys, ProvisioningURL: cfg.ProvisioningURL,
 		HTTP: cfg.HTTPClient, Logger: cfg.Logger}
 	retry := cfg.Retry.WithDefaults()

@@ -18,9 +18,10 @@ import (
 // hold are not changed here.
 func (t *Tx) UpdateCustomer(c *fulfill.Customer) error {
 	return t.exec(`UPDATE customers SET name = $1, company = $2, address = $3, city = $4, postal_code = $5, country = $6,
-		tax_id = $7, contact_name = $8, contact_email = $9, billing_name = $10, billing_email = $11 WHERE id = $12`,
+		tax_id = $7, contact_name = $8, contact_email = $9, billing_name = $10, billing_email = $11,
+		vat_check = $12, vat_checked_at = $13, vat_check_ref = $14 WHERE id = $15`,
 		c.Name, c.Company, c.Address, c.City, c.PostalCode, c.Country, c.TaxID, c.ContactName, c.ContactEmail,
-		c.BillingName, c.BillingEmail, c.ID)
+		c.BillingName, c.BillingEmail, c.VATCheck, utcPtr(c.VATCheckedAt), c.VATCheckRef, c.ID)
 }
 
 // ---- invitations ----
@@ -104,14 +105,25 @@ type PaymentMethod struct {
 	ID, CustomerID, ProviderID, Label string
 	Default                           bool
 	CreatedAt                         time.Time
+	// Card is what the provider reported of the card (zero until it did:
+	// see commerce/cardexpiry.go).
+	Card fulfill.CardDetails
 }
 
-const pmCols = `id, customer_id, provider_id, label, is_default, created_at`
+const pmCols = `id, customer_id, provider_id, label, is_default, created_at, brand, last4, exp_month, exp_year`
+
+func scanPaymentMethod(row interface{ Scan(...any) error }) (*PaymentMethod, error) {
+	var pm PaymentMethod
+	err := row.Scan(&pm.ID, &pm.CustomerID, &pm.ProviderID, &pm.Label, &pm.Default, &pm.CreatedAt,
+		&pm.Card.Brand, &pm.Card.Last4, &pm.Card.ExpMonth, &pm.Card.ExpYear)
+	return &pm, err
+}
 
 // InsertPaymentMethod saves a card; the same card twice is a conflict.
 func (t *Tx) InsertPaymentMethod(pm *PaymentMethod) error {
-	return mapErr(t.exec(`INSERT INTO payment_methods (`+pmCols+`) VALUES ($1, $2, $3, $4, $5, $6)`,
-		pm.ID, pm.CustomerID, pm.ProviderID, pm.Label, pm.Default, pm.CreatedAt.UTC()), "Payment method")
+	return mapErr(t.exec(`INSERT INTO payment_methods (`+pmCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		pm.ID, pm.CustomerID, pm.ProviderID, pm.Label, pm.Default, pm.CreatedAt.UTC(),
+		pm.Card.Brand, pm.Card.Last4, pm.Card.ExpMonth, pm.Card.ExpYear), "Payment method")
 }
 
 // SetDefaultPaymentMethod makes one saved card the account's default.
@@ -136,11 +148,8 @@ func (t *Tx) PaymentMethods(customerID string) ([]*PaymentMethod, error) {
 }
 
 func paymentMethods(ctx context.Context, q querier, customerID string) ([]*PaymentMethod, error) {
-	return queryAll(ctx, q, func(row interface{ Scan(...any) error }) (*PaymentMethod, error) {
-		var pm PaymentMethod
-		err := row.Scan(&pm.ID, &pm.CustomerID, &pm.ProviderID, &pm.Label, &pm.Default, &pm.CreatedAt)
-		return &pm, err
-	}, `SELECT `+pmCols+` FROM payment_methods WHERE customer_id = $1 ORDER BY is_default DESC, created_at, id`, customerID)
+	return queryAll(ctx, q, scanPaymentMethod,
+		`SELECT `+pmCols+` FROM payment_methods WHERE customer_id = $1 ORDER BY is_default DESC, created_at, id`, customerID)
 }
 
 // ---- impersonation ----

@@ -280,15 +280,20 @@ func (t *Tx) PlanByID(id string) (*fulfill.Plan, error) {
 
 const customerCols = `id, email, name, company, address, city, postal_code, country, tax_id, currency,
 	contact_name, contact_email, billing_name, billing_email, credit, credit_hold, created_at, probe,
-	terms_days, po_number, po_required, billing_cc`
+	terms_days, po_number, po_required, billing_cc, vat_check, vat_checked_at, vat_check_ref`
 
 func scanCustomer(s interface{ Scan(...any) error }) (*fulfill.Customer, error) {
 	var c fulfill.Customer
+	var checked sql.NullTime
 	err := s.Scan(&c.ID, &c.Email, &c.Name, &c.Company, &c.Address, &c.City, &c.PostalCode, &c.Country, &c.TaxID, &c.Currency,
 		&c.ContactName, &c.ContactEmail, &c.BillingName, &c.BillingEmail, &c.Credit, &c.CreditHold, &c.CreatedAt, &c.Probe,
-		&c.TermsDays, &c.PONumber, &c.PORequired, &c.BillingCC)
+		&c.TermsDays, &c.PONumber, &c.PORequired, &c.BillingCC, &c.VATCheck, &checked, &c.VATCheckRef)
 	if err != nil {
 		return nil, err
+	}
+	if checked.Valid {
+		t := checked.Time.UTC()
+		c.VATCheckedAt = &t
 	}
 	return &c, nil
 }
@@ -296,10 +301,10 @@ func scanCustomer(s interface{ Scan(...any) error }) (*fulfill.Customer, error) 
 // InsertCustomer adds a customer.
 func (t *Tx) InsertCustomer(c *fulfill.Customer) error {
 	return mapErr(t.exec(`INSERT INTO customers (`+customerCols+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)`,
 		c.ID, c.Email, c.Name, c.Company, c.Address, c.City, c.PostalCode, c.Country, c.TaxID, c.Currency,
 		c.ContactName, c.ContactEmail, c.BillingName, c.BillingEmail, c.Credit, c.CreditHold, c.CreatedAt.UTC(), c.Probe,
-		c.TermsDays, c.PONumber, c.PORequired, c.BillingCC), "Customer")
+		c.TermsDays, c.PONumber, c.PORequired, c.BillingCC, c.VATCheck, utcPtr(c.VATCheckedAt), c.VATCheckRef), "Customer")
 }
 
 // ProbeCustomer is the probe customer, if there is one.

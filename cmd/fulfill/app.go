@@ -260,6 +260,10 @@ type Config struct {
 	// RenewalNoticeDays and BillingMailOff are --renewal-notice-days and
 	// --billing-mail-off, read by billingMail.
 	RenewalNoticeDays, BillingMailOff string
+	// VIESURL and VIESTimeout are --vies-url (empty: VAT ids are checked
+	// offline only) and --vies-timeout.
+	VIESURL     string
+	VIESTimeout time.Duration
 }
 
 // String prints the config with secrets redacted.

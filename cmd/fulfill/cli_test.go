@@ -127,6 +127,9 @@ func TestCommandLineMistakesFailInOneLineAndLeaveNoFile(t *testing.T) {
 		{"unknown seller country for billing run", []string{"billing", "run", "--seller-country", "XX"}, nil, `--seller-country "XX"`},
 		{"renewal notice days not days", []string{"serve", "--renewal-notice-days", "30,soon"}, nil, `--renewal-notice-days: renewal notice days "30,soon"`},
 		{"unknown billing mail kind", []string{"serve"}, map[string]string{"FULFILL_BILLING_MAIL_OFF": "invoice.issued,newsletter"}, `--billing-mail-off: unknown kind "newsletter"`},
+		{"VIES url without scheme", []string{"serve", "--vies-url", "ec.europa.eu/vies"}, nil, `--vies-url "ec.europa.eu/vies": want an http:// or https:// URL`},
+		{"VIES url from the environment", []string{"serve"}, map[string]string{"FULFILL_VIES_URL": "ftp://vies"}, `--vies-url "ftp://vies"`},
+		{"VIES timeout of an hour", []string{"serve", "--vies-url", "https://vies.example", "--vies-timeout", "1h"}, nil, "--vies-timeout must be more than 0 and at most 1m"},
 		{"busy port", []string{"serve", "--addr", port}, nil, "--addr " + port + ": "},
 		{"busy metrics port", []string{"serve", "--addr", "127.0.0.1:0", "--metrics-addr", port}, nil, "--metrics-addr " + port + ": "},
 	}

@@ -73,6 +73,9 @@ func parseServe(args []string, stdout, stderr io.Writer, getenv func(string) str
 	fs.StringVar(&c.Seller.Address, "seller-address", or(getenv("FULFILL_SELLER_ADDRESS"), "1 Market Street"), "the seller's address on invoices [FULFILL_SELLER_ADDRESS]")
 	fs.StringVar(&c.Seller.TaxID, "seller-tax-id", getenv("FULFILL_SELLER_TAX_ID"), "the seller's tax id on invoices [FULFILL_SELLER_TAX_ID]")
 	billingMailFlags(fs, c, getenv)
+	if err := viesFlags(fs, c, getenv); err != nil {
+		return nil, err
+	}
 	fs.StringVar(&c.Seller.Bank, "seller-bank", getenv("FULFILL_SELLER_BANK"), "the seller's bank details for transfers, printed on invoices paid by transfer, e.g. \"IBAN …, BIC …, bank name\" [FULFILL_SELLER_BANK]")
 	fs.StringVar(&c.Seller.Email, "seller-email", or(getenv("FULFILL_SELLER_EMAIL"), "billing@localhost"), "the seller's billing email on invoices [FULFILL_SELLER_EMAIL]")
 	fs.BoolVar(&c.Migrate, "migrate", true, "apply pending migrations at start; with -migrate=false the server refuses an old schema")
@@ -155,7 +158,7 @@ func (c *Config) validate() error {
 	if _, _, err := c.billingMail(); err != nil {
 		return err
 	}
-	return nil
+	return c.checkVIES()
 }
 
 // simStart is the date of --simulated-clock, nil for the real clock.
@@ -319,6 +322,7 @@ func newService(c *Config, db *store.DB, clock fulfill.Clock, payments fulfill.P
 		PublicURL: c.PublicURL, Metrics: rec}
 	svc.Wall, svc.CompleteAfter = fulfill.ClockFunc(time.Now), c.IdempotencyLease
 	svc.RenewalNoticeDays, svc.BillingMailOff, _ = c.billingMail() // checked by validate
+	svc.VIES = c.viesClient()
 	if fp := c.Failpoint; fp != "" {
 		// Tests only: die at a named point of a payment, like a crash.
 		svc.Failpoint = func(name string) {

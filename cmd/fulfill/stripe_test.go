@@ -19,9 +19,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fulfillhq/fulfill"
 	"github.com/fulfillhq/fulfill/internal/dbtest"
 	"github.com/fulfillhq/fulfill/internal/stripemock"
 	stripepay "github.com/fulfillhq/fulfill/payments/stripe"
+	"github.com/fulfillhq/fulfill/store"
 )
 
 // stripeProxy stands in front of stripe-mock: it records the idempotency
@@ -185,6 +187,10 @@ func TestStripeCrashReplay(t *testing.T) {
 		if len(subs.Data) != 1 || len(invs.Data) != 1 || invs.Data[0].Status != "paid" {
 			t.Fatalf("after the replay: %d subscriptions, invoices %+v", len(subs.Data), invs.Data)
 		}
+		// The card the purchase saved is described by Stripe (stripe-mock's
+		// PaymentMethod: a Visa ending 4242, expiring 8/2030), for the
+		// card-expiring notice.
+		waitStripeCard(t, dbURL, dir, cus.ID)
 		// A further retry replays the stored answer without charging.
 		resp, err = post(second.addr)
 		if err != nil {
@@ -195,6 +201,33 @@ func TestStripeCrashReplay(t *testing.T) {
 			t.Fatalf("second replay: %d, %d PaymentIntent requests", resp.StatusCode, len(proxy.paymentIntentKeys()))
 		}
 	})
+}
+
+// waitStripeCard waits until the saved card of a customer carries the
+// details Stripe reported.
+func waitStripeCard(t *testing.T, dbURL, dir, customerID string) {
+	t.Helper()
+	if !strings.HasPrefix(dbURL, "postgres") {
+		dbURL = filepath.Join(dir, "fulfill.db")
+	}
+	db, err := store.Open(t.Context(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	want := fulfill.CardDetails{Brand: "visa", Last4: "4242", ExpMonth: 8, ExpYear: 2030}
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		pms, err := db.PaymentMethods(t.Context(), customerID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(pms) == 1 && pms[0].Card == want && pms[0].Label == "Visa •••• 4242" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("saved cards %+v, want one with %+v", pms, want)
+		}
+	}
 }
 
 // Issue 5, acceptance 2: Stripe webhook signatures, and one event delivered

@@ -36,7 +36,10 @@ type Provider struct {
 	client *stripe.Client
 }
 
-var _ fulfill.PaymentProvider = (*Provider)(nil)
+var (
+	_ fulfill.PaymentProvider = (*Provider)(nil)
+	_ fulfill.CardDescriber   = (*Provider)(nil)
+)
 
 // New returns a provider for cfg.
 func New(cfg Config) (*Provider, error) {
@@ -143,6 +146,24 @@ func (p *Provider) Charge(ctx context.Context, req fulfill.ChargeRequest) (fulfi
 		// and no decline either. Fail loudly rather than mark an invoice paid.
 		return fulfill.ChargeResult{}, fmt.Errorf("stripe: payment intent %s is %s, not succeeded", pi.ID, pi.Status)
 	}
+}
+
+// DescribeCard reads a PaymentMethod's card: its brand, last 4 digits and
+// expiry month and year, as Stripe reports them. A PaymentMethod that is
+// not a card has no details (and so gets no card-expiring notice).
+func (p *Provider) DescribeCard(ctx context.Context, method string) (fulfill.CardDetails, error) {
+	if !p.ValidMethod(method) {
+		return fulfill.CardDetails{}, fulfill.FieldError(fulfill.EInvalid, "payment_method", "No such payment method: %q.", method)
+	}
+	pm, err := p.client.V1PaymentMethods.Retrieve(ctx, method, nil)
+	if err != nil {
+		return fulfill.CardDetails{}, mapError(err)
+	}
+	if pm.Card == nil {
+		return fulfill.CardDetails{}, nil
+	}
+	return fulfill.CardDetails{Brand: string(pm.Card.Brand), Last4: pm.Card.Last4, ExpMonth: int(pm.Card.ExpMonth),
+		ExpYear: int(pm.Card.ExpYear)}, nil
 }
 
 // customer returns the Stripe customer of a Fulfill customer, creating it.

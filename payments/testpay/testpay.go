@@ -58,7 +58,33 @@ type Provider struct {
 	mu      sync.Mutex
 	charges map[string]fulfill.ChargeResult
 	count   int
+	expiry  map[string][2]int // SetCardExpiry's month and year per method
 }
+
+// cards are the brand and last 4 digits of Stripe's test payment methods.
+var cards = map[string][2]string{
+	"pm_card_visa":                            {"visa", "4242"},
+	"pm_card_visa_debit":                      {"visa", "5556"},
+	"pm_card_mastercard":                      {"mastercard", "4444"},
+	"pm_card_amex":                            {"amex", "8431"},
+	"pm_card_discover":                        {"discover", "9424"},
+	"pm_card_chargeDeclined":                  {"visa", "0002"},
+	"pm_card_chargeDeclinedInsufficientFunds": {"visa", "9995"},
+	"pm_card_chargeDeclinedLostCard":          {"visa", "9987"},
+	"pm_card_chargeDeclinedStolenCard":        {"visa", "9979"},
+	"pm_card_chargeDeclinedExpiredCard":       {"visa", "0069"},
+	"pm_card_chargeDeclinedIncorrectCvc":      {"visa", "0127"},
+	"pm_card_chargeDeclinedProcessingError":   {"visa", "0119"},
+	"pm_card_chargeCustomerFail":              {"visa", "0341"},
+}
+
+// DefaultExpMonth and DefaultExpYear are the expiry the test provider
+// reports for a card, unless SetCardExpiry says otherwise: far enough
+// ahead that no simulated year of renewals reaches it.
+const (
+	DefaultExpMonth = 12
+	DefaultExpYear  = 2034
+)
 
 // New returns a test provider.
 func New() *Provider { return &Provider{charges: map[string]fulfill.ChargeResult{}} }
@@ -70,6 +96,37 @@ func (p *Provider) Name() string { return "test" }
 func (p *Provider) ValidMethod(id string) bool {
 	_, ok := methods[id]
 	return ok
+}
+
+// SetCardExpiry makes the provider report method as expiring at the end of
+// month/year, as a card saved later would: tests of the card-expiring
+// notice.
+func (p *Provider) SetCardExpiry(method string, month, year int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.expiry == nil {
+		p.expiry = map[string][2]int{}
+	}
+	p.expiry[method] = [2]int{month, year}
+}
+
+// DescribeCard reports a test card's brand, last 4 digits and expiry, as
+// Stripe reports a PaymentMethod's card.
+func (p *Provider) DescribeCard(ctx context.Context, method string) (fulfill.CardDetails, error) {
+	if err := p.wait(ctx); err != nil {
+		return fulfill.CardDetails{}, err
+	}
+	c, ok := cards[method]
+	if !ok {
+		return fulfill.CardDetails{}, fulfill.FieldError(fulfill.EInvalid, "payment_method", "No such payment method: %q.", method)
+	}
+	d := fulfill.CardDetails{Brand: c[0], Last4: c[1], ExpMonth: DefaultExpMonth, ExpYear: DefaultExpYear}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if e, ok := p.expiry[method]; ok {
+		d.ExpMonth, d.ExpYear = e[0], e[1]
+	}
+	return d, nil
 }
 
 // Charge succeeds or declines as the test method says. The answer depends
