@@ -58,6 +58,7 @@ type Engine struct {
 func Main(m *testing.M) {
 	raiseParallel(4 * runtime.GOMAXPROCS(0))
 	code := m.Run()
+	removeTemplates()
 	stopCluster()
 	os.Exit(code)
 }
@@ -157,16 +158,13 @@ var dbSeq atomic.Int64
 
 func postgresURL(t testing.TB) (string, error) {
 	t.Helper()
-	server := os.Getenv(EnvDatabaseURL)
+	server, external, err := serverURL()
+	if err != nil {
+		return "", err
+	}
 	where := "throwaway cluster"
-	if server != "" {
+	if external {
 		where = EnvDatabaseURL + " server"
-	} else {
-		c, err := getCluster()
-		if err != nil {
-			return "", unavailableError{err}
-		}
-		server = c.url
 	}
 
 	adminURL, err := withDatabase(server, "postgres")
@@ -196,6 +194,20 @@ func postgresURL(t testing.TB) (string, error) {
 		}
 	})
 	return dbURL, nil
+}
+
+// serverURL is the URL of the PostgreSQL server tests create databases
+// on: FULFILL_TEST_DATABASE_URL's (external) or the throwaway cluster's,
+// started on first use.
+func serverURL() (url string, external bool, err error) {
+	if server := os.Getenv(EnvDatabaseURL); server != "" {
+		return server, true, nil
+	}
+	c, err := getCluster()
+	if err != nil {
+		return "", false, unavailableError{err}
+	}
+	return c.url, false, nil
 }
 
 func dropDatabase(adminURL, name string) error {
