@@ -21,7 +21,12 @@ import (
 	"github.com/fulfillhq/fulfill/web"
 )
 
-func TestMain(m *testing.M) { dbtest.Main(m) }
+func TestMain(m *testing.M) {
+	// Hundreds of sign-ups and sign-ins: hash at argon2id's lowest cost
+	// (TestDefaultPasswordHashCostIsOWASPs checks what a server uses).
+	web.UseCheapPasswordHashingInTests()
+	dbtest.Main(m)
+}
 
 // env is the portal and console on one database, with a simulated clock.
 type env struct {
