@@ -253,6 +253,9 @@ func removeTemplates() {
 	if dir != "" {
 		os.RemoveAll(dir)
 	}
+	if sqliteBase != "" && sqliteBase != os.TempDir() {
+		os.RemoveAll(sqliteBase)
+	}
 	if len(names) == 0 {
 		return
 	}
@@ -269,5 +272,22 @@ func removeTemplates() {
 	}
 }
 
-// sqliteBaseDir is where SQLite test databases go.
-func sqliteBaseDir() string { return os.TempDir() }
+var (
+	sqliteBaseOnce sync.Once
+	sqliteBase     string
+)
+
+// sqliteBaseDir is where SQLite test databases go: a directory of this
+// process's on /dev/shm (removed by Main) when that is a roomy tmpfs, else
+// os.TempDir().
+func sqliteBaseDir() string {
+	sqliteBaseOnce.Do(func() {
+		sqliteBase = os.TempDir()
+		if b := baseDir(false); b != os.TempDir() {
+			if d, err := os.MkdirTemp(b, "fulfill-sqlite-"); err == nil {
+				sqliteBase = d
+			}
+		}
+	})
+	return sqliteBase
+}
