@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	neturl "net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -148,6 +149,10 @@ func copyFile(src, dst string) error {
 }
 
 func (tm *template) clonePostgres(ctx context.Context, url string) error {
+	url, err := withoutPoolParams(url)
+	if err != nil {
+		return err
+	}
 	cfg, err := pgx.ParseConfig(url)
 	if err != nil {
 		return err
@@ -290,4 +295,21 @@ func sqliteBaseDir() string {
 		}
 	})
 	return sqliteBase
+}
+
+// withoutPoolParams drops the pool_… parameters of a postgres:// URL
+// (store.Open's and pgxpool's, which a single connection refuses).
+func withoutPoolParams(raw string) (string, error) {
+	u, err := neturl.Parse(raw)
+	if err != nil {
+		return "", fmt.Errorf("parse database URL: %w", err)
+	}
+	q := u.Query()
+	for k := range q {
+		if strings.HasPrefix(k, "pool_") {
+			q.Del(k)
+		}
+	}
+	u.RawQuery = q.Encode()
+	return u.String(), nil
 }

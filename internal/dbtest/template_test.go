@@ -86,3 +86,25 @@ func TestFromTemplateBuildsOnceAndCopies(t *testing.T) {
 		}
 	})
 }
+
+// A URL with store.Open's pool parameters (which a single connection
+// refuses) is copied into all the same.
+func TestFromTemplateTakesPoolParameters(t *testing.T) {
+	t.Parallel()
+	url := PostgresURL(t)
+	build := func(url string) error {
+		db, err := sql.Open("pgx", url)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		_, err = db.Exec("CREATE TABLE items (id integer PRIMARY KEY)")
+		return err
+	}
+	if err := FromTemplate(context.Background(), url+"&pool_max_conns=5", "pool "+t.Name(), build); err != nil {
+		t.Fatal(err)
+	}
+	if n := countItems(t, openAny(t, url)); n != 0 {
+		t.Fatalf("%d rows", n)
+	}
+}
