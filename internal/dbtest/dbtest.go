@@ -55,8 +55,13 @@ type Engine struct {
 // Unless -test.parallel is given, Main lets 4 parallel tests run per CPU
 // instead of 1: these tests mostly wait on PostgreSQL, job polling, child
 // processes and browsers, not on the CPU.
-func Main(m *testing.M) {
-	raiseParallel(4 * runtime.GOMAXPROCS(0))
+func Main(m *testing.M) { MainParallel(m, 4) }
+
+// MainParallel is Main letting perCPU parallel tests run per CPU. A
+// package whose long tests mostly wait (on browsers, child processes)
+// takes more, so that its longest test is not queued behind them.
+func MainParallel(m *testing.M, perCPU int) {
+	raiseParallel(perCPU * runtime.GOMAXPROCS(0))
 	code := m.Run()
 	removeTemplates()
 	stopCluster()
