@@ -47,9 +47,10 @@ func argonKey(password, salt []byte, t, m uint32, p uint8, n uint32) []byte {
 func HashPassword(password string) string {
 	salt := make([]byte, 16)
 	rand.Read(salt)
-	key := argonKey([]byte(password), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
+	c := passwordCost()
+	key := argonKey([]byte(password), salt, c.Time, c.MemoryKiB, c.Threads, argonKeyLen)
 	b64 := base64.RawStdEncoding
-	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, argonMemory, argonTime, argonThreads,
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, c.MemoryKiB, c.Time, c.Threads,
 		b64.EncodeToString(salt), b64.EncodeToString(key))
 }
 
@@ -70,7 +71,8 @@ func CheckPassword(hash, password string) bool {
 		ok = err == nil && len(salt) > 0 && len(want) > 0 && m <= 1<<20 && t <= 10 && p > 0
 	}
 	if !ok {
-		m, t, p, salt, want = argonMemory, argonTime, argonThreads, make([]byte, 16), make([]byte, argonKeyLen)
+		c := passwordCost()
+		m, t, p, salt, want = c.MemoryKiB, c.Time, c.Threads, make([]byte, 16), make([]byte, argonKeyLen)
 	}
 	got := argonKey([]byte(password), salt, t, m, p, uint32(len(want)))
 	return subtle.ConstantTimeCompare(got, want) == 1 && ok

@@ -683,3 +683,42 @@ func TestAuthorizationMatrix(t *testing.T) {
 		t.Logf("%d routes × %d actors on %s", len(routes), len(actors), e.db.Dialect)
 	})
 }
+
+// The matrix's snapshots see a change to any column of any table (a
+// session's flash message and permission.denied audit entries aside), and
+// nothing else.
+func TestAuthorizationSnapshotsSeeEveryChange(t *testing.T) {
+	t.Parallel()
+	dbtest.ForEachParallel(t, func(t *testing.T, url string) {
+		e := newAuthzEnv(t, url)
+		a := e.customer("a@example.com", "Alpha GmbH")
+		e.session(a.user, "")
+		before := e.snap()
+		if diff := changed(before, e.snap()); len(diff) > 0 {
+			t.Fatalf("two snapshots of an idle database differ: %v", diff)
+		}
+		for _, c := range []struct {
+			sql  string
+			want []string
+		}{
+			{`UPDATE web_sessions SET flash = 'saved'`, nil},
+			{`UPDATE customers SET name = name || '.'`, []string{"customers"}},
+			{`UPDATE subscriptions SET seats = seats + 1`, []string{"subscriptions"}},
+			{`UPDATE web_sessions SET remote_addr = remote_addr`, nil},
+			{`UPDATE web_sessions SET remote_addr = '192.0.2.9'`, []string{"web_sessions"}},
+		} {
+			if _, err := e.db.Write.Exec(c.sql); err != nil {
+				t.Fatalf("%s: %v", c.sql, err)
+			}
+			after := e.snap()
+			var got []string
+			for _, d := range changed(before, after) {
+				got = append(got, strings.Fields(d)[0])
+			}
+			if !slices.Equal(got, c.want) {
+				t.Errorf("%s: changed %v, want %v", c.sql, got, c.want)
+			}
+			before = after
+		}
+	})
+}

@@ -21,7 +21,15 @@ import (
 	"github.com/fulfillhq/fulfill/web"
 )
 
-func TestMain(m *testing.M) { dbtest.Main(m) }
+func TestMain(m *testing.M) {
+	// Hundreds of sign-ups and sign-ins: hash at argon2id's lowest cost
+	// (TestDefaultPasswordHashCostIsOWASPs checks what a server uses).
+	web.UseCheapPasswordHashingInTests()
+	// 8 per CPU: the browser tests hold a slot each for minutes, mostly
+	// waiting on Chromium; at 4 the authorization matrix, the longest
+	// test, queued a minute behind them.
+	dbtest.MainParallel(m, 8)
+}
 
 // env is the portal and console on one database, with a simulated clock.
 type env struct {

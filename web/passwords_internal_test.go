@@ -1,6 +1,7 @@
 package web
 
 import (
+	"encoding/base64"
 	"io"
 	"log/slog"
 	"net/http"
@@ -90,5 +91,26 @@ func TestLongSignInPasswordIsNotHashed(t *testing.T) {
 	}
 	if long.Body.String() != short.Body.String() {
 		t.Fatal("a long password answers differently from a wrong one")
+	}
+}
+
+// What a server hashes at unless a test's TestMain chose otherwise: OWASP's
+// argon2id minimum. (cmd/fulfill's TestAdminCreateUser checks the hash a
+// real command stores.)
+func TestDefaultPasswordHashCostIsOWASPs(t *testing.T) {
+	t.Parallel()
+	if got, want := DefaultPasswordHashCost(), (PasswordHashCost{Time: 2, MemoryKiB: 19 * 1024, Threads: 1}); got != want {
+		t.Fatalf("default cost %+v, want %+v", got, want)
+	}
+	// This binary's TestMain chose the cheap cost: new hashes say so, and
+	// a hash made at the default cost still verifies.
+	if h := HashPassword("correct horse battery"); !strings.HasPrefix(h, "$argon2id$v=19$m=8,t=1,p=1$") {
+		t.Fatalf("hash under the test cost: %.40s", h)
+	}
+	salt := make([]byte, 16)
+	strong := "$argon2id$v=19$m=19456,t=2,p=1$" + base64.RawStdEncoding.EncodeToString(salt) + "$" +
+		base64.RawStdEncoding.EncodeToString(argonKey([]byte("correct horse battery"), salt, 2, 19*1024, 1, argonKeyLen))
+	if !CheckPassword(strong, "correct horse battery") || CheckPassword(strong, "wrong horse battery") {
+		t.Fatal("a hash made at the default cost does not verify as it should")
 	}
 }

@@ -39,6 +39,11 @@ func TestAdminCreateUser(t *testing.T) {
 	if u.Role != "support" || u.ConfirmedAt == nil || !web.CheckPassword(u.PasswordHash, m[1]) {
 		t.Fatalf("user %+v", u)
 	}
+	// A real command hashes at OWASP's argon2id minimum (web's tests hash
+	// cheaply, by their own choice).
+	if want := "$argon2id$v=19$m=19456,t=2,p=1$"; !strings.HasPrefix(u.PasswordHash, want) {
+		t.Fatalf("stored hash %.40s…, want one made at %s", u.PasswordHash, want)
+	}
 	// The same email twice is refused; a bad role is a usage error (exit 2).
 	if err := Main(ctx, []string{"admin", "create-user", "--data-dir", dir, "--email", "ops@vendor.example"}, &out, &errOut, env(nil)); err == nil {
 		t.Fatal("duplicate staff account created")

@@ -113,7 +113,7 @@ func startCluster(durable bool) (*cluster, error) {
 # added by fulfill internal/dbtest
 listen_addresses = '127.0.0.1'
 unix_socket_directories = '%s'
-max_connections = 200
+max_connections = 400
 fsync = %s
 synchronous_commit = %s
 full_page_writes = off

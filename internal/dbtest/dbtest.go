@@ -55,9 +55,15 @@ type Engine struct {
 // Unless -test.parallel is given, Main lets 4 parallel tests run per CPU
 // instead of 1: these tests mostly wait on PostgreSQL, job polling, child
 // processes and browsers, not on the CPU.
-func Main(m *testing.M) {
-	raiseParallel(4 * runtime.GOMAXPROCS(0))
+func Main(m *testing.M) { MainParallel(m, 4) }
+
+// MainParallel is Main letting perCPU parallel tests run per CPU. A
+// package whose long tests mostly wait (on browsers, child processes)
+// takes more, so that its longest test is not queued behind them.
+func MainParallel(m *testing.M, perCPU int) {
+	raiseParallel(perCPU * runtime.GOMAXPROCS(0))
 	code := m.Run()
+	removeTemplates()
 	stopCluster()
 	os.Exit(code)
 }
@@ -75,10 +81,22 @@ func raiseParallel(n int) {
 }
 
 // SQLitePath returns the path of a new (not yet existing) SQLite database
-// file in t.TempDir().
+// file in a directory of its own, removed when the test ends: on /dev/shm
+// when that is a roomy tmpfs (Fulfill commits with synchronous=FULL, and
+// an fsync there costs nothing, where the temp dir's disk takes a
+// millisecond or more per commit), else in t.TempDir().
 func SQLitePath(t testing.TB) string {
 	t.Helper()
-	return filepath.Join(t.TempDir(), "test.db")
+	base := sqliteBaseDir()
+	if base == os.TempDir() {
+		return filepath.Join(t.TempDir(), "test.db")
+	}
+	dir, err := os.MkdirTemp(base, "sqlite-")
+	if err != nil {
+		t.Fatalf("dbtest: %v", err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return filepath.Join(dir, "test.db")
 }
 
 // SQLiteURL returns "file:" + SQLitePath(t).
@@ -157,16 +175,13 @@ var dbSeq atomic.Int64
 
 func postgresURL(t testing.TB) (string, error) {
 	t.Helper()
-	server := os.Getenv(EnvDatabaseURL)
+	server, external, err := serverURL()
+	if err != nil {
+		return "", err
+	}
 	where := "throwaway cluster"
-	if server != "" {
+	if external {
 		where = EnvDatabaseURL + " server"
-	} else {
-		c, err := getCluster()
-		if err != nil {
-			return "", unavailableError{err}
-		}
-		server = c.url
 	}
 
 	adminURL, err := withDatabase(server, "postgres")
@@ -196,6 +211,20 @@ func postgresURL(t testing.TB) (string, error) {
 		}
 	})
 	return dbURL, nil
+}
+
+// serverURL is the URL of the PostgreSQL server tests create databases
+// on: FULFILL_TEST_DATABASE_URL's (external) or the throwaway cluster's,
+// started on first use.
+func serverURL() (url string, external bool, err error) {
+	if server := os.Getenv(EnvDatabaseURL); server != "" {
+		return server, true, nil
+	}
+	c, err := getCluster()
+	if err != nil {
+		return "", false, unavailableError{err}
+	}
+	return c.url, false, nil
 }
 
 func dropDatabase(adminURL, name string) error {

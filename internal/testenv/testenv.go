@@ -11,6 +11,7 @@ import (
 	"github.com/fulfillhq/fulfill"
 	"github.com/fulfillhq/fulfill/billing"
 	"github.com/fulfillhq/fulfill/commerce"
+	"github.com/fulfillhq/fulfill/internal/dbtest"
 	"github.com/fulfillhq/fulfill/keys"
 	"github.com/fulfillhq/fulfill/payments/testpay"
 	"github.com/fulfillhq/fulfill/store"
@@ -34,6 +35,12 @@ type Env struct {
 func New(t testing.TB, url string, start time.Time, sellerCountry string) *Env {
 	t.Helper()
 	ctx := context.Background()
+	// A fresh database starts as a copy of one migrated once per test
+	// binary (much cheaper than migrating each); Migrate below then finds
+	// nothing left to do.
+	if err := dbtest.FromTemplate(ctx, url, "migrated", migrated); err != nil {
+		t.Fatal(err)
+	}
 	db, err := store.Open(ctx, url)
 	if err != nil {
 		t.Fatal(err)
@@ -54,4 +61,18 @@ func New(t testing.TB, url string, start time.Time, sellerCountry string) *Env {
 		t.Fatal(err)
 	}
 	return &Env{DB: db, Svc: svc, Clock: clock, Keys: ks, Pay: pay}
+}
+
+// migrated builds the template database: what Migrate makes of an empty one.
+func migrated(url string) error {
+	ctx := context.Background()
+	db, err := store.Open(ctx, url)
+	if err != nil {
+		return err
+	}
+	if err := db.Migrate(ctx); err != nil {
+		db.Close()
+		return err
+	}
+	return db.Close()
 }
