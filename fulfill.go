@@ -253,6 +253,10 @@ type Email struct {
 	// confirmation, invitation): once sent, its stored copy loses the link;
 	// while it waits in the outbox only admins read it.
 	Secret bool `json:"secret"`
+	// AttachmentSource is what the mail job renders the attachment from
+	// when it is not rendered yet (an invoice PDF: the document as issued);
+	// empty once Attachment holds it.
+	AttachmentSource string `json:"-"`
 }
 
 // IsSecretEmailKind reports whether emails of this kind carry a one-time

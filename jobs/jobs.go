@@ -143,6 +143,19 @@ func (w *emailWorker) Work(ctx context.Context, job *river.Job[commerce.SendEmai
 	if e.Status == "sent" || e.Status == "outbox" {
 		return nil
 	}
+	if e.AttachmentSource != "" {
+		// An invoice PDF, rendered here rather than in the transaction
+		// that issued the invoice, and stored once: from then on the stored
+		// copy is the PDF that was sent.
+		pdf, err := commerce.RenderAttachment(e)
+		if err != nil {
+			return river.JobCancel(err)
+		}
+		if err := w.db.SetEmailAttachment(ctx, e.ID, pdf); err != nil {
+			return fmt.Errorf("store the attachment of email %s: %w", e.ID, err)
+		}
+		e.Attachment, e.AttachmentSource = pdf, ""
+	}
 	if w.mail == nil {
 		return w.db.MarkEmail(ctx, e.ID, "outbox", "", nil)
 	}

@@ -28,14 +28,14 @@ func (t *Tx) InsertLicense(l *fulfill.License) error {
 		l.SubscriptionID).Scan(&l.Seq); err != nil {
 		return err
 	}
-	return t.exec(`INSERT INTO licenses (`+licenseCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+	return t.execLater(`INSERT INTO licenses (`+licenseCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
 		l.ID, l.SubscriptionID, l.Seq, l.KeyID, l.Reason, l.Plan, l.Seats, l.PreviousUserCount, l.TrueUpQuantity,
 		l.StartsAt, l.ExpiresAt, l.Trial, l.File, l.IssuedAt.UTC())
 }
 
 // SetSubscriptionLicense makes a license the subscription's current one.
 func (t *Tx) SetSubscriptionLicense(subscriptionID, licenseID string) error {
-	return t.exec(`UPDATE subscriptions SET license_id = $1 WHERE id = $2`, licenseID, subscriptionID)
+	return t.execLater(`UPDATE subscriptions SET license_id = $1 WHERE id = $2`, licenseID, subscriptionID)
 }
 
 // License returns one license.
@@ -167,18 +167,29 @@ func (t *Tx) PruneUsagePings(subscriptionID, instanceID string, perInstance, per
 // caller says.
 func (t *Tx) InsertEmail(e *fulfill.Email) error {
 	e.Secret = e.Secret || fulfill.IsSecretEmailKind(e.Kind)
-	return t.exec(`INSERT INTO emails (id, kind, to_addr, subject, body, attachment_name, attachment, customer_id, status, error, created_at, has_secret)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-		e.ID, e.Kind, e.To, e.Subject, e.Body, e.AttachmentName, e.Attachment, e.CustomerID, e.Status, e.Error, e.CreatedAt.UTC(), e.Secret)
+	return t.execLater(`INSERT INTO emails (id, kind, to_addr, subject, body, attachment_name, attachment, customer_id, status, error, created_at, has_secret,
+		attachment_source) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+		e.ID, e.Kind, e.To, e.Subject, e.Body, e.AttachmentName, e.Attachment, e.CustomerID, e.Status, e.Error, e.CreatedAt.UTC(), e.Secret,
+		e.AttachmentSource)
 }
 
-const emailCols = `id, kind, to_addr, subject, body, attachment_name, attachment, customer_id, status, error, created_at, sent_at, has_secret`
+// SetEmailAttachment stores the attachment rendered from an email's
+// AttachmentSource and empties the source, once: a second call (a retried
+// job) changes nothing, so the stored attachment never changes.
+func (db *DB) SetEmailAttachment(ctx context.Context, id, attachment string) error {
+	_, err := db.Write.ExecContext(ctx, `UPDATE emails SET attachment = $1, attachment_source = '' WHERE id = $2 AND attachment_source <> ''`,
+		attachment, id)
+	return err
+}
+
+const emailCols = `id, kind, to_addr, subject, body, attachment_name, attachment, customer_id, status, error, created_at, sent_at, has_secret,
+	attachment_source`
 
 func scanEmail(s interface{ Scan(...any) error }) (*fulfill.Email, error) {
 	var e fulfill.Email
 	var sent sql.NullTime
 	if err := s.Scan(&e.ID, &e.Kind, &e.To, &e.Subject, &e.Body, &e.AttachmentName, &e.Attachment, &e.CustomerID, &e.Status,
-		&e.Error, &e.CreatedAt, &sent, &e.Secret); err != nil {
+		&e.Error, &e.CreatedAt, &sent, &e.Secret, &e.AttachmentSource); err != nil {
 		return nil, err
 	}
 	if sent.Valid {
@@ -234,7 +245,7 @@ func (db *DB) MarkEmail(ctx context.Context, id, status, errText string, at *tim
 
 // Audit appends to the audit log.
 func (t *Tx) Audit(e *fulfill.AuditEntry) error {
-	return t.exec(`INSERT INTO audit_log (id, at, actor, action, subject_type, subject_id, detail, remote_addr)
+	return t.execLater(`INSERT INTO audit_log (id, at, actor, action, subject_type, subject_id, detail, remote_addr)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, e.ID, e.At.UTC(), e.Actor, e.Action, e.SubjectType, e.SubjectID, e.Detail, e.RemoteAddr)
 }
 

@@ -1,0 +1,58 @@
+package store
+
+import (
+	"context"
+	"testing"
+
+	"github.com/fulfillhq/fulfill"
+)
+
+// Issue 18: a transaction reads each plan version once (a billing run's
+// batch renews a hundred subscriptions on a few plans): a second read in the
+// same transaction does not go to the database, and hands out a copy the
+// caller may change; a plan version inserted in the transaction is current
+// for the next read by code.
+func TestTransactionReadsAPlanOnce(t *testing.T) {
+	contract(t, func(t *testing.T, ctx context.Context, db *DB) {
+		p := insertPlan(t, db, "pln_cache", "cached")
+		inTx(t, db, func(tx *Tx) error {
+			first, err := tx.PlanByID(p.ID)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.PlanByCode(p.Code); err != nil {
+				return err
+			}
+			first.Prices["USD"], first.Name = 1, "changed by the caller"
+			// Not read again: a change behind the store's back is not seen.
+			if err := tx.exec(`UPDATE plans SET name = $1 WHERE id = $2`, "renamed", p.ID); err != nil {
+				return err
+			}
+			for _, read := range []func() (*fulfill.Plan, error){
+				func() (*fulfill.Plan, error) { return tx.PlanByID(p.ID) },
+				func() (*fulfill.Plan, error) { return tx.PlanByCode(p.Code) },
+			} {
+				again, err := read()
+				if err != nil {
+					return err
+				}
+				if again.Name != "Premium" || again.Prices["USD"] != 29_00 {
+					t.Errorf("second read: %q, %d; want the first read's Premium, 2900, unchanged by its caller", again.Name, again.Prices["USD"])
+				}
+			}
+			v2 := &fulfill.Plan{ID: "pln_cache2", Code: p.Code, Name: "Premium 2", Kind: "self_managed", TermMonths: 12,
+				Prices: map[string]int64{"USD": 39_00}, CreatedAt: t0}
+			if err := tx.InsertPlan(v2); err != nil {
+				return err
+			}
+			cur, err := tx.PlanByCode(p.Code)
+			if err != nil {
+				return err
+			}
+			if cur.ID != v2.ID || cur.Prices["USD"] != 39_00 {
+				t.Errorf("after a new version: current is %s at %d, want %s at 3900", cur.ID, cur.Prices["USD"], v2.ID)
+			}
+			return nil
+		})
+	})
+}
