@@ -56,3 +56,44 @@ func TestTransactionReadsAPlanOnce(t *testing.T) {
 		})
 	})
 }
+
+// A transaction reads a subscription's add-ons once (Tx.Subscription reads
+// them, and a renewal's license grants again); writing them forgets what
+// was read, and writing none over none writes nothing.
+func TestTransactionReadsASubscriptionsAddOnsOnce(t *testing.T) {
+	contract(t, func(t *testing.T, ctx context.Context, db *DB) {
+		subscribed(t, db, "cus_addons", "sub_addons")
+		a := &fulfill.AddOn{Code: "duo", Name: "Duo", Recurring: true, TermMonths: 12, Prices: map[string]int64{"USD": 19_00},
+			Pricing: "per_seat", Kinds: []string{"self_managed"}}
+		inTx(t, db, func(tx *Tx) error { return tx.InsertAddOn(a, t0) })
+		inTx(t, db, func(tx *Tx) error {
+			sub, err := tx.Subscription("sub_addons")
+			if err != nil {
+				return err
+			}
+			if len(sub.AddOns) != 0 {
+				t.Errorf("add-ons %+v, want none", sub.AddOns)
+			}
+			if err := tx.SetSubscriptionAddOns(sub.ID, nil, t0); err != nil { // none over none
+				return err
+			}
+			// Not read again: a row added behind the store's back is not seen.
+			if err := tx.exec(`INSERT INTO subscription_addons (subscription_id, addon_code, quantity, unit_amount, pricing, entitlements, updated_at)
+				VALUES ($1, $2, $3, $4, $5, $6, $7)`, sub.ID, "duo", 1, 19_00, "per_seat", "{}", t0); err != nil {
+				return err
+			}
+			if as, err := tx.SubscriptionAddOns(sub.ID); err != nil || len(as) != 0 {
+				t.Errorf("second read: %+v, %v; want the first read's none", as, err)
+			}
+			if err := tx.SetSubscriptionAddOns(sub.ID, []fulfill.SubscriptionAddOn{{Code: "duo", Quantity: 5, UnitAmount: 19_00,
+				Pricing: "per_seat"}}, t0); err != nil {
+				return err
+			}
+			as, err := tx.SubscriptionAddOns(sub.ID)
+			if err != nil || len(as) != 1 || as[0].Quantity != 5 || as[0].Name != "Duo" {
+				t.Errorf("after writing them: %+v, %v; want duo × 5, read again", as, err)
+			}
+			return nil
+		})
+	})
+}
