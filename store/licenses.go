@@ -93,17 +93,7 @@ type InstanceSync struct {
 	AddOnMetrics     string // a JSON array
 }
 
-// RecordInstanceSync stores the unique id and add-on metrics of an instance's
-// latest sync; the instance row exists (UpsertInstance).
-func (t *Tx) RecordInstanceSync(subscriptionID, instanceID string, in InstanceSync) error {
-	if in.AddOnMetrics == "" {
-		in.AddOnMetrics = "[]"
-	}
-	return t.exec(`UPDATE instances SET unique_instance_id = $3, add_on_metrics = $4
-		WHERE subscription_id = $1 AND instance_id = $2`, subscriptionID, instanceID, in.UniqueInstanceID, in.AddOnMetrics)
-}
-
-// InstanceSyncOf reads what RecordInstanceSync stored.
+// InstanceSyncOf reads what SyncInstance stored.
 func (db *DB) InstanceSyncOf(ctx context.Context, subscriptionID, instanceID string) (InstanceSync, error) {
 	var in InstanceSync
 	err := db.Read.QueryRowContext(ctx, `SELECT unique_instance_id, add_on_metrics FROM instances

@@ -182,7 +182,7 @@ func (t *Tx) UpsertSeatReport(r *fulfill.SeatReport) error {
 // report for the same day and source keeps the day's maximum of each count,
 // so a retry or a late report never lowers what the day saw.
 func (t *Tx) MergeSeatReport(r *fulfill.SeatReport) error {
-	return t.exec(`INSERT INTO seat_reports (subscription_id, date, source, max_users, billable_users, created_at)
+	return t.execLater(`INSERT INTO seat_reports (subscription_id, date, source, max_users, billable_users, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6)
 		ON CONFLICT (subscription_id, date, source) DO UPDATE SET
 			max_users = CASE WHEN excluded.max_users > seat_reports.max_users THEN excluded.max_users ELSE seat_reports.max_users END,
