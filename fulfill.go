@@ -250,27 +250,26 @@ type License struct {
 
 // Email is a message in the outbox.
 type Email struct {
-	ID             string `json:"id"`
-	Kind           string `json:"kind"`
-	To             string `json:"to"`
-	Subject        string `json:"subject"`
-	Body           string `json:"body"`
-	AttachmentName string `json:"attachment_name,omitempty"`
-	Attachment     string `json:"attachment,omitempty"`
-	// AttachmentInvoice is the invoice whose PDF is the attachment
-	// (AttachmentName), rendered when the mail is sent rather than stored:
-	// an issued invoice does not change, and rendering it in the
-	// transaction that issues it held the write lock for the work.
-	AttachmentInvoice string     `json:"attachment_invoice,omitempty"`
-	CustomerID        *string    `json:"customer_id"`
-	Status            string     `json:"status"` // pending, sent, outbox (no SMTP configured), failed
-	Error             string     `json:"error,omitempty"`
-	CreatedAt         time.Time  `json:"created_at"`
-	SentAt            *time.Time `json:"sent_at"`
+	ID             string     `json:"id"`
+	Kind           string     `json:"kind"`
+	To             string     `json:"to"`
+	Subject        string     `json:"subject"`
+	Body           string     `json:"body"`
+	AttachmentName string     `json:"attachment_name,omitempty"`
+	Attachment     string     `json:"attachment,omitempty"`
+	CustomerID     *string    `json:"customer_id"`
+	Status         string     `json:"status"` // pending, sent, outbox (no SMTP configured), failed
+	Error          string     `json:"error,omitempty"`
+	CreatedAt      time.Time  `json:"created_at"`
+	SentAt         *time.Time `json:"sent_at"`
 	// Secret marks a message that carries a one-time link (sign-in, reset,
 	// confirmation, invitation): once sent, its stored copy loses the link;
 	// while it waits in the outbox only admins read it.
 	Secret bool `json:"secret"`
+	// AttachmentSource is what the mail job renders the attachment from
+	// when it is not rendered yet (an invoice PDF: the document as issued);
+	// empty once Attachment holds it.
+	AttachmentSource string `json:"-"`
 }
 
 // IsSecretEmailKind reports whether emails of this kind carry a one-time

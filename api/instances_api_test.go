@@ -76,6 +76,7 @@ func TestSeatLinkStoresGitLabAddOnMetricsWithTheSeatReport(t *testing.T) {
 			t.Fatalf("instances = %+v, want the latest sync's add-ons", ins)
 		}
 
+		e.settle() // the purchase's mail job must not change the database between the snapshots
 		before := e.snap()
 		for _, tc := range []struct {
 			name  string

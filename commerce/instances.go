@@ -174,7 +174,7 @@ func (s *Service) verifyLicense(raw string) (*license.Payload, error) {
 	if !strings.HasSuffix(string(data), "\n") {
 		data = append(data, '\n')
 	}
-	p, err := ring.Verify(data, s.now())
+	p, err := verifyCached(ring, data, s.now())
 	if err != nil {
 		why := "it is not a Fulfill license"
 		switch {
@@ -251,16 +251,8 @@ func (s *Service) SeatLink(ctx context.Context, in SeatLinkInput) (*SeatLinkResu
 				return err
 			}
 		}
-		if err := tx.UpsertInstance(sub.ID, in.InstanceID, in.Hostname, in.Version, s.now()); err != nil {
-			return err
-		}
-		if recorded {
-			if err := tx.RecordInstanceCounts(sub.ID, in.InstanceID, *in.MaxHistorical, *in.Billable); err != nil {
-				return err
-			}
-		}
-		if err := tx.RecordInstanceSync(sub.ID, in.InstanceID, store.InstanceSync{UniqueInstanceID: in.UniqueInstanceID,
-			AddOnMetrics: string(addOns)}); err != nil {
+		if err := tx.SyncInstance(sub.ID, in.InstanceID, in.Hostname, in.Version, s.now(), in.MaxHistorical, in.Billable,
+			store.InstanceSync{UniqueInstanceID: in.UniqueInstanceID, AddOnMetrics: string(addOns)}); err != nil {
 			return err
 		}
 		out = &SeatLinkResult{SubscriptionID: sub.ID, Seats: sub.Seats, FutureSubscriptions: futureSubscriptions(sub, today), Recorded: recorded}

@@ -146,7 +146,6 @@ func (w *reconcileWorker) Work(ctx context.Context, job *river.Job[commerce.Reco
 type emailWorker struct {
 	river.WorkerDefaults[commerce.SendEmailArgs]
 	db    *store.DB
-	svc   *commerce.Service // renders the invoice PDFs mails attach
 	mail  mail.Sender
 	from  string
 	clock fulfill.Clock
@@ -162,19 +161,25 @@ func (w *emailWorker) Work(ctx context.Context, job *river.Job[commerce.SendEmai
 	if e.Status == "sent" || e.Status == "outbox" {
 		return nil
 	}
+	// An invoice PDF is rendered here rather than in the transaction that
+	// issued the invoice, and stored once with the outcome (one write, not
+	// two): from then on the stored copy is the PDF that was sent.
+	var rendered string
+	if e.AttachmentSource != "" {
+		if rendered, err = commerce.RenderAttachment(e); err != nil {
+			return river.JobCancel(err)
+		}
+		e.Attachment, e.AttachmentSource = rendered, ""
+	}
+	mark := func(status, errText string, at *time.Time) error {
+		return w.db.MarkRenderedEmail(ctx, e.ID, status, errText, at, rendered)
+	}
 	if w.mail == nil {
-		return w.db.MarkEmail(ctx, e.ID, "outbox", "", nil)
+		return mark("outbox", "", nil)
 	}
 	m := &mail.Message{From: w.from, To: e.To, Subject: e.Subject, Text: e.Body, HTML: commerce.MailHTML(e.Kind, e.Body),
 		MessageID: e.ID + "@fulfill"}
-	switch {
-	case e.AttachmentInvoice != "":
-		pdf, err := w.svc.InvoicePDF(ctx, e.AttachmentInvoice)
-		if err != nil {
-			return fmt.Errorf("email %s: %w", e.ID, err)
-		}
-		m.Attachments = []mail.Attachment{{Name: e.AttachmentName, ContentType: "application/pdf", Data: pdf}}
-	case e.AttachmentName != "":
+	if e.AttachmentName != "" {
 		a, err := attachment(e)
 		if err != nil {
 			return river.JobCancel(fmt.Errorf("email %s: %w", e.ID, err))
@@ -183,19 +188,19 @@ func (w *emailWorker) Work(ctx context.Context, job *river.Job[commerce.SendEmai
 	}
 	if err := w.mail.Send(ctx, m); err != nil {
 		if mail.IsPermanent(err) {
-			if merr := w.db.MarkEmail(ctx, e.ID, "failed", err.Error(), nil); merr != nil {
+			if merr := mark("failed", err.Error(), nil); merr != nil {
 				// Not recorded: retry, so the row does not stay "pending".
 				return fmt.Errorf("send email %s: %w; recording the failure: %w", e.ID, err, merr)
 			}
 			return river.JobCancel(err)
 		}
-		if merr := w.db.MarkEmail(ctx, e.ID, "pending", err.Error(), nil); merr != nil {
+		if merr := mark("pending", err.Error(), nil); merr != nil {
 			return fmt.Errorf("send email %s: %w; recording the failure: %w", e.ID, err, merr)
 		}
 		return err
 	}
 	now := w.clock.Now()
-	return w.db.MarkEmail(ctx, e.ID, "sent", "", &now)
+	return mark("sent", "", &now)
 }
 
 type processDueWorker struct {
@@ -272,7 +277,7 @@ func New(cfg Config) (*Runner, error) {
 	river.AddWorker(workers, &eventWorker{in: in})
 	river.AddWorker(workers, &webhookWorker{in: in, retry: retry})
 	river.AddWorker(workers, &provisionWorker{in: in, retry: retry})
-	river.AddWorker(workers, &emailWorker{db: cfg.Service.DB, svc: cfg.Service, mail: cfg.Mail, from: cfg.From, clock: cfg.Clock})
+	river.AddWorker(workers, &emailWorker{db: cfg.Service.DB, mail: cfg.Mail, from: cfg.From, clock: cfg.Clock})
 	river.AddWorker(workers, &purgeWorker{db: cfg.Service.DB, clock: cfg.Clock, log: cfg.Logger})
 	rc := &river.Config{
 		Workers: workers,

@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -77,8 +79,35 @@ func scanSubAddOn(sc interface{ Scan(...any) error }) (fulfill.SubscriptionAddOn
 
 // SubscriptionAddOns lists a subscription's add-ons by code, in the
 // caller's transaction.
+// The transaction keeps what it read (Tx.Subscription reads them too, and
+// a renewal's license grants read them again): SetSubscriptionAddOns, the
+// only writer, forgets them.
 func (t *Tx) SubscriptionAddOns(subscriptionID string) ([]fulfill.SubscriptionAddOn, error) {
-	return queryAll(t.ctx, t.tx, scanSubAddOn, subAddOnQuery, subscriptionID)
+	if as, ok := t.addOns[subscriptionID]; ok {
+		return cloneSubAddOns(as), nil
+	}
+	as, err := queryAll(t.ctx, t.tx, scanSubAddOn, subAddOnQuery, subscriptionID)
+	if err != nil {
+		return nil, err
+	}
+	if t.addOns == nil {
+		t.addOns = map[string][]fulfill.SubscriptionAddOn{}
+	}
+	t.addOns[subscriptionID] = cloneSubAddOns(as)
+	return as, nil
+}
+
+func cloneSubAddOns(as []fulfill.SubscriptionAddOn) []fulfill.SubscriptionAddOn {
+	if as == nil {
+		return nil
+	}
+	out := make([]fulfill.SubscriptionAddOn, len(as))
+	for i, a := range as {
+		a.Entitlements.Flags = slices.Clone(a.Entitlements.Flags)
+		a.Entitlements.Limits = maps.Clone(a.Entitlements.Limits)
+		out[i] = a
+	}
+	return out
 }
 
 // SubscriptionAddOns lists a subscription's add-ons by code.
@@ -88,7 +117,11 @@ func (db *DB) SubscriptionAddOns(ctx context.Context, subscriptionID string) ([]
 
 // SetSubscriptionAddOns replaces a subscription's add-ons with as.
 func (t *Tx) SetSubscriptionAddOns(subscriptionID string, as []fulfill.SubscriptionAddOn, now time.Time) error {
-	if err := t.exec(`DELETE FROM subscription_addons WHERE subscription_id = $1`, subscriptionID); err != nil {
+	if cur, ok := t.addOns[subscriptionID]; ok && len(cur) == 0 && len(as) == 0 {
+		return nil // none before, none after (most renewals): nothing to write
+	}
+	delete(t.addOns, subscriptionID)
+	if err := t.execLater(`DELETE FROM subscription_addons WHERE subscription_id = $1`, subscriptionID); err != nil {
 		return err
 	}
 	for _, a := range as {

@@ -215,10 +215,10 @@ func (t *Tx) SaveSubscriptionTerms(st *SubscriptionTerms) error {
 	if st.CouponCode != "" {
 		coupon = &st.CouponCode
 	}
-	if err := t.exec(`DELETE FROM subscription_terms WHERE subscription_id = $1`, st.SubscriptionID); err != nil {
+	if err := t.execLater(`DELETE FROM subscription_terms WHERE subscription_id = $1`, st.SubscriptionID); err != nil {
 		return err
 	}
-	return t.exec(`INSERT INTO subscription_terms (`+termsCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+	return t.execLater(`INSERT INTO subscription_terms (`+termsCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
 		st.SubscriptionID, coupon, st.DiscountTermsLeft, st.ContractPrice, st.NextPriceSet, st.NextPrice, st.PriceReason,
 		st.RenewalSeats, st.RenewalPlan, st.UpdatedAt.UTC())
 }

@@ -64,7 +64,7 @@ func (t *Tx) EmitEvent(typ, subjectID string, customerID *string, data any, now 
 	if err != nil {
 		return nil, err
 	}
-	if err := t.exec(`INSERT INTO events (id, type, subject_id, customer_id, payload, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+	if err := t.execLater(`INSERT INTO events (id, type, subject_id, customer_id, payload, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
 		e.ID, e.Type, e.SubjectID, e.CustomerID, string(doc), e.CreatedAt); err != nil {
 		return nil, err
 	}

@@ -59,12 +59,6 @@ func (t *Tx) SetSeatReportAddOns(subscriptionID string, day fulfill.Date, source
 		subscriptionID, day, source, string(raw))
 }
 
-// RecordInstanceCounts stores the counts of an instance's latest report.
-func (t *Tx) RecordInstanceCounts(subscriptionID, instanceID string, maxUsers, billable int64) error {
-	return t.exec(`UPDATE instances SET max_users = $3, billable_users = $4 WHERE subscription_id = $1 AND instance_id = $2`,
-		subscriptionID, instanceID, maxUsers, billable)
-}
-
 const instanceCols = `subscription_id, instance_id, unique_instance_id, hostname, version, activated_at, last_seen_at,
 	max_users, billable_users, add_on_metrics, deactivated_at, stale_notified_at`
 

@@ -44,7 +44,7 @@ func (t *Tx) InsertInvoice(inv *fulfill.Invoice) error {
 		fmt.Fprintf(&q, "($%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d)", b+1, b+2, b+3, b+4, b+5, b+6, b+7, b+8, b+9, b+10)
 		args = append(args, inv.ID, i+1, l.Kind, l.Description, l.Quantity, l.UnitAmount, l.Amount, l.PeriodStart, l.PeriodEnd, l.Proration)
 	}
-	return t.exec(q.String(), args...)
+	return t.execLater(q.String(), args...)
 }
 
 // DueOf is what is still owed on an invoice: nothing once it is paid, void

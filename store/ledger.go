@@ -71,7 +71,7 @@ func (t *Tx) Post(lt *LedgerTransaction) error {
 	if lt.ID == "" {
 		lt.ID = fulfill.NewID("ltx")
 	}
-	if err := t.exec(`INSERT INTO ledger_transactions (id, kind, reference_type, reference_id, currency, memo, effective_on, created_at)
+	if err := t.execLater(`INSERT INTO ledger_transactions (id, kind, reference_type, reference_id, currency, memo, effective_on, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, lt.ID, lt.Kind, lt.ReferenceType, lt.ReferenceID, lt.Currency, lt.Memo,
 		lt.EffectiveOn, lt.CreatedAt.UTC()); err != nil {
 		return err
@@ -87,7 +87,7 @@ func (t *Tx) Post(lt *LedgerTransaction) error {
 		fmt.Fprintf(&q, "($%d, $%d, $%d, $%d, $%d, $%d)", b+1, b+2, b+3, b+4, b+5, b+6)
 		args = append(args, lt.ID, i+1, p.Account, nullable(p.CustomerID), nullable(p.InvoiceID), p.Amount)
 	}
-	return t.exec(q.String(), args...)
+	return t.execLater(q.String(), args...)
 }
 
 // Balance is an account's balance in one currency, for one customer or all.

@@ -28,14 +28,14 @@ func (t *Tx) InsertLicense(l *fulfill.License) error {
 		l.SubscriptionID).Scan(&l.Seq); err != nil {
 		return err
 	}
-	return t.exec(`INSERT INTO licenses (`+licenseCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+	return t.execLater(`INSERT INTO licenses (`+licenseCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
 		l.ID, l.SubscriptionID, l.Seq, l.KeyID, l.Reason, l.Plan, l.Seats, l.PreviousUserCount, l.TrueUpQuantity,
 		l.StartsAt, l.ExpiresAt, l.Trial, l.File, l.IssuedAt.UTC())
 }
 
 // SetSubscriptionLicense makes a license the subscription's current one.
 func (t *Tx) SetSubscriptionLicense(subscriptionID, licenseID string) error {
-	return t.exec(`UPDATE subscriptions SET license_id = $1 WHERE id = $2`, licenseID, subscriptionID)
+	return t.execLater(`UPDATE subscriptions SET license_id = $1 WHERE id = $2`, licenseID, subscriptionID)
 }
 
 // License returns one license.
@@ -93,17 +93,7 @@ type InstanceSync struct {
 	AddOnMetrics     string // a JSON array
 }
 
-// RecordInstanceSync stores the unique id and add-on metrics of an instance's
-// latest sync; the instance row exists (UpsertInstance).
-func (t *Tx) RecordInstanceSync(subscriptionID, instanceID string, in InstanceSync) error {
-	if in.AddOnMetrics == "" {
-		in.AddOnMetrics = "[]"
-	}
-	return t.exec(`UPDATE instances SET unique_instance_id = $3, add_on_metrics = $4
-		WHERE subscription_id = $1 AND instance_id = $2`, subscriptionID, instanceID, in.UniqueInstanceID, in.AddOnMetrics)
-}
-
-// InstanceSyncOf reads what RecordInstanceSync stored.
+// InstanceSyncOf reads what SyncInstance stored.
 func (db *DB) InstanceSyncOf(ctx context.Context, subscriptionID, instanceID string) (InstanceSync, error) {
 	var in InstanceSync
 	err := db.Read.QueryRowContext(ctx, `SELECT unique_instance_id, add_on_metrics FROM instances
@@ -167,20 +157,20 @@ func (t *Tx) PruneUsagePings(subscriptionID, instanceID string, perInstance, per
 // caller says.
 func (t *Tx) InsertEmail(e *fulfill.Email) error {
 	e.Secret = e.Secret || fulfill.IsSecretEmailKind(e.Kind)
-	return t.exec(`INSERT INTO emails (id, kind, to_addr, subject, body, attachment_name, attachment, customer_id, status, error, created_at, has_secret,
-		attachment_invoice) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+	return t.execLater(`INSERT INTO emails (id, kind, to_addr, subject, body, attachment_name, attachment, customer_id, status, error, created_at, has_secret,
+		attachment_source) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
 		e.ID, e.Kind, e.To, e.Subject, e.Body, e.AttachmentName, e.Attachment, e.CustomerID, e.Status, e.Error, e.CreatedAt.UTC(), e.Secret,
-		e.AttachmentInvoice)
+		e.AttachmentSource)
 }
 
 const emailCols = `id, kind, to_addr, subject, body, attachment_name, attachment, customer_id, status, error, created_at, sent_at, has_secret,
-	attachment_invoice`
+	attachment_source`
 
 func scanEmail(s interface{ Scan(...any) error }) (*fulfill.Email, error) {
 	var e fulfill.Email
 	var sent sql.NullTime
 	if err := s.Scan(&e.ID, &e.Kind, &e.To, &e.Subject, &e.Body, &e.AttachmentName, &e.Attachment, &e.CustomerID, &e.Status,
-		&e.Error, &e.CreatedAt, &sent, &e.Secret, &e.AttachmentInvoice); err != nil {
+		&e.Error, &e.CreatedAt, &sent, &e.Secret, &e.AttachmentSource); err != nil {
 		return nil, err
 	}
 	if sent.Valid {
@@ -208,12 +198,23 @@ func (db *DB) Emails(ctx context.Context, customerID string, p fulfill.Page) ([]
 // MarkEmail records the outcome of sending. A secret email (one-time
 // links) that was sent, or failed for good, keeps no link in its stored copy.
 func (db *DB) MarkEmail(ctx context.Context, id, status, errText string, at *time.Time) error {
+	return db.MarkRenderedEmail(ctx, id, status, errText, at, "")
+}
+
+// MarkRenderedEmail is MarkEmail for a mail whose attachment the sender
+// rendered from its AttachmentSource: the attachment is stored with the
+// outcome, in the same write, and once: a retried job's second call leaves
+// the stored attachment as it is, the source being gone. "" stores none.
+func (db *DB) MarkRenderedEmail(ctx context.Context, id, status, errText string, at *time.Time, attachment string) error {
 	var sent any
 	if at != nil {
 		sent = at.UTC()
 	}
 	return db.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `UPDATE emails SET status = $1, error = $2, sent_at = $3 WHERE id = $4`, status, errText, sent, id); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE emails SET status = $1, error = $2, sent_at = $3,
+			attachment = CASE WHEN $5 <> '' AND attachment_source <> '' THEN $5 ELSE attachment END,
+			attachment_source = CASE WHEN $5 <> '' THEN '' ELSE attachment_source END WHERE id = $4`,
+			status, errText, sent, id, attachment); err != nil {
 			return err
 		}
 		if status != "sent" && status != "failed" {
@@ -236,7 +237,7 @@ func (db *DB) MarkEmail(ctx context.Context, id, status, errText string, at *tim
 
 // Audit appends to the audit log.
 func (t *Tx) Audit(e *fulfill.AuditEntry) error {
-	return t.exec(`INSERT INTO audit_log (id, at, actor, action, subject_type, subject_id, detail, remote_addr)
+	return t.execLater(`INSERT INTO audit_log (id, at, actor, action, subject_type, subject_id, detail, remote_addr)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, e.ID, e.At.UTC(), e.Actor, e.Action, e.SubjectType, e.SubjectID, e.Detail, e.RemoteAddr)
 }
 

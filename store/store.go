@@ -610,8 +610,14 @@ func (db *DB) runTx(ctx context.Context, opts *sql.TxOptions, fn func(*sql.Tx) e
 	} else {
 		db.writeTxs.Add(1)
 	}
+	return db.retry(ctx, func() error { return db.txOnce(ctx, pool, opts, fn) })
+}
+
+// retry runs once, a transaction, again while PostgreSQL aborts it as a
+// serialization failure or a deadlock, at most MaxTxAttempts times.
+func (db *DB) retry(ctx context.Context, once func() error) error {
 	for attempt := 1; ; attempt++ {
-		err := db.txOnce(ctx, pool, opts, fn)
+		err := once()
 		if err == nil || attempt == MaxTxAttempts || !Retryable(err) {
 			return Classify(err)
 		}

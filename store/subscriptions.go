@@ -57,7 +57,7 @@ func (t *Tx) InsertSubscription(s *fulfill.Subscription, c Change) error {
 func (t *Tx) UpdateSubscription(s *fulfill.Subscription, c Change) error {
 	s.Version++
 	s.UpdatedAt = c.At
-	err := t.exec(`UPDATE subscriptions SET plan_id = $1, state = $2, seats = $3, starts_on = $4, ends_on = $5,
+	err := t.execLater(`UPDATE subscriptions SET plan_id = $1, state = $2, seats = $3, starts_on = $4, ends_on = $5,
 		auto_renew = $6, unit_amount = $7, payment_method = $8, seat_reconciliation = $9, cancel_reason = $10,
 		version = $11, license_id = $12, updated_at = $13 WHERE id = $14`,
 		s.PlanID, s.State, s.Seats, s.StartsOn, s.EndsOn, s.AutoRenew, s.UnitAmount, s.PaymentMethod,
@@ -69,7 +69,7 @@ func (t *Tx) UpdateSubscription(s *fulfill.Subscription, c Change) error {
 }
 
 func (t *Tx) insertVersion(s *fulfill.Subscription, c Change) error {
-	return t.exec(`INSERT INTO subscription_versions (subscription_id, version, action, plan_id, seats, state, starts_on,
+	return t.execLater(`INSERT INTO subscription_versions (subscription_id, version, action, plan_id, seats, state, starts_on,
 		ends_on, auto_renew, invoice_id, actor, reason, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
 		s.ID, s.Version, c.Action, s.PlanID, s.Seats, s.State, s.StartsOn, s.EndsOn, s.AutoRenew, c.InvoiceID,
 		c.Actor, c.Reason, c.At.UTC())
@@ -182,7 +182,7 @@ func (t *Tx) UpsertSeatReport(r *fulfill.SeatReport) error {
 // report for the same day and source keeps the day's maximum of each count,
 // so a retry or a late report never lowers what the day saw.
 func (t *Tx) MergeSeatReport(r *fulfill.SeatReport) error {
-	return t.exec(`INSERT INTO seat_reports (subscription_id, date, source, max_users, billable_users, created_at)
+	return t.execLater(`INSERT INTO seat_reports (subscription_id, date, source, max_users, billable_users, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6)
 		ON CONFLICT (subscription_id, date, source) DO UPDATE SET
 			max_users = CASE WHEN excluded.max_users > seat_reports.max_users THEN excluded.max_users ELSE seat_reports.max_users END,

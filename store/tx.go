@@ -20,7 +20,7 @@ import (
 // every connection is held by such a transaction.
 type Tx struct {
 	db       *DB
-	tx       *sql.Tx
+	tx       *txConn // the transaction, and the statements it keeps (pipeline.go)
 	ctx      context.Context
 	readOnly bool
 	// committed run after the transaction commits (metrics, logs).
@@ -29,6 +29,11 @@ type Tx struct {
 	jobs []river.InsertManyParams
 	// events are the ids of the events emitted, dispatched by one job.
 	events []string
+	// plans are the plan versions read in this transaction (plancache.go).
+	plans map[string]*fulfill.Plan
+	// addOns are the subscription add-ons read in this transaction, by
+	// subscription (SubscriptionAddOns).
+	addOns map[string][]fulfill.SubscriptionAddOn
 }
 
 // InTx runs fn in one transaction. A transaction PostgreSQL aborts as a
@@ -37,7 +42,7 @@ type Tx struct {
 // network call, nothing appended to or counted in outer variables.
 func (db *DB) InTx(ctx context.Context, fn func(*Tx) error) error {
 	var committed []func()
-	err := db.tx(ctx, func(tx *sql.Tx) error {
+	err := db.writeTx(ctx, func(tx *txConn) error {
 		t := &Tx{db: db, tx: tx, ctx: ctx}
 		err := fn(t)
 		if err == nil {
@@ -69,7 +74,7 @@ func (db *DB) ReadTx(ctx context.Context, fn func(*Tx) error) error {
 		opts.Isolation = sql.LevelRepeatableRead
 	}
 	return db.runTx(ctx, opts, func(tx *sql.Tx) error {
-		return fn(&Tx{db: db, tx: tx, ctx: ctx, readOnly: true})
+		return fn(&Tx{db: db, tx: &txConn{Tx: tx}, ctx: ctx, readOnly: true})
 	})
 }
 
@@ -93,7 +98,10 @@ func (t *Tx) Context() context.Context { return t.ctx }
 // unique job is inserted at once, so that a duplicate is skipped as before.
 func (t *Tx) Enqueue(args river.JobArgs, opts *river.InsertOpts) error {
 	if unique(args, opts) {
-		_, err := t.db.jobs.InsertTx(t.ctx, t.tx, args, opts)
+		if err := t.tx.send(t.ctx); err != nil {
+			return err
+		}
+		_, err := t.db.jobs.InsertTx(t.ctx, t.tx.Tx, args, opts)
 		return err
 	}
 	t.jobs = append(t.jobs, river.InsertManyParams{Args: args, InsertOpts: opts})
@@ -109,7 +117,10 @@ func (t *Tx) insertJobs() error {
 	if len(t.jobs) == 0 {
 		return nil
 	}
-	_, err := t.db.jobs.InsertManyFastTx(t.ctx, t.tx, t.jobs)
+	if err := t.tx.send(t.ctx); err != nil {
+		return err
+	}
+	_, err := t.db.jobs.InsertManyFastTx(t.ctx, t.tx.Tx, t.jobs)
 	if err != nil {
 		return fmt.Errorf("insert %d jobs: %w", len(t.jobs), err)
 	}
@@ -161,6 +172,7 @@ func scanPlan(s interface{ Scan(...any) error }) (*fulfill.Plan, error) {
 // InsertPlan adds a plan as the current version of its code; an older
 // version of the same code stops being current.
 func (t *Tx) InsertPlan(p *fulfill.Plan) error {
+	t.plans = nil // which version is current changes
 	if err := t.exec(`UPDATE plans SET current = $1 WHERE code = $2`, false, p.Code); err != nil {
 		return err
 	}
@@ -260,20 +272,34 @@ func (db *DB) AddOns(ctx context.Context) ([]*fulfill.AddOn, error) {
 
 // PlanByCode returns the current version of the plan with this code.
 func (t *Tx) PlanByCode(code string) (*fulfill.Plan, error) {
+	if p := t.cachedPlan("code:" + code); p != nil {
+		return p, nil
+	}
 	p, err := scanPlan(t.tx.QueryRowContext(t.ctx, `SELECT `+planCols+` FROM plans WHERE code = $1 AND current = $2`, code, true))
 	if err != nil {
 		return nil, mapErr(err, "Plan")
 	}
-	return p, loadPrices(t.ctx, t.tx, []*fulfill.Plan{p})
+	if err := loadPrices(t.ctx, t.tx, []*fulfill.Plan{p}); err != nil {
+		return nil, err
+	}
+	t.keepPlan(p, true)
+	return p, nil
 }
 
 // PlanByID returns one plan version.
 func (t *Tx) PlanByID(id string) (*fulfill.Plan, error) {
+	if p := t.cachedPlan("id:" + id); p != nil {
+		return p, nil
+	}
 	p, err := scanPlan(t.tx.QueryRowContext(t.ctx, `SELECT `+planCols+` FROM plans WHERE id = $1`, id))
 	if err != nil {
 		return nil, mapErr(err, "Plan")
 	}
-	return p, loadPrices(t.ctx, t.tx, []*fulfill.Plan{p})
+	if err := loadPrices(t.ctx, t.tx, []*fulfill.Plan{p}); err != nil {
+		return nil, err
+	}
+	t.keepPlan(p, false)
+	return p, nil
 }
 
 // ---- customers ----

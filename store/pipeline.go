@@ -1,0 +1,138 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+)
+
+// On PostgreSQL every statement is a round trip, and a renewal's writes
+// were most of a billing run's time waiting on them (issue 18: 46
+// renewals/s). Writes whose outcome the use case does not look at (the
+// event, audit, ledger and version rows, the subscription's new state, its
+// license mail) are therefore sent later, together: execLater keeps them,
+// in order, and the transaction sends them as one pgx batch (one round
+// trip) just before its next read or write of any kind, before River
+// inserts its jobs and before it commits. Every statement still runs in
+// the order the use case made it, in the same transaction, so what each
+// read sees is unchanged. If a kept statement fails, PostgreSQL aborts the
+// transaction: the statement that triggered the send fails too (or every
+// later one does, "current transaction is aborted"), and InTx reports the
+// kept statement's error, so a failure is still the transaction's failure,
+// retried or rolled back as before. On SQLite, where a statement is a
+// function call, execLater runs the statement at once.
+
+// txConn is a transaction's statements: database/sql's transaction, and on
+// PostgreSQL the connection it runs on, for sending kept statements.
+type txConn struct {
+	*sql.Tx
+	conn  *sql.Conn // PostgreSQL writing transactions only; nil: nothing is kept
+	later []laterStmt
+	err   error // the first failure of kept statements
+}
+
+type laterStmt struct {
+	query string
+	args  []any
+}
+
+// execLater runs a write whose outcome the caller only passes on: at once
+// on SQLite, with the next statement on PostgreSQL (see above).
+func (t *Tx) execLater(query string, args ...any) error {
+	if t.tx.conn == nil {
+		return t.exec(query, args...)
+	}
+	if t.tx.err != nil {
+		return t.tx.err
+	}
+	t.tx.later = append(t.tx.later, laterStmt{query, args})
+	return nil
+}
+
+// send sends the kept statements, as one batch.
+func (c *txConn) send(ctx context.Context) error {
+	if c.err != nil || len(c.later) == 0 {
+		return c.err
+	}
+	later := c.later
+	c.later = nil
+	err := c.conn.Raw(func(dc any) error {
+		pc, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("not a pgx connection: %T", dc)
+		}
+		var b pgx.Batch
+		for _, s := range later {
+			b.Queue(s.query, s.args...)
+		}
+		return pc.Conn().SendBatch(ctx, &b).Close()
+	})
+	if err != nil {
+		c.err = fmt.Errorf("%d statements sent together: %w", len(later), err)
+	}
+	return c.err
+}
+
+// ExecContext sends what is kept, then runs query.
+func (c *txConn) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if err := c.send(ctx); err != nil {
+		return nil, err
+	}
+	return c.Tx.ExecContext(ctx, query, args...)
+}
+
+// QueryContext sends what is kept, then runs query.
+func (c *txConn) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if err := c.send(ctx); err != nil {
+		return nil, err
+	}
+	return c.Tx.QueryContext(ctx, query, args...)
+}
+
+// QueryRowContext sends what is kept, then runs query. If the kept
+// statements failed, PostgreSQL has aborted the transaction and query fails
+// as well; InTx reports the first failure.
+func (c *txConn) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	c.send(ctx)
+	return c.Tx.QueryRowContext(ctx, query, args...)
+}
+
+// writeTx is db.tx for InTx: on PostgreSQL the transaction runs on a
+// connection of its own, so that kept statements can be sent on it.
+func (db *DB) writeTx(ctx context.Context, fn func(*txConn) error) error {
+	if db.Dialect != Postgres {
+		return db.tx(ctx, func(tx *sql.Tx) error { return fn(&txConn{Tx: tx}) })
+	}
+	db.writeTxs.Add(1)
+	return db.retry(ctx, func() error {
+		conn, err := db.Write.Conn(ctx)
+		if err != nil {
+			return fmt.Errorf("begin transaction: %w", err)
+		}
+		defer conn.Close()
+		tx, err := conn.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("begin transaction: %w", err)
+		}
+		c := &txConn{Tx: tx, conn: conn}
+		if err := fn(c); err != nil {
+			tx.Rollback()
+			if c.err != nil && !errors.Is(err, c.err) {
+				return c.err // the cause; err is what it left aborted
+			}
+			return err
+		}
+		if err := c.send(ctx); err != nil {
+			tx.Rollback()
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("commit: %w", err)
+		}
+		return nil
+	})
+}

@@ -1,0 +1,86 @@
+package store
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/fulfillhq/fulfill"
+)
+
+// Issue 18: on PostgreSQL the writes a use case does not look at are kept
+// and sent together, in one round trip, with the transaction's next
+// statement: the next read sees them, and they commit with the rest.
+func TestKeptWritesAreSentTogetherAndSeenByTheNextRead(t *testing.T) {
+	contract(t, func(t *testing.T, ctx context.Context, db *DB) {
+		subscribed(t, db, "cus_keep", "sub_keep")
+		inTx(t, db, func(tx *Tx) error {
+			sub, err := tx.Subscription("sub_keep")
+			if err != nil {
+				return err
+			}
+			sub.Seats = 42
+			if err := tx.UpdateSubscription(sub, Change{Action: "change", Actor: "test", At: t0}); err != nil {
+				return err
+			}
+			if err := tx.Audit(&fulfill.AuditEntry{ID: "aud_keep", At: t0, Actor: "test", Action: "test.keep", SubjectType: "subscription",
+				SubjectID: "sub_keep", Detail: "{}"}); err != nil {
+				return err
+			}
+			// The update, its version row and the audit row.
+			if want := map[string]int{Postgres: 3, SQLite: 0}[db.Dialect]; len(tx.tx.later) != want {
+				t.Errorf("%s: %d statements kept, want %d", db.Dialect, len(tx.tx.later), want)
+			}
+			again, err := tx.Subscription("sub_keep")
+			if err != nil {
+				return err
+			}
+			if again.Seats != 42 || len(tx.tx.later) != 0 {
+				t.Errorf("the next read: %d seats, %d statements still kept; want 42 and none", again.Seats, len(tx.tx.later))
+			}
+			sub.Seats = 43
+			return tx.UpdateSubscription(sub, Change{Action: "change", Actor: "test", At: t0}) // sent with the commit
+		})
+		sub, err := db.Subscription(ctx, "sub_keep")
+		if err != nil || sub.Seats != 43 {
+			t.Fatalf("after the commit: %+v, %v; want 43 seats", sub, err)
+		}
+		log, err := db.AuditLog(ctx, "subscription", "sub_keep", fulfill.Page{Limit: 10})
+		if err != nil || len(log) != 1 {
+			t.Fatalf("audit log: %d entries, %v; want the kept one", len(log), err)
+		}
+	})
+}
+
+// A kept write that fails fails its transaction with its own error, even
+// when the use case goes on and fails on what PostgreSQL then refuses
+// ("current transaction is aborted"); nothing of the transaction stays.
+func TestAFailedKeptWriteFailsItsTransactionWithItsError(t *testing.T) {
+	contract(t, func(t *testing.T, ctx context.Context, db *DB) {
+		subscribed(t, db, "cus_fail", "sub_fail")
+		entry := &fulfill.AuditEntry{ID: "aud_twice", At: t0, Actor: "test", Action: "test.twice", SubjectType: "subscription",
+			SubjectID: "sub_fail", Detail: "{}"}
+		inTx(t, db, func(tx *Tx) error { return tx.Audit(entry) })
+		err := db.InTx(ctx, func(tx *Tx) error {
+			sub, err := tx.Subscription("sub_fail")
+			if err != nil {
+				return err
+			}
+			sub.Seats = 99
+			if err := tx.UpdateSubscription(sub, Change{Action: "change", Actor: "test", At: t0}); err != nil {
+				return err
+			}
+			if err := tx.Audit(entry); err != nil { // the same id again
+				return err
+			}
+			_, err = tx.Subscription("sub_fail")
+			return err
+		})
+		if err == nil || !strings.Contains(strings.ToLower(err.Error()), "unique") && !strings.Contains(err.Error(), "duplicate") {
+			t.Fatalf("the transaction returned %v; want the duplicate audit id", err)
+		}
+		if sub, _ := db.Subscription(ctx, "sub_fail"); sub.Seats != 10 {
+			t.Errorf("the failed transaction left %d seats, want the 10 before it", sub.Seats)
+		}
+	})
+}
