@@ -144,7 +144,10 @@ func storeWrites(t *testing.T) map[string]bool {
 				continue
 			}
 			star, ok := fn.Recv.List[0].Type.(*ast.StarExpr)
-			if id, _ := star.X.(*ast.Ident); !ok || id == nil || id.Name != "DB" {
+			if !ok {
+				continue // a value receiver: not *DB
+			}
+			if id, _ := star.X.(*ast.Ident); id == nil || id.Name != "DB" {
 				continue
 			}
 			recv := fn.Recv.List[0].Names[0].Name
