@@ -23,7 +23,7 @@ const storePath = "github.com/fulfillhq/fulfill/store"
 // idempotency records and a session's flash message belong to the edge,
 // not to a use case.
 var edgeWrites = map[string]bool{"Hit": true, "ClearHits": true, "SetFlash": true,
-	"ClaimIdempotencyKey": true, "FinishIdempotencyKey": true, "ReleaseIdempotencyKey": true, "UnlockIdempotencyKey": true,
+	"ClaimIdempotencyKey": true, "FinishIdempotencyKey": true, "RecordIdempotencyAnswer": true, "ReleaseIdempotencyKey": true, "UnlockIdempotencyKey": true,
 	// These read on the write pool (the primary) and change nothing.
 	"PendingJobs": true, "RiverDriver": true, "Close": true, "CheckSchema": true, "SchemaStatus": true,
 	"Ready": true, "ClockState": true}
