@@ -450,8 +450,9 @@ func TestAppendOnlyTables(t *testing.T) {
 	dbtest.ForEachParallel(t, func(t *testing.T, url string) {
 		e := newEnv(t, url, "2026-01-01")
 		cus := e.customer("US", "")
+		var p purchase
 		e.must(201, "POST", "/api/v1/subscriptions", map[string]any{"customer_id": cus, "plan": "sm-premium", "seats": 1,
-			"payment_method": "pm_card_visa"}, nil)
+			"payment_method": "pm_card_visa"}, &p)
 		var audit struct {
 			Data []struct {
 				Action     string
@@ -460,7 +461,7 @@ func TestAppendOnlyTables(t *testing.T) {
 		}
 		// Of the subscription: the saved card's description by the payment
 		// provider (a job, after the purchase) is audited on the customer.
-		e.must(200, "GET", "/api/v1/audit_log?subject_type=subscription", nil, &audit)
+		e.must(200, "GET", "/api/v1/audit_log?subject_type=subscription&subject_id="+p.Subscription.ID, nil, &audit)
 		if len(audit.Data) == 0 || audit.Data[0].Action != "subscription.purchase" || audit.Data[0].RemoteAddr != "127.0.0.1" {
 			t.Fatalf("audit = %+v", audit.Data)
 		}
