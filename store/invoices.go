@@ -201,10 +201,22 @@ type Token struct {
 
 // PutToken stores the hash of a named token, replacing an earlier token of
 // the same name.
+//
+// Copies of the server started together with the same FULFILL_ADMIN_TOKEN
+// store the same token at once. On PostgreSQL the loser of that race meets
+// the winner's row on the token_hash index, which its ON CONFLICT (name)
+// does not cover, and fails with a duplicate; run again, it finds the row
+// by its name and updates it.
 func (db *DB) PutToken(ctx context.Context, name, hash, role string, now time.Time) error {
-	_, err := db.Write.ExecContext(ctx, `INSERT INTO api_tokens (id, name, token_hash, role, created_at) VALUES ($1, $2, $3, $4, $5)
-		ON CONFLICT (name) DO UPDATE SET token_hash = excluded.token_hash, role = excluded.role, created_at = excluded.created_at`,
-		fulfill.NewID("tok"), name, hash, role, now.UTC())
+	var err error
+	for range 2 {
+		_, err = db.Write.ExecContext(ctx, `INSERT INTO api_tokens (id, name, token_hash, role, created_at) VALUES ($1, $2, $3, $4, $5)
+			ON CONFLICT (name) DO UPDATE SET token_hash = excluded.token_hash, role = excluded.role, created_at = excluded.created_at`,
+			fulfill.NewID("tok"), name, hash, role, now.UTC())
+		if err = mapErr(err, "API token"); fulfill.ErrorCode(err) != fulfill.EConflict {
+			return err
+		}
+	}
 	return err
 }
 

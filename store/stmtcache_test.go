@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -268,6 +269,32 @@ func TestEventsOfATransactionDispatchedByOneJob(t *testing.T) {
 		}
 		if got := (EventArgs{EventID: "evt_old"}).IDs(); !slices.Equal(got, []string{"evt_old"}) {
 			t.Errorf("old-shape job names %v", got)
+		}
+	})
+}
+
+// TestCopiesStoreTheSameTokenAtOnce: copies of the server started together
+// with the same admin token each store it; none fails with a duplicate.
+func TestCopiesStoreTheSameTokenAtOnce(t *testing.T) {
+	contract(t, func(t *testing.T, ctx context.Context, db *DB) {
+		for round := range 20 {
+			var wg sync.WaitGroup
+			errs := make(chan error, 8)
+			hash := fmt.Sprintf("hash-%d", round)
+			for range 8 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					errs <- db.PutToken(ctx, fmt.Sprintf("admin-%d", round), hash, "admin", t0)
+				}()
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				if err != nil {
+					t.Fatalf("round %d: %v", round, err)
+				}
+			}
 		}
 	})
 }
