@@ -66,83 +66,6 @@ type Config struct {
 	Metrics *metrics.Recorder
 }
 
-type dunningWorker struct {
-	river.WorkerDefaults[commerce.DunningArgs]
-	svc *commerce.Service
-}
-
-func (w *dunningWorker) Work(ctx context.Context, job *river.Job[commerce.DunningArgs]) error {
-	return w.svc.ProcessDunning(ctx, job.Args.InvoiceID)
-}
-
-// completePaymentWorker finishes a payment attempt whose request died
-// between its phases and was not retried.
-type completePaymentWorker struct {
-	river.WorkerDefaults[commerce.CompletePaymentArgs]
-	svc *commerce.Service
-}
-
-// Work asks the provider what became of the attempt and records it.
-func (w *completePaymentWorker) Work(ctx context.Context, job *river.Job[commerce.CompletePaymentArgs]) error {
-	return w.svc.CompletePayment(ctx, job.Args.AttemptID)
-}
-
-type recognizeWorker struct {
-	river.WorkerDefaults[commerce.RecognizeArgs]
-	svc *commerce.Service
-}
-
-func (w *recognizeWorker) Work(ctx context.Context, job *river.Job[commerce.RecognizeArgs]) error {
-	_, err := w.svc.RecognizeRevenue(ctx)
-	return err
-}
-
-type staleInstancesWorker struct {
-	river.WorkerDefaults[commerce.StaleInstancesArgs]
-	svc *commerce.Service
-}
-
-func (w *staleInstancesWorker) Work(ctx context.Context, job *river.Job[commerce.StaleInstancesArgs]) error {
-	_, err := w.svc.MarkStaleInstances(ctx)
-	return err
-}
-
-type noticeWorker struct {
-	river.WorkerDefaults[commerce.NoticeArgs]
-	svc *commerce.Service
-}
-
-func (w *noticeWorker) Work(ctx context.Context, job *river.Job[commerce.NoticeArgs]) error {
-	return w.svc.SendNotice(ctx, job.Args)
-}
-
-type describeCardWorker struct {
-	river.WorkerDefaults[commerce.DescribeCardArgs]
-	svc *commerce.Service
-}
-
-func (w *describeCardWorker) Work(ctx context.Context, job *river.Job[commerce.DescribeCardArgs]) error {
-	return w.svc.DescribeCard(ctx, job.Args.PaymentMethodID)
-}
-
-type cardExpiryWorker struct {
-	river.WorkerDefaults[commerce.CardExpiryArgs]
-	svc *commerce.Service
-}
-
-func (w *cardExpiryWorker) Work(ctx context.Context, job *river.Job[commerce.CardExpiryArgs]) error {
-	return w.svc.SendCardExpiryNotice(ctx, job.Args)
-}
-
-type reconcileWorker struct {
-	river.WorkerDefaults[commerce.ReconcileArgs]
-	svc *commerce.Service
-}
-
-func (w *reconcileWorker) Work(ctx context.Context, job *river.Job[commerce.ReconcileArgs]) error {
-	return w.svc.Reconcile(ctx, job.Args)
-}
-
 type emailWorker struct {
 	river.WorkerDefaults[commerce.SendEmailArgs]
 	db    *store.DB
@@ -203,24 +126,6 @@ func (w *emailWorker) Work(ctx context.Context, job *river.Job[commerce.SendEmai
 	return mark("sent", "", &now)
 }
 
-type processDueWorker struct {
-	river.WorkerDefaults[commerce.ProcessDueArgs]
-	svc *commerce.Service
-}
-
-func (w *processDueWorker) Work(ctx context.Context, job *river.Job[commerce.ProcessDueArgs]) error {
-	return w.svc.ProcessDue(ctx, job.Args.SubscriptionID)
-}
-
-type processDueBatchWorker struct {
-	river.WorkerDefaults[commerce.ProcessDueBatchArgs]
-	svc *commerce.Service
-}
-
-func (w *processDueBatchWorker) Work(ctx context.Context, job *river.Job[commerce.ProcessDueBatchArgs]) error {
-	return w.svc.ProcessDueBatch(ctx, job.Args.SubscriptionIDs)
-}
-
 // BillingRunArgs is the daily job that enqueues what falls due today.
 type BillingRunArgs struct{}
 
@@ -260,17 +165,8 @@ type SimulatedClock interface {
 // New builds a Runner; Start starts it.
 func New(cfg Config) (*Runner, error) {
 	workers := river.NewWorkers()
-	river.AddWorker(workers, &processDueWorker{svc: cfg.Service})
-	river.AddWorker(workers, &processDueBatchWorker{svc: cfg.Service})
 	river.AddWorker(workers, &billingRunWorker{svc: cfg.Service, clock: cfg.Clock})
-	river.AddWorker(workers, &reconcileWorker{svc: cfg.Service})
-	river.AddWorker(workers, &dunningWorker{svc: cfg.Service})
-	river.AddWorker(workers, &completePaymentWorker{svc: cfg.Service})
-	river.AddWorker(workers, &recognizeWorker{svc: cfg.Service})
-	river.AddWorker(workers, &staleInstancesWorker{svc: cfg.Service})
-	river.AddWorker(workers, &noticeWorker{svc: cfg.Service})
-	river.AddWorker(workers, &describeCardWorker{svc: cfg.Service})
-	river.AddWorker(workers, &cardExpiryWorker{svc: cfg.Service})
+	addServiceWorkers(workers, cfg.Service)
 	in := &integrations.Service{DB: cfg.Service.DB, Clock: cfg.Clock, Keys: cfg.Service.Keys, ProvisioningURL: cfg.ProvisioningURL,
 		HTTP: cfg.HTTPClient, Logger: cfg.Logger}
 	retry := cfg.Retry.WithDefaults()
@@ -527,4 +423,43 @@ func attachment(e *fulfill.Email) (mail.Attachment, error) {
 		return mail.Attachment{}, fmt.Errorf("decode attachment %s: %w", e.AttachmentName, err)
 	}
 	return mail.Attachment{Name: e.AttachmentName, ContentType: "application/pdf", Data: data}, nil
+}
+
+// addServiceWorkers registers the jobs that are one call of a commerce
+// use case each: the job's arguments are the call's.
+func addServiceWorkers(workers *river.Workers, svc *commerce.Service) {
+	river.AddWorker(workers, river.WorkFunc(func(ctx context.Context, job *river.Job[commerce.ProcessDueArgs]) error {
+		return svc.ProcessDue(ctx, job.Args.SubscriptionID)
+	}))
+	river.AddWorker(workers, river.WorkFunc(func(ctx context.Context, job *river.Job[commerce.ProcessDueBatchArgs]) error {
+		return svc.ProcessDueBatch(ctx, job.Args.SubscriptionIDs)
+	}))
+	river.AddWorker(workers, river.WorkFunc(func(ctx context.Context, job *river.Job[commerce.ReconcileArgs]) error {
+		return svc.Reconcile(ctx, job.Args)
+	}))
+	river.AddWorker(workers, river.WorkFunc(func(ctx context.Context, job *river.Job[commerce.DunningArgs]) error {
+		return svc.ProcessDunning(ctx, job.Args.InvoiceID)
+	}))
+	// The completer: a payment attempt whose request died between its
+	// phases and was not retried is asked of the provider and recorded.
+	river.AddWorker(workers, river.WorkFunc(func(ctx context.Context, job *river.Job[commerce.CompletePaymentArgs]) error {
+		return svc.CompletePayment(ctx, job.Args.AttemptID)
+	}))
+	river.AddWorker(workers, river.WorkFunc(func(ctx context.Context, job *river.Job[commerce.RecognizeArgs]) error {
+		_, err := svc.RecognizeRevenue(ctx)
+		return err
+	}))
+	river.AddWorker(workers, river.WorkFunc(func(ctx context.Context, job *river.Job[commerce.StaleInstancesArgs]) error {
+		_, err := svc.MarkStaleInstances(ctx)
+		return err
+	}))
+	river.AddWorker(workers, river.WorkFunc(func(ctx context.Context, job *river.Job[commerce.NoticeArgs]) error {
+		return svc.SendNotice(ctx, job.Args)
+	}))
+	river.AddWorker(workers, river.WorkFunc(func(ctx context.Context, job *river.Job[commerce.DescribeCardArgs]) error {
+		return svc.DescribeCard(ctx, job.Args.PaymentMethodID)
+	}))
+	river.AddWorker(workers, river.WorkFunc(func(ctx context.Context, job *river.Job[commerce.CardExpiryArgs]) error {
+		return svc.SendCardExpiryNotice(ctx, job.Args)
+	}))
 }
