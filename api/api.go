@@ -266,19 +266,20 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, rt route, ke
 	if lease == 0 {
 		lease = time.Minute
 	}
+	k := keyedRequest{tokenID: tok.ID, key: key, hash: hash, at: wall.Now()}
 	if claimsInUseCase(rt) {
 		recorded, err := s.DB.IdempotencyKeyRecorded(ctx, tok.ID, key)
 		if err != nil {
 			s.Error(w, r, err)
 			return
 		}
-		if !recorded && s.runClaiming(w, r, rt, tok.ID, key, hash, wall.Now()) {
+		if !recorded && s.runClaiming(w, r, rt, k) {
 			return
 		}
 		// Recorded, or recorded meanwhile by another request with the
 		// key: answered as any retry is.
 	}
-	prev, err := s.DB.ClaimIdempotencyKey(ctx, tok.ID, key, hash, wall.Now(), lease)
+	prev, err := s.DB.ClaimIdempotencyKey(ctx, tok.ID, key, hash, k.at, lease)
 	if err != nil {
 		s.Error(w, r, err)
 		return
@@ -308,7 +309,15 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, rt route, ke
 	if err := rt.Handler(rec, r); err != nil {
 		s.Error(rec, r, err)
 	}
-	s.afterIdempotent(r, rec, ans, tok.ID, key, hash, prev.Seed)
+	k.seed = prev.Seed
+	s.afterIdempotent(r, rec, ans, k)
+}
+
+// keyedRequest is a request made with an Idempotency-Key: the API token's
+// id, the raw key, the hash of the request, its seed and when it came.
+type keyedRequest struct {
+	tokenID, key, hash, seed string
+	at                       time.Time
 }
 
 // claimsInUseCase reports whether the route's use case makes the
@@ -325,11 +334,11 @@ func claimsInUseCase(rt route) bool {
 // runClaiming runs a request whose key had no record, its use case making
 // the record with its first change. It reports false, having answered
 // nothing, when another request with the key recorded it first.
-func (s *Server) runClaiming(w http.ResponseWriter, r *http.Request, rt route, tokenID, key, hash string, now time.Time) bool {
-	seed := fulfill.NewID("req")
+func (s *Server) runClaiming(w http.ResponseWriter, r *http.Request, rt route, k keyedRequest) bool {
+	k.seed = fulfill.NewID("req")
 	rec := &recorder{ResponseWriter: w}
-	ans := commerce.NewClaimingAnswer(tokenID, key, commerce.Claim{Hash: hash, Seed: seed, At: now})
-	r = r.WithContext(commerce.WithAnswer(fulfill.WithIDSeed(r.Context(), seed), ans))
+	ans := commerce.NewClaimingAnswer(k.tokenID, k.key, commerce.Claim{Hash: k.hash, Seed: k.seed, At: k.at})
+	r = r.WithContext(commerce.WithAnswer(fulfill.WithIDSeed(r.Context(), k.seed), ans))
 	err := rt.Handler(rec, r)
 	if errors.Is(err, store.ErrIdempotencyKeyTaken) && rec.status == 0 {
 		return false
@@ -337,13 +346,13 @@ func (s *Server) runClaiming(w http.ResponseWriter, r *http.Request, rt route, t
 	if err != nil {
 		s.Error(rec, r, err)
 	}
-	s.afterIdempotent(r, rec, ans, tokenID, key, hash, seed)
+	s.afterIdempotent(r, rec, ans, k)
 	return true
 }
 
 // afterIdempotent keeps, releases or unlocks the key once its request's
 // handler has answered (rec).
-func (s *Server) afterIdempotent(r *http.Request, rec *recorder, ans *commerce.Answer, tokenID, key, hash, seed string) {
+func (s *Server) afterIdempotent(r *http.Request, rec *recorder, ans *commerce.Answer, k keyedRequest) {
 	if fp := s.Svc.Failpoint; fp != nil {
 		fp("before-answer") // tests: a crash after the change, before the answer is sent
 	}
@@ -353,14 +362,14 @@ func (s *Server) afterIdempotent(r *http.Request, rec *recorder, ans *commerce.A
 	case !FinalAnswer(rec.status) && ans.Recovering():
 		// Past its recovery point the request keeps its key and seed: the
 		// retry, let in at once, resumes the same work.
-		if err := s.DB.UnlockIdempotencyKey(bg, tokenID, key); err != nil {
+		if err := s.DB.UnlockIdempotencyKey(bg, k.tokenID, k.key); err != nil {
 			s.Logger.ErrorContext(r.Context(), "unlock idempotency key", "err", err)
 		}
 	case !FinalAnswer(rec.status):
 		// A failure on our side is not an answer, nor is one that may go
 		// away (a conflict with a state that may change, such as a payment
 		// still in progress, or a throttle): release the key so a retry runs.
-		if err := s.DB.ReleaseIdempotencyKey(bg, tokenID, key); err != nil {
+		if err := s.DB.ReleaseIdempotencyKey(bg, k.tokenID, k.key); err != nil {
 			s.Logger.ErrorContext(r.Context(), "release idempotency key", "err", err)
 		}
 	case ans.Finished() && rec.status < 300:
@@ -368,16 +377,12 @@ func (s *Server) afterIdempotent(r *http.Request, rec *recorder, ans *commerce.A
 	case !ans.Claimed():
 		// A refusal before any change, of a key its use case was to
 		// record: recorded now, answered.
-		wall := s.Wall
-		if wall == nil {
-			wall = s.Svc.Clock
-		}
-		if err := s.DB.RecordIdempotencyAnswer(bg, tokenID, key, hash, seed, wall.Now(), rec.status, rec.body.Bytes()); err != nil {
+		if err := s.DB.RecordIdempotencyAnswer(bg, k.tokenID, k.key, k.hash, k.seed, k.at, rec.status, rec.body.Bytes()); err != nil {
 			s.Logger.Error("store idempotency key", "err", err)
 		}
 	default:
 		// A refusal changed nothing; the same request would get it again.
-		if err := s.DB.FinishIdempotencyKey(bg, tokenID, key, rec.status, rec.body.Bytes()); err != nil {
+		if err := s.DB.FinishIdempotencyKey(bg, k.tokenID, k.key, rec.status, rec.body.Bytes()); err != nil {
 			s.Logger.Error("store idempotency key", "err", err)
 		}
 	}

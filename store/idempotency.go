@@ -86,6 +86,12 @@ func openResponse(tokenID, key, sealed string) ([]byte, error) {
 	return b, nil
 }
 
+// insertKeyRecord makes a key's record, unless it has one: token id, key
+// hash, request hash, status (0 while running), sealed answer, time (of
+// creation and of the lease), seed.
+const insertKeyRecord = `INSERT INTO idempotency_keys (token_id, key, request_hash, status_code, response, created_at, seed, locked_at)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $6) ON CONFLICT (token_id, key) DO NOTHING`
+
 // ClaimIdempotencyKey records that a request with this key has started, or
 // takes over a request with the same body whose lease has run out (its
 // process died between starting and answering). key is the raw
@@ -94,8 +100,7 @@ func openResponse(tokenID, key, sealed string) ([]byte, error) {
 func (db *DB) ClaimIdempotencyKey(ctx context.Context, tokenID, key, hash string, now time.Time, lease time.Duration) (*Idempotent, error) {
 	seed := fulfill.NewID("req")
 	kh := idempotencyKeyHash(key)
-	res, err := db.Write.ExecContext(ctx, `INSERT INTO idempotency_keys (token_id, key, request_hash, status_code, response, created_at, seed, locked_at)
-		VALUES ($1, $2, $3, 0, '', $4, $5, $4) ON CONFLICT (token_id, key) DO NOTHING`, tokenID, kh, hash, now.UTC(), seed)
+	res, err := db.Write.ExecContext(ctx, insertKeyRecord, tokenID, kh, hash, 0, "", now.UTC(), seed)
 	if err != nil {
 		return nil, err
 	}
@@ -155,8 +160,7 @@ func (db *DB) IdempotencyKeyRecorded(ctx context.Context, tokenID, key string) (
 // ErrIdempotencyKeyTaken when another request recorded the key first (on
 // PostgreSQL, once that request's transaction has committed).
 func (t *Tx) ClaimIdempotencyKeyTx(tokenID, key, hash, seed string, now time.Time) error {
-	res, err := t.tx.ExecContext(t.ctx, `INSERT INTO idempotency_keys (token_id, key, request_hash, status_code, response, created_at, seed, locked_at)
-		VALUES ($1, $2, $3, 0, '', $4, $5, $4) ON CONFLICT (token_id, key) DO NOTHING`, tokenID, idempotencyKeyHash(key), hash, now.UTC(), seed)
+	res, err := t.tx.ExecContext(t.ctx, insertKeyRecord, tokenID, idempotencyKeyHash(key), hash, 0, "", now.UTC(), seed)
 	if err != nil {
 		return err
 	}
@@ -174,9 +178,7 @@ func (db *DB) RecordIdempotencyAnswer(ctx context.Context, tokenID, key, hash, s
 	if err != nil {
 		return err
 	}
-	_, err = db.Write.ExecContext(ctx, `INSERT INTO idempotency_keys (token_id, key, request_hash, status_code, response, created_at, seed, locked_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $6) ON CONFLICT (token_id, key) DO NOTHING`,
-		tokenID, idempotencyKeyHash(key), hash, status, sealed, now.UTC(), seed)
+	_, err = db.Write.ExecContext(ctx, insertKeyRecord, tokenID, idempotencyKeyHash(key), hash, status, sealed, now.UTC(), seed)
 	return err
 }
 

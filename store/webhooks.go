@@ -121,13 +121,16 @@ func (db *DB) WebhookEndpoints(ctx context.Context, p fulfill.Page) ([]*WebhookE
 
 // LiveWebhookEndpoints lists every endpoint that was not deleted.
 func (t *Tx) LiveWebhookEndpoints() ([]*WebhookEndpoint, error) {
-	return queryEndpoints(t.ctx, t.tx, `SELECT `+endpointCols+` FROM webhook_endpoints WHERE deleted_at IS NULL ORDER BY id`)
+	return queryEndpoints(t.ctx, t.tx, liveEndpoints)
 }
+
+// liveEndpoints selects the endpoints not deleted.
+const liveEndpoints = `SELECT ` + endpointCols + ` FROM webhook_endpoints WHERE deleted_at IS NULL ORDER BY id`
 
 // LiveWebhookEndpoints lists the endpoints not deleted, outside any
 // transaction.
 func (db *DB) LiveWebhookEndpoints(ctx context.Context) ([]*WebhookEndpoint, error) {
-	return queryEndpoints(ctx, db.Read, `SELECT `+endpointCols+` FROM webhook_endpoints WHERE deleted_at IS NULL ORDER BY id`)
+	return queryEndpoints(ctx, db.Read, liveEndpoints)
 }
 
 func queryEndpoints(ctx context.Context, q querier, query string, args ...any) ([]*WebhookEndpoint, error) {
