@@ -1,13 +1,13 @@
 package api_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"net/http"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -63,57 +63,88 @@ func BenchmarkPurchaseParallel(b *testing.B) {
 			for range clients {
 				customers <- e.customer("US", "")
 			}
-			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
-			var mu sync.Mutex
-			var lat []time.Duration
-			var n atomic.Int64
-			b.SetParallelism((clients + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
-			b.ResetTimer()
-			start, cpu0 := time.Now(), cpuTime()
-			b.RunParallel(func(pb *testing.PB) {
-				cus := <-customers
-				body := []byte(`{"customer_id":"` + cus + `","plan":"sm-premium","seats":10,"payment_method":"pm_card_visa"}`)
-				var mine []time.Duration
-				for pb.Next() {
-					req, _ := http.NewRequest("POST", e.srv.URL+"/api/v1/subscriptions", bytes.NewReader(body))
-					req.Header.Set("Authorization", "Bearer "+testToken)
-					req.Header.Set("Content-Type", "application/json")
-					req.Header.Set("Idempotency-Key", fmt.Sprintf("%s-%d", cus, n.Add(1)))
-					t0 := time.Now()
-					resp, err := client.Do(req)
-					if err != nil {
-						b.Error(err)
-						return
-					}
-					io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					mine = append(mine, time.Since(t0))
-					if resp.StatusCode != http.StatusCreated {
-						b.Errorf("purchase: status %d", resp.StatusCode)
-						return
-					}
-				}
-				mu.Lock()
-				lat = append(lat, mine...)
-				mu.Unlock()
+			load := parallelLoad(b, clients, customers, http.StatusCreated, func(cus string, i int64) *http.Request {
+				body := `{"customer_id":"` + cus + `","plan":"sm-premium","seats":10,"payment_method":"pm_card_visa"}`
+				req, _ := http.NewRequest("POST", e.srv.URL+"/api/v1/subscriptions", strings.NewReader(body))
+				req.Header.Set("Authorization", "Bearer "+testToken)
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("Idempotency-Key", fmt.Sprintf("%s-%d", cus, i))
+				return req
 			})
-			elapsed := time.Since(start)
-			b.StopTimer()
-			if len(lat) == 0 {
+			if len(load.lat) == 0 {
 				return
 			}
-			slices.Sort(lat)
-			b.ReportMetric(float64(len(lat))/elapsed.Seconds(), "purchases/s")
-			b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50_ms")
-			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99_ms")
+			load.report(b, "purchases/s")
 			b.ReportMetric(drainSeconds(b, e), "drain_s")
-			cpu := cpuTime() - cpu0
 			// The process's CPU (server, River's workers and, on SQLite, the
 			// database) per purchase, its side effects drained included:
 			// steadier than the rate on a shared machine.
-			b.ReportMetric(float64(cpu.Microseconds())/1000/float64(len(lat)), "cpu_ms/purchase")
+			b.ReportMetric(load.cpuPer(), "cpu_ms/purchase")
 		})
 	}
+}
+
+// A load is the outcome of parallelLoad: each request's latency, sorted,
+// and when the load began.
+type load struct {
+	lat     []time.Duration
+	elapsed time.Duration
+	cpu0    time.Duration // the process's CPU time when it began
+}
+
+// parallelLoad sends b.N requests from clients goroutines through one
+// HTTP client, each goroutine taking its own state from states and making
+// its requests with req (i counts all requests from 1), and fails the
+// benchmark on an answer other than want.
+func parallelLoad[S any](b *testing.B, clients int, states <-chan S, want int, req func(state S, i int64) *http.Request) load {
+	b.Helper()
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
+	var mu sync.Mutex
+	var lat []time.Duration
+	var n atomic.Int64
+	b.SetParallelism((clients + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
+	b.ResetTimer()
+	start, cpu0 := time.Now(), cpuTime()
+	b.RunParallel(func(pb *testing.PB) {
+		state := <-states
+		var mine []time.Duration
+		for pb.Next() {
+			r := req(state, n.Add(1))
+			t0 := time.Now()
+			resp, err := client.Do(r)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			mine = append(mine, time.Since(t0))
+			if resp.StatusCode != want {
+				b.Errorf("%s %s: status %d, want %d", r.Method, r.URL.Path, resp.StatusCode, want)
+				return
+			}
+		}
+		mu.Lock()
+		lat = append(lat, mine...)
+		mu.Unlock()
+	})
+	elapsed := time.Since(start)
+	b.StopTimer()
+	slices.Sort(lat)
+	return load{lat: lat, elapsed: elapsed, cpu0: cpu0}
+}
+
+// report reports the rate (as rateUnit) and the p50 and p99 latencies.
+func (l load) report(b *testing.B, rateUnit string) {
+	b.ReportMetric(float64(len(l.lat))/l.elapsed.Seconds(), rateUnit)
+	b.ReportMetric(float64(l.lat[len(l.lat)/2].Microseconds())/1000, "p50_ms")
+	b.ReportMetric(float64(l.lat[len(l.lat)*99/100].Microseconds())/1000, "p99_ms")
+}
+
+// cpuPer is the process's CPU, in milliseconds, per request of the load,
+// from its start until now.
+func (l load) cpuPer() float64 {
+	return float64((cpuTime() - l.cpu0).Microseconds()) / 1000 / float64(len(l.lat))
 }
 
 // drainSeconds measures how long the jobs the load left available or

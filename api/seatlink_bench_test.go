@@ -4,12 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"runtime"
-	"slices"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -41,51 +36,19 @@ func BenchmarkSeatLinkParallel(b *testing.B) {
 				e.activate(l, id)
 				keys <- [2]string{l.license, id}
 			}
-			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
-			var mu sync.Mutex
-			var lat []time.Duration
-			var n atomic.Int64
-			b.SetParallelism((clients + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
-			b.ResetTimer()
-			start, cpu0 := time.Now(), cpuTime()
-			b.RunParallel(func(pb *testing.PB) {
-				k := <-keys
-				var mine []time.Duration
-				for pb.Next() {
-					i := n.Add(1)
-					body, _ := json.Marshal(map[string]any{"license_key": k[0], "timestamp": "2026-01-01T10:00:00Z",
-						"max_historical_user_count": 50 + i%10, "billable_users_count": 40 + i%10, "instance_id": k[1],
-						"hostname": "git.bench.example", "version": "18.0"})
-					req, _ := http.NewRequest("POST", e.srv.URL+"/api/v1/seat_links", bytes.NewReader(body))
-					req.Header.Set("Content-Type", "application/json")
-					t0 := time.Now()
-					resp, err := client.Do(req)
-					if err != nil {
-						b.Error(err)
-						return
-					}
-					io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					mine = append(mine, time.Since(t0))
-					if resp.StatusCode != http.StatusOK {
-						b.Errorf("seat link: status %d", resp.StatusCode)
-						return
-					}
-				}
-				mu.Lock()
-				lat = append(lat, mine...)
-				mu.Unlock()
+			load := parallelLoad(b, clients, keys, http.StatusOK, func(k [2]string, i int64) *http.Request {
+				body, _ := json.Marshal(map[string]any{"license_key": k[0], "timestamp": "2026-01-01T10:00:00Z",
+					"max_historical_user_count": 50 + i%10, "billable_users_count": 40 + i%10, "instance_id": k[1],
+					"hostname": "git.bench.example", "version": "18.0"})
+				req, _ := http.NewRequest("POST", e.srv.URL+"/api/v1/seat_links", bytes.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				return req
 			})
-			elapsed := time.Since(start)
-			b.StopTimer()
-			if len(lat) == 0 {
+			if len(load.lat) == 0 {
 				return
 			}
-			slices.Sort(lat)
-			b.ReportMetric(float64(len(lat))/elapsed.Seconds(), "seat_links/s")
-			b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50_ms")
-			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99_ms")
-			b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/1000/float64(len(lat)), "cpu_ms/link")
+			load.report(b, "seat_links/s")
+			b.ReportMetric(load.cpuPer(), "cpu_ms/link")
 		})
 	}
 }
