@@ -3,8 +3,6 @@ package jobs_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -12,7 +10,6 @@ import (
 	"github.com/fulfillhq/fulfill/commerce"
 	"github.com/fulfillhq/fulfill/internal/dbtest"
 	"github.com/fulfillhq/fulfill/internal/testenv"
-	"github.com/fulfillhq/fulfill/jobs"
 )
 
 // Issue 18: the scheduler enqueues the day's renewals as batch jobs (one
@@ -38,10 +35,6 @@ func TestScheduledRenewalsRunAsBatchJobs(t *testing.T) {
 		}
 		env.Clock.Set(time.Date(2027, 3, 1, 12, 0, 0, 0, time.UTC))
 		day := fulfill.Today(env.Clock)
-		runner, err := jobs.New(jobs.Config{Service: env.Svc, Clock: fulfill.Clock(env.Clock), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-		if err != nil {
-			t.Fatal(err)
-		}
 		for range 2 {
 			if k, err := env.Svc.EnqueueDue(ctx, day); err != nil || k == 0 {
 				t.Fatalf("enqueue due: %d, %v", k, err)
@@ -57,14 +50,7 @@ func TestScheduledRenewalsRunAsBatchJobs(t *testing.T) {
 		if b, one := count("subscription.process_due_batch"), count("subscription.process_due"); b != 1 || one != 0 {
 			t.Fatalf("%d batch jobs and %d single ones for %d subscriptions enqueued twice; want 1 and 0", b, one, n)
 		}
-		if err := runner.Start(ctx); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			defer cancel()
-			runner.Stop(sctx)
-		})
+		runner := startRunner(t, env)
 		if err := runner.Drain(ctx, 2*time.Minute); err != nil {
 			t.Fatal(err)
 		}

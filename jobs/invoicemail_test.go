@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -14,7 +12,6 @@ import (
 	"github.com/fulfillhq/fulfill/internal/dbtest"
 	"github.com/fulfillhq/fulfill/internal/testenv"
 	"github.com/fulfillhq/fulfill/invoicepdf"
-	"github.com/fulfillhq/fulfill/jobs"
 )
 
 // Issue 18: the transaction that issues an invoice does not render its PDF
@@ -83,18 +80,7 @@ func TestInvoiceMailPDFIsRenderedByTheMailJobAsIssued(t *testing.T) {
 		if paid.Status != fulfill.InvoicePaid {
 			t.Fatalf("invoice %s after the wire: %s", paid.ID, paid.Status)
 		}
-		runner, err := jobs.New(jobs.Config{Service: env.Svc, Clock: fulfill.Clock(env.Clock), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := runner.Start(ctx); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			defer cancel()
-			runner.Stop(sctx)
-		})
+		runner := startRunner(t, env)
 		if err := runner.Drain(ctx, 2*time.Minute); err != nil {
 			t.Fatal(err)
 		}

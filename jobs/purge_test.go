@@ -182,20 +182,7 @@ func TestPurgeRunsPeriodically(t *testing.T) {
 		t.Parallel()
 		env := testenv.New(t, url, time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC), "US")
 		f := newPurgeFixture(t, env, 3)
-		ctx := context.Background()
-		// Clock without Simulated: the periodic jobs run, starting at once.
-		runner, err := jobs.New(jobs.Config{Service: env.Svc, Clock: fulfill.Clock(env.Clock), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := runner.Start(ctx); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			defer cancel()
-			runner.Stop(sctx)
-		})
+		startRunner(t, env) // the periodic jobs run, starting at once
 		deadline := time.Now().Add(30 * time.Second)
 		// Wait for a purge job to have completed: it deletes table after
 		// table, so watching only some of them can check the rest too early.
@@ -228,4 +215,25 @@ func TestPurgeRunsPeriodically(t *testing.T) {
 func sha256hex(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])
+}
+
+// startRunner starts a job runner on env with its clock as the real one
+// (not Simulated: the periodic jobs run, starting at once), stopped when
+// the test ends.
+func startRunner(t *testing.T, env *testenv.Env) *jobs.Runner {
+	t.Helper()
+	runner, err := jobs.New(jobs.Config{Service: env.Svc, Clock: fulfill.Clock(env.Clock), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := runner.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		runner.Stop(sctx)
+	})
+	return runner
 }
