@@ -179,13 +179,13 @@ type progressBar struct {
 	unit     string // what is counted, "rows" unless set
 	terminal bool
 	last     time.Time
-	start    time.Time // the first update, for the rate and the time left
+	start    time.Time // when the bar was made (the work began), for the rate and the time left
 	lastPct  int
 	drawn    bool
 }
 
 func newProgressBar(w io.Writer, label string) *progressBar {
-	p := &progressBar{w: w, label: label, lastPct: -1}
+	p := &progressBar{w: w, label: label, lastPct: -1, start: time.Now()}
 	if f, ok := w.(*os.File); ok {
 		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
 			p.terminal = true
@@ -197,9 +197,6 @@ func newProgressBar(w io.Writer, label string) *progressBar {
 func (p *progressBar) update(done, total int) {
 	if total == 0 {
 		return
-	}
-	if p.start.IsZero() {
-		p.start = time.Now()
 	}
 	pct := done * 100 / total
 	if !p.terminal {
@@ -225,15 +222,16 @@ func (p *progressBar) update(done, total int) {
 	p.drawn = true
 }
 
-// rate is ", 1234/s, 56s left" once there is something to measure.
+// rate is ", 1234/s, 56s left" once there is something to measure, and
+// ", 1234/s, took 2.3s" on the last update however quick the work was.
 func (p *progressBar) rate(done, total int) string {
 	el := time.Since(p.start)
-	if done == 0 || el < 100*time.Millisecond {
+	if done == 0 || el <= 0 || (done < total && el < 100*time.Millisecond) {
 		return ""
 	}
 	r := float64(done) / el.Seconds()
 	if done >= total {
-		return fmt.Sprintf(", %.0f/s, took %s", r, el.Round(100*time.Millisecond))
+		return fmt.Sprintf(", %.0f/s, took %s", r, el.Round(time.Millisecond))
 	}
 	left := time.Duration(float64(total-done) / r * float64(time.Second))
 	return fmt.Sprintf(", %.0f/s, %s left", r, left.Round(time.Second))
