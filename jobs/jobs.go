@@ -36,6 +36,7 @@ type Runner struct {
 	clock  fulfill.Clock
 	sim    SimulatedClock
 	log    *slog.Logger
+	id     string // River client ID (newCopyID)
 }
 
 // Config configures a Runner.
@@ -175,7 +176,9 @@ func New(cfg Config) (*Runner, error) {
 	river.AddWorker(workers, &provisionWorker{in: in, retry: retry})
 	river.AddWorker(workers, &emailWorker{db: cfg.Service.DB, mail: cfg.Mail, from: cfg.From, clock: cfg.Clock})
 	river.AddWorker(workers, &purgeWorker{db: cfg.Service.DB, clock: cfg.Clock, log: cfg.Logger})
+	id := newCopyID()
 	rc := &river.Config{
+		ID:      id,
 		Workers: workers,
 		// A purchase queues a mail and events: with 2 workers a queue, and
 		// one fetch per FetchCooldown filling the free workers, a queue
@@ -219,7 +222,7 @@ func New(cfg Config) (*Runner, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Runner{client: client, svc: cfg.Service, db: cfg.Service.DB, clock: cfg.Clock, sim: cfg.Simulated, log: log}, nil
+	return &Runner{client: client, svc: cfg.Service, db: cfg.Service.DB, clock: cfg.Clock, sim: cfg.Simulated, log: log, id: id}, nil
 }
 
 // pollInterval is how often an idle queue looks for jobs: on PostgreSQL,
@@ -233,8 +236,17 @@ func pollInterval(db *store.DB) time.Duration {
 	return 100 * time.Millisecond
 }
 
-// Start starts working jobs.
-func (r *Runner) Start(ctx context.Context) error { return r.client.Start(ctx) }
+// Start starts working jobs. A leadership left by a copy that died on this
+// machine is taken over at once (reclaimDeadLeader).
+func (r *Runner) Start(ctx context.Context) error {
+	if _, err := r.reclaimDeadLeader(ctx); err != nil {
+		r.log.Warn("could not check whether the job maintenance leader is alive; waiting for its lease instead", "err", err)
+	}
+	return r.client.Start(ctx)
+}
+
+// ID is this copy's River client ID.
+func (r *Runner) ID() string { return r.id }
 
 // Stop stops after the running jobs finish.
 func (r *Runner) Stop(ctx context.Context) error { return r.client.Stop(ctx) }

@@ -773,3 +773,31 @@ func queryAll[T any](ctx context.Context, q querier, scan func(interface{ Scan(.
 	}
 	return out, rows.Err()
 }
+
+// RiverLeaderID is the River client ID holding the job maintenance
+// leadership, if any copy holds it.
+func (db *DB) RiverLeaderID(ctx context.Context) (string, bool, error) {
+	var id string
+	err := db.Write.QueryRowContext(ctx, `SELECT leader_id FROM river_leader`).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("river leader: %w", err)
+	}
+	return id, true, nil
+}
+
+// DeleteRiverLeader removes the leadership row of the client id (a copy that
+// is known to be dead) and reports whether there was one.
+func (db *DB) DeleteRiverLeader(ctx context.Context, id string) (bool, error) {
+	res, err := db.Write.ExecContext(ctx, `DELETE FROM river_leader WHERE leader_id = $1`, id)
+	if err != nil {
+		return false, fmt.Errorf("remove river leader %s: %w", id, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("remove river leader %s: %w", id, err)
+	}
+	return n > 0, nil
+}
