@@ -194,11 +194,11 @@ func (s *Service) recognizeBatch(ctx context.Context, ids []string) (int, error)
 	n := 0
 	err := s.DB.InTx(ctx, func(tx *store.Tx) error {
 		n = 0 // a rerun of the transaction counts anew
-		for _, id := range ids {
-			inv, err := tx.Invoice(id)
-			if err != nil {
-				return err
-			}
+		invs, err := tx.InvoicesForRecognition(ids)
+		if err != nil {
+			return err
+		}
+		for _, inv := range invs {
 			f := s.elapsed(inv)
 			diff := billing.Prorate(inv.NetRevenue, f[0], f[1]) - inv.Recognized
 			if diff == 0 {
@@ -213,7 +213,7 @@ func (s *Service) recognizeBatch(ctx context.Context, ids []string) (int, error)
 				return err
 			}
 			inv.Recognized += diff
-			if err := tx.SaveInvoiceAmounts(inv); err != nil {
+			if err := tx.SetRecognized(inv.ID, inv.Recognized); err != nil {
 				return err
 			}
 			n++
