@@ -164,7 +164,7 @@ func TestDeliveryRefusesRebindAndKeepsNoBody(t *testing.T) {
 		id := ds[0].ID
 		attempt := func() *store.WebhookAttempt {
 			t.Helper()
-			err := in.Deliver(ctx, id, Attempt{Next: time.Now().Add(time.Minute)})
+			err := in.Deliver(ctx, id, Attempt{Delay: time.Minute})
 			d, derr := env.DB.WebhookDelivery(ctx, id)
 			if derr != nil {
 				t.Fatal(derr)

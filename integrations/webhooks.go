@@ -233,8 +233,10 @@ func redactedURL(u string) string {
 type Attempt struct {
 	// Final: a failure marks the delivery failed, for good.
 	Final bool
-	// Next is when the next attempt runs if this one fails and is not final.
-	Next time.Time
+	// Delay is how long after this attempt's start the next one runs if
+	// this one fails and is not final (River schedules it that long after
+	// the attempt ends, so never earlier than the log says).
+	Delay time.Duration
 }
 
 // SigningSecrets are the secrets that sign an endpoint's deliveries now:
@@ -306,7 +308,7 @@ func (s *Service) Deliver(ctx context.Context, deliveryID string, at Attempt) er
 		if at.Final {
 			outcome = store.DeliveryFailed
 		} else {
-			next := at.Next
+			next := start.Add(at.Delay)
 			a.NextAttemptAt = &next
 		}
 	}

@@ -45,7 +45,7 @@ func (w *webhookWorker) Work(ctx context.Context, job *river.Job[integrations.De
 	}
 	at := integrations.Attempt{
 		Final: elapsed >= w.retry.Window || job.Attempt >= job.MaxAttempts,
-		Next:  time.Now().Add(w.retry.Delay(job.Attempt, job.ID)),
+		Delay: w.retry.Delay(job.Attempt, job.ID),
 	}
 	err := w.in.Deliver(ctx, job.Args.DeliveryID, at)
 	if errors.Is(err, integrations.ErrGaveUp) {
