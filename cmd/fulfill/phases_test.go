@@ -48,19 +48,22 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 	return s[min(max(i, 0), len(s)-1)]
 }
 
-// Issue 17, acceptance 1: with a payment provider that takes 2 s (800 ms in the issue) and 8
+// Issue 17, acceptance 1: with a payment provider that takes 8 s (800 ms in the issue) and 8
 // card purchases in flight, creating customers and previewing seat changes
 // for other customers answer at once: the charge runs outside any database
 // transaction, so it holds neither SQLite's writer nor a PostgreSQL row lock.
 //
-// Not parallel: it measures latency, so it runs before the parallel tests
-// of this package start, alone.
+// Parallel with the rest of the package: the provider is slow enough that a
+// request waiting behind a charge is told apart from one slowed by a busy
+// machine (the p99 of a seat preview reached 1.4 s at a load of 33, when
+// the provider took 2 s and the test ran alone).
 func TestSlowProviderDoesNotStallOtherRequests(t *testing.T) {
-	dbtest.ForEach(t, func(t *testing.T, dbURL string) {
+	t.Parallel()
+	dbtest.ForEachParallel(t, func(t *testing.T, dbURL string) {
 		// A request that waits behind a charge takes at least the provider's
 		// latency: the bound below is half of it, which holds on a loaded
 		// 2-core machine and still fails when anything waits for a charge.
-		const latency = 2 * time.Second
+		const latency = 8 * time.Second
 		s := startServer(t, dbURL, "--test-payment-latency", latency.String())
 		customer := func(name string) string {
 			var c struct{ ID string }
