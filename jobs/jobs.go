@@ -70,6 +70,7 @@ type Config struct {
 type emailWorker struct {
 	river.WorkerDefaults[commerce.SendEmailArgs]
 	db    *store.DB
+	marks *store.EmailMarks // outcomes committed in groups
 	mail  mail.Sender
 	from  string
 	clock fulfill.Clock
@@ -96,7 +97,7 @@ func (w *emailWorker) Work(ctx context.Context, job *river.Job[commerce.SendEmai
 		e.Attachment, e.AttachmentSource = rendered, ""
 	}
 	mark := func(status, errText string, at *time.Time) error {
-		return w.db.MarkRenderedEmail(ctx, e.ID, status, errText, at, rendered)
+		return w.marks.Mark(ctx, store.EmailMark{ID: e.ID, Status: status, Error: errText, SentAt: at, Attachment: rendered})
 	}
 	if w.mail == nil {
 		return mark("outbox", "", nil)
@@ -174,7 +175,7 @@ func New(cfg Config) (*Runner, error) {
 	river.AddWorker(workers, &eventWorker{in: in})
 	river.AddWorker(workers, &webhookWorker{in: in, retry: retry})
 	river.AddWorker(workers, &provisionWorker{in: in, retry: retry})
-	river.AddWorker(workers, &emailWorker{db: cfg.Service.DB, mail: cfg.Mail, from: cfg.From, clock: cfg.Clock})
+	river.AddWorker(workers, &emailWorker{db: cfg.Service.DB, marks: store.NewEmailMarks(cfg.Service.DB), mail: cfg.Mail, from: cfg.From, clock: cfg.Clock})
 	river.AddWorker(workers, &purgeWorker{db: cfg.Service.DB, clock: cfg.Clock, log: cfg.Logger})
 	id := newCopyID()
 	rc := &river.Config{

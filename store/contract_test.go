@@ -719,11 +719,11 @@ func TestContractEmails(t *testing.T) {
 			t.Errorf("Email: %+v, %v", got, err)
 		}
 		sent := t0.Add(time.Minute)
-		if err := db.MarkEmail(ctx, "eml_1", "sent", "", &sent); err != nil {
+		if err := NewEmailMarks(db).Mark(ctx, EmailMark{ID: "eml_1", Status: "sent", SentAt: &sent}); err != nil {
 			t.Fatal(err)
 		}
 		if got, _ := db.Email(ctx, "eml_1"); got.Status != "sent" || got.SentAt == nil || !got.SentAt.Equal(sent) {
-			t.Errorf("after MarkEmail(sent): %+v", got)
+			t.Errorf("after Mark(sent): %+v", got)
 		}
 		_, err = db.Email(ctx, "eml_nope")
 		wantCode(t, "missing email", err, fulfill.ENotFound)

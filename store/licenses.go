@@ -195,42 +195,43 @@ func (db *DB) Emails(ctx context.Context, customerID string, p fulfill.Page) ([]
 	return queryAll(ctx, db.Read, scanEmail, q, args...)
 }
 
-// MarkEmail records the outcome of sending. A secret email (one-time
-// links) that was sent, or failed for good, keeps no link in its stored copy.
-func (db *DB) MarkEmail(ctx context.Context, id, status, errText string, at *time.Time) error {
-	return db.MarkRenderedEmail(ctx, id, status, errText, at, "")
+// EmailMark is the outcome of sending one mail (written by EmailMarks). A
+// secret email (one-time links) that was sent, or failed for good, keeps no
+// link in its stored copy. Attachment is the PDF the sender rendered from
+// the mail's AttachmentSource: it is stored with the outcome, in the same
+// write, and once (a retried job's second mark leaves the stored attachment
+// as it is, the source being gone); "" stores none.
+type EmailMark struct {
+	ID, Status, Error string
+	SentAt            *time.Time
+	Attachment        string
 }
 
-// MarkRenderedEmail is MarkEmail for a mail whose attachment the sender
-// rendered from its AttachmentSource: the attachment is stored with the
-// outcome, in the same write, and once: a retried job's second call leaves
-// the stored attachment as it is, the source being gone. "" stores none.
-func (db *DB) MarkRenderedEmail(ctx context.Context, id, status, errText string, at *time.Time, attachment string) error {
+// markEmail writes one outcome in tx.
+func markEmail(ctx context.Context, tx *sql.Tx, m EmailMark) error {
 	var sent any
-	if at != nil {
-		sent = at.UTC()
+	if m.SentAt != nil {
+		sent = m.SentAt.UTC()
 	}
-	return db.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `UPDATE emails SET status = $1, error = $2, sent_at = $3,
-			attachment = CASE WHEN $5 <> '' AND attachment_source <> '' THEN $5 ELSE attachment END,
-			attachment_source = CASE WHEN $5 <> '' THEN '' ELSE attachment_source END WHERE id = $4`,
-			status, errText, sent, id, attachment); err != nil {
-			return err
-		}
-		if status != "sent" && status != "failed" {
-			return nil
-		}
-		var body string
-		var secret bool
-		if err := tx.QueryRowContext(ctx, `SELECT body, has_secret FROM emails WHERE id = $1`, id).Scan(&body, &secret); err != nil {
-			return mapErr(err, "Email")
-		}
-		if !secret {
-			return nil
-		}
-		_, err := tx.ExecContext(ctx, `UPDATE emails SET body = $1 WHERE id = $2`, fulfill.RedactLinks(body, fulfill.LinkRemoved), id)
+	if _, err := tx.ExecContext(ctx, `UPDATE emails SET status = $1, error = $2, sent_at = $3,
+		attachment = CASE WHEN $5 <> '' AND attachment_source <> '' THEN $5 ELSE attachment END,
+		attachment_source = CASE WHEN $5 <> '' THEN '' ELSE attachment_source END WHERE id = $4`,
+		m.Status, m.Error, sent, m.ID, m.Attachment); err != nil {
 		return err
-	})
+	}
+	if m.Status != "sent" && m.Status != "failed" {
+		return nil
+	}
+	var body string
+	var secret bool
+	if err := tx.QueryRowContext(ctx, `SELECT body, has_secret FROM emails WHERE id = $1`, m.ID).Scan(&body, &secret); err != nil {
+		return mapErr(err, "Email")
+	}
+	if !secret {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, `UPDATE emails SET body = $1 WHERE id = $2`, fulfill.RedactLinks(body, fulfill.LinkRemoved), m.ID)
+	return err
 }
 
 // ---- audit ----

@@ -198,8 +198,9 @@ func TestSecretEmailLosesItsLinkOnceSent(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+		marks := NewEmailMarks(db)
 		for id, status := range map[string]string{"em_sent": "sent", "em_failed": "failed", "em_outbox": "outbox", "em_invite": "sent", "em_support": "sent"} {
-			if err := db.MarkEmail(ctx, id, status, "", &now); err != nil {
+			if err := marks.Mark(ctx, EmailMark{ID: id, Status: status, SentAt: &now}); err != nil {
 				t.Fatal(err)
 			}
 		}
