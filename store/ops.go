@@ -2,12 +2,12 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"database/sql/driver"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strings"
 	"time"
 
@@ -19,19 +19,41 @@ import (
 // LicenseKeyIDs returns the key id of the newest license issued (empty when
 // there is none) and every key id that has signed a license.
 func (db *DB) LicenseKeyIDs(ctx context.Context) (newest string, all []string, err error) {
-	err = db.Read.QueryRowContext(ctx, `SELECT kid FROM licenses ORDER BY issued_at DESC, id DESC LIMIT 1`).Scan(&newest)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", nil, nil
-	}
-	if err != nil {
-		return "", nil, fmt.Errorf("read the newest license's key: %w", err)
-	}
-	all, err = queryStrings(ctx, db.Read, `SELECT DISTINCT kid FROM licenses ORDER BY kid`)
+	rows, err := db.Read.QueryContext(ctx, licenseKeysQuery)
 	if err != nil {
 		return "", nil, fmt.Errorf("read the licenses' keys: %w", err)
 	}
+	defer rows.Close()
+	for rows.Next() {
+		var kid string
+		if err := rows.Scan(&kid); err != nil {
+			return "", nil, fmt.Errorf("read the licenses' keys: %w", err)
+		}
+		if newest == "" {
+			newest = kid
+		}
+		all = append(all, kid)
+	}
+	if err := rows.Err(); err != nil {
+		return "", nil, fmt.Errorf("read the licenses' keys: %w", err)
+	}
+	slices.Sort(all)
 	return newest, all, nil
 }
+
+// licenseKeysQuery lists each key that signed a license, the key of the
+// newest license first (newest by issued_at, then id). It walks the index
+// licenses_kid_issued from one key to the next (k) and orders the keys by
+// their newest license, a few index entries per key: the cost of a start
+// does not grow with the number of licenses.
+const licenseKeysQuery = `WITH RECURSIVE k (kid) AS (
+		SELECT MIN(kid) FROM licenses
+		UNION ALL
+		SELECT (SELECT l.kid FROM licenses l WHERE l.kid > k.kid ORDER BY l.kid LIMIT 1) FROM k WHERE k.kid IS NOT NULL
+	)
+	SELECT k.kid FROM k WHERE k.kid IS NOT NULL ORDER BY
+		(SELECT l.issued_at FROM licenses l WHERE l.kid = k.kid ORDER BY l.issued_at DESC, l.id DESC LIMIT 1) DESC,
+		(SELECT l.id FROM licenses l WHERE l.kid = k.kid ORDER BY l.issued_at DESC, l.id DESC LIMIT 1) DESC`
 
 // RetryAfterSeconds is what a client is told to wait (Retry-After) when the
 // database cannot be reached.

@@ -451,7 +451,8 @@ const MaxMigrateWait = 2 * time.Minute
 // session advisory lock held on a connection of its own, on SQLite the
 // write lock of one transaction (BEGIN IMMEDIATE) that does it all. The applied versions are read inside
 // that lock, so of two processes starting at once on an empty database the
-// second waits for the first and then finds nothing to do.
+// second waits for the first and then finds nothing to do. When everything
+// is applied already, one query without the lock finds it (schemaCurrent).
 func (db *DB) Migrate(ctx context.Context) error { return db.migrateUpTo(ctx, math.MaxInt) }
 
 // migrateUpTo is Migrate with Fulfill's migrations up to version upTo only
@@ -466,6 +467,9 @@ func (db *DB) migrateUpTo(ctx context.Context, upTo int) error {
 		if m.Version <= upTo {
 			ms = append(ms, m)
 		}
+	}
+	if db.schemaCurrent(ctx, ms) {
+		return nil
 	}
 	deadline := time.Now().Add(MaxMigrateWait)
 	for {

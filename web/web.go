@@ -21,7 +21,6 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
-	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -96,7 +95,7 @@ type Server struct {
 	svc      *commerce.Service
 	clock    fulfill.Clock
 	log      *slog.Logger
-	pages    map[string]*template.Template
+	pages    *pageSet
 	wallTime fulfill.Clock // for throttles
 	css      []byte
 	cssTag   string
@@ -109,7 +108,8 @@ type Server struct {
 	signinSlots chan struct{}
 }
 
-// New checks the configuration and parses the templates.
+// New checks the configuration and starts parsing the templates (see
+// TemplatesReady).
 func New(cfg Config) (*Server, error) {
 	if cfg.Service == nil || cfg.DB == nil {
 		return nil, errors.New("web: Service and DB are required")
@@ -134,27 +134,13 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("web: BaseURL %q: want the public http:// or https:// URL, for links in emails", cfg.BaseURL)
 	}
 	s := &Server{cfg: cfg, db: cfg.DB, svc: cfg.Service, clock: cfg.Clock, log: cfg.Logger, wallTime: cfg.WallClock,
-		pages: map[string]*template.Template{}, signinSlots: make(chan struct{}, hashConcurrency)}
+		signinSlots: make(chan struct{}, hashConcurrency)}
 	css, err := assets.ReadFile("static/style.css")
 	if err != nil {
 		return nil, err
 	}
 	s.css, s.cssTag = css, hashSecret(string(css))[:12]
-	names, err := fs.Glob(assets, "templates/*.html")
-	if err != nil {
-		return nil, err
-	}
-	for _, n := range names {
-		name := strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")
-		if name == "layout" {
-			continue
-		}
-		t, err := template.New(name).Funcs(s.funcs()).ParseFS(assets, "templates/layout.html", "templates/partials/*.html", n)
-		if err != nil {
-			return nil, fmt.Errorf("web: template %s: %w", n, err)
-		}
-		s.pages[name] = t
-	}
+	s.pages = parsePages(s.funcs())
 	s.handler = s.routes()
 	return s, nil
 }
@@ -390,9 +376,9 @@ type page struct {
 }
 
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name, title string, data any) error {
-	t, ok := s.pages[name]
-	if !ok {
-		return fmt.Errorf("web: no template %q", name)
+	t, err := s.pages.page(r.Context(), name)
+	if err != nil {
+		return err
 	}
 	st := state(r)
 	p := page{Title: title, User: st.user, Admin: strings.HasPrefix(r.URL.Path, "/admin"), Vendor: s.cfg.Vendor,
@@ -431,7 +417,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
-	_, err := w.Write(buf.Bytes())
+	_, err = w.Write(buf.Bytes())
 	return err
 }
 

@@ -35,7 +35,7 @@ import (
 	"github.com/fulfillhq/fulfill/store"
 )
 
-const benchUsage = `Usage: fulfill bench [--quick] [--json] [--duration D] [--renewals N] [--database-url URL]
+const benchUsage = `Usage: fulfill bench [--quick] [--json] [--duration D] [--renewals N] [--starts N] [--startup-only] [--database-url URL]
 
 Starts a real server (a child process "fulfill serve" on loopback; SQLite in
 a temporary directory unless --database-url names a PostgreSQL database,
@@ -54,7 +54,8 @@ the bare cost of the same work, measured interleaved in the same run.
   portal_page  a signed-in subscription page, 50 users vs the stylesheet
 
 Also: start-up to the first answer (beside a bare open-the-database-and-
-listen process), resident memory (VmRSS) of the server idle and under load,
+listen process; the median of --starts starts of each, in turn; with
+--startup-only nothing else but idle memory), resident memory (VmRSS) of the server idle and under load,
 and how long the side effects of the purchase load take to drain (River
 jobs available or running) after it stops. Progress goes to standard error.
 `
@@ -86,6 +87,7 @@ type benchReport struct {
 	Workloads     []benchWorkload `json:"workloads"`
 	StartupMS     float64         `json:"startup_ms"`
 	StartupBareMS float64         `json:"startup_bare_ms"`
+	Starts        int             `json:"starts"` // start-up is the median of this many
 	RSSIdleMB     float64         `json:"rss_idle_mb"`
 	RSSLoadMB     float64         `json:"rss_load_mb"`
 	RSSBareMB     float64         `json:"rss_bare_mb"`
@@ -111,6 +113,10 @@ type benchEnv struct {
 	rssPeak  atomic.Int64 // kB
 	duration time.Duration
 	report   *benchReport
+	// starts is how many times start-up is measured (the median is
+	// reported); startupOnly skips the workloads.
+	starts      int
+	startupOnly bool
 }
 
 func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
@@ -120,6 +126,8 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	asJSON := fs.Bool("json", false, "print the results as JSON")
 	duration := fs.Duration("duration", 0, "how long each workload runs (default 20s, 5s with --quick)")
 	renewals := fs.Int("renewals", 0, "subscriptions falling due in the billing run (default 100000, 2000 with --quick)")
+	starts := fs.Int("starts", 5, "start-up is the median of this many starts of the server, each beside a start of the bare baseline")
+	startupOnly := fs.Bool("startup-only", false, "measure start-up and idle memory only, no workload")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
@@ -135,6 +143,9 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if *duration < 100*time.Millisecond || *duration > time.Hour || *renewals < 1 || *renewals > 10_000_000 {
 		return usageError{"want 100ms ≤ --duration ≤ 1h and 1 ≤ --renewals ≤ 10000000"}
 	}
+	if *starts < 1 || *starts > 1000 {
+		return usageError{"want 1 ≤ --starts ≤ 1000"}
+	}
 	explicit := false
 	fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "data-dir" })
 	if !explicit {
@@ -148,8 +159,8 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
 		return err
 	}
-	b := &benchEnv{c: c, stderr: stderr, duration: *duration, report: &benchReport{Renewals: *renewals, Duration: duration.String(),
-		Server: "child process `fulfill serve` on 127.0.0.1"}}
+	b := &benchEnv{c: c, stderr: stderr, duration: *duration, starts: *starts, startupOnly: *startupOnly,
+		report: &benchReport{Renewals: *renewals, Duration: duration.String(), Server: "child process `fulfill serve` on 127.0.0.1"}}
 	tok := make([]byte, 24)
 	rand.Read(tok)
 	b.token = "bench-" + hex.EncodeToString(tok)
@@ -178,21 +189,12 @@ func (b *benchEnv) run(ctx context.Context) error {
 		return err
 	}
 	p.stop()
-	bare, bareStart, err := b.startChild(ctx, []string{"bench-bare-server"})
-	if err != nil {
-		return fmt.Errorf("bare server: %w", err)
-	}
-	b.report.StartupBareMS = msOf(bareStart)
-	b.report.RSSBareMB = rssMB(bare.pid())
-	bare.stop()
-	p, start, err := b.startServer(ctx)
+	p, err = b.measureStartup(ctx)
 	if err != nil {
 		return err
 	}
 	defer p.stop()
 	b.server = p
-	b.report.StartupMS = msOf(start)
-	b.logf("server up in %.1f ms (bare open and listen: %.1f ms)", b.report.StartupMS, b.report.StartupBareMS)
 
 	db, err := b.c.openStore(ctx)
 	if err != nil {
@@ -209,6 +211,9 @@ func (b *benchEnv) run(ctx context.Context) error {
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	time.Sleep(time.Second) // let the fresh server settle before measuring it idle
 	b.report.RSSIdleMB = rssMB(p.pid())
+	if b.startupOnly {
+		return nil
+	}
 	stopSampler := b.sampleRSS()
 	defer stopSampler()
 
@@ -312,6 +317,41 @@ func (b *benchEnv) startChild(ctx context.Context, args []string) (*benchProc, t
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// measureStartup starts the bare baseline and the server b.starts times
+// each, in turn, and records the median times to the first answer; the
+// last server started stays up (the caller stops it).
+func (b *benchEnv) measureStartup(ctx context.Context) (*benchProc, error) {
+	var served, bare []time.Duration
+	var p *benchProc
+	for i := range b.starts {
+		if p != nil {
+			p.stop()
+		}
+		bp, d, err := b.startChild(ctx, []string{"bench-bare-server"})
+		if err != nil {
+			return nil, fmt.Errorf("bare server: %w", err)
+		}
+		bare = append(bare, d)
+		b.report.RSSBareMB = rssMB(bp.pid())
+		bp.stop()
+		if p, d, err = b.startServer(ctx); err != nil {
+			return nil, err
+		}
+		served = append(served, d)
+		b.logf("start %d: server up in %.1f ms (bare open and listen: %.1f ms)", i+1, msOf(d), msOf(bare[i]))
+	}
+	b.report.StartupMS, b.report.StartupBareMS, b.report.Starts = msOf(medianOf(served)), msOf(medianOf(bare)), b.starts
+	b.logf("start-up: median %.1f ms (bare: %.1f ms) of %d starts", b.report.StartupMS, b.report.StartupBareMS, b.starts)
+	return p, nil
+}
+
+// medianOf is the median of ds (the lower middle one of an even number).
+func medianOf(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[(len(s)-1)/2]
 }
 
 // benchBareServer is the baseline of start-up and memory: open the
@@ -1151,19 +1191,30 @@ func (b *benchEnv) benchBillingRun(ctx context.Context) error {
 
 func (b *benchEnv) printTable(w io.Writer) {
 	r := b.report
+	if b.startupOnly {
+		fmt.Fprintf(w, "fulfill bench --startup-only on %s, server: %s\n\n", r.Database, r.Server)
+		b.printStartup(w)
+		fmt.Fprintf(w, "resident memory: %.1f MB idle (bare: %.1f MB)\n", r.RSSIdleMB, r.RSSBareMB)
+		return
+	}
 	fmt.Fprintf(w, "fulfill bench on %s, %s per workload, server: %s\n\n", r.Database, r.Duration, r.Server)
 	fmt.Fprintf(w, "%-12s %10s %9s %9s   %-16s %10s %9s %7s\n", "workload", "rate/s", "p50 ms", "p99 ms", "baseline", "rate/s", "p99 ms", "ratio")
 	for _, x := range r.Workloads {
 		fmt.Fprintf(w, "%-12s %10.1f %9.2f %9.2f   %-16s %10.1f %9.2f %7.3f\n", x.Name, x.Rate, x.P50, x.P99, x.Baseline, x.BaselineRate, x.BaselineP99, x.Ratio)
 	}
 	fmt.Fprintf(w, "\nbilling run: %d renewals\n", r.Renewals)
-	fmt.Fprintf(w, "start-up to first answer: %.1f ms (bare open and listen: %.1f ms)\n", r.StartupMS, r.StartupBareMS)
+	b.printStartup(w)
 	fmt.Fprintf(w, "resident memory: %.1f MB idle, %.1f MB peak under load (bare: %.1f MB)\n", r.RSSIdleMB, r.RSSLoadMB, r.RSSBareMB)
 	if r.JobsLeft == 0 {
 		fmt.Fprintf(w, "side effects of the purchase load: %d jobs waiting at its end, drained %.1f s after\n", r.JobsAtStop, r.DrainedS)
 	} else {
 		fmt.Fprintf(w, "side effects of the purchase load: %d jobs waiting at its end, %d still left %.1f s after\n", r.JobsAtStop, r.JobsLeft, r.DrainedS)
 	}
+}
+
+func (b *benchEnv) printStartup(w io.Writer) {
+	r := b.report
+	fmt.Fprintf(w, "start-up to first answer: %.1f ms (bare open and listen: %.1f ms), median of %d starts\n", r.StartupMS, r.StartupBareMS, r.Starts)
 }
 
 // unthrottled are instance limits no load generator reaches.

@@ -258,12 +258,11 @@ func runServer(ctx context.Context, c *Config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	runner, err := startJobs(ctx, c, svc, clock, sim, log, rec)
+	runner, err := newJobs(c, svc, clock, sim, log, rec)
 	if err != nil {
 		return err
 	}
-	defer stopJobs(runner, log)
-	root, err := handlers(ctx, c, svc, db, runner, ks, clock, log)
+	root, webSrv, err := handlers(c, svc, db, runner, ks, clock, log)
 	if err != nil {
 		return err
 	}
@@ -278,8 +277,13 @@ func runServer(ctx context.Context, c *Config, stdout, stderr io.Writer) error {
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	later := startAfterListen(ctx, runner, webSrv, log)
+	defer later.stop()
 	select {
 	case err := <-errc:
+		return err
+	case err := <-later.failed:
+		stopHTTP(srv, log)
 		return err
 	case <-ctx.Done():
 	}
@@ -337,8 +341,8 @@ func newService(c *Config, db *store.DB, clock fulfill.Clock, payments fulfill.P
 	return svc
 }
 
-// adminToken stores the admin API token: FULFILL_ADMIN_TOKEN, or a new one
-// made at every start.
+// adminToken stores the admin API token: FULFILL_ADMIN_TOKEN (unless it is
+// stored already), or a new one made at every start.
 func adminToken(ctx context.Context, c *Config, db *store.DB, clock fulfill.Clock) (string, error) {
 	token := c.AdminToken
 	if token == "" {
@@ -346,14 +350,23 @@ func adminToken(ctx context.Context, c *Config, db *store.DB, clock fulfill.Cloc
 		rand.Read(b[:])
 		token = "ful_" + base64.RawURLEncoding.EncodeToString(b[:])
 	}
-	if err := db.PutToken(ctx, "admin", commerce.HashSecret(token), "admin", clock.Now()); err != nil {
+	hash := commerce.HashSecret(token)
+	if c.AdminToken != "" {
+		// A restart with the same FULFILL_ADMIN_TOKEN finds it stored: a
+		// read, not a write (a commit, an fsync on SQLite) at every start.
+		if t, err := db.TokenByHash(ctx, hash); err == nil && t.Name == "admin" && t.Role == "admin" {
+			return token, nil
+		}
+	}
+	if err := db.PutToken(ctx, "admin", hash, "admin", clock.Now()); err != nil {
 		return "", err
 	}
 	return token, nil
 }
 
-// startJobs starts the background jobs; the caller stops them with stopJobs.
-func startJobs(ctx context.Context, c *Config, svc *commerce.Service, clock fulfill.Clock, sim jobs.SimulatedClock, log *slog.Logger,
+// newJobs builds the runner of the background jobs; startAfterListen
+// starts it.
+func newJobs(c *Config, svc *commerce.Service, clock fulfill.Clock, sim jobs.SimulatedClock, log *slog.Logger,
 	rec *metrics.Recorder) (*jobs.Runner, error) {
 	var sender mail.Sender
 	if c.SMTPURL != "" {
@@ -363,25 +376,16 @@ func startJobs(ctx context.Context, c *Config, svc *commerce.Service, clock fulf
 		}
 		sender = smtp
 	}
-	runner, err := jobs.New(jobs.Config{Service: svc, Clock: clock, Simulated: sim, Logger: log, Mail: sender, From: c.MailFrom,
+	return jobs.New(jobs.Config{Service: svc, Clock: clock, Simulated: sim, Logger: log, Mail: sender, From: c.MailFrom,
 		ProvisioningURL: c.SaaSProvisioningURL, Metrics: rec})
-	if err != nil {
-		return nil, err
-	}
-	// Not ctx: SIGTERM must not hard-stop running jobs (stopJobs stops softly
-	// after the HTTP server has finished its requests).
-	if err := runner.Start(context.WithoutCancel(ctx)); err != nil {
-		return nil, err
-	}
-	return runner, nil
 }
 
 // handlers builds the API and the web pages and routes between them.
-func handlers(ctx context.Context, c *Config, svc *commerce.Service, db *store.DB, runner *jobs.Runner, ks *keys.Store,
-	clock fulfill.Clock, log *slog.Logger) (*http.ServeMux, error) {
+func handlers(c *Config, svc *commerce.Service, db *store.DB, runner *jobs.Runner, ks *keys.Store,
+	clock fulfill.Clock, log *slog.Logger) (*http.ServeMux, *web.Server, error) {
 	proxies, err := clientip.Parse(c.TrustedProxies)
 	if err != nil {
-		return nil, usageError{"--trusted-proxies: " + err.Error()}
+		return nil, nil, usageError{"--trusted-proxies: " + err.Error()}
 	}
 	c.Seller.Country = c.SellerCountry
 	a := &api.Server{Svc: svc, DB: db, Jobs: runner, Keys: ks, Seller: c.Seller, Logger: log,
@@ -395,13 +399,8 @@ func handlers(ctx context.Context, c *Config, svc *commerce.Service, db *store.D
 	webSrv, err := web.New(web.Config{Service: svc, DB: db, Clock: clock, Logger: log, BaseURL: c.PublicURL, DashboardTTL: 30 * time.Second,
 		Seller: c.Seller, Jobs: runner, ClientIP: proxies, StripePublishableKey: map[bool]string{true: c.StripePublishable}[c.Payments == "stripe"]})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	go func() {
-		if err := webSrv.WarmDashboard(ctx); err != nil {
-			log.Warn("dashboard warm-up", "err", err)
-		}
-	}()
 	apiHandler := a.Handler()
 	root := http.NewServeMux()
 	root.Handle("/api/", apiHandler)
@@ -410,7 +409,7 @@ func handlers(ctx context.Context, c *Config, svc *commerce.Service, db *store.D
 	root.Handle("/webhooks/", apiHandler)
 	root.Handle("/.well-known/", apiHandler)
 	root.Handle("/", webSrv.Handler())
-	return root, nil
+	return root, webSrv, nil
 }
 
 // banner tells the operator where the server runs and how to reach it.
