@@ -3,18 +3,14 @@ package jobs_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/fulfillhq/fulfill"
 	"github.com/fulfillhq/fulfill/internal/dbtest"
 	"github.com/fulfillhq/fulfill/internal/testenv"
-	"github.com/fulfillhq/fulfill/jobs"
 	"github.com/fulfillhq/fulfill/store"
 )
 
@@ -31,10 +27,7 @@ func TestCopyTakesOverTheLeadOfACopyKilledOnThisMachine(t *testing.T) {
 			t.Skip("no /proc: copies cannot judge each other here")
 		}
 		env := testenv.New(t, url, time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC), "US")
-		runner, err := jobs.New(jobs.Config{Service: env.Svc, Clock: fulfill.Clock(env.Clock), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-		if err != nil {
-			t.Fatal(err)
-		}
+		runner := newRunner(t, env)
 		// A dead copy: this machine's key (from our own ID), an exited pid.
 		gone := exec.Command("true")
 		if err := gone.Run(); err != nil {
@@ -49,15 +42,8 @@ func TestCopyTakesOverTheLeadOfACopyKilledOnThisMachine(t *testing.T) {
 		if _, err := env.DB.Write.Exec(insert, dead); err != nil {
 			t.Fatal(err)
 		}
+		start(t, runner)
 		ctx := context.Background()
-		if err := runner.Start(ctx); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			defer cancel()
-			runner.Stop(sctx)
-		})
 		// River's elector tries once at start, then every 5 s: the lead is
 		// ours long before the dead copy's hour is out.
 		deadline := time.Now().Add(30 * time.Second)

@@ -222,10 +222,24 @@ func sha256hex(s string) string {
 // the test ends.
 func startRunner(t *testing.T, env *testenv.Env) *jobs.Runner {
 	t.Helper()
+	runner := newRunner(t, env)
+	start(t, runner)
+	return runner
+}
+
+// newRunner builds a runner of env's service; start starts it until the
+// test ends.
+func newRunner(t *testing.T, env *testenv.Env) *jobs.Runner {
+	t.Helper()
 	runner, err := jobs.New(jobs.Config{Service: env.Svc, Clock: fulfill.Clock(env.Clock), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return runner
+}
+
+func start(t *testing.T, runner *jobs.Runner) {
+	t.Helper()
 	ctx := context.Background()
 	if err := runner.Start(ctx); err != nil {
 		t.Fatal(err)
@@ -235,5 +249,4 @@ func startRunner(t *testing.T, env *testenv.Env) *jobs.Runner {
 		defer cancel()
 		runner.Stop(sctx)
 	})
-	return runner
 }
