@@ -169,7 +169,7 @@ func allowDownloads(dir string) chromedp.Action[chromedp.Void] {
 // shot saves a full-page screenshot.
 func shot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
-	png := get(t, ctx, "screenshot "+name, fullPNG())
+	png := get(t, ctx, "screenshot "+name, chromedp.FullScreenshot(100))
 	os.MkdirAll(screenshotDir, 0o755)
 	p := filepath.Join(screenshotDir, name+".png")
 	if err := os.WriteFile(p, png, 0o644); err != nil {
@@ -464,7 +464,7 @@ const screenshotDir2 = "/tmp/fulfill-web2"
 
 func shot2(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
-	png := get(t, ctx, "screenshot "+name, fullPNG())
+	png := get(t, ctx, "screenshot "+name, chromedp.FullScreenshot(100))
 	os.MkdirAll(screenshotDir2, 0o755)
 	if err := os.WriteFile(filepath.Join(screenshotDir2, name+".png"), png, 0o644); err != nil {
 		t.Fatal(err)

@@ -7,28 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 )
-
-// fullPNG is chromedp.FullScreenshot(100), a PNG of the whole page,
-// encoded for speed rather than size: the browser tests take a few dozen,
-// and Chromium's default PNG compression was a good part of their CPU.
-func fullPNG() chromedp.Action[[]byte] {
-	return func(ctx context.Context, _ *chromedp.Target) ([]byte, error) {
-		yes := true
-		r, err := chromedp.Call(ctx, cdppage.CaptureScreenshot, cdppage.CaptureScreenshotParams{
-			CaptureBeyondViewport: &yes,
-			FromSurface:           &yes,
-			Format:                cdppage.CaptureScreenshotFormatPng,
-			OptimizeForSpeed:      &yes,
-		})
-		if err != nil {
-			return nil, err
-		}
-		return r.Data, nil
-	}
-}
 
 // saveScreenshot writes a full-page screenshot of the browser's current page
 // to the test's artifact directory (testing.T.ArtifactDir, Go 1.26): kept
@@ -41,7 +21,7 @@ func fullPNG() chromedp.Action[[]byte] {
 func saveScreenshot(t *testing.T, ctx context.Context, name string) string {
 	t.Helper()
 	// Quality 100 makes a PNG, as the file is named (below it, a JPEG).
-	png, err := chromedp.Run(ctx, fullPNG())
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Logf("screenshot %s: %v", name, err)
 		return ""
