@@ -22,6 +22,7 @@ func TestMigrateConcurrentStartsSerialize(t *testing.T) {
 	t.Parallel()
 	for _, dialect := range []string{SQLite, Postgres} {
 		t.Run(dialect, func(t *testing.T) {
+			t.Parallel() // each round on a database of its own
 			for round := 0; round < 10; round++ {
 				url := dbtest.SQLiteURL(t)
 				if dialect == Postgres {

@@ -307,9 +307,18 @@ func listenPool(dsn string) (*pgxpool.Pool, error) {
 	return p, nil
 }
 
+// jobNotifyCooldown is how long the inserting River client waits, per
+// queue, before it announces another inserted job on PostgreSQL (NOTIFY):
+// River's least. At its default (100 ms, its FetchCooldown) a job enqueued
+// within that time of the previous one went unannounced when the workers
+// had already fetched, and waited for their next poll, a second later: an
+// advance of the test clock waited out that second for the emails it
+// queued (TestEnqueueAnnouncesEveryTransactionsJobs).
+const jobNotifyCooldown = time.Millisecond
+
 func newDB(dialect string, w, r *sql.DB, listen *pgxpool.Pool) (*DB, error) {
 	db := &DB{Dialect: dialect, Write: w, Read: r, listen: listen}
-	jobs, err := river.NewClient(db.RiverDriver(), &river.Config{})
+	jobs, err := river.NewClient(db.RiverDriver(), &river.Config{FetchCooldown: jobNotifyCooldown})
 	if err != nil {
 		db.Close()
 		return nil, err

@@ -2,16 +2,22 @@ package web_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"html"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/cdp"
-	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/storage"
 	"github.com/chromedp/chromedp"
 
 	"github.com/fulfillhq/fulfill"
@@ -38,31 +44,92 @@ func chromium(t *testing.T) string {
 	return ""
 }
 
-// newBrowser starts a headless Chromium with a fresh profile.
+// theBrowser is the one headless Chromium this test binary's browser tests
+// share: started by the first test that needs it, stopped by TestMain
+// (closeBrowser). A Chromium per test cost each test a second or more of
+// CPU and several seconds of wall time before its first page; a browser
+// context per test (newBrowser) keeps what a fresh profile did, its own
+// cookies, storage, cache and downloads.
+var theBrowser struct {
+	once sync.Once
+	ctx  context.Context // the browser's first context; its cancellation stops Chromium
+	stop func()
+	err  error
+}
+
+// sharedBrowser returns the context of the shared Chromium, starting it on
+// first use.
+func sharedBrowser(t *testing.T) context.Context {
+	t.Helper()
+	path := chromium(t)
+	theBrowser.once.Do(func() {
+		opts := append(chromedp.DefaultExecAllocatorOptions[:],
+			chromedp.ExecPath(path),
+			chromedp.NoSandbox,
+			chromedp.DisableGPU,
+			// No UserDataDir: the allocator makes a temporary one and
+			// removes it when the browser stops.
+			chromedp.Flag("disable-background-networking", true),
+			chromedp.Flag("disable-component-update", true),
+			chromedp.Flag("disable-sync", true),
+			chromedp.NoFirstRun,
+			chromedp.WindowSize(1280, 900),
+		)
+		actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+		bctx, cancelB := chromedp.NewContext(actx)
+		theBrowser.ctx = bctx
+		theBrowser.stop = func() {
+			// Close gracefully, then make sure it is gone.
+			cctx, cancel := context.WithTimeout(bctx, 10*time.Second)
+			chromedp.Cancel(cctx)
+			cancel()
+			cancelB()
+			cancelA()
+		}
+		// The first action starts the browser, bound to a context without
+		// a timeout (one would stop the browser when it ends).
+		theBrowser.err = chromedp.Do(bctx)
+	})
+	if theBrowser.err != nil {
+		t.Fatalf("start chromium: %v", theBrowser.err)
+	}
+	return theBrowser.ctx
+}
+
+// closeBrowser stops the shared Chromium if a test started it, and keeps
+// later calls from starting one. TestMain calls it after the tests.
+func closeBrowser() {
+	theBrowser.once.Do(func() { theBrowser.err = errors.New("the browser tests are over") })
+	if theBrowser.stop != nil {
+		theBrowser.stop()
+	}
+}
+
+// newBrowser opens a window of the shared Chromium in a browser context of
+// its own (like an incognito profile: nothing shared with other tests'
+// contexts), disposed of when the test ends.
 func newBrowser(t *testing.T) context.Context {
 	t.Helper()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium(t)),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.NoFirstRun,
-		chromedp.WindowSize(1280, 900),
-	)
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	bctx, cancelB := chromedp.NewContext(actx)
-	// The first action starts the browser: no timeout on it (it would stop
-	// the browser), only on what follows.
+	bctx, cancelB := chromedp.NewContext(sharedBrowser(t), chromedp.WithNewBrowserContext())
+	// The first action opens the window: no timeout on it (it would close
+	// the window), only on what follows.
 	if err := chromedp.Do(bctx); err != nil {
-		t.Fatalf("start chromium: %v", err)
+		cancelB()
+		t.Fatalf("open a browser context: %v", err)
 	}
 	// Generous: CI runs other packages' tests beside this one on 2 cores.
 	ctx, cancelT := context.WithTimeout(bctx, 300*time.Second)
-	t.Cleanup(func() { cancelT(); cancelB(); cancelA() })
+	t.Cleanup(func() { cancelT(); cancelB() })
 	return ctx
+}
+
+// browserContextID is the browser context of ctx's window, for the
+// browser-wide commands that take one (cookies, downloads).
+func browserContextID(ctx context.Context) cdp.BrowserContextID {
+	if c := chromedp.FromContext(ctx); c != nil {
+		return c.BrowserContextID
+	}
+	return ""
 }
 
 func run(t *testing.T, ctx context.Context, step string, actions ...chromedp.Action[chromedp.Void]) {
@@ -83,9 +150,10 @@ func get[T any](t *testing.T, ctx context.Context, step string, a chromedp.Actio
 	return v
 }
 
+// clearCookies clears the cookies of the test's own browser context only.
 func clearCookies() chromedp.Action[chromedp.Void] {
 	return chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
-		_, err := chromedp.Call(ctx, network.ClearBrowserCookies, cdp.Empty{})
+		_, err := chromedp.CallBrowser(ctx, storage.ClearCookies, storage.ClearCookiesParams{BrowserContextID: browserContextID(ctx)})
 		return err
 	})
 }
@@ -93,7 +161,7 @@ func clearCookies() chromedp.Action[chromedp.Void] {
 func allowDownloads(dir string) chromedp.Action[chromedp.Void] {
 	return chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
 		_, err := chromedp.CallBrowser(ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
-			Behavior: browser.SetDownloadBehaviorBehaviorAllow, DownloadPath: dir})
+			Behavior: browser.SetDownloadBehaviorBehaviorAllow, DownloadPath: dir, BrowserContextID: browserContextID(ctx)})
 		return err
 	})
 }
@@ -432,4 +500,48 @@ func (e *env) signUpIn(t *testing.T, ctx context.Context, email string) {
 		chromedp.Click(chromedp.CSS(`form[action="/confirm"] button`)),
 		chromedp.WaitVisible(`//h1[text()="Buy a subscription"]`),
 	)
+}
+
+// TestBrowserContextsKeepTestsApart: the browser tests share one Chromium,
+// each in a browser context of its own. A cookie set in one is not sent
+// from another, and clearing one's cookies leaves the other's.
+func TestBrowserContextsKeepTestsApart(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/set" {
+			http.SetCookie(w, &http.Cookie{Name: "who", Value: r.URL.Query().Get("v"), Path: "/"})
+		}
+		c, err := r.Cookie("who")
+		who := "nobody"
+		if err == nil {
+			who = c.Value
+		}
+		fmt.Fprintf(w, "<!doctype html><title>t</title><p id=who>%s</p>", html.EscapeString(who))
+	}))
+	t.Cleanup(srv.Close)
+	a, b := newBrowser(t), newBrowser(t)
+	who := func(ctx context.Context, path string) string {
+		t.Helper()
+		run(t, ctx, "open "+path, chromedp.Navigate(srv.URL+path), chromedp.WaitVisible(chromedp.CSS(`#who`)))
+		return textOf(t, ctx, "#who")
+	}
+	if got := who(a, "/set?v=a"); got != "nobody" {
+		t.Fatalf("a's first visit sent cookie %q", got)
+	}
+	if got := who(b, "/"); got != "nobody" {
+		t.Fatalf("b was sent a's cookie: %q", got)
+	}
+	if got := who(b, "/set?v=b"); got != "nobody" {
+		t.Fatalf("b's first set sent cookie %q", got)
+	}
+	run(t, b, "clear b's cookies", clearCookies())
+	if got := who(a, "/"); got != "a" {
+		t.Fatalf("a's cookie after b cleared its own: %q, want a", got)
+	}
+	if got := who(b, "/"); got != "nobody" {
+		t.Fatalf("b's cookie after clearing: %q", got)
+	}
+	if w := get(t, a, "width", chromedp.Evaluate[int](`window.innerWidth`)); w != 1280 {
+		t.Errorf("window is %d px wide, want 1280", w)
+	}
 }

@@ -28,7 +28,8 @@ func TestMain(m *testing.M) {
 	// 8 per CPU: the browser tests hold a slot each for minutes, mostly
 	// waiting on Chromium; at 4 the authorization matrix, the longest
 	// test, queued a minute behind them.
-	dbtest.MainParallel(m, 8)
+	// One Chromium for the browser tests (sharedBrowser), stopped after them.
+	dbtest.MainParallel(m, 8, closeBrowser)
 }
 
 // env is the portal and console on one database, with a simulated clock.

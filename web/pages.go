@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"io/fs"
 	"strings"
+	"sync"
 )
 
 // pageSet is the parsed templates of every page. They are parsed once, in
@@ -21,14 +22,20 @@ type pageSet struct {
 // parsePages parses the layout and the partials once and every page into a
 // clone of them: the same templates as parsing the three for each page, at
 // a third of the cost. It runs in its own goroutine.
-func parsePages(funcs template.FuncMap) *pageSet {
+func parsePages() *pageSet {
 	ps := &pageSet{ready: make(chan struct{})}
 	go func() {
 		defer close(ps.ready)
-		ps.pages, ps.err = parseAll(funcs)
+		ps.pages, ps.err = parsedPages()
 	}()
 	return ps
 }
+
+// parsedPages are the page templates, parsed once per process and shared
+// by its servers (they depend on nothing of a Server's, and are only
+// executed after): the tests start hundreds of servers, and parsing took
+// a sixteenth of the web tests' CPU.
+var parsedPages = sync.OnceValues(func() (map[string]*template.Template, error) { return parseAll(templateFuncs()) })
 
 func parseAll(funcs template.FuncMap) (map[string]*template.Template, error) {
 	base, err := template.New("page").Funcs(funcs).ParseFS(assets, "templates/layout.html", "templates/partials/*.html")

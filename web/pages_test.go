@@ -15,8 +15,8 @@ import (
 // template file is a page; TemplatesReady reports them parsed.
 func TestPagesParsedOnceAreThoseOfTheirOwnFiles(t *testing.T) {
 	t.Parallel()
-	funcs := (&Server{}).funcs()
-	ps := parsePages(funcs)
+	funcs := templateFuncs()
+	ps := parsePages()
 	if err := (&Server{pages: ps}).TemplatesReady(context.Background()); err != nil {
 		t.Fatal(err)
 	}

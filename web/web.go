@@ -140,7 +140,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.css, s.cssTag = css, hashSecret(string(css))[:12]
-	s.pages = parsePages(s.funcs())
+	s.pages = parsePages()
 	s.handler = s.routes()
 	return s, nil
 }
@@ -509,7 +509,7 @@ func openFlash(r *http.Request, flash string) string {
 // a working sign-in link pointing at their own host). r is unused.
 func (s *Server) baseURL(*http.Request) string { return s.cfg.BaseURL }
 
-func (s *Server) funcs() template.FuncMap {
+func templateFuncs() template.FuncMap {
 	fm := template.FuncMap{
 		"money": func(amount int64, currency string) string { return billing.FormatAmount(amount, currency) },
 		"date": func(t time.Time) string {

@@ -59,10 +59,15 @@ func Main(m *testing.M) { MainParallel(m, 4) }
 
 // MainParallel is Main letting perCPU parallel tests run per CPU. A
 // package whose long tests mostly wait (on browsers, child processes)
-// takes more, so that its longest test is not queued behind them.
-func MainParallel(m *testing.M, perCPU int) {
+// takes more, so that its longest test is not queued behind them. The
+// after funcs run once the tests are done, before the cluster stops (to
+// stop what the package's tests share, such as a browser).
+func MainParallel(m *testing.M, perCPU int, after ...func()) {
 	raiseParallel(perCPU * runtime.GOMAXPROCS(0))
 	code := m.Run()
+	for _, f := range after {
+		f()
+	}
 	removeTemplates()
 	stopCluster()
 	os.Exit(code)

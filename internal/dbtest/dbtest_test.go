@@ -279,3 +279,16 @@ func TestMainRaisesParallel(t *testing.T) {
 		t.Fatalf("test.parallel = %s, want %s", got, want)
 	}
 }
+
+// A cluster is made from a copy of an earlier initdb's data directory,
+// kept beside the clusters, and works as one made anew.
+func TestClusterStartsFromAKeptInitdb(t *testing.T) {
+	t.Parallel()
+	NewCluster(t) // makes the copy if no binary did yet
+	c := NewCluster(t)
+	if !c.c.fromCache {
+		t.Fatal("the second cluster ran initdb again")
+	}
+	c.Exec("CREATE TABLE kept (x int)")
+	c.Exec("INSERT INTO kept VALUES (1)")
+}
