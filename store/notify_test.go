@@ -15,11 +15,11 @@ type announceArgs struct{}
 
 func (announceArgs) Kind() string { return "store_test_announce" }
 
-// On PostgreSQL every transaction that enqueues a job announces it
-// (NOTIFY), even one right after another, so that the workers, who LISTEN,
-// start it at once instead of at their next poll. Each enqueue waits for
-// the previous one's announcement (and for jobNotifyCooldown, River's
-// least), as a worker that fetched at once would.
+// On PostgreSQL a transaction that enqueues a job announces it (NOTIFY)
+// once jobNotifyCooldown has passed since the previous announcement, so
+// that the workers, who LISTEN, start it at once instead of at their next
+// poll. Each enqueue waits for the previous one's announcement and for the
+// cooldown.
 func TestEnqueueAnnouncesEveryTransactionsJobs(t *testing.T) {
 	t.Parallel()
 	url := dbtest.PostgresURL(t)
