@@ -74,6 +74,38 @@ func (s *Service) issueLicense(tx *store.Tx, sub *fulfill.Subscription, cust *fu
 	if s.Keys == nil {
 		return nil, fmt.Errorf("no license signing keys configured")
 	}
+	grants, err := s.licenseGrants(tx, sub)
+	if err != nil {
+		return nil, err
+	}
+	l, err := s.signLicense(sub, cust, grants, t)
+	if err != nil {
+		return nil, err
+	}
+	if err := tx.InsertLicense(l); err != nil {
+		return nil, err
+	}
+	if err := tx.SetSubscriptionLicense(sub.ID, l.ID); err != nil {
+		return nil, err
+	}
+	sub.LicenseID = &l.ID
+	if err := s.emit(tx, "license.issued", l.ID, cust.ID, l); err != nil {
+		return nil, err
+	}
+	if t.email {
+		if err := s.emailLicense(tx, sub, cust, l, cust.ContactEmail, "license"); err != nil {
+			return nil, err
+		}
+	}
+	return l, nil
+}
+
+// signLicense makes and signs a license for a self-managed subscription,
+// carrying grants (licenseGrants) beside its seats; it writes nothing.
+func (s *Service) signLicense(sub *fulfill.Subscription, cust *fulfill.Customer, grants license.Payload, t licenseTerms) (*fulfill.License, error) {
+	if s.Keys == nil {
+		return nil, fmt.Errorf("no license signing keys configured")
+	}
 	signer, err := s.Keys.Signer()
 	if err != nil {
 		return nil, err
@@ -86,10 +118,6 @@ func (s *Service) issueLicense(tx *store.Tx, sub *fulfill.Subscription, cust *fu
 	notice := 15
 	if sub.Trial {
 		notice = 7
-	}
-	grants, err := s.licenseGrants(tx, sub)
-	if err != nil {
-		return nil, err
 	}
 	l := &fulfill.License{ID: fulfill.NewID("lic"), SubscriptionID: sub.ID, KeyID: signer.KeyID(), Reason: t.reason,
 		Plan: sub.Plan, Seats: sub.Seats, PreviousUserCount: t.previousUserCount, TrueUpQuantity: t.trueUp,
@@ -118,21 +146,6 @@ func (s *Service) issueLicense(tx *store.Tx, sub *fulfill.Subscription, cust *fu
 		return nil, err
 	}
 	l.File = string(file)
-	if err := tx.InsertLicense(l); err != nil {
-		return nil, err
-	}
-	if err := tx.SetSubscriptionLicense(sub.ID, l.ID); err != nil {
-		return nil, err
-	}
-	sub.LicenseID = &l.ID
-	if err := s.emit(tx, "license.issued", l.ID, cust.ID, l); err != nil {
-		return nil, err
-	}
-	if t.email {
-		if err := s.emailLicense(tx, sub, cust, l, cust.ContactEmail, "license"); err != nil {
-			return nil, err
-		}
-	}
 	return l, nil
 }
 
