@@ -16,6 +16,7 @@ import (
 	"github.com/fulfillhq/fulfill"
 	"github.com/fulfillhq/fulfill/billing"
 	"github.com/fulfillhq/fulfill/internal/csvsafe"
+	"github.com/fulfillhq/fulfill/license"
 	"github.com/fulfillhq/fulfill/store"
 )
 
@@ -496,15 +497,20 @@ func (v *importValidator) row(kind string, withSub bool, line int, get func(stri
 		if v.subs[key] {
 			return row, &RowError{line, "plan", fmt.Sprintf("The customer already has a %s subscription from %s.", sub.Plan, sub.StartsOn)}
 		}
-		v.fileSub[key] = line
+		if kind == ImportSubscriptions {
+			// A customers file's subscriptions are each for the new
+			// customer of its row: they cannot repeat one another.
+			v.fileSub[strings.Clone(key)] = line
+		}
 		row.sub = sub
 	}
 	// Only a valid row claims its keys, so a rejected row never makes a
 	// later good row look like a duplicate.
+	// The keys are copied: a field shares the memory of its whole record.
 	if row.customer != nil {
-		v.fileEmail[email] = line
+		v.fileEmail[strings.Clone(email)] = line
 		if row.external != "" {
-			v.fileExt[row.external] = line
+			v.fileExt[strings.Clone(row.external)] = line
 		}
 	}
 	return row, nil
@@ -668,6 +674,7 @@ func (s *Service) writeImportBatch(tx *store.Tx, rows []importRow, w *importWrit
 	now := s.now()
 	b := &store.ImportBatch{Change: store.Change{Action: "import", Actor: string(w.actor), Reason: "imported", At: now}}
 	var events []store.NewEvent
+	var signer *license.Signer
 	for _, row := range rows {
 		cust := row.customer
 		if cust != nil {
@@ -695,7 +702,15 @@ func (s *Service) writeImportBatch(tx *store.Tx, rows []importRow, w *importWrit
 		// A new subscription has no add-ons. The customer already runs
 		// the product under its old license: the new one waits in the
 		// portal instead of arriving by email.
-		l, err := s.signLicense(sub, cust, planGrants(plan, []fulfill.SubscriptionAddOn{}), licenseTerms{reason: "import"})
+		if signer == nil {
+			if s.Keys == nil {
+				return fmt.Errorf("no license signing keys configured")
+			}
+			if signer, err = s.Keys.Signer(); err != nil {
+				return err
+			}
+		}
+		l, err := s.signLicense(sub, cust, planGrants(plan, []fulfill.SubscriptionAddOn{}), licenseTerms{reason: "import", signer: signer})
 		if err != nil {
 			return fmt.Errorf("line %d: %w", row.line, err)
 		}

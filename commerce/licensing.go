@@ -55,6 +55,9 @@ type licenseTerms struct {
 	// entitlements are what a staff-issued custom license grants, beside
 	// the plan's and the add-ons'.
 	entitlements fulfill.Entitlements
+	// signer, if set, signs instead of the key store's active key, read
+	// for each license otherwise (an import reads it once a batch).
+	signer *license.Signer
 }
 
 func toLicenseDate(d fulfill.Date) license.Date {
@@ -103,12 +106,15 @@ func (s *Service) issueLicense(tx *store.Tx, sub *fulfill.Subscription, cust *fu
 // signLicense makes and signs a license for a self-managed subscription,
 // carrying grants (licenseGrants) beside its seats; it writes nothing.
 func (s *Service) signLicense(sub *fulfill.Subscription, cust *fulfill.Customer, grants license.Payload, t licenseTerms) (*fulfill.License, error) {
-	if s.Keys == nil {
-		return nil, fmt.Errorf("no license signing keys configured")
-	}
-	signer, err := s.Keys.Signer()
-	if err != nil {
-		return nil, err
+	signer := t.signer
+	if signer == nil {
+		if s.Keys == nil {
+			return nil, fmt.Errorf("no license signing keys configured")
+		}
+		var err error
+		if signer, err = s.Keys.Signer(); err != nil {
+			return nil, err
+		}
 	}
 	now := s.now().Truncate(time.Second)
 	expires := sub.EndsOn

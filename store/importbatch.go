@@ -155,19 +155,25 @@ func numbered(from, n int) string {
 	return b.String()
 }
 
-// inKeys is an IN list of keys and its arguments. On SQLite it is the
-// keys as parameters; on PostgreSQL one array parameter, unnested in a
+// inKeys is an IN list of keys (at least one) and its arguments. On
+// SQLite it is the keys as parameters; on PostgreSQL one array parameter, unnested in a
 // subquery so that the planner joins (hashes or uses an index) rather
 // than comparing each row with every parameter of a long list.
 func (t *Tx) inKeys(keys []string) (string, []any) {
 	if t.db.Dialect == Postgres {
 		return `(SELECT unnest($1::text[]))`, []any{keys}
 	}
-	args := make([]any, len(keys))
-	for i, k := range keys {
-		args[i] = k
+	// Padded to a power of two with the last key again, so that lists of
+	// a few lengths (a few compiled statements to keep) serve every batch.
+	n := 1
+	for n < len(keys) {
+		n *= 2
 	}
-	return "(" + t.placeholders(1, len(keys)) + ")", args
+	args := make([]any, n)
+	for i := range args {
+		args[i] = keys[min(i, len(keys)-1)]
+	}
+	return "(" + t.placeholders(1, n) + ")", args
 }
 
 // chunks calls fn with keys, at most maxParams at a time.
