@@ -34,6 +34,8 @@ type Tx struct {
 	// addOns are the subscription add-ons read in this transaction, by
 	// subscription (SubscriptionAddOns).
 	addOns map[string][]fulfill.SubscriptionAddOn
+	// jitOff: PostgreSQL's JIT is off for the rest of the transaction (byKeys).
+	jitOff bool
 }
 
 // InTx runs fn in one transaction. A transaction PostgreSQL aborts as a
