@@ -108,6 +108,11 @@ func (s *Service) Import(ctx context.Context, kind string, r io.Reader, opts Imp
 	}
 	var rep *ImportReport
 	err = s.DB.InTx(ctx, func(tx *store.Tx) error {
+		restore, err := tx.GrowCache()
+		if err != nil {
+			return err
+		}
+		defer restore()
 		first, err := s.importPass(ctx, tx, kind, src, opts, nil)
 		if err != nil {
 			return err
