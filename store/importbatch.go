@@ -333,10 +333,10 @@ func prefixCols(prefix, cols string) string {
 }
 
 // importCacheKiB is the SQLite page cache a bulk transaction gets (GrowCache).
-const importCacheKiB = 64 << 10
+const importCacheKiB = 32 << 10
 
 // GrowCache gives this transaction's SQLite connection a page cache of
-// 64 MiB instead of its 2: a transaction that writes tens of thousands of
+// 32 MiB instead of its 2: a transaction that writes tens of thousands of
 // rows otherwise fills the cache with changed pages, spills them to the
 // WAL and writes many of them again (a quarter of an import's CPU). The
 // returned function restores the connection's cache size; call it before
