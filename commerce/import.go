@@ -103,8 +103,8 @@ func (s *Service) Import(ctx context.Context, kind string, r io.Reader, opts Imp
 		return nil, err
 	}
 	defer cleanup()
-	if _, err := src.rewind(); err != nil {
-		return nil, err
+	if err := checkImportHeader(kind, src); err != nil {
+		return nil, err // before taking the write lock
 	}
 	var rep *ImportReport
 	err = s.DB.InTx(ctx, func(tx *store.Tx) error {
@@ -138,6 +138,19 @@ func (s *Service) Import(ctx context.Context, kind string, r io.Reader, opts Imp
 		return nil, err
 	}
 	return rep, nil
+}
+
+// checkImportHeader reads the file's header and checks it (importHeader).
+func checkImportHeader(kind string, src *importSource) error {
+	if _, err := src.rewind(); err != nil {
+		return err
+	}
+	header, err := csv.NewReader(bufio.NewReader(src)).Read()
+	if err != nil {
+		return fulfill.Errorf(fulfill.EInvalid, "The file has no CSV header line.")
+	}
+	_, _, err = importHeader(kind, header)
+	return err
 }
 
 // importSource is the file, read again from its start by each pass.
