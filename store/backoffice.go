@@ -3,20 +3,13 @@ package store
 import (
 	"context"
 	"database/sql"
-	"time"
 
 	"github.com/fulfillhq/fulfill"
 )
 
-// What imports and exports need: the keys an import checks for duplicates,
-// and whole-table walks that stream rows instead of loading them.
-
-// InsertExternalID records the id a customer had in the system it was
-// imported from.
-func (t *Tx) InsertExternalID(customerID, externalID string, now time.Time) error {
-	return mapErr(t.exec(`INSERT INTO customer_external_ids (external_id, customer_id, created_at) VALUES ($1, $2, $3)`,
-		externalID, customerID, now.UTC()), "External id")
-}
+// What imports and exports need: the identity of a subscription for
+// duplicate checks, and whole-table walks that stream rows instead of
+// loading them (the batched lookups and writes are in importbatch.go).
 
 // SubscriptionKey is the identity of a subscription for duplicate checks.
 func SubscriptionKey(customerID, plan string, startsOn fulfill.Date) string {

@@ -661,7 +661,7 @@ func TestContractImports(t *testing.T) {
 	contract(t, func(t *testing.T, ctx context.Context, db *DB) {
 		s := subscribed(t, db, "cus_1", "sub_1")
 		inTx(t, db, func(tx *Tx) error {
-			if err := tx.InsertExternalID("cus_1", "crm-42", t0); err != nil {
+			if err := tx.InsertImportBatch(&ImportBatch{ExternalIDs: [][2]string{{"cus_1", "crm-42"}}, Change: Change{At: t0}}); err != nil {
 				return err
 			}
 			ext, err := tx.CustomersByExternalID([]string{"crm-42", "crm-43"})
