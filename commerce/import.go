@@ -74,9 +74,9 @@ type importRow struct {
 }
 
 // importBatchSize is how many rows an import validates and writes
-// together: one lookup query per kind of key and one INSERT per table for
-// each batch (store/importbatch.go), so that memory holds a batch, not the
-// file.
+// together: one lookup query per kind of key and a few multi-row INSERTs
+// per table for each batch (store/importbatch.go), so that memory holds a
+// batch, not the file.
 const importBatchSize = 500
 
 // Import migrates an existing customer base from a CSV file (see
@@ -113,7 +113,7 @@ func (s *Service) Import(ctx context.Context, kind string, r io.Reader, opts Imp
 			return err
 		}
 		defer restore()
-		first, err := s.importPass(ctx, tx, kind, src, opts, nil)
+		first, err := s.importPass(ctx, tx, kind, src, nil)
 		if err != nil {
 			return err
 		}
@@ -122,7 +122,7 @@ func (s *Service) Import(ctx context.Context, kind string, r io.Reader, opts Imp
 			return nil
 		}
 		w := &importWriter{actor: opts.Actor, total: first.Rows - len(first.Rejected), progress: opts.Progress}
-		if rep, err = s.importPass(ctx, tx, kind, src, opts, w); err != nil {
+		if rep, err = s.importPass(ctx, tx, kind, src, w); err != nil {
 			return err
 		}
 		if len(rep.Rejected) != len(first.Rejected) {
@@ -190,7 +190,7 @@ type importRecord struct {
 
 // importPass reads the file from its start and validates every row, in
 // batches; with w, it writes each batch's valid rows.
-func (s *Service) importPass(ctx context.Context, tx *store.Tx, kind string, src *importSource, opts ImportOptions, w *importWriter) (*ImportReport, error) {
+func (s *Service) importPass(ctx context.Context, tx *store.Tx, kind string, src *importSource, w *importWriter) (*ImportReport, error) {
 	if _, err := src.rewind(); err != nil {
 		return nil, err
 	}
