@@ -171,8 +171,14 @@ func (s *Service) licenseGrants(tx *store.Tx, sub *fulfill.Subscription) (licens
 	if err != nil {
 		return license.Payload{}, err
 	}
+	return planGrants(plan, addOns), nil
+}
+
+// planGrants is what a license carries beside its seats for a plan and
+// add-ons (licenseGrants).
+func planGrants(plan *fulfill.Plan, addOns []fulfill.SubscriptionAddOn) license.Payload {
 	e := entitlementsOf(plan, addOns)
-	return license.Payload{AddOns: AddOnQuantities(addOns), Features: e.Flags, Limits: e.Limits}, nil
+	return license.Payload{AddOns: AddOnQuantities(addOns), Features: e.Flags, Limits: e.Limits}
 }
 
 // AddOnInput is a new catalog add-on.

@@ -306,6 +306,31 @@ func (s *Service) emit(tx *store.Tx, typ, subjectID, customerID string, data any
 	return nil
 }
 
+// emitAll records events of one type, as emit does, in one statement.
+func (s *Service) emitAll(tx *store.Tx, typ string, es []store.NewEvent) error {
+	if len(es) == 0 {
+		return nil
+	}
+	evs, err := tx.EmitEvents(typ, es, s.now())
+	if err != nil {
+		return err
+	}
+	ids := make([][2]string, len(evs)) // not the events: their data waits for nothing
+	for i, e := range evs {
+		ids[i][0] = e.SubjectID
+		if e.CustomerID != nil {
+			ids[i][1] = *e.CustomerID
+		}
+	}
+	ctx := tx.Context()
+	tx.AfterCommit(func() {
+		for _, id := range ids {
+			s.Metrics.Event(ctx, typ, id[0], id[1])
+		}
+	})
+	return nil
+}
+
 func plural(n int64, word string) string {
 	if n == 1 {
 		return fmt.Sprintf("1 %s", word)

@@ -1,11 +1,13 @@
 package commerce
 
 import (
+	"bufio"
 	"context"
 	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,6 +16,7 @@ import (
 	"github.com/fulfillhq/fulfill"
 	"github.com/fulfillhq/fulfill/billing"
 	"github.com/fulfillhq/fulfill/internal/csvsafe"
+	"github.com/fulfillhq/fulfill/license"
 	"github.com/fulfillhq/fulfill/store"
 )
 
@@ -65,9 +68,16 @@ type ImportReport struct {
 type importRow struct {
 	line     int
 	customer *fulfill.Customer // nil: the subscription is for an existing customer
+	existing *fulfill.Customer // the existing customer a subscriptions row names
 	external string
 	sub      *fulfill.Subscription
 }
+
+// importBatchSize is how many rows an import validates and writes
+// together: one lookup query per kind of key and a few multi-row INSERTs
+// per table for each batch (store/importbatch.go), so that memory holds a
+// batch, not the file.
+const importBatchSize = 500
 
 // Import migrates an existing customer base from a CSV file (see
 // docs/import.md). Every row is validated; rejected rows are reported with
@@ -76,6 +86,11 @@ type importRow struct {
 // subscriptions are recorded as they stand: no invoice, no charge, a version
 // entry "import", and a license (not emailed) for self-managed plans that
 // have not expired.
+//
+// The file is read twice, in batches, in the transaction: once to validate
+// every row (a dry run or a refused all-or-nothing import stops there,
+// having written nothing), then to validate and write. A reader that cannot
+// seek is first copied to a temporary file.
 func (s *Service) Import(ctx context.Context, kind string, r io.Reader, opts ImportOptions) (*ImportReport, error) {
 	if kind != ImportCustomers && kind != ImportSubscriptions {
 		return nil, fulfill.Errorf(fulfill.EInvalid, "Import %q: want %q or %q.", kind, ImportCustomers, ImportSubscriptions)
@@ -83,7 +98,103 @@ func (s *Service) Import(ctx context.Context, kind string, r io.Reader, opts Imp
 	if opts.Actor == "" {
 		opts.Actor = System
 	}
-	cr := csv.NewReader(r)
+	src, cleanup, err := rewindable(r)
+	if err != nil {
+		return nil, err
+	}
+	defer cleanup()
+	if err := checkImportHeader(kind, src); err != nil {
+		return nil, err // before taking the write lock
+	}
+	var rep *ImportReport
+	err = s.DB.InTx(ctx, func(tx *store.Tx) error {
+		restore, err := tx.GrowCache()
+		if err != nil {
+			return err
+		}
+		defer restore()
+		first, err := s.importPass(ctx, tx, kind, src, nil)
+		if err != nil {
+			return err
+		}
+		rep = first
+		if opts.DryRun || (opts.AllOrNothing && len(first.Rejected) > 0) {
+			return nil
+		}
+		w := &importWriter{actor: opts.Actor, total: first.Rows - len(first.Rejected), progress: opts.Progress}
+		if rep, err = s.importPass(ctx, tx, kind, src, w); err != nil {
+			return err
+		}
+		if len(rep.Rejected) != len(first.Rejected) {
+			// Only a file that changed, or rows another writer added
+			// meanwhile, can do that: the report would not say what
+			// the first reading promised.
+			return fmt.Errorf("import: %d rows rejected on the second reading of the file, %d on the first", len(rep.Rejected), len(first.Rejected))
+		}
+		rep.Imported = w.done
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+// checkImportHeader reads the file's header and checks it (importHeader).
+func checkImportHeader(kind string, src *importSource) error {
+	if _, err := src.rewind(); err != nil {
+		return err
+	}
+	header, err := csv.NewReader(bufio.NewReader(src)).Read()
+	if err != nil {
+		return fulfill.Errorf(fulfill.EInvalid, "The file has no CSV header line.")
+	}
+	_, _, err = importHeader(kind, header)
+	return err
+}
+
+// importSource is the file, read again from its start by each pass.
+type importSource struct {
+	io.ReadSeeker
+	start int64
+}
+
+func (src *importSource) rewind() (int64, error) {
+	return src.Seek(src.start, io.SeekStart)
+}
+
+// rewindable is r, or a copy of it in a temporary file if r cannot seek.
+func rewindable(r io.Reader) (*importSource, func(), error) {
+	if rs, ok := r.(io.ReadSeeker); ok {
+		if start, err := rs.Seek(0, io.SeekCurrent); err == nil {
+			return &importSource{rs, start}, func() {}, nil
+		}
+	}
+	f, err := os.CreateTemp("", "fulfill-import-*.csv")
+	if err != nil {
+		return nil, nil, fmt.Errorf("import: copy the file: %w", err)
+	}
+	cleanup := func() { f.Close(); os.Remove(f.Name()) }
+	if _, err := io.Copy(f, r); err != nil {
+		cleanup()
+		return nil, nil, fmt.Errorf("import: copy the file: %w", err)
+	}
+	return &importSource{f, 0}, cleanup, nil
+}
+
+// importRecord is one row as read, not yet validated.
+type importRecord struct {
+	line   int
+	fields []string
+}
+
+// importPass reads the file from its start and validates every row, in
+// batches; with w, it writes each batch's valid rows.
+func (s *Service) importPass(ctx context.Context, tx *store.Tx, kind string, src *importSource, w *importWriter) (*ImportReport, error) {
+	if _, err := src.rewind(); err != nil {
+		return nil, err
+	}
+	cr := csv.NewReader(bufio.NewReaderSize(src, 64<<10))
 	cr.FieldsPerRecord = -1 // a short or long row is a rejected row, not the end of the file
 	header, err := cr.Read()
 	if err != nil {
@@ -93,12 +204,23 @@ func (s *Service) Import(ctx context.Context, kind string, r io.Reader, opts Imp
 	if err != nil {
 		return nil, err
 	}
-	type record struct {
-		line   int
-		fields []string
-	}
-	var records []record
+	v := s.newImportValidator(tx, kind, withSub, cols)
 	rep := &ImportReport{Rejected: []RowError{}}
+	batch := make([]importRecord, 0, importBatchSize)
+	flush := func() error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rows, err := v.batch(batch, rep)
+		if err != nil {
+			return err
+		}
+		batch = batch[:0]
+		if w == nil {
+			return nil
+		}
+		return s.writeImportBatch(tx, rows, w, rep)
+	}
 	for {
 		fields, err := cr.Read()
 		if err == io.EOF {
@@ -127,56 +249,16 @@ func (s *Service) Import(ctx context.Context, kind string, r io.Reader, opts Imp
 			rep.Rejected = append(rep.Rejected, *rerr)
 			continue
 		}
-		records = append(records, record{line, fields})
+		if batch = append(batch, importRecord{line, fields}); len(batch) == importBatchSize {
+			if err := flush(); err != nil {
+				return nil, err
+			}
+		}
 	}
-
-	read := *rep // what parsing found; a rerun of the transaction starts from it
-	read.Rejected = slices.Clone(rep.Rejected)
-	err = s.DB.InTx(ctx, func(tx *store.Tx) error {
-		*rep = read
-		rep.Rejected = slices.Clone(read.Rejected)
-		v, err := s.newImportValidator(tx)
-		if err != nil {
-			return err
-		}
-		var rows []importRow
-		for _, rec := range records {
-			get := func(col string) string {
-				if i, ok := cols[col]; ok {
-					// Exports quote cells a spreadsheet would evaluate;
-					// an export imports back as it was.
-					return csvsafe.Unescape(strings.TrimSpace(rec.fields[i]))
-				}
-				return ""
-			}
-			row, rerr := v.row(kind, withSub, rec.line, get)
-			if rerr != nil {
-				rep.Rejected = append(rep.Rejected, *rerr)
-				continue
-			}
-			rows = append(rows, row)
-		}
-		sortRejected(rep.Rejected)
-		if opts.DryRun || (opts.AllOrNothing && len(rep.Rejected) > 0) {
-			return nil
-		}
-		for i, row := range rows {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			if err := s.writeImportRow(tx, row, opts.Actor, rep); err != nil {
-				return fmt.Errorf("line %d: %w", row.line, err)
-			}
-			if opts.Progress != nil {
-				opts.Progress(i+1, len(rows))
-			}
-		}
-		rep.Imported = len(rows)
-		return nil
-	})
-	if err != nil {
+	if err := flush(); err != nil {
 		return nil, err
 	}
+	sortRejected(rep.Rejected)
 	return rep, nil
 }
 
@@ -230,35 +312,137 @@ func importHeader(kind string, header []string) (map[string]int, bool, error) {
 }
 
 // importValidator checks rows against the database and against the rows
-// before them in the same file.
+// before them in the same file. What it knows of the database is looked up
+// for each batch (lookup); what it knows of the file is one key per valid
+// row.
 type importValidator struct {
-	s         *Service
-	tx        *store.Tx
-	plans     map[string]*fulfill.Plan // by code; nil: no such plan
-	emails    map[string]string        // lower-cased email → customer id ("" when shared by several)
-	externals map[string]string        // external id → customer id
-	subs      map[string]bool          // store.SubscriptionKey
-	currency  map[string]string        // customer id → currency, of customers created by this file
-	fileEmail map[string]int           // lower-cased email → line, within the file
-	fileExt   map[string]int           // external id → line, within the file
-	fileSub   map[string]int           // subscription key → line, within the file
+	s       *Service
+	tx      *store.Tx
+	kind    string
+	withSub bool
+	cols    map[string]int
+	plans   map[string]*fulfill.Plan // by code; nil: no such plan
+	// Of the batch: the customers its rows name, and their subscriptions.
+	emails    map[string]*fulfill.Customer // lower-cased email → customer (nil when shared by several)
+	externals map[string]*fulfill.Customer // external id → customer
+	subs      map[string]bool              // store.SubscriptionKey
+	nonASCII  []*fulfill.Customer          // customers whose email is not ASCII; nil: not read yet
+	fileEmail map[string]int               // lower-cased email → line, within the file
+	fileExt   map[string]int               // external id → line, within the file
+	fileSub   map[string]int               // subscription key → line, within the file
 	today     fulfill.Date
 }
 
-func (s *Service) newImportValidator(tx *store.Tx) (*importValidator, error) {
-	v := &importValidator{s: s, tx: tx, plans: map[string]*fulfill.Plan{}, currency: map[string]string{},
+func (s *Service) newImportValidator(tx *store.Tx, kind string, withSub bool, cols map[string]int) *importValidator {
+	return &importValidator{s: s, tx: tx, kind: kind, withSub: withSub, cols: cols, plans: map[string]*fulfill.Plan{},
 		fileEmail: map[string]int{}, fileExt: map[string]int{}, fileSub: map[string]int{}, today: s.today()}
+}
+
+// getter reads a record's columns by name.
+func (v *importValidator) getter(rec importRecord) func(string) string {
+	return func(col string) string {
+		if i, ok := v.cols[col]; ok {
+			// Exports quote cells a spreadsheet would evaluate; an
+			// export imports back as it was.
+			return csvsafe.Unescape(strings.TrimSpace(rec.fields[i]))
+		}
+		return ""
+	}
+}
+
+// batch validates a batch of records: the valid rows, in file order; each
+// rejected row is added to rep.
+func (v *importValidator) batch(recs []importRecord, rep *ImportReport) ([]importRow, error) {
+	if len(recs) == 0 {
+		return nil, nil
+	}
+	if err := v.lookup(recs); err != nil {
+		return nil, err
+	}
+	rows := make([]importRow, 0, len(recs))
+	for _, rec := range recs {
+		row, rerr := v.row(v.kind, v.withSub, rec.line, v.getter(rec))
+		if rerr != nil {
+			rep.Rejected = append(rep.Rejected, *rerr)
+			continue
+		}
+		rows = append(rows, row)
+	}
+	return rows, nil
+}
+
+// customersByEmail maps those of emails (lower-cased) that customers have
+// to the customer, nil when several share it, comparing as
+// strings.ToLower does.
+func (v *importValidator) customersByEmail(emails []string) (map[string]*fulfill.Customer, error) {
+	found, err := v.tx.CustomersByEmail(emails)
+	if err != nil {
+		return nil, err
+	}
+	if v.nonASCII == nil {
+		if v.nonASCII, err = v.tx.CustomersWithNonASCIIEmail(); err != nil {
+			return nil, err
+		}
+	}
+	want := make(map[string]bool, len(emails))
+	for _, e := range emails {
+		want[e] = true
+	}
+	m := map[string]*fulfill.Customer{}
+	seen := map[string]bool{}
+	for _, c := range slices.Concat(found, v.nonASCII) {
+		email := strings.ToLower(c.Email)
+		if !want[email] || seen[c.ID] {
+			continue
+		}
+		seen[c.ID] = true
+		if _, dup := m[email]; dup {
+			c = nil
+		}
+		m[email] = c
+	}
+	return m, nil
+}
+
+// lookup reads what the database holds of the keys a batch names: the
+// customers with its emails and external ids, and (for a subscriptions
+// file) their subscriptions. One query each, whatever the batch's size.
+func (v *importValidator) lookup(recs []importRecord) error {
+	emailCol, extCol := "email", "external_id"
+	if v.kind == ImportSubscriptions {
+		emailCol = "customer_email"
+	}
+	var emails, exts []string
+	for _, rec := range recs {
+		get := v.getter(rec)
+		if e := strings.ToLower(get(emailCol)); e != "" {
+			emails = append(emails, e)
+		}
+		if x := get(extCol); x != "" {
+			exts = append(exts, x)
+		}
+	}
 	var err error
-	if v.emails, err = tx.CustomerEmails(); err != nil {
-		return nil, err
+	if v.emails, err = v.customersByEmail(emails); err != nil {
+		return err
 	}
-	if v.externals, err = tx.ExternalIDs(); err != nil {
-		return nil, err
+	if v.externals, err = v.tx.CustomersByExternalID(exts); err != nil {
+		return err
 	}
-	if v.subs, err = tx.SubscriptionKeys(); err != nil {
-		return nil, err
+	v.subs = nil
+	if v.kind != ImportSubscriptions {
+		return nil // a customers file's subscriptions are for customers it creates
 	}
-	return v, nil
+	var ids []string
+	for _, m := range []map[string]*fulfill.Customer{v.emails, v.externals} {
+		for _, c := range m {
+			if c != nil {
+				ids = append(ids, c.ID)
+			}
+		}
+	}
+	v.subs, err = v.tx.SubscriptionKeysOf(ids)
+	return err
 }
 
 // badText rejects a row with a field that is not valid UTF-8 or holds a
@@ -313,17 +497,11 @@ func (v *importValidator) row(kind string, withSub bool, line int, get func(stri
 		row.customer, row.external = c, ext
 		custID, currency = c.ID, c.Currency
 	} else {
-		var rerr *RowError
-		if custID, rerr = v.customerOf(line, get); rerr != nil {
+		cust, rerr := v.customerOf(line, get)
+		if rerr != nil {
 			return row, rerr
 		}
-		if currency = v.currency[custID]; currency == "" {
-			cust, err := v.tx.Customer(custID)
-			if err != nil {
-				return row, rowErr(line, err)
-			}
-			currency, v.currency[custID] = cust.Currency, cust.Currency
-		}
+		row.existing, custID, currency = cust, cust.ID, cust.Currency
 	}
 	if withSub && (kind == ImportSubscriptions || get("plan") != "") {
 		sub, rerr := v.subscription(line, custID, currency, get)
@@ -337,41 +515,46 @@ func (v *importValidator) row(kind string, withSub bool, line int, get func(stri
 		if v.subs[key] {
 			return row, &RowError{line, "plan", fmt.Sprintf("The customer already has a %s subscription from %s.", sub.Plan, sub.StartsOn)}
 		}
-		v.fileSub[key] = line
+		if kind == ImportSubscriptions {
+			// A customers file's subscriptions are each for the new
+			// customer of its row: they cannot repeat one another.
+			v.fileSub[strings.Clone(key)] = line
+		}
 		row.sub = sub
 	}
 	// Only a valid row claims its keys, so a rejected row never makes a
 	// later good row look like a duplicate.
+	// The keys are copied: a field shares the memory of its whole record.
 	if row.customer != nil {
-		v.fileEmail[email] = line
+		v.fileEmail[strings.Clone(email)] = line
 		if row.external != "" {
-			v.fileExt[row.external] = line
+			v.fileExt[strings.Clone(row.external)] = line
 		}
 	}
 	return row, nil
 }
 
 // customerOf finds the customer a subscriptions row names.
-func (v *importValidator) customerOf(line int, get func(string) string) (string, *RowError) {
+func (v *importValidator) customerOf(line int, get func(string) string) (*fulfill.Customer, *RowError) {
 	if ext := get("external_id"); ext != "" {
-		id, ok := v.externals[ext]
+		c, ok := v.externals[ext]
 		if !ok {
-			return "", &RowError{line, "external_id", fmt.Sprintf("No customer was imported with external id %q.", ext)}
+			return nil, &RowError{line, "external_id", fmt.Sprintf("No customer was imported with external id %q.", ext)}
 		}
-		return id, nil
+		return c, nil
 	}
 	email := get("customer_email")
 	if email == "" {
-		return "", &RowError{line, "customer_email", "A customer_email or an external_id is required."}
+		return nil, &RowError{line, "customer_email", "A customer_email or an external_id is required."}
 	}
-	id, ok := v.emails[strings.ToLower(email)]
+	c, ok := v.emails[strings.ToLower(email)]
 	switch {
 	case !ok:
-		return "", &RowError{line, "customer_email", fmt.Sprintf("No customer with email %s.", email)}
-	case id == "":
-		return "", &RowError{line, "customer_email", fmt.Sprintf("Several customers have email %s; name the customer by external_id.", email)}
+		return nil, &RowError{line, "customer_email", fmt.Sprintf("No customer with email %s.", email)}
+	case c == nil:
+		return nil, &RowError{line, "customer_email", fmt.Sprintf("Several customers have email %s; name the customer by external_id.", email)}
 	}
-	return id, nil
+	return c, nil
 }
 
 var importStates = map[string]bool{fulfill.StateActive: true, fulfill.StatePastDue: true, fulfill.StateCanceled: true, fulfill.StateExpired: true}
@@ -491,44 +674,81 @@ func parseBool(s string, def bool) (bool, error) {
 	return false, fmt.Errorf("%q is not true or false", s)
 }
 
-// writeImportRow stores one valid row.
-func (s *Service) writeImportRow(tx *store.Tx, row importRow, actor Actor, rep *ImportReport) error {
+// importWriter is what the writing pass of an import carries from batch
+// to batch.
+type importWriter struct {
+	actor    Actor
+	total    int // valid rows, as the first pass counted them
+	done     int
+	progress func(done, total int)
+}
+
+// writeImportBatch stores a batch of valid rows: a few statements for the
+// whole batch (store.InsertImportBatch, EmitEvents).
+func (s *Service) writeImportBatch(tx *store.Tx, rows []importRow, w *importWriter, rep *ImportReport) error {
+	if len(rows) == 0 {
+		return nil
+	}
 	now := s.now()
-	cust := row.customer
-	if cust != nil {
-		if err := tx.InsertCustomer(cust); err != nil {
-			return err
+	b := &store.ImportBatch{Change: store.Change{Action: "import", Actor: string(w.actor), Reason: "imported", At: now}}
+	var events []store.NewEvent
+	var signer *license.Signer
+	for _, row := range rows {
+		cust := row.customer
+		if cust != nil {
+			b.Customers = append(b.Customers, cust)
+			if row.external != "" {
+				b.ExternalIDs = append(b.ExternalIDs, [2]string{cust.ID, row.external})
+			}
+			rep.Customers++
+		} else {
+			cust = row.existing
 		}
-		if row.external != "" {
-			if err := tx.InsertExternalID(cust.ID, row.external, now); err != nil {
+		sub := row.sub
+		if sub == nil {
+			continue
+		}
+		b.Subscriptions = append(b.Subscriptions, sub)
+		rep.Subscriptions++
+		if sub.Kind != fulfill.KindSelfManaged || sub.State == fulfill.StateExpired {
+			continue
+		}
+		plan, err := tx.PlanByID(sub.PlanID)
+		if err != nil {
+			return fmt.Errorf("line %d: %w", row.line, err)
+		}
+		// A new subscription has no add-ons. The customer already runs
+		// the product under its old license: the new one waits in the
+		// portal instead of arriving by email.
+		if signer == nil {
+			if s.Keys == nil {
+				return fmt.Errorf("no license signing keys configured")
+			}
+			if signer, err = s.Keys.Signer(); err != nil {
 				return err
 			}
 		}
-		rep.Customers++
+		l, err := s.signLicense(sub, cust, planGrants(plan, []fulfill.SubscriptionAddOn{}), licenseTerms{reason: "import", signer: signer})
+		if err != nil {
+			return fmt.Errorf("line %d: %w", row.line, err)
+		}
+		sub.LicenseID = &l.ID
+		b.Licenses = append(b.Licenses, l)
+		events = append(events, store.NewEvent{SubjectID: l.ID, CustomerID: &cust.ID, Data: l})
+		rep.Licenses++
 	}
-	sub := row.sub
-	if sub == nil {
-		return nil
+	if err := tx.InsertImportBatch(b); err != nil {
+		return fmt.Errorf("lines %d to %d: %w", rows[0].line, rows[len(rows)-1].line, err)
 	}
-	if err := tx.InsertSubscription(sub, store.Change{Action: "import", Actor: string(actor), Reason: "imported", At: now}); err != nil {
+	if err := s.emitAll(tx, "license.issued", events); err != nil {
 		return err
 	}
-	rep.Subscriptions++
-	if sub.Kind != fulfill.KindSelfManaged || sub.State == fulfill.StateExpired {
-		return nil
-	}
-	if cust == nil {
-		var err error
-		if cust, err = tx.Customer(sub.CustomerID); err != nil {
-			return err
+	for range rows {
+		w.done++
+		if w.progress != nil {
+			w.progress(w.done, w.total)
 		}
 	}
-	// The customer already runs the product under its old license: the new
-	// one waits in the portal instead of arriving by email.
-	if _, err := s.issueLicense(tx, sub, cust, licenseTerms{reason: "import"}); err != nil {
-		return err
-	}
-	rep.Licenses++
 	return nil
 }
 

@@ -55,6 +55,9 @@ type licenseTerms struct {
 	// entitlements are what a staff-issued custom license grants, beside
 	// the plan's and the add-ons'.
 	entitlements fulfill.Entitlements
+	// signer, if set, signs instead of the key store's active key, read
+	// for each license otherwise (an import reads it once a batch).
+	signer *license.Signer
 }
 
 func toLicenseDate(d fulfill.Date) license.Date {
@@ -74,9 +77,44 @@ func (s *Service) issueLicense(tx *store.Tx, sub *fulfill.Subscription, cust *fu
 	if s.Keys == nil {
 		return nil, fmt.Errorf("no license signing keys configured")
 	}
-	signer, err := s.Keys.Signer()
+	grants, err := s.licenseGrants(tx, sub)
 	if err != nil {
 		return nil, err
+	}
+	l, err := s.signLicense(sub, cust, grants, t)
+	if err != nil {
+		return nil, err
+	}
+	if err := tx.InsertLicense(l); err != nil {
+		return nil, err
+	}
+	if err := tx.SetSubscriptionLicense(sub.ID, l.ID); err != nil {
+		return nil, err
+	}
+	sub.LicenseID = &l.ID
+	if err := s.emit(tx, "license.issued", l.ID, cust.ID, l); err != nil {
+		return nil, err
+	}
+	if t.email {
+		if err := s.emailLicense(tx, sub, cust, l, cust.ContactEmail, "license"); err != nil {
+			return nil, err
+		}
+	}
+	return l, nil
+}
+
+// signLicense makes and signs a license for a self-managed subscription,
+// carrying grants (licenseGrants) beside its seats; it writes nothing.
+func (s *Service) signLicense(sub *fulfill.Subscription, cust *fulfill.Customer, grants license.Payload, t licenseTerms) (*fulfill.License, error) {
+	signer := t.signer
+	if signer == nil {
+		if s.Keys == nil {
+			return nil, fmt.Errorf("no license signing keys configured")
+		}
+		var err error
+		if signer, err = s.Keys.Signer(); err != nil {
+			return nil, err
+		}
 	}
 	now := s.now().Truncate(time.Second)
 	expires := sub.EndsOn
@@ -86,10 +124,6 @@ func (s *Service) issueLicense(tx *store.Tx, sub *fulfill.Subscription, cust *fu
 	notice := 15
 	if sub.Trial {
 		notice = 7
-	}
-	grants, err := s.licenseGrants(tx, sub)
-	if err != nil {
-		return nil, err
 	}
 	l := &fulfill.License{ID: fulfill.NewID("lic"), SubscriptionID: sub.ID, KeyID: signer.KeyID(), Reason: t.reason,
 		Plan: sub.Plan, Seats: sub.Seats, PreviousUserCount: t.previousUserCount, TrueUpQuantity: t.trueUp,
@@ -118,21 +152,6 @@ func (s *Service) issueLicense(tx *store.Tx, sub *fulfill.Subscription, cust *fu
 		return nil, err
 	}
 	l.File = string(file)
-	if err := tx.InsertLicense(l); err != nil {
-		return nil, err
-	}
-	if err := tx.SetSubscriptionLicense(sub.ID, l.ID); err != nil {
-		return nil, err
-	}
-	sub.LicenseID = &l.ID
-	if err := s.emit(tx, "license.issued", l.ID, cust.ID, l); err != nil {
-		return nil, err
-	}
-	if t.email {
-		if err := s.emailLicense(tx, sub, cust, l, cust.ContactEmail, "license"); err != nil {
-			return nil, err
-		}
-	}
 	return l, nil
 }
 

@@ -3,82 +3,13 @@ package store
 import (
 	"context"
 	"database/sql"
-	"strings"
-	"time"
 
 	"github.com/fulfillhq/fulfill"
 )
 
-// What imports and exports need: the keys an import checks for duplicates,
-// and whole-table walks that stream rows instead of loading them.
-
-// CustomerEmails maps every customer's lower-cased email to its customer id;
-// an email shared by several customers maps to "".
-func (t *Tx) CustomerEmails() (map[string]string, error) {
-	rows, err := t.tx.QueryContext(t.ctx, `SELECT id, email FROM customers`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	m := map[string]string{}
-	for rows.Next() {
-		var id, email string
-		if err := rows.Scan(&id, &email); err != nil {
-			return nil, err
-		}
-		email = strings.ToLower(email)
-		if _, dup := m[email]; dup {
-			id = ""
-		}
-		m[email] = id
-	}
-	return m, rows.Err()
-}
-
-// ExternalIDs maps every external id recorded by an import to its customer id.
-func (t *Tx) ExternalIDs() (map[string]string, error) {
-	rows, err := t.tx.QueryContext(t.ctx, `SELECT external_id, customer_id FROM customer_external_ids`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	m := map[string]string{}
-	for rows.Next() {
-		var ext, id string
-		if err := rows.Scan(&ext, &id); err != nil {
-			return nil, err
-		}
-		m[ext] = id
-	}
-	return m, rows.Err()
-}
-
-// InsertExternalID records the id a customer had in the system it was
-// imported from.
-func (t *Tx) InsertExternalID(customerID, externalID string, now time.Time) error {
-	return mapErr(t.exec(`INSERT INTO customer_external_ids (external_id, customer_id, created_at) VALUES ($1, $2, $3)`,
-		externalID, customerID, now.UTC()), "External id")
-}
-
-// SubscriptionKeys lists, as "customer id|plan code|starts_on", every
-// subscription there is: an import refuses one that already exists.
-func (t *Tx) SubscriptionKeys() (map[string]bool, error) {
-	rows, err := t.tx.QueryContext(t.ctx, `SELECT s.customer_id, p.code, s.starts_on`+subFrom)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	m := map[string]bool{}
-	for rows.Next() {
-		var cid, code string
-		var start fulfill.Date
-		if err := rows.Scan(&cid, &code, &start); err != nil {
-			return nil, err
-		}
-		m[SubscriptionKey(cid, code, start)] = true
-	}
-	return m, rows.Err()
-}
+// What imports and exports need: the identity of a subscription for
+// duplicate checks, and whole-table walks that stream rows instead of
+// loading them (the batched lookups and writes are in importbatch.go).
 
 // SubscriptionKey is the identity of a subscription for duplicate checks.
 func SubscriptionKey(customerID, plan string, startsOn fulfill.Date) string {

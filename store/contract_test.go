@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -660,32 +661,40 @@ func TestContractImports(t *testing.T) {
 	contract(t, func(t *testing.T, ctx context.Context, db *DB) {
 		s := subscribed(t, db, "cus_1", "sub_1")
 		inTx(t, db, func(tx *Tx) error {
-			if err := tx.InsertExternalID("cus_1", "crm-42", t0); err != nil {
+			if err := tx.InsertImportBatch(&ImportBatch{ExternalIDs: [][2]string{{"cus_1", "crm-42"}}, Change: Change{At: t0}}); err != nil {
 				return err
 			}
-			ext, err := tx.ExternalIDs()
+			ext, err := tx.CustomersByExternalID([]string{"crm-42", "crm-43"})
 			if err != nil {
 				return err
 			}
-			if len(ext) != 1 {
-				t.Errorf("ExternalIDs: %v", ext)
+			if len(ext) != 1 || ext["crm-42"] == nil || ext["crm-42"].ID != "cus_1" {
+				t.Errorf("CustomersByExternalID: %v, want crm-42 → cus_1", ext)
 			}
-			if ext["crm-42"] != "cus_1" {
-				t.Errorf("ExternalIDs: %v, want crm-42 → cus_1", ext)
-			}
-			emails, err := tx.CustomerEmails()
+			c, err := tx.Customer("cus_1")
 			if err != nil {
 				return err
 			}
-			if len(emails) != 1 {
-				t.Errorf("CustomerEmails: %v", emails)
+			emails, err := tx.CustomersByEmail([]string{strings.ToLower(c.Email), "nobody@example.com"})
+			if err != nil {
+				return err
 			}
-			keys, err := tx.SubscriptionKeys()
+			if len(emails) != 1 || emails[0].ID != "cus_1" {
+				t.Errorf("CustomersByEmail: %v", emails)
+			}
+			odd, err := tx.CustomersWithNonASCIIEmail()
+			if err != nil {
+				return err
+			}
+			if len(odd) != 0 {
+				t.Errorf("CustomersWithNonASCIIEmail: %v, want none", odd)
+			}
+			keys, err := tx.SubscriptionKeysOf([]string{"cus_1", "cus_2"})
 			if err != nil {
 				return err
 			}
 			if !keys[SubscriptionKey("cus_1", "plan-sub_1", s.StartsOn)] || len(keys) != 1 {
-				t.Errorf("SubscriptionKeys: %v, want the key of sub_1", keys)
+				t.Errorf("SubscriptionKeysOf: %v, want the key of sub_1", keys)
 			}
 			return nil
 		})

@@ -54,22 +54,32 @@ func (EventArgs) InsertOpts() river.InsertOpts {
 // EmitEvent records an event and enqueues its dispatch, in this
 // transaction: a rolled-back change emits nothing.
 func (t *Tx) EmitEvent(typ, subjectID string, customerID *string, data any, now time.Time) (*Event, error) {
-	b, err := json.Marshal(data)
+	e, args, err := newEvent(typ, subjectID, customerID, data, now)
 	if err != nil {
 		return nil, err
+	}
+	if err := t.execLater(`INSERT INTO events (`+eventCols+`) VALUES ($1, $2, $3, $4, $5, $6)`, args...); err != nil {
+		return nil, err
+	}
+	t.events = append(t.events, e.ID) // dispatched by one job at commit (insertJobs)
+	return e, nil
+}
+
+const eventCols = `id, type, subject_id, customer_id, payload, created_at`
+
+// newEvent is an event and its row's values, in the order of eventCols.
+func newEvent(typ, subjectID string, customerID *string, data any, now time.Time) (*Event, []any, error) {
+	b, err := json.Marshal(data)
+	if err != nil {
+		return nil, nil, err
 	}
 	e := &Event{ID: fulfill.NewID("evt"), Type: typ, Version: EventVersion, SubjectID: subjectID, CustomerID: customerID,
 		CreatedAt: now.UTC(), Data: b}
 	doc, err := json.Marshal(e)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if err := t.execLater(`INSERT INTO events (id, type, subject_id, customer_id, payload, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
-		e.ID, e.Type, e.SubjectID, e.CustomerID, string(doc), e.CreatedAt); err != nil {
-		return nil, err
-	}
-	t.events = append(t.events, e.ID) // dispatched by one job at commit (insertJobs)
-	return e, nil
+	return e, []any{e.ID, e.Type, e.SubjectID, e.CustomerID, string(doc), e.CreatedAt}, nil
 }
 
 // EventDocument returns the stored JSON document of an event, exactly as

@@ -29,8 +29,12 @@ func (t *Tx) InsertLicense(l *fulfill.License) error {
 		return err
 	}
 	return t.execLater(`INSERT INTO licenses (`+licenseCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
-		l.ID, l.SubscriptionID, l.Seq, l.KeyID, l.Reason, l.Plan, l.Seats, l.PreviousUserCount, l.TrueUpQuantity,
-		l.StartsAt, l.ExpiresAt, l.Trial, l.File, l.IssuedAt.UTC())
+		licenseArgs(l)...)
+}
+
+func licenseArgs(l *fulfill.License) []any {
+	return []any{l.ID, l.SubscriptionID, l.Seq, l.KeyID, l.Reason, l.Plan, l.Seats, l.PreviousUserCount, l.TrueUpQuantity,
+		l.StartsAt, l.ExpiresAt, l.Trial, l.File, l.IssuedAt.UTC()}
 }
 
 // SetSubscriptionLicense makes a license the subscription's current one.

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -32,7 +33,14 @@ type txConn struct {
 	*sql.Tx
 	conn  *sql.Conn // PostgreSQL writing transactions only; nil: nothing is kept
 	later []laterStmt
-	err   error // the first failure of kept statements
+	err   error         // the first failure of kept statements
+	trips *atomic.Int64 // counts the calls to the database (DB.WriteRoundTrips); nil: not counted
+}
+
+func (c *txConn) trip() {
+	if c.trips != nil {
+		c.trips.Add(1)
+	}
 }
 
 type laterStmt struct {
@@ -60,6 +68,7 @@ func (c *txConn) send(ctx context.Context) error {
 	}
 	later := c.later
 	c.later = nil
+	c.trip()
 	err := c.conn.Raw(func(dc any) error {
 		pc, ok := dc.(*stdlib.Conn)
 		if !ok {
@@ -82,6 +91,7 @@ func (c *txConn) ExecContext(ctx context.Context, query string, args ...any) (sq
 	if err := c.send(ctx); err != nil {
 		return nil, err
 	}
+	c.trip()
 	return c.Tx.ExecContext(ctx, query, args...)
 }
 
@@ -90,6 +100,7 @@ func (c *txConn) QueryContext(ctx context.Context, query string, args ...any) (*
 	if err := c.send(ctx); err != nil {
 		return nil, err
 	}
+	c.trip()
 	return c.Tx.QueryContext(ctx, query, args...)
 }
 
@@ -98,6 +109,7 @@ func (c *txConn) QueryContext(ctx context.Context, query string, args ...any) (*
 // as well; InTx reports the first failure.
 func (c *txConn) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
 	c.send(ctx)
+	c.trip()
 	return c.Tx.QueryRowContext(ctx, query, args...)
 }
 
@@ -105,7 +117,7 @@ func (c *txConn) QueryRowContext(ctx context.Context, query string, args ...any)
 // connection of its own, so that kept statements can be sent on it.
 func (db *DB) writeTx(ctx context.Context, fn func(*txConn) error) error {
 	if db.Dialect != Postgres {
-		return db.tx(ctx, func(tx *sql.Tx) error { return fn(&txConn{Tx: tx}) })
+		return db.tx(ctx, func(tx *sql.Tx) error { return fn(&txConn{Tx: tx, trips: &db.trips}) })
 	}
 	db.writeTxs.Add(1)
 	return db.retry(ctx, func() error {
@@ -118,7 +130,7 @@ func (db *DB) writeTx(ctx context.Context, fn func(*txConn) error) error {
 		if err != nil {
 			return fmt.Errorf("begin transaction: %w", err)
 		}
-		c := &txConn{Tx: tx, conn: conn}
+		c := &txConn{Tx: tx, conn: conn, trips: &db.trips}
 		if err := fn(c); err != nil {
 			tx.Rollback()
 			if c.err != nil && !errors.Is(err, c.err) {

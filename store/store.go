@@ -71,7 +71,15 @@ type DB struct {
 	clockPool             *sql.DB
 
 	writeTxs atomic.Int64 // write transactions begun (see WriteTransactions)
+	trips    atomic.Int64 // calls write transactions made to the database (see WriteRoundTrips)
 }
+
+// WriteRoundTrips is how many calls write transactions have made to the
+// database: each statement run at once, and each batch of kept statements
+// sent together (pipeline.go), counts one; River's job inserts are not
+// counted. On PostgreSQL each is a round trip over the network, so tests
+// count them to keep bulk work (imports) batched.
+func (db *DB) WriteRoundTrips() int64 { return db.trips.Load() }
 
 // WriteTransactions is how many write transactions (InTx and its kin) this
 // DB has begun: on SQLite each holds the only write lock, so tests and the

@@ -40,16 +40,23 @@ type Change struct {
 // InsertSubscription adds a subscription and its first version.
 func (t *Tx) InsertSubscription(s *fulfill.Subscription, c Change) error {
 	s.Version = 1
-	err := t.exec(`INSERT INTO subscriptions (id, customer_id, plan_id, state, trial, seats, starts_on, ends_on, auto_renew,
-		currency, unit_amount, payment_method, seat_reconciliation, namespace, cancel_reason, version, license_id, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`,
-		s.ID, s.CustomerID, s.PlanID, s.State, s.Trial, s.Seats, s.StartsOn, s.EndsOn, s.AutoRenew,
-		s.Currency, s.UnitAmount, s.PaymentMethod, s.SeatReconciliation, s.Namespace, s.CancelReason, s.Version, s.LicenseID,
-		s.CreatedAt.UTC(), s.UpdatedAt.UTC())
+	err := t.exec(`INSERT INTO subscriptions (`+subInsertCols+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`, subArgs(s)...)
 	if err != nil {
 		return mapErr(err, "Subscription")
 	}
 	return t.insertVersion(s, c)
+}
+
+// subInsertCols are the columns a new subscription is written with, in the
+// order of subArgs.
+const subInsertCols = `id, customer_id, plan_id, state, trial, seats, starts_on, ends_on, auto_renew,
+	currency, unit_amount, payment_method, seat_reconciliation, namespace, cancel_reason, version, license_id, created_at, updated_at`
+
+func subArgs(s *fulfill.Subscription) []any {
+	return []any{s.ID, s.CustomerID, s.PlanID, s.State, s.Trial, s.Seats, s.StartsOn, s.EndsOn, s.AutoRenew,
+		s.Currency, s.UnitAmount, s.PaymentMethod, s.SeatReconciliation, s.Namespace, s.CancelReason, s.Version, s.LicenseID,
+		s.CreatedAt.UTC(), s.UpdatedAt.UTC()}
 }
 
 // UpdateSubscription writes the subscription's new state and records the
@@ -69,10 +76,15 @@ func (t *Tx) UpdateSubscription(s *fulfill.Subscription, c Change) error {
 }
 
 func (t *Tx) insertVersion(s *fulfill.Subscription, c Change) error {
-	return t.execLater(`INSERT INTO subscription_versions (subscription_id, version, action, plan_id, seats, state, starts_on,
-		ends_on, auto_renew, invoice_id, actor, reason, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
-		s.ID, s.Version, c.Action, s.PlanID, s.Seats, s.State, s.StartsOn, s.EndsOn, s.AutoRenew, c.InvoiceID,
-		c.Actor, c.Reason, c.At.UTC())
+	return t.execLater(`INSERT INTO subscription_versions (`+versionCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+		versionArgs(s, c)...)
+}
+
+const versionCols = `subscription_id, version, action, plan_id, seats, state, starts_on, ends_on, auto_renew, invoice_id, actor, reason, at`
+
+func versionArgs(s *fulfill.Subscription, c Change) []any {
+	return []any{s.ID, s.Version, c.Action, s.PlanID, s.Seats, s.State, s.StartsOn, s.EndsOn, s.AutoRenew, c.InvoiceID,
+		c.Actor, c.Reason, c.At.UTC()}
 }
 
 // Subscription returns a subscription locked for update.

@@ -34,6 +34,8 @@ type Tx struct {
 	// addOns are the subscription add-ons read in this transaction, by
 	// subscription (SubscriptionAddOns).
 	addOns map[string][]fulfill.SubscriptionAddOn
+	// jitOff: PostgreSQL's JIT is off for the rest of the transaction (byKeys).
+	jitOff bool
 }
 
 // InTx runs fn in one transaction. A transaction PostgreSQL aborts as a
@@ -328,9 +330,14 @@ func scanCustomer(s interface{ Scan(...any) error }) (*fulfill.Customer, error) 
 func (t *Tx) InsertCustomer(c *fulfill.Customer) error {
 	return mapErr(t.exec(`INSERT INTO customers (`+customerCols+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)`,
-		c.ID, c.Email, c.Name, c.Company, c.Address, c.City, c.PostalCode, c.Country, c.TaxID, c.Currency,
+		customerArgs(c)...), "Customer")
+}
+
+// customerArgs are a customer's values in the order of customerCols.
+func customerArgs(c *fulfill.Customer) []any {
+	return []any{c.ID, c.Email, c.Name, c.Company, c.Address, c.City, c.PostalCode, c.Country, c.TaxID, c.Currency,
 		c.ContactName, c.ContactEmail, c.BillingName, c.BillingEmail, c.Credit, c.CreditHold, c.CreatedAt.UTC(), c.Probe,
-		c.TermsDays, c.PONumber, c.PORequired, c.BillingCC, c.VATCheck, utcPtr(c.VATCheckedAt), c.VATCheckRef), "Customer")
+		c.TermsDays, c.PONumber, c.PORequired, c.BillingCC, c.VATCheck, utcPtr(c.VATCheckedAt), c.VATCheckRef}
 }
 
 // ProbeCustomer is the probe customer, if there is one.
