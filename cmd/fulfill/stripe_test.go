@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -176,9 +177,13 @@ func TestStripeCrashReplay(t *testing.T) {
 		if resp.StatusCode != 201 || json.Unmarshal(raw, &p) != nil || p.Invoice.Status != "paid" || p.Invoice.Total != 5*34800 {
 			t.Fatalf("replay: %d %s", resp.StatusCode, raw)
 		}
+		// The charge before the crash, then the replay's; the completer job
+		// of the restarted copy may finish the charge too (the copy takes
+		// River's lead at once and runs it). Every request carries the one
+		// key, so Stripe makes one charge.
 		keys := proxy.paymentIntentKeys()
-		if len(keys) != 2 || keys[0] != keys[1] || keys[0] != "fulfill-"+p.Invoice.ID {
-			t.Fatalf("PaymentIntent idempotency keys %v, want twice fulfill-%s: one charge", keys, p.Invoice.ID)
+		if len(keys) < 2 || slices.ContainsFunc(keys, func(k string) bool { return k != "fulfill-"+p.Invoice.ID }) {
+			t.Fatalf("PaymentIntent idempotency keys %v, want fulfill-%s each time (at least before the crash and in the replay): one charge", keys, p.Invoice.ID)
 		}
 		s.addr = second.addr
 		var subs, invs struct{ Data []struct{ ID, Status string } }
