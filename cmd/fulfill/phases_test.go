@@ -160,6 +160,15 @@ func pendingAttempts(t *testing.T, dbURL, dataDir string) int {
 	return countOf(t, dbURL, dataDir, `SELECT COUNT(*) FROM payment_attempts WHERE state = 'pending'`)
 }
 
+// waitNoCompleterRunning waits until no completer job (payment.complete)
+// runs: one that started beside a retry may still be asking the provider.
+func waitNoCompleterRunning(t *testing.T, dbURL, dataDir string) {
+	t.Helper()
+	waitFor(t, "no completer running", 60*time.Second, func() bool {
+		return countOf(t, dbURL, dataDir, `SELECT COUNT(*) FROM river_job WHERE kind = 'payment.complete' AND state = 'running'`) == 0
+	})
+}
+
 // countOf runs a COUNT query on the server's database.
 func countOf(t *testing.T, dbURL, dataDir, query string) int {
 	t.Helper()
@@ -504,9 +513,7 @@ func killBetweenPhases(t *testing.T, dbURL, keysDir string, flow killedFlow, fp,
 	// completer job may have run beside the first retry (the restarted copy
 	// takes River's lead at once) and asked the provider again with the
 	// same key: once none runs, no such call is left in flight.
-	waitFor(t, "no completer running", 60*time.Second, func() bool {
-		return countOf(t, dbURL, dir, `SELECT COUNT(*) FROM river_job WHERE kind = 'payment.complete' AND state = 'running'`) == 0
-	})
+	waitNoCompleterRunning(t, dbURL, dir)
 	calls := len(journalKeys(t, journal))
 	code2, raw2, _, err := s.post(path, body, key)
 	if err != nil || code2 != code || string(raw2) != string(raw) || len(journalKeys(t, journal)) != calls {

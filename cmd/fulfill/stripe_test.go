@@ -198,9 +198,7 @@ func TestStripeCrashReplay(t *testing.T) {
 		waitStripeCard(t, dbURL, dir, cus.ID)
 		// A further retry replays the stored answer without charging (once
 		// no completer runs, none of its requests is in flight).
-		waitFor(t, "no completer running", 60*time.Second, func() bool {
-			return countOf(t, dbURL, dir, `SELECT COUNT(*) FROM river_job WHERE kind = 'payment.complete' AND state = 'running'`) == 0
-		})
+		waitNoCompleterRunning(t, dbURL, dir)
 		calls := len(proxy.paymentIntentKeys())
 		resp, err = post(second.addr)
 		if err != nil {
