@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fulfillhq/fulfill/api"
 	"github.com/fulfillhq/fulfill/internal/dbtest"
@@ -145,7 +147,16 @@ func diff(before, after map[string]string) []string {
 
 // settle waits until no email is pending, so that the outbox job does not
 // change the database while a cell runs.
-func (e *env) settle() { e.waitEmails() }
+func (e *env) settle() {
+	e.t.Helper()
+	e.waitEmails()
+	// And every other job the setup queued: the saved card's description
+	// by the provider (payment_method.describe) writes the card and an
+	// audit entry, which a snapshot of the matrix would take for a change.
+	if err := e.jobs.Drain(context.Background(), time.Minute); err != nil {
+		e.t.Fatal(err)
+	}
+}
 
 // fillPath puts ids of customer A into a route's wildcards.
 func fillPath(path string, a licensed) string {

@@ -35,6 +35,7 @@ type env struct {
 	clock *fulfill.SimulatedClock
 	keys  *keys.Store
 	svc   *commerce.Service
+	jobs  *jobs.Runner
 }
 
 func newEnv(t testing.TB, url string, start string, opts ...func(*jobs.Config)) *env {
@@ -79,7 +80,7 @@ func newEnvAPI(t testing.TB, url string, start string, configure func(*api.Serve
 	}
 	srv := httptest.NewServer(a.Handler())
 	t.Cleanup(srv.Close)
-	return &env{t: t, db: db, srv: srv, pay: pay, clock: clock, keys: ks, svc: svc}
+	return &env{t: t, db: db, srv: srv, pay: pay, clock: clock, keys: ks, svc: svc, jobs: runner}
 }
 
 // do sends a request and decodes the JSON answer into out (if not nil); it
