@@ -289,10 +289,7 @@ func TestImportSubscriptionsFile(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var got []string
-		for _, r := range rep.Rejected {
-			got = append(got, r.String())
-		}
+		got := rejectedLines(rep)
 		want := []string{
 			"line 4: seats: Seats must be at most 1000000.",
 			"line 5: customer_email: No customer with email dan@example.com.",
@@ -525,10 +522,7 @@ func TestImportRejectsBadBytes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var got []string
-		for _, r := range rep.Rejected {
-			got = append(got, r.String())
-		}
+		got := rejectedLines(rep)
 		want := []string{
 			"line 2: name: name contains a NUL character, which is not allowed.",
 			"line 3: company: company is not valid UTF-8 text.",
@@ -538,4 +532,13 @@ func TestImportRejectsBadBytes(t *testing.T) {
 			t.Fatalf("imported %d, rejected:\n%s\nwant 1 and:\n%s", rep.Customers, strings.Join(got, "\n"), strings.Join(want, "\n"))
 		}
 	})
+}
+
+// rejectedLines are an import's rejections as printed ("line N: field: reason").
+func rejectedLines(rep *commerce.ImportReport) []string {
+	var out []string
+	for _, r := range rep.Rejected {
+		out = append(out, r.String())
+	}
+	return out
 }

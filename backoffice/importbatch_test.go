@@ -66,10 +66,7 @@ func TestImportFindsNonASCIIEmailsAndReadsUnseekableFiles(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var got []string
-		for _, r := range rep.Rejected {
-			got = append(got, r.String())
-		}
+		got := rejectedLines(rep)
 		want := []string{
 			"line 2: email: A customer with email émile@example.com already exists.",
 			"line 4: email: ZOË@example.com is also on line 3.",
