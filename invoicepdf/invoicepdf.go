@@ -162,12 +162,25 @@ type renderer struct {
 	pages int // total pages; 0 in the counting pass
 }
 
-// toCP1252 translates UTF-8 to the code page of the core fonts. Building it
+// cp1252 translates UTF-8 to the code page of the core fonts. Building it
 // parses fpdf's code page map (8% of the CPU of a card purchase when every
-// invoice did it); the function only reads the map, so one serves all.
-var toCP1252 = sync.OnceValue(func() func(string) string {
-	return fpdf.New("P", "mm", "A4", "").UnicodeTranslatorFromDescriptor("cp1252")
-})
+// invoice did it), so one is built and shared. It writes into a buffer of
+// its own, so calls take turns (cp1252Mu): used at once by two renderings
+// it corrupted their text or panicked.
+var (
+	cp1252Translator = sync.OnceValue(func() func(string) string {
+		return fpdf.New("P", "mm", "A4", "").UnicodeTranslatorFromDescriptor("cp1252")
+	})
+	cp1252Mu sync.Mutex
+)
+
+// toCP1252 is the shared translator, one call at a time.
+func toCP1252(s string) string {
+	tr := cp1252Translator()
+	cp1252Mu.Lock()
+	defer cp1252Mu.Unlock()
+	return tr(s)
+}
 
 func newRenderer(doc Document, compress bool, pages int) *renderer {
 	pdf := fpdf.New("P", "mm", "A4", "")
@@ -177,7 +190,7 @@ func newRenderer(doc Document, compress bool, pages int) *renderer {
 		title = "Invoice"
 	}
 	r := &renderer{pdf: pdf, doc: doc, inv: inv, title: title, pages: pages}
-	r.tr = toCP1252()
+	r.tr = toCP1252
 
 	pdf.SetCompression(compress)
 	pdf.SetCatalogSort(true) // fonts are kept in a map: sort them for stable output

@@ -130,6 +130,9 @@ func (db *DB) writeTx(ctx context.Context, fn func(*txConn) error) error {
 		if err != nil {
 			return fmt.Errorf("begin transaction: %w", err)
 		}
+		// A panic in fn rolls back before the connection is closed (the
+		// open transaction would make Close wait for ever), then goes on.
+		defer rollbackOnPanic(tx)
 		c := &txConn{Tx: tx, conn: conn, trips: &db.trips}
 		if err := fn(c); err != nil {
 			tx.Rollback()

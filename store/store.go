@@ -660,6 +660,7 @@ func (db *DB) txOnce(ctx context.Context, pool *sql.DB, opts *sql.TxOptions, fn 
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
+	defer rollbackOnPanic(tx)
 	if err := fn(tx); err != nil {
 		tx.Rollback()
 		return err
@@ -668,6 +669,17 @@ func (db *DB) txOnce(ctx context.Context, pool *sql.DB, opts *sql.TxOptions, fn 
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
+}
+
+// rollbackOnPanic, deferred after BeginTx, rolls the transaction back when
+// the function running in it panics, and lets the panic go on. Without it
+// the transaction kept its connection: SQLite's only writer, or a
+// PostgreSQL connection whose Close then waited for ever.
+func rollbackOnPanic(tx *sql.Tx) {
+	if p := recover(); p != nil {
+		tx.Rollback()
+		panic(p)
+	}
 }
 
 // Retryable reports whether err is PostgreSQL aborting a transaction that
