@@ -2,7 +2,6 @@ package store
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/fulfillhq/fulfill"
 )
@@ -16,14 +15,8 @@ func (t *Tx) InvoicesForRecognition(ids []string) ([]*fulfill.Invoice, error) {
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	ph := make([]string, len(ids))
-	args := make([]any, len(ids))
-	for i, id := range ids {
-		ph[i] = fmt.Sprintf("$%d", i+1)
-		args[i] = id
-	}
-	invs, err := queryAll(t.ctx, t.tx, scanInvoice, `SELECT `+invoiceCols+` FROM invoices WHERE id IN (`+strings.Join(ph, ", ")+`) ORDER BY id`+
-		t.lock(" FOR UPDATE"), args...)
+	q, args := t.byKeys(`SELECT `+invoiceCols+` FROM invoices`, "id", ids)
+	invs, err := queryAll(t.ctx, t.tx, scanInvoice, q+` ORDER BY id`+t.lock(" FOR UPDATE"), args...)
 	if err != nil {
 		return nil, fmt.Errorf("invoices for recognition: %w", err)
 	}
