@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -59,15 +60,8 @@ func newCopyID() string {
 	}
 	var rnd [4]byte
 	_, _ = rand.Read(rnd[:])
-	return fmt.Sprintf("%s_%s_%s_%d_%s", copyIDPrefix, cmpOr(clean.String(), "host"), cmpOr(machineKey(), "unknown"),
+	return fmt.Sprintf("%s_%s_%s_%d_%s", copyIDPrefix, cmp.Or(clean.String(), "host"), cmp.Or(machineKey(), "unknown"),
 		os.Getpid(), hex.EncodeToString(rnd[:]))
-}
-
-func cmpOr(s, or string) string {
-	if s == "" {
-		return or
-	}
-	return s
 }
 
 // deadOnThisMachine reports whether id names a copy that ran on this machine
