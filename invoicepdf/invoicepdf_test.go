@@ -314,3 +314,16 @@ func TestExample(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkRender renders a one-page invoice, as each purchase's mail does.
+func BenchmarkRender(b *testing.B) {
+	doc := paidUS()
+	var buf bytes.Buffer
+	for b.Loop() {
+		buf.Reset()
+		if err := Render(&buf, doc); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(buf.Len()), "bytes")
+}
