@@ -114,10 +114,13 @@ func (c *txConn) QueryRowContext(ctx context.Context, query string, args ...any)
 }
 
 // writeTx is db.tx for InTx: on PostgreSQL the transaction runs on a
-// connection of its own, so that kept statements can be sent on it.
-func (db *DB) writeTx(ctx context.Context, fn func(*txConn) error) error {
+// connection of its own, so that kept statements can be sent on it; on
+// SQLite it commits in a group (group.go). fn runs with the context its
+// statements must use.
+func (db *DB) writeTx(ctx context.Context, fn func(context.Context, *txConn) error) error {
 	if db.Dialect != Postgres {
-		return db.tx(ctx, func(tx *sql.Tx) error { return fn(&txConn{Tx: tx, trips: &db.trips}) })
+		db.writeTxs.Add(1)
+		return db.retry(ctx, func() error { return db.groupTx(ctx, fn) })
 	}
 	db.writeTxs.Add(1)
 	return db.retry(ctx, func() error {
@@ -134,7 +137,7 @@ func (db *DB) writeTx(ctx context.Context, fn func(*txConn) error) error {
 		// open transaction would make Close wait for ever), then goes on.
 		defer rollbackOnPanic(tx)
 		c := &txConn{Tx: tx, conn: conn, trips: &db.trips}
-		if err := fn(c); err != nil {
+		if err := fn(ctx, c); err != nil {
 			tx.Rollback()
 			if c.err != nil && !errors.Is(err, c.err) {
 				return c.err // the cause; err is what it left aborted

@@ -44,7 +44,7 @@ type Tx struct {
 // network call, nothing appended to or counted in outer variables.
 func (db *DB) InTx(ctx context.Context, fn func(*Tx) error) error {
 	var committed []func()
-	err := db.writeTx(ctx, func(tx *txConn) error {
+	err := db.writeTx(ctx, func(ctx context.Context, tx *txConn) error {
 		t := &Tx{db: db, tx: tx, ctx: ctx}
 		err := fn(t)
 		if err == nil {
