@@ -7,6 +7,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"reflect"
+	"strings"
 )
 
 // SQLite (modernc) compiles every statement it is given, and database/sql
@@ -141,10 +142,11 @@ func (c *cachingConn) prepare(ctx context.Context, query string) (*cachedStmt, e
 	return &cachedStmt{text: query, stmt: st}, nil
 }
 
-// ExecContext runs query with a compiled statement. Statements without
-// arguments (scripts, DDL) are compiled each time, as they are rare.
+// ExecContext runs query with a compiled statement. A script (a text of
+// several statements, such as a migration) is run as it is, compiled each
+// time: a compiled statement is one statement.
 func (c *cachingConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
-	if len(args) == 0 {
+	if len(args) == 0 && strings.Contains(query, ";") {
 		return c.sqliteConn.ExecContext(ctx, query, args)
 	}
 	cs, cached, err := c.stmt(ctx, query)
@@ -160,7 +162,7 @@ func (c *cachingConn) ExecContext(ctx context.Context, query string, args []driv
 // QueryContext runs query with a compiled statement, which stays in use
 // until its rows are closed.
 func (c *cachingConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
-	if len(args) == 0 {
+	if len(args) == 0 && strings.Contains(query, ";") {
 		return c.sqliteConn.QueryContext(ctx, query, args)
 	}
 	cs, cached, err := c.stmt(ctx, query)

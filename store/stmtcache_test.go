@@ -61,6 +61,36 @@ func TestSQLiteCompilesARepeatedStatementOnce(t *testing.T) {
 	}
 }
 
+// TestSQLiteCompilesStatementsWithoutArgumentsOnce: a query or a
+// statement without arguments (a savepoint of a grouped commit, the list
+// of live webhook endpoints) is kept as well, while a script of several
+// statements still runs whole.
+func TestSQLiteCompilesStatementsWithoutArgumentsOnce(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := openMigrated(t, dbtest.SQLiteURL(t))
+	before := cachedStatements(t, db)
+	for range 20 {
+		var got int
+		if err := db.Write.QueryRowContext(ctx, `SELECT 41 + 1`).Scan(&got); err != nil || got != 42 {
+			t.Fatalf("SELECT 41 + 1 = %d, %v", got, err)
+		}
+		if _, err := db.Write.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS kept (n INTEGER)`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if after := cachedStatements(t, db); after != before+2 {
+		t.Fatalf("after 20 runs of two statements without arguments the connection keeps %d statements, had %d: want two more", after, before)
+	}
+	if _, err := db.Write.ExecContext(ctx, `INSERT INTO kept (n) VALUES (1); INSERT INTO kept (n) VALUES (2)`); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := db.Write.QueryRowContext(ctx, `SELECT COUNT(*) FROM kept`).Scan(&n); err != nil || n != 2 {
+		t.Fatalf("a script of two inserts stored %d rows (%v), want 2", n, err)
+	}
+}
+
 // TestSQLiteNestedRunsOfOneStatement: a statement run again while the
 // rows of its first run are still being read gets a statement of its own;
 // neither run disturbs the other, and a failed run leaves the statement
