@@ -15,6 +15,9 @@ import (
 // Pointers, slices, maps and interfaces may be null (a pointer field that
 // is null is absent). t is the type decoded into; body is valid JSON for it.
 func checkNulls(body []byte, t reflect.Type) error {
+	if !bytes.Contains(body, []byte("null")) {
+		return nil // no null token: nothing to refuse
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	return nullWalk(dec, t, "")

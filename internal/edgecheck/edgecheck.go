@@ -84,6 +84,12 @@ func JSON(body []byte) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil
 	}
+	// Most bodies are plainly fine: valid UTF-8 bytes, none of them NUL,
+	// and no \u0000 escape, so no string in them can fail. Walking their
+	// tokens was an eighth of a seat link's CPU.
+	if utf8.Valid(body) && bytes.IndexByte(body, 0) < 0 && !bytes.Contains(body, []byte(`\u0000`)) {
+		return nil
+	}
 	w := &walker{dec: json.NewDecoder(bytes.NewReader(body)), body: body}
 	err := w.value("")
 	if fe, ok := errors.AsType[*fulfill.Error](err); ok {
