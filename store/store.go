@@ -25,9 +25,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
-	_ "github.com/jackc/pgx/v5/stdlib" // PostgreSQL driver "pgx"
+	"github.com/jackc/pgx/v5/stdlib" // PostgreSQL driver "pgx"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
@@ -148,10 +149,11 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		if err != nil {
 			return nil, err
 		}
-		db, err := sql.Open("pgx", dsn)
+		cfg, err := pgx.ParseConfig(dsn)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("PostgreSQL URL: %w", err)
 		}
+		db := stdlib.OpenDB(*cfg, stdlib.OptionAfterConnect(afterConnect))
 		// Every connection may stay idle: a pool that keeps fewer idle
 		// than it opens closes and reopens connections under load (a
 		// PostgreSQL backend and its authentication each time).
