@@ -703,77 +703,98 @@ var readOnlyMayChange = map[string][]string{
 	"POST /impersonation/stop":               {"web_sessions", "audit_log"},
 }
 
+// TestAuthorizationMatrix runs the matrix in two halves side by side, the
+// portal's routes and the console's (/admin), each on databases of its own:
+// a cell's checks need the database to itself, so the cells of one
+// database run one after another.
 func TestAuthorizationMatrix(t *testing.T) {
 	t.Parallel()
 	start := time.Now()
-	t.Cleanup(func() { t.Logf("took %s", time.Since(start).Round(time.Millisecond)) }) // after both engines' subtests
-	dbtest.ForEachParallel(t, func(t *testing.T, url string) {
-		e := newAuthzEnv(t, url)
-		a := e.customer("a@example.com", "Alpha GmbH")
-		b := e.customer("b@example.com", "Beta GmbH")
-		ids := authzWildcards(a, e.failedJob(), e.webhook())
-		support := e.user("support@vendor.example", RoleSupport)
-		ro := e.user("ro@vendor.example", RoleReadOnly)
-		admin := e.user("admin@vendor.example", RoleAdmin)
-		actors := []authzActor{
-			{name: "no session"},
-			{name: "customer A", role: "customer", user: a.user},
-			{name: "customer B", role: "customer", user: b.user},
-			{name: "support", role: RoleSupport, user: support},
-			{name: "read_only", role: RoleReadOnly, user: ro},
-			{name: "admin", role: RoleAdmin, user: admin},
-			// Impersonation is where read-only staff meet customer routes.
-			{name: "read_only as A", role: RoleReadOnly, user: ro, actingAs: a.customer},
+	t.Cleanup(func() { t.Logf("took %s", time.Since(start).Round(time.Millisecond)) }) // after all the subtests
+	for _, part := range []struct {
+		name    string
+		console bool
+	}{{"portal", false}, {"console", true}} {
+		t.Run(part.name, func(t *testing.T) {
+			t.Parallel()
+			dbtest.ForEachParallel(t, func(t *testing.T, url string) { authzMatrix(t, url, part.console) })
+		})
+	}
+}
+
+// authzMatrix runs the cells of the console's routes (console) or of the
+// others on the database at url.
+func authzMatrix(t *testing.T, url string, console bool) {
+	e := newAuthzEnv(t, url)
+	a := e.customer("a@example.com", "Alpha GmbH")
+	b := e.customer("b@example.com", "Beta GmbH")
+	ids := authzWildcards(a, e.failedJob(), e.webhook())
+	support := e.user("support@vendor.example", RoleSupport)
+	ro := e.user("ro@vendor.example", RoleReadOnly)
+	admin := e.user("admin@vendor.example", RoleAdmin)
+	actors := []authzActor{
+		{name: "no session"},
+		{name: "customer A", role: "customer", user: a.user},
+		{name: "customer B", role: "customer", user: b.user},
+		{name: "support", role: RoleSupport, user: support},
+		{name: "read_only", role: RoleReadOnly, user: ro},
+		{name: "admin", role: RoleAdmin, user: admin},
+		// Impersonation is where read-only staff meet customer routes.
+		{name: "read_only as A", role: RoleReadOnly, user: ro, actingAs: a.customer},
+	}
+	routes := authzRoutesOf(t, e.s)
+	// GETs and refusals first, then the requests that are let through
+	// and may change data, so that those cannot mask a change.
+	var first, last []authzCell
+	n := 0
+	for _, r := range routes {
+		if r.admin() != console {
+			continue
 		}
-		routes := authzRoutesOf(t, e.s)
-		// GETs and refusals first, then the requests that are let through
-		// and may change data, so that those cannot mask a change.
-		var first, last []authzCell
-		for _, r := range routes {
-			_, has := fill(t, r.path, ids)
-			for _, act := range actors {
-				c := authzCell{r: r, a: act, want: expect(r, act, has)}
-				if r.unsafe() && (c.want == allowed || c.want == anyAnswer) {
-					last = append(last, c)
-				} else {
-					first = append(first, c)
-				}
+		n++
+		_, has := fill(t, r.path, ids)
+		for _, act := range actors {
+			c := authzCell{r: r, a: act, want: expect(r, act, has)}
+			if r.unsafe() && (c.want == allowed || c.want == anyAnswer) {
+				last = append(last, c)
+			} else {
+				first = append(first, c)
 			}
 		}
-		// The first cells may change nothing: their fixtures are all made
-		// before the first request, and each cell's snapshot after its
-		// request is the next cell's before (one snapshot a cell, not two).
-		for i := range first {
-			e.prepare(t, &first[i], ids)
-		}
-		prev := e.snap()
-		for _, c := range first {
-			t.Run(c.r.pattern+"/"+c.a.name, func(t *testing.T) {
-				before := prev
-				res := e.do(c.r.method, c.path, c.cookie)
-				after := e.snap()
-				prev = after
-				c.check(t, res, before, after)
-			})
-		}
-		// The last cells may change data: each makes its fixtures just
-		// before its request. Those whose changes are not checked (allowed
-		// to anyone but read_only) take only the count of denials.
-		for _, c := range last {
-			t.Run(c.r.pattern+"/"+c.a.name, func(t *testing.T) {
-				e.prepare(t, &c, ids)
-				snap := e.snap
-				if !c.checksChanges() {
-					snap = e.denialsOnly
-				}
-				before := snap()
-				res := e.do(c.r.method, c.path, c.cookie)
-				after := snap()
-				c.check(t, res, before, after)
-			})
-		}
-		t.Logf("%d routes × %d actors on %s", len(routes), len(actors), e.db.Dialect)
-	})
+	}
+	// The first cells may change nothing: their fixtures are all made
+	// before the first request, and each cell's snapshot after its
+	// request is the next cell's before (one snapshot a cell, not two).
+	for i := range first {
+		e.prepare(t, &first[i], ids)
+	}
+	prev := e.snap()
+	for _, c := range first {
+		t.Run(c.r.pattern+"/"+c.a.name, func(t *testing.T) {
+			before := prev
+			res := e.do(c.r.method, c.path, c.cookie)
+			after := e.snap()
+			prev = after
+			c.check(t, res, before, after)
+		})
+	}
+	// The last cells may change data: each makes its fixtures just
+	// before its request. Those whose changes are not checked (allowed
+	// to anyone but read_only) take only the count of denials.
+	for _, c := range last {
+		t.Run(c.r.pattern+"/"+c.a.name, func(t *testing.T) {
+			e.prepare(t, &c, ids)
+			snap := e.snap
+			if !c.checksChanges() {
+				snap = e.denialsOnly
+			}
+			before := snap()
+			res := e.do(c.r.method, c.path, c.cookie)
+			after := snap()
+			c.check(t, res, before, after)
+		})
+	}
+	t.Logf("%d of %d routes × %d actors on %s", n, len(routes), len(actors), e.db.Dialect)
 }
 
 // authzCell is one request of the matrix: a route, a visitor and the
