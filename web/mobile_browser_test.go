@@ -141,6 +141,10 @@ func TestBrowserMobileNoPageWiderThanTheScreen(t *testing.T) {
 			chromedp.SendKeys(chromedp.CSS(`#email`), email),
 			chromedp.SendKeys(chromedp.CSS(`#password`), password),
 			chromedp.Click(chromedp.CSS(`form[action="`+path+`"] button[type=submit]`)),
+			// Signed in: the redirect has left the form behind (the sign-in
+			// page has a main h1 too; a navigation while the form's was
+			// still under way was aborted, net::ERR_ABORTED).
+			chromedp.WaitNotPresent(chromedp.CSS(`#password`)),
 			chromedp.WaitVisible(chromedp.CSS(`main h1`)),
 		)
 	}

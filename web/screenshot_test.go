@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,8 +19,16 @@ import (
 // last page under the test's output folder"), for example with
 // t.Cleanup(func() { saveScreenshot(t, ctx, "last") }) right after
 // newBrowser, so that a failing test leaves its last page too.
+//
+// Without -artifacts nothing is taken: the file would be removed with the
+// temporary directory, and the captures (a full page, PNG-encoded by
+// Chromium, several per page in the mobile test) were a sixth of the
+// browser tests' CPU.
 func saveScreenshot(t *testing.T, ctx context.Context, name string) string {
 	t.Helper()
+	if !keepArtifacts() {
+		return ""
+	}
 	// Quality 100 makes a PNG, as the file is named (below it, a JPEG).
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
@@ -34,4 +43,11 @@ func saveScreenshot(t *testing.T, ctx context.Context, name string) string {
 	}
 	t.Logf("screenshot %s", p)
 	return p
+}
+
+// keepArtifacts reports whether the test binary runs with -artifacts, the
+// flag that keeps t.ArtifactDir's files.
+func keepArtifacts() bool {
+	f := flag.Lookup("test.artifacts")
+	return f != nil && f.Value.String() == "true"
 }
