@@ -242,7 +242,7 @@ func (c *committer) run(tx *sql.Tx, conn *txConn, m *groupMember) (pending bool,
 		return true, err
 	}
 	conn.err = nil
-	err, p := call(m, conn)
+	p, err := call(m, conn)
 	if err == nil && p == nil {
 		if _, err := tx.Exec(`RELEASE member`); err != nil {
 			return true, err
@@ -259,13 +259,13 @@ func (c *committer) run(tx *sql.Tx, conn *txConn, m *groupMember) (pending bool,
 }
 
 // call runs m's function, catching its panic.
-func call(m *groupMember, conn *txConn) (err error, p any) {
+func call(m *groupMember, conn *txConn) (p any, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			p = r
 		}
 	}()
-	return m.fn(context.WithoutCancel(m.ctx), conn), nil
+	return nil, m.fn(context.WithoutCancel(m.ctx), conn)
 }
 
 // alone runs m in a transaction of its own, when its group was lost.
@@ -273,7 +273,7 @@ func (c *committer) alone(m *groupMember) {
 	var p any
 	err := c.db.retry(m.ctx, func() error {
 		return c.db.txOnce(m.ctx, c.db.Write, nil, func(tx *sql.Tx) error {
-			err, pp := call(m, &txConn{Tx: tx, trips: &c.db.trips})
+			pp, err := call(m, &txConn{Tx: tx, trips: &c.db.trips})
 			if pp != nil {
 				p = pp
 				return errors.New("panicked")
