@@ -142,9 +142,11 @@ func TestGroupedWritesCommitTogetherAndFailAlone(t *testing.T) {
 			}
 		}
 		if db.Dialect != Postgres {
-			// The one holding, then the five together.
-			if n := db.committer().commits.Load() - commits; n != 2 {
-				t.Errorf("%d commits, want 2: the held transaction's and one for the five queued behind it", n)
+			// The one holding, then the five together (or all six in
+			// one, when the hold was shorter than groupMaxOpen); one
+			// commit each would be four.
+			if n := db.committer().commits.Load() - commits; n > 2 {
+				t.Errorf("%d commits, want at most 2: the held transaction's and one for the five queued behind it", n)
 			}
 		}
 	})
