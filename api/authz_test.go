@@ -69,12 +69,8 @@ func (e *env) digest(q string, args ...any) string {
 	cols, _ := rows.Columns()
 	var lines []string
 	for rows.Next() {
-		vals := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
+		vals, err := dbtest.ScanValues(rows)
+		if err != nil {
 			e.t.Fatal(err)
 		}
 		var b strings.Builder

@@ -203,12 +203,8 @@ func assertNoColumnHolds(t *testing.T, db *store.DB, s string, tables ...string)
 		n := 0
 		for rows.Next() {
 			n++
-			vals := make([]any, len(cols))
-			ptrs := make([]any, len(cols))
-			for i := range vals {
-				ptrs[i] = &vals[i]
-			}
-			if err := rows.Scan(ptrs...); err != nil {
+			vals, err := dbtest.ScanValues(rows)
+			if err != nil {
 				t.Fatal(err)
 			}
 			for i, v := range vals {

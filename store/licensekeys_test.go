@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/fulfillhq/fulfill"
+	"github.com/fulfillhq/fulfill/internal/dbtest"
 )
 
 // Issue 18, start-up that does not grow with the number of customers: the
@@ -85,15 +86,10 @@ func explain(t *testing.T, ctx context.Context, db *DB, query string) []string {
 		t.Fatal(err)
 	}
 	defer rows.Close()
-	cols, _ := rows.Columns()
 	var plan []string
 	for rows.Next() {
-		vals := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
+		vals, err := dbtest.ScanValues(rows)
+		if err != nil {
 			t.Fatal(err)
 		}
 		plan = append(plan, fmt.Sprint(vals[len(vals)-1]))
