@@ -198,21 +198,17 @@ func (c *committer) group(first *groupMember) {
 		tx.Rollback()
 		return
 	}
-	if broken == nil {
-		err := tx.Commit()
-		if err == nil {
-			c.commits.Add(1)
-			for _, m := range members {
-				m.finish(nil, nil)
-			}
-			return
-		}
-		slog.Warn("store: a group of write transactions failed to commit; each runs again alone", "transactions", len(members), "err", err)
-	} else {
+	if broken != nil {
 		tx.Rollback()
-		slog.Warn("store: a group of write transactions broke; each runs again alone", "transactions", len(members), "err", broken)
+	} else if broken = tx.Commit(); broken == nil {
+		c.commits.Add(1)
+		for _, m := range members {
+			m.finish(nil, nil)
+		}
+		return
 	}
 	// The group is lost: each member runs again in a transaction of its own.
+	slog.Warn("store: a group of write transactions was lost; each runs again alone", "transactions", len(members), "err", broken)
 	for _, m := range members {
 		c.alone(m)
 	}
@@ -241,7 +237,6 @@ func (c *committer) run(tx *sql.Tx, conn *txConn, m *groupMember) (pending bool,
 	if _, err := tx.Exec(`SAVEPOINT member`); err != nil {
 		return true, err
 	}
-	conn.err = nil
 	p, err := call(m, conn)
 	if err == nil && p == nil {
 		if _, err := tx.Exec(`RELEASE member`); err != nil {
@@ -268,18 +263,16 @@ func call(m *groupMember, conn *txConn) (p any, err error) {
 	return nil, m.fn(context.WithoutCancel(m.ctx), conn)
 }
 
-// alone runs m in a transaction of its own, when its group was lost.
+// alone runs m in a transaction of its own, when its group was lost (a
+// failure InTx retries, it retries as for any member).
 func (c *committer) alone(m *groupMember) {
 	var p any
-	err := c.db.retry(m.ctx, func() error {
-		return c.db.txOnce(m.ctx, c.db.Write, nil, func(tx *sql.Tx) error {
-			pp, err := call(m, &txConn{Tx: tx, trips: &c.db.trips})
-			if pp != nil {
-				p = pp
-				return errors.New("panicked")
-			}
-			return err
-		})
+	err := c.db.txOnce(m.ctx, c.db.Write, nil, func(tx *sql.Tx) error {
+		var err error
+		if p, err = call(m, &txConn{Tx: tx, trips: &c.db.trips}); p != nil {
+			return errors.New("panicked") // rolls back; the panic goes to the caller
+		}
+		return err
 	})
 	if p != nil {
 		err = nil
