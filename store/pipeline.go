@@ -118,11 +118,10 @@ func (c *txConn) QueryRowContext(ctx context.Context, query string, args ...any)
 // SQLite it commits in a group (group.go). fn runs with the context its
 // statements must use.
 func (db *DB) writeTx(ctx context.Context, fn func(context.Context, *txConn) error) error {
+	db.writeTxs.Add(1)
 	if db.Dialect != Postgres {
-		db.writeTxs.Add(1)
 		return db.retry(ctx, func() error { return db.groupTx(ctx, fn) })
 	}
-	db.writeTxs.Add(1)
 	return db.retry(ctx, func() error {
 		conn, err := db.Write.Conn(ctx)
 		if err != nil {
