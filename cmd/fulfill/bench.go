@@ -35,7 +35,7 @@ import (
 	"github.com/fulfillhq/fulfill/store"
 )
 
-const benchUsage = `Usage: fulfill bench [--quick] [--json] [--duration D] [--renewals N] [--starts N] [--startup-only] [--database-url URL]
+const benchUsage = `Usage: fulfill bench [--quick] [--json] [--duration D] [--renewals N] [--workloads LIST] [--starts N] [--startup-only] [--database-url URL]
 
 Starts a real server (a child process "fulfill serve" on loopback; SQLite in
 a temporary directory unless --database-url names a PostgreSQL database,
@@ -117,7 +117,31 @@ type benchEnv struct {
 	// reported); startupOnly skips the workloads.
 	starts      int
 	startupOnly bool
+	// selected names the workloads to run (--workloads); nil: all.
+	selected map[string]bool
 }
+
+// benchWorkloads are the names --workloads accepts, in the order they run.
+var benchWorkloads = []string{"purchase", "seat_link", "portal_page", "license", "billing_run"}
+
+// parseWorkloads reads --workloads: nil for all.
+func parseWorkloads(list string) (map[string]bool, error) {
+	if strings.TrimSpace(list) == "" {
+		return nil, nil
+	}
+	out := map[string]bool{}
+	for _, w := range strings.Split(list, ",") {
+		w = strings.TrimSpace(w)
+		if !slices.Contains(benchWorkloads, w) {
+			return nil, usageError{fmt.Sprintf("unknown workload %q in --workloads: want some of %s", w, strings.Join(benchWorkloads, ", "))}
+		}
+		out[w] = true
+	}
+	return out, nil
+}
+
+// runs says whether the workload w was selected.
+func (b *benchEnv) runs(w string) bool { return b.selected == nil || b.selected[w] }
 
 func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	fs, c := flags("bench", stderr, getenv)
@@ -128,6 +152,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	renewals := fs.Int("renewals", 0, "subscriptions falling due in the billing run (default 100000, 2000 with --quick)")
 	starts := fs.Int("starts", 5, "start-up is the median of this many starts of the server, each beside a start of the bare baseline")
 	startupOnly := fs.Bool("startup-only", false, "measure start-up and idle memory only, no workload")
+	only := fs.String("workloads", "", "comma-separated workloads to run (purchase, seat_link, portal_page, license, billing_run); default all")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
@@ -146,6 +171,10 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if *starts < 1 || *starts > 1000 {
 		return usageError{"want 1 ≤ --starts ≤ 1000"}
 	}
+	selected, err := parseWorkloads(*only)
+	if err != nil {
+		return err
+	}
 	explicit := false
 	fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "data-dir" })
 	if !explicit {
@@ -159,7 +188,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
 		return err
 	}
-	b := &benchEnv{c: c, stderr: stderr, duration: *duration, starts: *starts, startupOnly: *startupOnly,
+	b := &benchEnv{c: c, stderr: stderr, duration: *duration, starts: *starts, startupOnly: *startupOnly, selected: selected,
 		report: &benchReport{Renewals: *renewals, Duration: duration.String(), Server: "child process `fulfill serve` on 127.0.0.1"}}
 	tok := make([]byte, 24)
 	rand.Read(tok)
@@ -217,19 +246,28 @@ func (b *benchEnv) run(ctx context.Context) error {
 	stopSampler := b.sampleRSS()
 	defer stopSampler()
 
-	if err := b.benchPurchase(ctx); err != nil {
-		return fmt.Errorf("purchase: %w", err)
+	steps := []struct {
+		name string
+		run  func(context.Context) error
+	}{
+		{"purchase", b.benchPurchase},
+		{"seat_link", b.benchSeatLink},
+		{"portal_page", b.benchPortal},
+		{"license", func(context.Context) error { b.benchLicense(); return nil }},
 	}
-	if err := b.benchSeatLink(ctx); err != nil {
-		return fmt.Errorf("seat_link: %w", err)
+	for _, st := range steps {
+		if !b.runs(st.name) {
+			continue
+		}
+		if err := st.run(ctx); err != nil {
+			return fmt.Errorf("%s: %w", st.name, err)
+		}
 	}
-	if err := b.benchPortal(ctx); err != nil {
-		return fmt.Errorf("portal_page: %w", err)
-	}
-	b.benchLicense()
 	b.report.RSSLoadMB = round1(float64(b.rssPeak.Load()) / 1024)
-	if err := b.benchBillingRun(ctx); err != nil {
-		return fmt.Errorf("billing_run: %w", err)
+	if b.runs("billing_run") {
+		if err := b.benchBillingRun(ctx); err != nil {
+			return fmt.Errorf("billing_run: %w", err)
+		}
 	}
 	return nil
 }
@@ -1202,12 +1240,17 @@ func (b *benchEnv) printTable(w io.Writer) {
 	for _, x := range r.Workloads {
 		fmt.Fprintf(w, "%-12s %10.1f %9.2f %9.2f   %-16s %10.1f %9.2f %7.3f\n", x.Name, x.Rate, x.P50, x.P99, x.Baseline, x.BaselineRate, x.BaselineP99, x.Ratio)
 	}
-	fmt.Fprintf(w, "\nbilling run: %d renewals\n", r.Renewals)
+	fmt.Fprintln(w)
+	if b.runs("billing_run") {
+		fmt.Fprintf(w, "billing run: %d renewals\n", r.Renewals)
+	}
 	b.printStartup(w)
 	fmt.Fprintf(w, "resident memory: %.1f MB idle, %.1f MB peak under load (bare: %.1f MB)\n", r.RSSIdleMB, r.RSSLoadMB, r.RSSBareMB)
-	if r.JobsLeft == 0 {
+	switch {
+	case !b.runs("purchase"):
+	case r.JobsLeft == 0:
 		fmt.Fprintf(w, "side effects of the purchase load: %d jobs waiting at its end, drained %.1f s after\n", r.JobsAtStop, r.DrainedS)
-	} else {
+	default:
 		fmt.Fprintf(w, "side effects of the purchase load: %d jobs waiting at its end, %d still left %.1f s after\n", r.JobsAtStop, r.JobsLeft, r.DrainedS)
 	}
 }

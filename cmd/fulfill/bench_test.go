@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
 )
 
@@ -64,5 +65,32 @@ func TestBenchQuickJSONHasEveryWorkload(t *testing.T) {
 	}
 	if r.StartupMS <= 0 || r.RSSIdleMB <= 0 || r.RSSLoadMB < r.RSSIdleMB || r.JobsLeft == nil {
 		t.Errorf("start-up %.1f ms, memory %.1f / %.1f MB, jobs left %v", r.StartupMS, r.RSSIdleMB, r.RSSLoadMB, r.JobsLeft)
+	}
+}
+
+// --workloads runs only the workloads it names, and refuses a name it does
+// not know with the list of those it does.
+func TestBenchRunsOnlyTheWorkloadsNamed(t *testing.T) {
+	t.Parallel()
+	var out, errOut bytes.Buffer
+	err := Main(context.Background(), []string{"bench", "--json", "--workloads", "license", "--duration", "200ms", "--starts", "1", "--data-dir", t.TempDir()},
+		&out, &errOut, env(nil))
+	if err != nil {
+		t.Fatalf("bench: %v\n%s", err, errOut.String())
+	}
+	var r struct{ Workloads []struct{ Name string } }
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		t.Fatalf("bench --json printed no JSON: %v\n%s", err, out.String())
+	}
+	var names []string
+	for _, w := range r.Workloads {
+		names = append(names, w.Name)
+	}
+	if len(names) != 2 || names[0] != "verify" || names[1] != "sign" {
+		t.Errorf("--workloads license ran %v, want [verify sign]", names)
+	}
+	err = Main(context.Background(), []string{"bench", "--workloads", "purchase,nope", "--data-dir", t.TempDir()}, &out, &errOut, env(nil))
+	if err == nil || !strings.Contains(err.Error(), `unknown workload "nope"`) || !strings.Contains(err.Error(), "seat_link") {
+		t.Errorf("--workloads purchase,nope: %v, want an unknown-workload error listing the workloads", err)
 	}
 }
