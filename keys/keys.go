@@ -71,29 +71,54 @@ func readKey(path string) (ed25519.PrivateKey, os.FileInfo, error) {
 	return priv, fi, nil
 }
 
-// stampOf changes whenever a key is added, removed or activated.
-func (s *Store) stampOf() string {
+// settleAfter is how old the key folder's (and the key file's) last change
+// must be before a stamp of it is trusted. A file system dates a change
+// with a coarse clock, so two changes a few milliseconds apart may carry the
+// same time: a stamp taken between them would miss the second. A stamp is
+// therefore trusted only once its times are older than any such tick (the
+// way git treats a "racily clean" index): until then every call loads the
+// keys afresh.
+const settleAfter = 2 * time.Second
+
+// readDir lists the key folder (a variable so that tests count the calls).
+var readDir = os.ReadDir
+
+// stampOf changes whenever a key is added, removed or activated: each of
+// those creates, renames or removes a file in the folder, which dates the
+// folder, so one stat of the folder (and of the external key file) tells.
+// It was a listing and a stat of every file, on every call: 8% of a seat
+// link's CPU. settled says whether the stamp may be trusted (settleAfter).
+func (s *Store) stampOf(now time.Time) (stamp string, settled bool) {
 	var b strings.Builder
-	entries, _ := os.ReadDir(s.Dir)
-	for _, e := range entries {
-		if fi, err := e.Info(); err == nil {
-			fmt.Fprintf(&b, "%s:%d:%d;", e.Name(), fi.Size(), fi.ModTime().UnixNano())
+	settled = true
+	note := func(name string, fi os.FileInfo) {
+		fmt.Fprintf(&b, "%s:%d:%d;", name, fi.Size(), fi.ModTime().UnixNano())
+		if now.Sub(fi.ModTime()) < settleAfter {
+			settled = false
 		}
+	}
+	if fi, err := os.Stat(s.Dir); err == nil {
+		note("dir", fi)
 	}
 	if s.File != "" {
 		if fi, err := os.Stat(s.File); err == nil {
-			fmt.Fprintf(&b, "file:%d:%d", fi.Size(), fi.ModTime().UnixNano())
+			note("file", fi)
 		}
 	}
-	return b.String()
+	return b.String(), settled
 }
 
+// load returns the keys, read again from their files when the folder has
+// changed since they were last read (stampOf).
 func (s *Store) load() (*loaded, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	stamp := s.stampOf()
+	stamp, settled := s.stampOf(time.Now())
 	if s.cached != nil && stamp == s.stamp {
 		return s.cached, nil
+	}
+	if !settled {
+		stamp = "unsettled" // stampOf makes no such stamp: the next call reads the keys again
 	}
 	l := &loaded{}
 	active := ""
@@ -124,7 +149,7 @@ func (s *Store) load() (*loaded, error) {
 		}
 		add(priv, fi, true)
 	}
-	entries, err := os.ReadDir(s.Dir)
+	entries, err := readDir(s.Dir)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}

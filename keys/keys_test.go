@@ -91,3 +91,97 @@ func TestRefusesReadableKeys(t *testing.T) {
 		t.Fatal("rotated an external key")
 	}
 }
+
+// countReadDir counts the listings of key folders while the test runs.
+func countReadDir(t *testing.T) *int {
+	t.Helper()
+	n := new(int)
+	orig := readDir
+	readDir = func(dir string) ([]os.DirEntry, error) {
+		*n++
+		return orig(dir)
+	}
+	t.Cleanup(func() { readDir = orig })
+	return n
+}
+
+// settle dates the key folder as if its last change were an hour ago.
+func settle(t *testing.T, dir string) {
+	t.Helper()
+	old := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(dir, old, old); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Issue 18: a seat link verifies its license against the keyring, and
+// listing the key folder with a stat of every key on each call was 8% of
+// its CPU. Once the folder has settled it is read once, not on every call.
+// (Not parallel: it counts the calls of a package variable.)
+func TestSettledKeyFolderIsReadOnce(t *testing.T) {
+	s := New(t.TempDir(), "")
+	if _, err := s.Generate(true); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, s.Dir)
+	reads := countReadDir(t)
+	for range 100 {
+		if _, err := s.Keyring(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Signer(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if *reads != 1 {
+		t.Errorf("200 calls listed the key folder %d times, want once", *reads)
+	}
+}
+
+// A key generated or rotated by another process sharing the folder is
+// used at once, whether the folder had settled before the change or was
+// changed a moment before (when a coarse file system clock may give both
+// changes one time, so the folder's time cannot be trusted yet).
+func TestKeyChangedByAnotherProcessIsSeenAtOnce(t *testing.T) {
+	dir := t.TempDir()
+	mine, other := New(dir, ""), New(dir, "")
+	first, err := other.Generate(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, settled := range []bool{true, false, false} {
+		if settled {
+			settle(t, dir)
+		}
+		if sg, err := mine.Signer(); err != nil {
+			t.Fatal(err)
+		} else if _, err := mine.Keyring(); err != nil {
+			t.Fatal(err)
+		} else {
+			first = sg.KeyID()
+		}
+		next, _, err := other.Rotate()
+		if err != nil {
+			t.Fatal(err)
+		}
+		sg, err := mine.Signer()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sg.KeyID() != next {
+			t.Errorf("settled=%v: signing with %s after another process rotated from %s to %s", settled, sg.KeyID(), first, next)
+		}
+		if err := other.Remove(first); err != nil {
+			t.Fatal(err)
+		}
+		list, err := mine.List()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range list {
+			if k.KID == first {
+				t.Errorf("settled=%v: key %s still listed after another process removed it", settled, first)
+			}
+		}
+	}
+}
