@@ -232,16 +232,13 @@ func (s *Service) SeatLink(ctx context.Context, in SeatLinkInput) (*SeatLinkResu
 				return err
 			}
 		}
-		if err := s.checkInstanceOwner(tx, sub, in.InstanceID); err != nil {
+		if err := s.admitSync(tx, sub, in.InstanceID); err != nil {
 			return err
 		}
 		if day.Before(fulfill.DateOf(sub.CreatedAt)) {
 			day = fulfill.DateOf(sub.CreatedAt)
 		}
 		recorded := in.MaxHistorical != nil && in.Billable != nil
-		if err := s.checkNotDeactivated(tx, sub, in.InstanceID); err != nil {
-			return err
-		}
 		if recorded {
 			if err := tx.MergeSeatReport(&fulfill.SeatReport{SubscriptionID: sub.ID, Date: day, MaxUsers: max(*in.MaxHistorical, *in.Billable),
 				BillableUsers: *in.Billable, Source: source, CreatedAt: s.now()}); err != nil {

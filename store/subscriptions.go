@@ -19,13 +19,17 @@ const subFrom = ` FROM subscriptions s JOIN plans p ON p.id = s.plan_id`
 
 func scanSub(sc interface{ Scan(...any) error }) (*fulfill.Subscription, error) {
 	var s fulfill.Subscription
-	err := sc.Scan(&s.ID, &s.CustomerID, &s.PlanID, &s.Plan, &s.PlanVersion, &s.Kind, &s.State, &s.Trial, &s.Seats,
-		&s.StartsOn, &s.EndsOn, &s.AutoRenew, &s.Currency, &s.UnitAmount, &s.PaymentMethod, &s.SeatReconciliation,
-		&s.Namespace, &s.CancelReason, &s.Version, &s.LicenseID, &s.CreatedAt, &s.UpdatedAt)
-	if err != nil {
+	if err := sc.Scan(subDests(&s)...); err != nil {
 		return nil, err
 	}
 	return &s, nil
+}
+
+// subDests are the scan destinations of subCols.
+func subDests(s *fulfill.Subscription) []any {
+	return []any{&s.ID, &s.CustomerID, &s.PlanID, &s.Plan, &s.PlanVersion, &s.Kind, &s.State, &s.Trial, &s.Seats,
+		&s.StartsOn, &s.EndsOn, &s.AutoRenew, &s.Currency, &s.UnitAmount, &s.PaymentMethod, &s.SeatReconciliation,
+		&s.Namespace, &s.CancelReason, &s.Version, &s.LicenseID, &s.CreatedAt, &s.UpdatedAt}
 }
 
 // Change describes why a subscription changed, for its version history.
@@ -89,22 +93,89 @@ func versionArgs(s *fulfill.Subscription, c Change) []any {
 
 // Subscription returns a subscription locked for update.
 func (t *Tx) Subscription(id string) (*fulfill.Subscription, error) {
-	s, err := scanSub(t.tx.QueryRowContext(t.ctx, `SELECT `+subCols+subFrom+` WHERE s.id = $1`+t.lock(" FOR UPDATE OF s"), id))
-	if err != nil {
-		return nil, mapErr(err, "Subscription")
+	if _, known := t.addOns[id]; known {
+		// The add-ons were read in this transaction (and may since
+		// have been written through it): read only the subscription.
+		s, err := scanSub(t.tx.QueryRowContext(t.ctx, `SELECT `+subCols+subFrom+` WHERE s.id = $1`+t.lock(" FOR UPDATE OF s"), id))
+		if err != nil {
+			return nil, mapErr(err, "Subscription")
+		}
+		s.AddOns, err = t.SubscriptionAddOns(id)
+		return s, err
 	}
-	s.AddOns, err = t.SubscriptionAddOns(id)
-	return s, err
+	s, err := querySubWithAddOns(t.ctx, t.tx, t.lock(" FOR UPDATE OF s"), id)
+	if err != nil {
+		return nil, err
+	}
+	if t.addOns == nil {
+		t.addOns = map[string][]fulfill.SubscriptionAddOn{}
+	}
+	t.addOns[id] = cloneSubAddOns(s.AddOns)
+	return s, nil
 }
 
 // Subscription returns a subscription.
 func (db *DB) Subscription(ctx context.Context, id string) (*fulfill.Subscription, error) {
-	s, err := scanSub(db.Read.QueryRowContext(ctx, `SELECT `+subCols+subFrom+` WHERE s.id = $1`, id))
+	return querySubWithAddOns(ctx, db.Read, "", id)
+}
+
+// subWithAddOnsQuery reads a subscription with its add-ons in one query
+// (one row per add-on, or one row without when it has none): on
+// PostgreSQL each query is a round trip, and every seat link, purchase
+// and renewal reads its subscription this way.
+const subWithAddOnsQuery = `SELECT ` + subCols + `, sa.addon_code, a.name, sa.quantity, sa.unit_amount, sa.pricing, sa.entitlements, sa.updated_at` +
+	subFrom + ` LEFT JOIN (subscription_addons sa JOIN addons a ON a.code = sa.addon_code) ON sa.subscription_id = s.id
+	WHERE s.id = $1 ORDER BY sa.addon_code`
+
+// querySubWithAddOns reads subscription id and its add-ons by code (lock
+// is appended to the query: a FOR UPDATE clause or nothing).
+func querySubWithAddOns(ctx context.Context, q querier, lock, id string) (*fulfill.Subscription, error) {
+	rows, err := q.QueryContext(ctx, subWithAddOnsQuery+lock, id)
 	if err != nil {
 		return nil, mapErr(err, "Subscription")
 	}
-	s.AddOns, err = db.SubscriptionAddOns(ctx, id)
-	return s, err
+	defer rows.Close()
+	var s *fulfill.Subscription
+	for rows.Next() {
+		var cur fulfill.Subscription
+		var code, name, pricing, ents *string
+		var quantity, unit *int64
+		var updated *time.Time
+		if err := rows.Scan(append(subDests(&cur), &code, &name, &quantity, &unit, &pricing, &ents, &updated)...); err != nil {
+			return nil, err
+		}
+		if s == nil {
+			s = &cur
+			s.AddOns = []fulfill.SubscriptionAddOn{}
+		}
+		if code == nil {
+			continue
+		}
+		a := fulfill.SubscriptionAddOn{Code: *code, Name: deref(name), Quantity: deref(quantity), UnitAmount: deref(unit), Pricing: deref(pricing)}
+		if updated != nil {
+			a.UpdatedAt = *updated
+		}
+		if a.Entitlements, err = fulfill.ParseEntitlements(deref(ents)); err != nil {
+			return nil, fmt.Errorf("subscription add-on %s entitlements: %w", a.Code, err)
+		}
+		s.AddOns = append(s.AddOns, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if s == nil {
+		return nil, mapErr(sql.ErrNoRows, "Subscription")
+	}
+	return s, nil
+}
+
+// deref is *p, or the zero value when p is nil (a NULL column).
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
 }
 
 // Subscriptions lists subscriptions, of one customer if customerID is set.
