@@ -72,12 +72,12 @@ func readKey(path string) (ed25519.PrivateKey, os.FileInfo, error) {
 }
 
 // settleAfter is how old the key folder's (and the key file's) last change
-// must be before a stamp of it is trusted. A file system dates a change
-// with a coarse clock, so two changes a few milliseconds apart may carry the
-// same time: a stamp taken between them would miss the second. A stamp is
-// therefore trusted only once its times are older than any such tick (the
-// way git treats a "racily clean" index): until then every call loads the
-// keys afresh.
+// must be before its time alone is trusted to tell a change. A file system
+// dates a change with a coarse clock, so two changes a few milliseconds
+// apart may carry the same time: a stamp taken between them would miss the
+// second. Until then (the way git treats a "racily clean" index) the stamp
+// is the listing of the folder with each file's size and time, as it
+// always was before.
 const settleAfter = 2 * time.Second
 
 // readDir lists the key folder (a variable so that tests count the calls).
@@ -85,12 +85,12 @@ var readDir = os.ReadDir
 
 // stampOf changes whenever a key is added, removed or activated: each of
 // those creates, renames or removes a file in the folder, which dates the
-// folder, so one stat of the folder (and of the external key file) tells.
-// It was a listing and a stat of every file, on every call: 8% of a seat
-// link's CPU. settled says whether the stamp may be trusted (settleAfter).
-func (s *Store) stampOf(now time.Time) (stamp string, settled bool) {
+// folder, so once the folder has settled one stat of it (and of the
+// external key file) tells. Listing the folder and a stat of every file on
+// every call was 8% of a seat link's CPU.
+func (s *Store) stampOf(now time.Time) string {
 	var b strings.Builder
-	settled = true
+	settled := true
 	note := func(name string, fi os.FileInfo) {
 		fmt.Fprintf(&b, "%s:%d:%d;", name, fi.Size(), fi.ModTime().UnixNano())
 		if now.Sub(fi.ModTime()) < settleAfter {
@@ -105,7 +105,17 @@ func (s *Store) stampOf(now time.Time) (stamp string, settled bool) {
 			note("file", fi)
 		}
 	}
-	return b.String(), settled
+	if settled {
+		return b.String()
+	}
+	b.WriteString("files;")
+	entries, _ := readDir(s.Dir)
+	for _, e := range entries {
+		if fi, err := e.Info(); err == nil {
+			note(e.Name(), fi)
+		}
+	}
+	return b.String()
 }
 
 // load returns the keys, read again from their files when the folder has
@@ -113,12 +123,9 @@ func (s *Store) stampOf(now time.Time) (stamp string, settled bool) {
 func (s *Store) load() (*loaded, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	stamp, settled := s.stampOf(time.Now())
+	stamp := s.stampOf(time.Now())
 	if s.cached != nil && stamp == s.stamp {
 		return s.cached, nil
-	}
-	if !settled {
-		stamp = "unsettled" // stampOf makes no such stamp: the next call reads the keys again
 	}
 	l := &loaded{}
 	active := ""
