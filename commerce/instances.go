@@ -220,7 +220,7 @@ func (s *Service) SeatLink(ctx context.Context, in SeatLinkInput) (*SeatLinkResu
 	}
 	var out *SeatLinkResult
 	err = s.DB.InTx(ctx, func(tx *store.Tx) error {
-		sub, err := tx.Subscription(p.SubscriptionID)
+		sub, inst, err := tx.SubscriptionAndInstance(p.SubscriptionID, in.InstanceID)
 		if err != nil {
 			return fulfill.NotFoundAs(err, fulfill.FieldError(fulfill.ENotFound, "license_key", "The license's subscription is unknown to this server."))
 		}
@@ -232,7 +232,7 @@ func (s *Service) SeatLink(ctx context.Context, in SeatLinkInput) (*SeatLinkResu
 				return err
 			}
 		}
-		if err := s.admitSync(tx, sub, in.InstanceID); err != nil {
+		if err := s.admitSync(tx, sub, inst, in.InstanceID); err != nil {
 			return err
 		}
 		if day.Before(fulfill.DateOf(sub.CreatedAt)) {

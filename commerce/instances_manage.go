@@ -64,20 +64,18 @@ func (s *Service) claimInstanceSlot(tx *store.Tx, sub *fulfill.Subscription, ins
 	return s.admitInstance(tx, sub, instanceID, true)
 }
 
-// admitSync admits a syncing instance: it must not report for another
-// customer's instance (checkInstanceOwner) and must not have been
-// deactivated (admitInstance). An instance active under sub is sub's
-// customer's, so the daily sync of a known instance is one read: the
-// owner check is a query of its own, a round trip on PostgreSQL, needed
-// only by an instance new to the subscription.
-func (s *Service) admitSync(tx *store.Tx, sub *fulfill.Subscription, instanceID string) error {
-	cur, err := tx.Instance(sub.ID, instanceID)
-	switch {
-	case err == nil && cur.Active():
+// admitSync admits a syncing instance, cur as read with sub (nil if sub
+// has no instance by that id): it must not report for another customer's
+// instance (checkInstanceOwner) and must not have been deactivated
+// (admitInstance). An instance active under sub is sub's customer's, so the
+// daily sync of a known instance reads nothing more: the owner check is a
+// query of its own, a round trip on PostgreSQL, needed only by an instance
+// new to the subscription.
+func (s *Service) admitSync(tx *store.Tx, sub *fulfill.Subscription, cur *fulfill.Instance, instanceID string) error {
+	if cur != nil && cur.Active() {
 		return nil
-	case err != nil && fulfill.ErrorCode(err) != fulfill.ENotFound:
-		return err
-	case err != nil:
+	}
+	if cur == nil {
 		if err := s.checkInstanceOwner(tx, sub, instanceID); err != nil {
 			return err
 		}

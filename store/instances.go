@@ -63,32 +63,50 @@ const instanceCols = `subscription_id, instance_id, unique_instance_id, hostname
 	max_users, billable_users, add_on_metrics, deactivated_at, stale_notified_at`
 
 func scanInstance(s interface{ Scan(...any) error }) (*fulfill.Instance, error) {
-	var in fulfill.Instance
-	var maxUsers, billable sql.NullInt64
-	var deact, stale sql.NullTime
-	var addOns string
-	if err := s.Scan(&in.SubscriptionID, &in.InstanceID, &in.UniqueInstanceID, &in.Hostname, &in.Version, &in.ActivatedAt,
-		&in.LastSeenAt, &maxUsers, &billable, &addOns, &deact, &stale); err != nil {
+	var n nullInstance
+	if err := s.Scan(n.dests()...); err != nil {
 		return nil, err
 	}
-	if maxUsers.Valid {
-		in.MaxUsers = &maxUsers.Int64
+	return n.instance()
+}
+
+// nullInstance scans instanceCols, also on the nullable side of an outer
+// join.
+type nullInstance struct {
+	subscriptionID, instanceID, uniqueID, hostname, version, addOns sql.NullString
+	activated, lastSeen, deact, stale                               sql.NullTime
+	maxUsers, billable                                              sql.NullInt64
+}
+
+func (n *nullInstance) dests() []any {
+	return []any{&n.subscriptionID, &n.instanceID, &n.uniqueID, &n.hostname, &n.version, &n.activated, &n.lastSeen,
+		&n.maxUsers, &n.billable, &n.addOns, &n.deact, &n.stale}
+}
+
+// instance is the instance scanned, nil if an outer join found none.
+func (n *nullInstance) instance() (*fulfill.Instance, error) {
+	if !n.subscriptionID.Valid {
+		return nil, nil
 	}
-	if billable.Valid {
-		in.BillableUsers = &billable.Int64
+	in := &fulfill.Instance{SubscriptionID: n.subscriptionID.String, InstanceID: n.instanceID.String, UniqueInstanceID: n.uniqueID.String,
+		Hostname: n.hostname.String, Version: n.version.String, ActivatedAt: n.activated.Time.UTC(), LastSeenAt: n.lastSeen.Time.UTC()}
+	if n.maxUsers.Valid {
+		in.MaxUsers = &n.maxUsers.Int64
 	}
-	if deact.Valid {
-		t := deact.Time.UTC()
+	if n.billable.Valid {
+		in.BillableUsers = &n.billable.Int64
+	}
+	if n.deact.Valid {
+		t := n.deact.Time.UTC()
 		in.DeactivatedAt = &t
 	}
-	if stale.Valid {
-		t := stale.Time.UTC()
+	if n.stale.Valid {
+		t := n.stale.Time.UTC()
 		in.StaleNotifiedAt = &t
 	}
-	in.ActivatedAt, in.LastSeenAt = in.ActivatedAt.UTC(), in.LastSeenAt.UTC()
 	var err error
-	in.AddOnMetrics, err = decodeAddOnMetrics(addOns)
-	return &in, err
+	in.AddOnMetrics, err = decodeAddOnMetrics(n.addOns.String)
+	return in, err
 }
 
 // Instances lists a subscription's instances, first activated first.

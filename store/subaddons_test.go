@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
+	"time"
 
 	"github.com/fulfillhq/fulfill"
 )
@@ -98,6 +100,88 @@ func TestSubscriptionIsReadWithItsAddOnsInOneQuery(t *testing.T) {
 		inTx(t, db, func(tx *Tx) error {
 			_, err := tx.Subscription("sub_nope")
 			wantCode(t, "unknown subscription in a transaction", err, fulfill.ENotFound)
+			return nil
+		})
+	})
+}
+
+// A seat link reads its subscription and the instance in one query: the
+// instance is nil when the subscription has none by that id (also when
+// another subscription has), and comes whole, deactivated or not, beside
+// every add-on of the subscription.
+func TestSubscriptionAndInstanceAreReadInOneQuery(t *testing.T) {
+	contract(t, func(t *testing.T, ctx context.Context, db *DB) {
+		subscribed(t, db, "cus_si", "sub_si")
+		subscribed(t, db, "cus_other", "sub_other")
+		n := func(v int64) *int64 { return &v }
+		inTx(t, db, func(tx *Tx) error {
+			for _, code := range []string{"a1", "a2"} {
+				if err := tx.InsertAddOn(&fulfill.AddOn{Code: code, Name: "Add-on " + code, Pricing: "per_unit", Kinds: []string{"self_managed"},
+					Prices: map[string]int64{"USD": 1_00}}, t0); err != nil {
+					return err
+				}
+			}
+			if err := tx.SetSubscriptionAddOns("sub_si", []fulfill.SubscriptionAddOn{{Code: "a1", Quantity: 1, Pricing: "per_unit"},
+				{Code: "a2", Quantity: 2, Pricing: "per_unit"}}, t0); err != nil {
+				return err
+			}
+			if err := tx.SyncInstance("sub_si", "gl-live", "live.example", "18.1", t0, n(9), n(8), InstanceSync{UniqueInstanceID: "u-live",
+				AddOnMetrics: `[{"add_on_type":"duo_pro","purchased_seats":3,"assigned_seats":2}]`}); err != nil {
+				return err
+			}
+			if err := tx.SyncInstance("sub_si", "gl-off", "off.example", "18.0", t0, nil, nil, InstanceSync{}); err != nil {
+				return err
+			}
+			if err := tx.SetInstanceDeactivated("sub_si", "gl-off", t0.Add(time.Hour)); err != nil {
+				return err
+			}
+			return tx.SyncInstance("sub_other", "gl-theirs", "theirs.example", "18.0", t0, nil, nil, InstanceSync{})
+		})
+		read := func(id, instanceID string) (*fulfill.Subscription, *fulfill.Instance, int64) {
+			t.Helper()
+			var s *fulfill.Subscription
+			var in *fulfill.Instance
+			before := db.WriteRoundTrips()
+			inTx(t, db, func(tx *Tx) (err error) {
+				s, in, err = tx.SubscriptionAndInstance(id, instanceID)
+				return err
+			})
+			return s, in, db.WriteRoundTrips() - before
+		}
+		s, live, calls := read("sub_si", "gl-live")
+		if calls != 1 {
+			t.Errorf("read in %d calls, want 1", calls)
+		}
+		if len(s.AddOns) != 2 || s.AddOns[0].Code != "a1" || s.AddOns[1].Quantity != 2 || s.CustomerID != "cus_si" {
+			t.Errorf("subscription read as %+v", s)
+		}
+		want, err := db.Instances(ctx, "sub_si")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var listed *fulfill.Instance
+		for _, in := range want {
+			if in.InstanceID == "gl-live" {
+				listed = in
+			}
+		}
+		got, _ := json.Marshal(live)
+		wantJSON, _ := json.Marshal(listed)
+		if live == nil || string(got) != string(wantJSON) || live.DeactivatedAt != nil || *live.BillableUsers != 8 || len(live.AddOnMetrics) != 1 {
+			t.Errorf("live instance read as %s, want %s", got, wantJSON)
+		}
+		if _, off, _ := read("sub_si", "gl-off"); off == nil || off.DeactivatedAt == nil || off.Active() || off.MaxUsers != nil {
+			t.Errorf("deactivated instance read as %+v", off)
+		}
+		if _, none, _ := read("sub_si", "gl-theirs"); none != nil {
+			t.Errorf("another subscription's instance read as this one's: %+v", none)
+		}
+		if s, none, _ := read("sub_other", "gl-new"); none != nil || len(s.AddOns) != 0 || s.AddOns == nil {
+			t.Errorf("unknown instance of a subscription without add-ons: %+v, %+v", s, none)
+		}
+		inTx(t, db, func(tx *Tx) error {
+			_, _, err := tx.SubscriptionAndInstance("sub_nope", "gl-live")
+			wantCode(t, "unknown subscription", err, fulfill.ENotFound)
 			return nil
 		})
 	})

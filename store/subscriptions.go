@@ -122,31 +122,58 @@ func (db *DB) Subscription(ctx context.Context, id string) (*fulfill.Subscriptio
 // subWithAddOnsQuery reads a subscription with its add-ons in one query
 // (one row per add-on, or one row without when it has none): on
 // PostgreSQL each query is a round trip, and every seat link, purchase
-// and renewal reads its subscription this way.
-const subWithAddOnsQuery = `SELECT ` + subCols + `, sa.addon_code, a.name, sa.quantity, sa.unit_amount, sa.pricing, sa.entitlements, sa.updated_at` +
-	subFrom + ` LEFT JOIN (subscription_addons sa JOIN addons a ON a.code = sa.addon_code) ON sa.subscription_id = s.id
+// and renewal reads its subscription this way. %s is where more columns
+// go, %s more joins.
+const subWithAddOnsQuery = `SELECT ` + subCols + `, sa.addon_code, a.name, sa.quantity, sa.unit_amount, sa.pricing, sa.entitlements, sa.updated_at%s` +
+	subFrom + ` LEFT JOIN (subscription_addons sa JOIN addons a ON a.code = sa.addon_code) ON sa.subscription_id = s.id%s
 	WHERE s.id = $1 ORDER BY sa.addon_code`
+
+var (
+	subQuery         = fmt.Sprintf(subWithAddOnsQuery, "", "")
+	subInstanceQuery = fmt.Sprintf(subWithAddOnsQuery, ", i."+strings.ReplaceAll(instanceCols, ", ", ", i."),
+		" LEFT JOIN instances i ON i.subscription_id = s.id AND i.instance_id = $2")
+)
 
 // querySubWithAddOns reads subscription id and its add-ons by code (lock
 // is appended to the query: a FOR UPDATE clause or nothing).
 func querySubWithAddOns(ctx context.Context, q querier, lock, id string) (*fulfill.Subscription, error) {
-	rows, err := q.QueryContext(ctx, subWithAddOnsQuery+lock, id)
+	s, _, err := querySub(ctx, q, lock, id, nil)
+	return s, err
+}
+
+// querySub reads subscription id with its add-ons and, if instanceID is
+// set, that instance of it (nil if the subscription has none by that id).
+func querySub(ctx context.Context, q querier, lock, id string, instanceID *string) (*fulfill.Subscription, *fulfill.Instance, error) {
+	query, args := subQuery+lock, []any{id}
+	if instanceID != nil {
+		query, args = subInstanceQuery+lock, []any{id, *instanceID}
+	}
+	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, mapErr(err, "Subscription")
+		return nil, nil, mapErr(err, "Subscription")
 	}
 	defer rows.Close()
 	var s *fulfill.Subscription
+	var in *fulfill.Instance
 	for rows.Next() {
 		var cur fulfill.Subscription
 		var code, name, pricing, ents *string
 		var quantity, unit *int64
 		var updated *time.Time
-		if err := rows.Scan(append(subDests(&cur), &code, &name, &quantity, &unit, &pricing, &ents, &updated)...); err != nil {
-			return nil, err
+		dests := append(subDests(&cur), &code, &name, &quantity, &unit, &pricing, &ents, &updated)
+		var ni nullInstance
+		if instanceID != nil {
+			dests = append(dests, ni.dests()...)
+		}
+		if err := rows.Scan(dests...); err != nil {
+			return nil, nil, err
 		}
 		if s == nil {
 			s = &cur
 			s.AddOns = []fulfill.SubscriptionAddOn{}
+			if in, err = ni.instance(); err != nil {
+				return nil, nil, err
+			}
 		}
 		if code == nil {
 			continue
@@ -156,17 +183,43 @@ func querySubWithAddOns(ctx context.Context, q querier, lock, id string) (*fulfi
 			a.UpdatedAt = *updated
 		}
 		if a.Entitlements, err = fulfill.ParseEntitlements(deref(ents)); err != nil {
-			return nil, fmt.Errorf("subscription add-on %s entitlements: %w", a.Code, err)
+			return nil, nil, fmt.Errorf("subscription add-on %s entitlements: %w", a.Code, err)
 		}
 		s.AddOns = append(s.AddOns, a)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if s == nil {
-		return nil, mapErr(sql.ErrNoRows, "Subscription")
+		return nil, nil, mapErr(sql.ErrNoRows, "Subscription")
 	}
-	return s, nil
+	return s, in, nil
+}
+
+// SubscriptionAndInstance reads a subscription (locked, with its add-ons,
+// as Subscription does) and its instance instanceID, nil if it has none by
+// that id, in one query: a seat link's reads, one round trip on PostgreSQL.
+func (t *Tx) SubscriptionAndInstance(id, instanceID string) (*fulfill.Subscription, *fulfill.Instance, error) {
+	if _, known := t.addOns[id]; known {
+		s, err := t.Subscription(id)
+		if err != nil {
+			return nil, nil, err
+		}
+		in, err := t.Instance(id, instanceID)
+		if fulfill.ErrorCode(err) == fulfill.ENotFound {
+			return s, nil, nil
+		}
+		return s, in, err
+	}
+	s, in, err := querySub(t.ctx, t.tx, t.lock(" FOR UPDATE OF s"), id, &instanceID)
+	if err != nil {
+		return nil, nil, err
+	}
+	if t.addOns == nil {
+		t.addOns = map[string][]fulfill.SubscriptionAddOn{}
+	}
+	t.addOns[id] = cloneSubAddOns(s.AddOns)
+	return s, in, nil
 }
 
 // deref is *p, or the zero value when p is nil (a NULL column).
