@@ -56,6 +56,7 @@ var errDBClosed = errors.New("store: database is closed")
 // A committer runs SQLite's InTx transactions in groups (see above).
 type committer struct {
 	db      *DB
+	maxOpen time.Duration // groupMaxOpen, unless a test set groupState.maxOpen
 	queue   chan *groupMember
 	stop    chan struct{} // closed by DB.Close
 	stopped chan struct{} // closed when the committer has exited
@@ -87,11 +88,17 @@ func (m *groupMember) finish(err error, p any) {
 type groupState struct {
 	once sync.Once
 	c    *committer
+	// maxOpen, if set before the first write, replaces groupMaxOpen (tests
+	// that must not depend on how fast the machine runs a use case).
+	maxOpen time.Duration
 }
 
 func (db *DB) committer() *committer {
 	db.group.once.Do(func() {
-		c := &committer{db: db, queue: make(chan *groupMember, 256), stop: make(chan struct{}), stopped: make(chan struct{})}
+		c := &committer{db: db, maxOpen: groupMaxOpen, queue: make(chan *groupMember, 256), stop: make(chan struct{}), stopped: make(chan struct{})}
+		if db.group.maxOpen > 0 {
+			c.maxOpen = db.group.maxOpen
+		}
 		db.group.c = c
 		go c.loop()
 	})
@@ -216,7 +223,7 @@ func (c *committer) group(first *groupMember) {
 
 // next takes the next waiting member, if the group may grow.
 func (c *committer) next(n int, opened time.Time) *groupMember {
-	for n < groupMaxMembers && time.Since(opened) < groupMaxOpen {
+	for n < groupMaxMembers && time.Since(opened) < c.maxOpen {
 		select {
 		case m := <-c.queue:
 			if m.state.CompareAndSwap(memberQueued, memberTaken) {
