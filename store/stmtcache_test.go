@@ -328,3 +328,75 @@ func TestCopiesStoreTheSameTokenAtOnce(t *testing.T) {
 		}
 	})
 }
+
+// A statement whose LIMIT is a parameter is kept once per value bound
+// there: SQLite compiles such a statement again (sqlite3Reprepare) when a
+// run binds another value than the one it was compiled with, and River's
+// job fetch binds the number of free workers, different on nearly every
+// fetch (about ten times the CPU of a run: BenchmarkSQLiteVaryingLimit).
+func TestSQLiteKeepsAStatementPerBoundLimit(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := openMigrated(t, dbtest.SQLiteURL(t))
+	for i := range 5 {
+		if _, err := db.Write.ExecContext(ctx, `INSERT INTO sequences (name, value) VALUES ($1, $2)`, fmt.Sprintf("lim%d", i), i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := cachedStatements(t, db)
+	for i := range 20 {
+		limit := 1 + i%3
+		var n int
+		if err := db.Write.QueryRowContext(ctx, varyingLimitQuery, "lim", limit).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != limit {
+			t.Fatalf("LIMIT %d gave %d rows", limit, n)
+		}
+	}
+	if after := cachedStatements(t, db); after != before+3 {
+		t.Fatalf("after runs with three LIMIT values the connection keeps %d statements, had %d: want three more", after, before)
+	}
+	// Many values: at most maxLimitVariants of them, then the text's own.
+	for limit := range 3 * maxLimitVariants {
+		var n int
+		if err := db.Write.QueryRowContext(ctx, varyingLimitQuery, "lim", limit).Scan(&n); err != nil || n != min(limit, 5) {
+			t.Fatalf("LIMIT %d gave %d rows, %v", limit, n, err)
+		}
+	}
+	if after := cachedStatements(t, db); after != before+maxLimitVariants+1 {
+		t.Fatalf("after runs with %d LIMIT values the connection keeps %d statements, had %d: want %d more",
+			3*maxLimitVariants, after, before, maxLimitVariants+1)
+	}
+}
+
+// varyingLimitQuery has the shape of River's job fetch: rows chosen by a
+// subquery whose LIMIT is bound.
+const varyingLimitQuery = `SELECT COUNT(*) FROM sequences WHERE name IN (
+	SELECT name FROM sequences WHERE name >= $1 ORDER BY name LIMIT $2)`
+
+func BenchmarkSQLiteVaryingLimit(b *testing.B) {
+	ctx := context.Background()
+	db, err := Open(ctx, dbtest.SQLiteURL(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Migrate(ctx); err != nil {
+		b.Fatal(err)
+	}
+	for _, vary := range []bool{false, true} {
+		b.Run(map[bool]string{false: "same", true: "varies"}[vary], func(b *testing.B) {
+			for i := 0; b.Loop(); i++ {
+				limit := 2
+				if vary {
+					limit = 1 + i%2
+				}
+				var n int
+				if err := db.Write.QueryRowContext(ctx, varyingLimitQuery, "a", limit).Scan(&n); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
