@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -89,10 +90,12 @@ var readDir = os.ReadDir
 // external key file) tells. Listing the folder and a stat of every file on
 // every call was 8% of a seat link's CPU.
 func (s *Store) stampOf(now time.Time) string {
-	var b strings.Builder
+	b := make([]byte, 0, 64)
 	settled := true
 	note := func(name string, fi os.FileInfo) {
-		fmt.Fprintf(&b, "%s:%d:%d;", name, fi.Size(), fi.ModTime().UnixNano())
+		b = append(b, name...)
+		b = append(strconv.AppendInt(append(b, ':'), fi.Size(), 10), ':')
+		b = append(strconv.AppendInt(b, fi.ModTime().UnixNano(), 10), ';')
 		if now.Sub(fi.ModTime()) < settleAfter {
 			settled = false
 		}
@@ -106,16 +109,16 @@ func (s *Store) stampOf(now time.Time) string {
 		}
 	}
 	if settled {
-		return b.String()
+		return string(b)
 	}
-	b.WriteString("files;")
+	b = append(b, "files;"...)
 	entries, _ := readDir(s.Dir)
 	for _, e := range entries {
 		if fi, err := e.Info(); err == nil {
 			note(e.Name(), fi)
 		}
 	}
-	return b.String()
+	return string(b)
 }
 
 // load returns the keys, read again from their files when the folder has
