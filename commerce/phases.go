@@ -544,7 +544,9 @@ func (s *Service) CompletePayment(ctx context.Context, attemptID string) error {
 // under id (derived from the request's seed), or nil. A request without an
 // Idempotency-Key has a random id: there is nothing to look up.
 func (s *Service) startedAttempt(ctx context.Context, id string) (*store.PaymentAttempt, error) {
-	if answerOf(ctx) == nil {
+	if a := answerOf(ctx); a == nil || !a.Claimed() {
+		// No key, or a key that had no record: its seed is new, and no
+		// attempt has an id derived from it.
 		return nil, nil
 	}
 	a, err := s.DB.PaymentAttempt(ctx, id)

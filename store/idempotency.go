@@ -191,7 +191,14 @@ func (db *DB) FinishIdempotencyKey(ctx context.Context, tokenID, key string, sta
 // FinishIdempotencyKey stores the answer in this transaction, so that it
 // commits with the business change; as DB.FinishIdempotencyKey.
 func (t *Tx) FinishIdempotencyKey(tokenID, key string, status int, body []byte) error {
-	return finishIdempotencyKey(t.ctx, t.tx, tokenID, key, status, body)
+	return finishIdempotencyKey(t.ctx, laterExecer{t}, tokenID, key, status, body)
+}
+
+// laterExecer runs a transaction's ExecContext as execLater.
+type laterExecer struct{ t *Tx }
+
+func (l laterExecer) ExecContext(_ context.Context, query string, args ...any) (sql.Result, error) {
+	return nil, l.t.execLater(query, args...)
 }
 
 type execer interface {
@@ -213,7 +220,7 @@ func finishIdempotencyKey(ctx context.Context, db execer, tokenID, key string, s
 // key (and seed), so a retry resumes the same work instead of starting anew.
 // key is the raw Idempotency-Key.
 func (t *Tx) SetIdempotencyRecoveryPoint(tokenID, key, point string) error {
-	return t.exec(`UPDATE idempotency_keys SET recovery_point = $1 WHERE token_id = $2 AND key = $3`, point, tokenID, idempotencyKeyHash(key))
+	return t.execLater(`UPDATE idempotency_keys SET recovery_point = $1 WHERE token_id = $2 AND key = $3`, point, tokenID, idempotencyKeyHash(key))
 }
 
 // UnlockIdempotencyKey ends the lease of a request that failed after its
