@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/fulfillhq/fulfill"
 )
@@ -95,9 +94,9 @@ func (c *txConn) sendWith(ctx context.Context, last func(*pgx.Batch) func(pgx.Ba
 	c.trip()
 	var lastErr error
 	err := c.conn.Raw(func(dc any) error {
-		pc, ok := dc.(*stdlib.Conn)
-		if !ok {
-			return fmt.Errorf("not a pgx connection: %T", dc)
+		pc, err := pgxConn(dc)
+		if err != nil {
+			return err
 		}
 		var b pgx.Batch
 		for _, s := range later {
@@ -107,7 +106,7 @@ func (c *txConn) sendWith(ctx context.Context, last func(*pgx.Batch) func(pgx.Ba
 		if last != nil {
 			read = last(&b)
 		}
-		br := pc.Conn().SendBatch(ctx, &b)
+		br := pc.SendBatch(ctx, &b)
 		for _, s := range later {
 			if _, err := br.Exec(); err != nil {
 				br.Close()

@@ -84,3 +84,57 @@ func TestAFailedKeptWriteFailsItsTransactionWithItsError(t *testing.T) {
 		}
 	})
 }
+
+// On PostgreSQL River's insert of a transaction's jobs is kept with the
+// other kept writes and sent with the COMMIT (one round trip, after the
+// invoice counter is taken, instead of two); the jobs commit with the
+// transaction, and a transaction that fails leaves none.
+func TestJobsAreInsertedWithTheCommit(t *testing.T) {
+	contract(t, func(t *testing.T, ctx context.Context, db *DB) {
+		subscribed(t, db, "cus_jobs", "sub_jobs")
+		jobs := func() int {
+			var n int
+			if err := db.Read.QueryRowContext(ctx, `SELECT COUNT(*) FROM river_job WHERE kind = $1`, EventArgs{}.Kind()).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		inTx(t, db, func(tx *Tx) error {
+			if err := tx.Enqueue(EventArgs{EventIDs: []string{"evt_1"}}, nil); err != nil {
+				return err
+			}
+			if err := tx.insertJobs(); err != nil {
+				return err
+			}
+			// River's insert, and its NOTIFY when it announces the queue.
+			river := 0
+			for _, s := range tx.tx.later {
+				if strings.Contains(s.query, "river_job") {
+					river++
+				}
+			}
+			if want := map[string]int{Postgres: 1, SQLite: 0}[db.Dialect]; river != want {
+				t.Errorf("%s: River's insert kept %d times, want %d", db.Dialect, river, want)
+			}
+			return nil
+		})
+		if n := jobs(); n != 1 {
+			t.Fatalf("%d jobs after the commit, want 1", n)
+		}
+		entry := &fulfill.AuditEntry{ID: "aud_jobs", At: t0, Actor: "test", Action: "test.jobs", SubjectType: "subscription",
+			SubjectID: "sub_jobs", Detail: "{}"}
+		inTx(t, db, func(tx *Tx) error { return tx.Audit(entry) })
+		err := db.InTx(ctx, func(tx *Tx) error {
+			if err := tx.Enqueue(EventArgs{EventIDs: []string{"evt_2"}}, nil); err != nil {
+				return err
+			}
+			return tx.Audit(entry) // the same id again: fails with the commit on PostgreSQL
+		})
+		if err == nil {
+			t.Fatal("a duplicate audit id committed")
+		}
+		if n := jobs(); n != 1 {
+			t.Errorf("%d jobs after a failed transaction, want still 1", n)
+		}
+	})
+}

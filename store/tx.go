@@ -130,12 +130,16 @@ func (t *Tx) insertJobs() error {
 	if len(t.jobs) == 0 {
 		return nil
 	}
-	// The kept statements (pipeline.go) stay kept: they go with the
-	// COMMIT, and the jobs' insert reads none of them.
+	// The kept statements (pipeline.go) stay kept, and on PostgreSQL the
+	// jobs' insert, which reads none of them, is kept with them, to go
+	// with the COMMIT (keepconn.go).
 	if t.tx.err != nil {
 		return t.tx.err
 	}
-	_, err := t.db.jobs.InsertManyFastTx(t.ctx, t.tx.Tx, t.jobs)
+	err := t.tx.keeping(func() error {
+		_, err := t.db.jobs.InsertManyFastTx(t.ctx, t.tx.Tx, t.jobs)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("insert %d jobs: %w", len(t.jobs), err)
 	}
