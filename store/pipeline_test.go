@@ -138,3 +138,35 @@ func TestJobsAreInsertedWithTheCommit(t *testing.T) {
 		}
 	})
 }
+
+// A subscription inserted in a transaction numbers its licenses there
+// without asking the database (1, 2, …); one inserted earlier asks, and
+// goes on from its last license.
+func TestLicensesOfANewSubscriptionAreNumberedInItsTransaction(t *testing.T) {
+	contract(t, func(t *testing.T, ctx context.Context, db *DB) {
+		insertCustomer(t, db, "cus_seq")
+		insertPlan(t, db, "pln_seq", "plan-seq")
+		lic := func(id string) *fulfill.License {
+			return &fulfill.License{ID: id, SubscriptionID: "sub_seq", KeyID: "k1", Reason: "new", Plan: "plan-seq", Seats: 10,
+				StartsAt: fulfill.NewDate(2026, 3, 1), ExpiresAt: fulfill.NewDate(2027, 3, 1), File: "LICENSE-DATA", IssuedAt: t0}
+		}
+		a, b, c := lic("lic_a"), lic("lic_b"), lic("lic_c")
+		inTx(t, db, func(tx *Tx) error {
+			if err := tx.InsertSubscription(testSub("sub_seq", "cus_seq", "pln_seq"), Change{Action: "create", Actor: "test", At: t0}); err != nil {
+				return err
+			}
+			if err := tx.InsertLicense(a); err != nil {
+				return err
+			}
+			return tx.InsertLicense(b)
+		})
+		inTx(t, db, func(tx *Tx) error { return tx.InsertLicense(c) })
+		if a.Seq != 1 || b.Seq != 2 || c.Seq != 3 {
+			t.Errorf("seqs %d, %d, %d; want 1, 2, 3", a.Seq, b.Seq, c.Seq)
+		}
+		list, err := db.Licenses(ctx, "sub_seq")
+		if err != nil || len(list) != 3 {
+			t.Fatalf("Licenses: %d, %v; want 3", len(list), err)
+		}
+	})
+}

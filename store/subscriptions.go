@@ -45,6 +45,7 @@ func (t *Tx) InsertSubscription(s *fulfill.Subscription, c Change) error {
 	if err != nil {
 		return mapErr(err, "Subscription")
 	}
+	t.freshSubscription(s.ID)
 	return t.insertVersion(s, c)
 }
 

@@ -39,6 +39,18 @@ type Tx struct {
 	// fresh are the invoices this transaction inserted and gave no
 	// dunning record (DunningFor).
 	fresh map[string]bool
+	// licenseSeqs are the last license numbers of the subscriptions this
+	// transaction inserted (InsertLicense).
+	licenseSeqs map[string]int
+}
+
+// freshSubscription notes a subscription this transaction inserted: it has
+// no license yet.
+func (t *Tx) freshSubscription(id string) {
+	if t.licenseSeqs == nil {
+		t.licenseSeqs = map[string]int{}
+	}
+	t.licenseSeqs[id] = 0
 }
 
 // freshInvoice notes an invoice this transaction inserted.
