@@ -123,3 +123,54 @@ func TestConcurrentPurchasesGetGaplessInvoiceNumbers(t *testing.T) {
 		}
 	})
 }
+
+// A purchase's invoice is numbered with its commit on PostgreSQL: every
+// row that names the number (the invoice, its ledger memos, events, mails,
+// audit entry, jobs) and the answer, sent and replayed, carries the real
+// number, and no placeholder is stored anywhere.
+func TestPurchaseNumberedAtCommitNamesTheRealNumberEverywhere(t *testing.T) {
+	t.Parallel()
+	dbtest.ForEachParallel(t, func(t *testing.T, url string) {
+		e := newQuietEnv(t, url)
+		cus := e.customer("US", "")
+		for i, pm := range []string{"pm_card_visa", "invoice"} {
+			body := map[string]any{"customer_id": cus, "plan": "sm-premium", "seats": 3, "payment_method": pm}
+			key := "numbered-" + pm
+			var p, again purchase
+			if c := e.do("POST", "/api/v1/subscriptions", body, &p, "Idempotency-Key", key); c != 201 {
+				t.Fatalf("%s: %d", pm, c)
+			}
+			if c := e.do("POST", "/api/v1/subscriptions", body, &again, "Idempotency-Key", key); c != 201 {
+				t.Fatalf("%s retry: %d", pm, c)
+			}
+			want := fmt.Sprintf("INV-%06d", i+1)
+			if p.Invoice.Number != want || again.Invoice.Number != want {
+				t.Errorf("%s: answered %q, replayed %q; want %s", pm, p.Invoice.Number, again.Invoice.Number, want)
+			}
+			var stored, subject string
+			if err := e.db.Read.QueryRow(`SELECT number FROM invoices WHERE id = $1`, p.Invoice.ID).Scan(&stored); err != nil || stored != want {
+				t.Errorf("%s: stored number %q (%v), want %s", pm, stored, err, want)
+			}
+			if err := e.db.Read.QueryRow(`SELECT subject FROM emails WHERE subject LIKE $1`, "%"+want).Scan(&subject); err != nil {
+				t.Errorf("%s: no mail names %s: %v", pm, want, err)
+			}
+		}
+		for _, q := range []string{
+			`SELECT COUNT(*) FROM invoices WHERE number LIKE '%UNNUMBERED%'`,
+			`SELECT COUNT(*) FROM ledger_transactions WHERE memo LIKE '%UNNUMBERED%'`,
+			`SELECT COUNT(*) FROM events WHERE payload LIKE '%UNNUMBERED%'`,
+			`SELECT COUNT(*) FROM emails WHERE subject LIKE '%UNNUMBERED%' OR body LIKE '%UNNUMBERED%' OR attachment_name LIKE '%UNNUMBERED%' OR attachment_source LIKE '%UNNUMBERED%'`,
+			`SELECT COUNT(*) FROM audit_log WHERE detail LIKE '%UNNUMBERED%'`,
+			`SELECT COUNT(*) FROM river_job WHERE CAST(args AS TEXT) LIKE '%UNNUMBERED%'`,
+		} {
+			var n int
+			if err := e.db.Read.QueryRow(q).Scan(&n); err != nil || n != 0 {
+				t.Errorf("%s: %d, %v; want 0", q, n, err)
+			}
+		}
+		var memos int
+		if err := e.db.Read.QueryRow(`SELECT COUNT(*) FROM ledger_transactions WHERE memo LIKE '%INV-000001%'`).Scan(&memos); err != nil || memos == 0 {
+			t.Errorf("ledger memos naming INV-000001: %d, %v", memos, err)
+		}
+	})
+}

@@ -378,6 +378,10 @@ type paid struct {
 func (s *Service) recordPurchase(tx *store.Tx, actor Actor, cust *fulfill.Customer, sub *fulfill.Subscription, inv *fulfill.Invoice,
 	p *paid, res *PurchaseResult, x purchaseExtras) error {
 	now := s.now()
+	// The invoice is numbered with the commit (store.NumberInvoicesAtCommit):
+	// nothing below renders its number but into what the transaction writes
+	// and answers.
+	tx.NumberInvoicesAtCommit()
 	if err := s.storePurchased(tx, actor, sub, inv, x); err != nil {
 		return err
 	}

@@ -18,11 +18,17 @@ func (t *Tx) InsertInvoice(inv *fulfill.Invoice) error {
 	// writes, and the invoice and what follows are kept in turn, to go with
 	// the COMMIT (pipeline.go), so that the row is held for as few round
 	// trips as the use case needs.
-	var n int64
-	if err := t.queryRowKept([]any{&n}, `UPDATE sequences SET value = value + 1 WHERE name = 'invoice' RETURNING value`); err != nil {
-		return fmt.Errorf("next invoice number: %w", err)
+	if t.lateNumbers {
+		if err := t.placeholderNumber(inv); err != nil {
+			return err
+		}
+	} else {
+		var n int64
+		if err := t.queryRowKept([]any{&n}, `UPDATE sequences SET value = value + 1 WHERE name = 'invoice' RETURNING value`); err != nil {
+			return fmt.Errorf("next invoice number: %w", err)
+		}
+		inv.Number = fmt.Sprintf("INV-%06d", n)
 	}
-	inv.Number = fmt.Sprintf("INV-%06d", n)
 	t.freshInvoice(inv.ID)
 	err := t.execLaterAs("Invoice", `INSERT INTO invoices (id, number, customer_id, subscription_id, status, currency, subtotal, tax, total,
 		amount_paid, tax_rate_bp, reverse_charge, tax_note, issued_on, due_on, paid_at, payment_method, created_at,

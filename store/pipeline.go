@@ -32,6 +32,8 @@ import (
 // txConn is a transaction's statements: database/sql's transaction, and on
 // PostgreSQL the connection it runs on, for sending kept statements.
 type txConn struct {
+	// unnumbered are invoices to number with the next batch (latenumber.go).
+	unnumbered []unnumbered
 	*sql.Tx
 	conn  *sql.Conn // PostgreSQL writing transactions only; nil: nothing is kept
 	later []laterStmt
@@ -49,6 +51,9 @@ type laterStmt struct {
 	query string
 	args  []any
 	what  string // for mapErr: what a duplicate of the row is called ("" not mapped)
+	// lazy, if set, makes the args once the invoice numbers are known
+	// (latenumber.go).
+	lazy func(numbered func(string) string) ([]any, error)
 }
 
 // execLater runs a write whose outcome the caller only passes on: at once
@@ -71,7 +76,7 @@ func (t *Tx) execLaterAs(what, query string, args ...any) error {
 	if t.tx.err != nil {
 		return t.tx.err
 	}
-	t.tx.later = append(t.tx.later, laterStmt{query, args, what})
+	t.tx.later = append(t.tx.later, laterStmt{query: query, args: args, what: what})
 	return nil
 }
 
@@ -89,8 +94,16 @@ func (c *txConn) sendWith(ctx context.Context, last func(*pgx.Batch) func(pgx.Ba
 	if c.err != nil {
 		return c.err
 	}
+	if err := c.numberInvoices(ctx); err != nil {
+		return err
+	}
 	later := c.later
 	c.later = nil
+	return c.run(ctx, later, last)
+}
+
+// run sends later and what last queues as one batch.
+func (c *txConn) run(ctx context.Context, later []laterStmt, last func(*pgx.Batch) func(pgx.BatchResults) error) error {
 	c.trip()
 	var lastErr error
 	err := c.conn.Raw(func(dc any) error {

@@ -2,8 +2,10 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fulfillhq/fulfill"
 )
@@ -167,6 +169,58 @@ func TestLicensesOfANewSubscriptionAreNumberedInItsTransaction(t *testing.T) {
 		list, err := db.Licenses(ctx, "sub_seq")
 		if err != nil || len(list) != 3 {
 			t.Fatalf("Licenses: %d, %v; want 3", len(list), err)
+		}
+	})
+}
+
+// A transaction that numbers its invoices at commit leaves the counter's
+// row alone until then (another transaction may lock it meanwhile), and
+// its invoices then get the next numbers, in order, in every kept value.
+func TestInvoicesNumberedAtCommitHoldTheCounterOnlyForTheCommit(t *testing.T) {
+	contract(t, func(t *testing.T, ctx context.Context, db *DB) {
+		insertCustomer(t, db, "cus_late")
+		a, b := testInvoice("inv_late_a", "cus_late"), testInvoice("inv_late_b", "cus_late")
+		inTx(t, db, func(tx *Tx) error {
+			tx.NumberInvoicesAtCommit()
+			for _, inv := range []*fulfill.Invoice{a, b} {
+				if err := tx.InsertInvoice(inv); err != nil {
+					return err
+				}
+				if err := tx.Audit(&fulfill.AuditEntry{ID: "aud_" + inv.ID, At: t0, Actor: "test", Action: "test.number", SubjectType: "invoice",
+					SubjectID: inv.ID, Detail: `{"invoice":"` + inv.Number + `"}`}); err != nil {
+					return err
+				}
+			}
+			if db.Dialect != Postgres {
+				return nil
+			}
+			if a.Number == "INV-000001" {
+				t.Errorf("numbered at once on PostgreSQL")
+			}
+			// Another transaction takes the counter's row and lets it go:
+			// this one has not locked it.
+			lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			return db.runTx(lctx, nil, func(other *sql.Tx) error {
+				_, err := other.ExecContext(lctx, `SELECT value FROM sequences WHERE name = 'invoice' FOR UPDATE NOWAIT`)
+				if err != nil {
+					t.Errorf("the counter's row is locked before the commit: %v", err)
+				}
+				return nil
+			})
+		})
+		if a.Number != "INV-000001" || b.Number != "INV-000002" {
+			t.Fatalf("numbers %q, %q; want INV-000001, INV-000002", a.Number, b.Number)
+		}
+		for _, inv := range []*fulfill.Invoice{a, b} {
+			got, err := db.Invoice(ctx, inv.ID)
+			if err != nil || got.Number != inv.Number {
+				t.Errorf("stored %s: %+v, %v", inv.ID, got, err)
+			}
+			log, err := db.AuditLog(ctx, "invoice", inv.ID, fulfill.Page{Limit: 10})
+			if err != nil || len(log) != 1 || !strings.Contains(log[0].Detail, inv.Number) {
+				t.Errorf("audit of %s: %+v, %v; want it to name %s", inv.ID, log, err, inv.Number)
+			}
 		}
 	})
 }

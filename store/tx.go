@@ -39,6 +39,9 @@ type Tx struct {
 	// fresh are the invoices this transaction inserted and gave no
 	// dunning record (DunningFor).
 	fresh map[string]bool
+	// lateNumbers: invoices are numbered when the kept writes are sent
+	// (NumberInvoicesAtCommit).
+	lateNumbers bool
 	// licenseSeqs are the last license numbers of the subscriptions this
 	// transaction inserted (InsertLicense).
 	licenseSeqs map[string]int
