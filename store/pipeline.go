@@ -17,17 +17,19 @@ import (
 // were most of a billing run's time waiting on them (issue 18: 46
 // renewals/s). Writes whose outcome the use case does not look at (the
 // event, audit, ledger and version rows, the subscription's new state, its
-// license mail) are therefore sent later, together: execLater keeps them,
-// in order, and the transaction sends them as one pgx batch (one round
-// trip) just before its next read or write of any kind, and with its
-// COMMIT (River's job insert, which reads none of them, goes before them).
-// Every statement still runs in the order the use case made it, in the
-// same transaction, so what each read sees is unchanged. If a kept statement fails, PostgreSQL aborts the
-// transaction: the statement that triggered the send fails too (or every
-// later one does, "current transaction is aborted"), and InTx reports the
-// kept statement's error, so a failure is still the transaction's failure,
-// retried or rolled back as before. On SQLite, where a statement is a
-// function call, execLater runs the statement at once.
+// license mail, a purchase's invoice and answer) are therefore sent later,
+// together: execLater keeps them, in order, and the transaction sends them
+// as one pgx batch (one round trip) with its next statement of any kind (a
+// write run at once goes in the batch itself), and with its COMMIT. River's
+// job insert, which reads none of them, is kept too (keepconn.go). Every
+// statement still runs in the order the use case made it, in the same
+// transaction, so what each read sees is unchanged. If a kept statement
+// fails, PostgreSQL aborts the transaction: the statement that triggered
+// the send fails too (or every later one does, "current transaction is
+// aborted"), and InTx reports the kept statement's error, so a failure is
+// still the transaction's failure, retried or rolled back as before. On
+// SQLite, where a statement is a function call, execLater runs the
+// statement at once.
 
 // txConn is a transaction's statements: database/sql's transaction, and on
 // PostgreSQL the connection it runs on, for sending kept statements.
