@@ -378,6 +378,10 @@ type paid struct {
 func (s *Service) recordPurchase(tx *store.Tx, actor Actor, cust *fulfill.Customer, sub *fulfill.Subscription, inv *fulfill.Invoice,
 	p *paid, res *PurchaseResult, x purchaseExtras) error {
 	now := s.now()
+	// The invoice is numbered with the commit (store.NumberInvoicesAtCommit):
+	// nothing below renders its number but into what the transaction writes
+	// and answers.
+	tx.NumberInvoicesAtCommit()
 	if err := s.storePurchased(tx, actor, sub, inv, x); err != nil {
 		return err
 	}
@@ -544,7 +548,9 @@ func (s *Service) CompletePayment(ctx context.Context, attemptID string) error {
 // under id (derived from the request's seed), or nil. A request without an
 // Idempotency-Key has a random id: there is nothing to look up.
 func (s *Service) startedAttempt(ctx context.Context, id string) (*store.PaymentAttempt, error) {
-	if answerOf(ctx) == nil {
+	if a := answerOf(ctx); a == nil || !a.Claimed() {
+		// No key, or a key that had no record: its seed is new, and no
+		// attempt has an id derived from it.
 		return nil, nil
 	}
 	a, err := s.DB.PaymentAttempt(ctx, id)

@@ -104,7 +104,7 @@ func (t *Tx) PendingPaymentForInvoice(invoiceID string) (bool, error) {
 func (t *Tx) FinishPaymentAttempt(a *PaymentAttempt, now time.Time) error {
 	n := now.UTC()
 	a.FinishedAt = &n
-	return t.exec(`UPDATE payment_attempts SET state = $1, provider_ref = $2, failure_code = $3, failure_message = $4, finished_at = $5
+	return t.execLater(`UPDATE payment_attempts SET state = $1, provider_ref = $2, failure_code = $3, failure_message = $4, finished_at = $5
 		WHERE id = $6`, a.State, a.ProviderRef, a.FailureCode, a.FailureMessage, n, a.ID)
 }
 

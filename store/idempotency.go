@@ -191,7 +191,23 @@ func (db *DB) FinishIdempotencyKey(ctx context.Context, tokenID, key string, sta
 // FinishIdempotencyKey stores the answer in this transaction, so that it
 // commits with the business change; as DB.FinishIdempotencyKey.
 func (t *Tx) FinishIdempotencyKey(tokenID, key string, status int, body []byte) error {
-	return finishIdempotencyKey(t.ctx, t.tx, tokenID, key, status, body)
+	if len(t.tx.unnumbered) > 0 {
+		// The answer names an invoice not numbered yet: it is sealed once
+		// the number replaces the placeholder (latenumber.go).
+		t.tx.later = append(t.tx.later, laterStmt{query: finishKeyRecord, lazy: func(numbered func(string) string) ([]any, error) {
+			sealed, err := sealResponse(tokenID, key, []byte(numbered(string(body))))
+			return []any{status, sealed, tokenID, idempotencyKeyHash(key)}, err
+		}})
+		return nil
+	}
+	return finishIdempotencyKey(t.ctx, laterExecer{t}, tokenID, key, status, body)
+}
+
+// laterExecer runs a transaction's ExecContext as execLater.
+type laterExecer struct{ t *Tx }
+
+func (l laterExecer) ExecContext(_ context.Context, query string, args ...any) (sql.Result, error) {
+	return nil, l.t.execLater(query, args...)
 }
 
 type execer interface {
@@ -203,17 +219,20 @@ func finishIdempotencyKey(ctx context.Context, db execer, tokenID, key string, s
 	if err != nil {
 		return err
 	}
-	_, err = db.ExecContext(ctx, `UPDATE idempotency_keys SET status_code = $1, response = $2 WHERE token_id = $3 AND key = $4`,
-		status, sealed, tokenID, idempotencyKeyHash(key))
+	_, err = db.ExecContext(ctx, finishKeyRecord, status, sealed, tokenID, idempotencyKeyHash(key))
 	return err
 }
+
+// finishKeyRecord stores a request's answer: status, sealed answer, token
+// id, key hash.
+const finishKeyRecord = `UPDATE idempotency_keys SET status_code = $1, response = $2 WHERE token_id = $3 AND key = $4`
 
 // SetIdempotencyRecoveryPoint notes how far the key's request got, in the
 // transaction that got it there; past "started", a failed request keeps its
 // key (and seed), so a retry resumes the same work instead of starting anew.
 // key is the raw Idempotency-Key.
 func (t *Tx) SetIdempotencyRecoveryPoint(tokenID, key, point string) error {
-	return t.exec(`UPDATE idempotency_keys SET recovery_point = $1 WHERE token_id = $2 AND key = $3`, point, tokenID, idempotencyKeyHash(key))
+	return t.execLater(`UPDATE idempotency_keys SET recovery_point = $1 WHERE token_id = $2 AND key = $3`, point, tokenID, idempotencyKeyHash(key))
 }
 
 // UnlockIdempotencyKey ends the lease of a request that failed after its

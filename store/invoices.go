@@ -13,12 +13,24 @@ import (
 // InsertInvoice gives the invoice the next number (without gaps: the counter
 // moves in this transaction) and stores it with its lines.
 func (t *Tx) InsertInvoice(inv *fulfill.Invoice) error {
-	var n int64
-	if err := t.tx.QueryRowContext(t.ctx, `UPDATE sequences SET value = value + 1 WHERE name = 'invoice' RETURNING value`).Scan(&n); err != nil {
-		return fmt.Errorf("next invoice number: %w", err)
+	// The counter's row stays locked until the transaction ends: on
+	// PostgreSQL the number is taken in the round trip that sends the kept
+	// writes, and the invoice and what follows are kept in turn, to go with
+	// the COMMIT (pipeline.go), so that the row is held for as few round
+	// trips as the use case needs.
+	if t.lateNumbers {
+		if err := t.placeholderNumber(inv); err != nil {
+			return err
+		}
+	} else {
+		var n int64
+		if err := t.queryRowKept([]any{&n}, `UPDATE sequences SET value = value + 1 WHERE name = 'invoice' RETURNING value`); err != nil {
+			return fmt.Errorf("next invoice number: %w", err)
+		}
+		inv.Number = fmt.Sprintf("INV-%06d", n)
 	}
-	inv.Number = fmt.Sprintf("INV-%06d", n)
-	err := t.exec(`INSERT INTO invoices (id, number, customer_id, subscription_id, status, currency, subtotal, tax, total,
+	t.freshInvoice(inv.ID)
+	err := t.execLaterAs("Invoice", `INSERT INTO invoices (id, number, customer_id, subscription_id, status, currency, subtotal, tax, total,
 		amount_paid, tax_rate_bp, reverse_charge, tax_note, issued_on, due_on, paid_at, payment_method, created_at,
 		net_revenue, period_start, period_end, po_number)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)`,
@@ -65,7 +77,7 @@ func utcPtr(t *time.Time) any {
 
 // InsertPayment records a payment attempt.
 func (t *Tx) InsertPayment(p *fulfill.Payment) error {
-	return t.exec(`INSERT INTO payments (id, invoice_id, provider, provider_ref, amount, currency, status, failure_code, created_at)
+	return t.execLater(`INSERT INTO payments (id, invoice_id, provider, provider_ref, amount, currency, status, failure_code, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
 		p.ID, p.InvoiceID, p.Provider, p.ProviderRef, p.Amount, p.Currency, p.Status, p.FailureCode, p.CreatedAt.UTC())
 }

@@ -178,7 +178,7 @@ func (t *Tx) Invoice(id string) (*fulfill.Invoice, error) {
 // SaveInvoiceAmounts writes an invoice's status and running amounts.
 func (t *Tx) SaveInvoiceAmounts(inv *fulfill.Invoice) error {
 	inv.AmountDue = DueOf(inv)
-	return t.exec(`UPDATE invoices SET status = $1, amount_paid = $2, amount_credited = $3, amount_refunded = $4,
+	return t.execLater(`UPDATE invoices SET status = $1, amount_paid = $2, amount_credited = $3, amount_refunded = $4,
 		net_revenue = $5, recognized = $6, paid_at = $7, due_on = $8 WHERE id = $9`,
 		inv.Status, inv.AmountPaid, inv.AmountCredited, inv.AmountRefunded, inv.NetRevenue, inv.Recognized,
 		utcPtr(inv.PaidAt), inv.DueOn, inv.ID)
@@ -291,6 +291,7 @@ type Dunning struct {
 
 // PutDunning inserts or updates a dunning record.
 func (t *Tx) PutDunning(d *Dunning) error {
+	delete(t.fresh, d.InvoiceID)
 	return t.exec(`INSERT INTO dunning (invoice_id, subscription_id, started_on, attempts, next_attempt_on, state, prev_seats, trueup, trueup_from, trueup_to)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 		ON CONFLICT (invoice_id) DO UPDATE SET attempts = excluded.attempts, next_attempt_on = excluded.next_attempt_on, state = excluded.state`,
@@ -299,6 +300,9 @@ func (t *Tx) PutDunning(d *Dunning) error {
 
 // DunningFor returns the dunning record of an invoice, if any.
 func (t *Tx) DunningFor(invoiceID string) (*Dunning, error) {
+	if t.fresh[invoiceID] {
+		return nil, nil // inserted by this transaction, which gave it no dunning record
+	}
 	var d Dunning
 	err := t.tx.QueryRowContext(t.ctx, `SELECT invoice_id, subscription_id, started_on, attempts, next_attempt_on, state, prev_seats,
 		trueup, trueup_from, trueup_to FROM dunning WHERE invoice_id = $1`, invoiceID).Scan(&d.InvoiceID, &d.SubscriptionID, &d.StartedOn,

@@ -24,7 +24,13 @@ func scanLicense(s interface{ Scan(...any) error }) (*fulfill.License, error) {
 // InsertLicense stores an issued license as the next in its subscription's
 // history.
 func (t *Tx) InsertLicense(l *fulfill.License) error {
-	if err := t.tx.QueryRowContext(t.ctx, `SELECT COALESCE(MAX(seq), 0) + 1 FROM licenses WHERE subscription_id = $1`,
+	last, fresh := t.licenseSeqs[l.SubscriptionID]
+	if fresh {
+		// A subscription this transaction inserted: no other transaction
+		// sees it, and its licenses are the ones inserted here.
+		l.Seq = last + 1
+		t.licenseSeqs[l.SubscriptionID] = l.Seq
+	} else if err := t.tx.QueryRowContext(t.ctx, `SELECT COALESCE(MAX(seq), 0) + 1 FROM licenses WHERE subscription_id = $1`,
 		l.SubscriptionID).Scan(&l.Seq); err != nil {
 		return err
 	}

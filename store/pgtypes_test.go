@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgtype"
-	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/fulfillhq/fulfill"
 )
@@ -50,7 +49,11 @@ func TestDatesRoundTripInEveryColumnType(t *testing.T) {
 			}
 			defer conn.Close()
 			if err := conn.Raw(func(dc any) error {
-				checkDatePlan(t, dc.(*stdlib.Conn).Conn().TypeMap())
+				pc, err := pgxConn(dc)
+				if err != nil {
+					return err
+				}
+				checkDatePlan(t, pc.TypeMap())
 				return nil
 			}); err != nil {
 				t.Fatal(err)

@@ -3,33 +3,39 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/fulfillhq/fulfill"
 )
 
 // On PostgreSQL every statement is a round trip, and a renewal's writes
 // were most of a billing run's time waiting on them (issue 18: 46
 // renewals/s). Writes whose outcome the use case does not look at (the
 // event, audit, ledger and version rows, the subscription's new state, its
-// license mail) are therefore sent later, together: execLater keeps them,
-// in order, and the transaction sends them as one pgx batch (one round
-// trip) just before its next read or write of any kind, before River
-// inserts its jobs and before it commits. Every statement still runs in
-// the order the use case made it, in the same transaction, so what each
-// read sees is unchanged. If a kept statement fails, PostgreSQL aborts the
-// transaction: the statement that triggered the send fails too (or every
-// later one does, "current transaction is aborted"), and InTx reports the
-// kept statement's error, so a failure is still the transaction's failure,
-// retried or rolled back as before. On SQLite, where a statement is a
-// function call, execLater runs the statement at once.
+// license mail, a purchase's invoice and answer) are therefore sent later,
+// together: execLater keeps them, in order, and the transaction sends them
+// as one pgx batch (one round trip) with its next statement of any kind (a
+// write run at once goes in the batch itself), and with its COMMIT. River's
+// job insert, which reads none of them, is kept too (keepconn.go). Every
+// statement still runs in the order the use case made it, in the same
+// transaction, so what each read sees is unchanged. If a kept statement
+// fails, PostgreSQL aborts the transaction: the statement that triggered
+// the send fails too (or every later one does, "current transaction is
+// aborted"), and InTx reports the kept statement's error, so a failure is
+// still the transaction's failure, retried or rolled back as before. On
+// SQLite, where a statement is a function call, execLater runs the
+// statement at once.
 
 // txConn is a transaction's statements: database/sql's transaction, and on
 // PostgreSQL the connection it runs on, for sending kept statements.
 type txConn struct {
+	// unnumbered are invoices to number with the next batch (latenumber.go).
+	unnumbered []unnumbered
 	*sql.Tx
 	conn  *sql.Conn // PostgreSQL writing transactions only; nil: nothing is kept
 	later []laterStmt
@@ -46,18 +52,33 @@ func (c *txConn) trip() {
 type laterStmt struct {
 	query string
 	args  []any
+	what  string // for mapErr: what a duplicate of the row is called ("" not mapped)
+	// lazy, if set, makes the args once the invoice numbers are known
+	// (latenumber.go).
+	lazy func(numbered func(string) string) ([]any, error)
 }
 
 // execLater runs a write whose outcome the caller only passes on: at once
 // on SQLite, with the next statement on PostgreSQL (see above).
 func (t *Tx) execLater(query string, args ...any) error {
+	return t.execLaterAs("", query, args...)
+}
+
+// execLaterAs is execLater for an insert whose duplicate is a conflict
+// (mapErr, with what naming the row), whenever it runs.
+func (t *Tx) execLaterAs(what, query string, args ...any) error {
 	if t.tx.conn == nil {
-		return t.exec(query, args...)
+		if err := t.exec(query, args...); err != nil && what != "" {
+			return mapErr(err, what)
+		} else if err != nil {
+			return err
+		}
+		return nil
 	}
 	if t.tx.err != nil {
 		return t.tx.err
 	}
-	t.tx.later = append(t.tx.later, laterStmt{query, args})
+	t.tx.later = append(t.tx.later, laterStmt{query: query, args: args, what: what})
 	return nil
 }
 
@@ -66,28 +87,137 @@ func (c *txConn) send(ctx context.Context) error {
 	if c.err != nil || len(c.later) == 0 {
 		return c.err
 	}
+	return c.sendWith(ctx, nil)
+}
+
+// sendWith sends the kept statements and then, in the same batch, what
+// last queues (nil: nothing) and reads its results.
+func (c *txConn) sendWith(ctx context.Context, last func(*pgx.Batch) func(pgx.BatchResults) error) error {
+	if c.err != nil {
+		return c.err
+	}
+	if err := c.numberInvoices(ctx); err != nil {
+		return err
+	}
 	later := c.later
 	c.later = nil
+	return c.run(ctx, later, last)
+}
+
+// run sends later and what last queues as one batch.
+func (c *txConn) run(ctx context.Context, later []laterStmt, last func(*pgx.Batch) func(pgx.BatchResults) error) error {
 	c.trip()
+	var lastErr error
 	err := c.conn.Raw(func(dc any) error {
-		pc, ok := dc.(*stdlib.Conn)
-		if !ok {
-			return fmt.Errorf("not a pgx connection: %T", dc)
+		pc, err := pgxConn(dc)
+		if err != nil {
+			return err
 		}
 		var b pgx.Batch
 		for _, s := range later {
 			b.Queue(s.query, s.args...)
 		}
-		return pc.Conn().SendBatch(ctx, &b).Close()
+		var read func(pgx.BatchResults) error
+		if last != nil {
+			read = last(&b)
+		}
+		br := pc.SendBatch(ctx, &b)
+		for _, s := range later {
+			if _, err := br.Exec(); err != nil {
+				br.Close()
+				if s.what != "" {
+					if m := mapErr(err, s.what); fulfill.ErrorCode(m) == fulfill.EConflict {
+						return m
+					}
+				}
+				return err
+			}
+		}
+		if read != nil {
+			lastErr = read(br)
+		}
+		return br.Close()
 	})
-	if err != nil {
+	if err != nil && lastErr == nil {
 		c.err = fmt.Errorf("%d statements sent together: %w", len(later), err)
+		return c.err
 	}
-	return c.err
+	return lastErr
 }
 
-// ExecContext sends what is kept, then runs query.
+// queryRowKept runs a one-row query after the kept statements, in the
+// same round trip on PostgreSQL, and scans its row into dest.
+func (t *Tx) queryRowKept(dest []any, query string, args ...any) error {
+	if t.tx.conn == nil || len(t.tx.later) == 0 {
+		return t.tx.QueryRowContext(t.ctx, query, args...).Scan(dest...)
+	}
+	return t.tx.sendWith(t.ctx, func(b *pgx.Batch) func(pgx.BatchResults) error {
+		b.Queue(query, args...)
+		return func(br pgx.BatchResults) error {
+			err := br.QueryRow().Scan(dest...)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return sql.ErrNoRows
+			}
+			return err
+		}
+	})
+}
+
+// commit commits the transaction. On PostgreSQL the kept statements and
+// the COMMIT go together, in one round trip: a row the transaction locks
+// last (the invoice counter) is held one round trip less. The batch then
+// opens an empty transaction, so that database/sql's own Commit, after the
+// locks are gone, has a transaction to end.
+func (c *txConn) commit(ctx context.Context) error {
+	if c.conn == nil || len(c.later) == 0 || c.err != nil {
+		if err := c.send(ctx); err != nil {
+			return err
+		}
+		if err := c.Tx.Commit(); err != nil {
+			return fmt.Errorf("commit: %w", err)
+		}
+		return nil
+	}
+	var committed bool
+	err := c.sendWith(ctx, func(b *pgx.Batch) func(pgx.BatchResults) error {
+		b.Queue("COMMIT")
+		b.Queue("BEGIN")
+		return func(br pgx.BatchResults) error {
+			tag, err := br.Exec()
+			if err != nil {
+				return fmt.Errorf("commit: %w", err)
+			}
+			if tag.String() != "COMMIT" { // "ROLLBACK": the transaction had failed
+				return fmt.Errorf("commit: the transaction was rolled back (%s)", tag)
+			}
+			committed = true
+			_, err = br.Exec()
+			return err
+		}
+	})
+	if err != nil && !committed {
+		return err
+	}
+	// The work is committed: what follows only ends the empty transaction.
+	c.Tx.Commit()
+	return nil
+}
+
+// ExecContext runs query after what is kept: on PostgreSQL in the same
+// round trip, as the last statement of the batch.
 func (c *txConn) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if c.conn != nil && len(c.later) > 0 {
+		var res sql.Result
+		err := c.sendWith(ctx, func(b *pgx.Batch) func(pgx.BatchResults) error {
+			b.Queue(query, args...)
+			return func(br pgx.BatchResults) error {
+				tag, err := br.Exec()
+				res = driver.RowsAffected(tag.RowsAffected())
+				return err
+			}
+		})
+		return res, err
+	}
 	if err := c.send(ctx); err != nil {
 		return nil, err
 	}
@@ -143,12 +273,9 @@ func (db *DB) writeTx(ctx context.Context, fn func(context.Context, *txConn) err
 			}
 			return err
 		}
-		if err := c.send(ctx); err != nil {
+		if err := c.commit(ctx); err != nil {
 			tx.Rollback()
 			return err
-		}
-		if err := tx.Commit(); err != nil {
-			return fmt.Errorf("commit: %w", err)
 		}
 		return nil
 	})

@@ -79,8 +79,9 @@ type DB struct {
 
 // WriteRoundTrips is how many calls write transactions have made to the
 // database: each statement run at once, and each batch of kept statements
-// sent together (pipeline.go), counts one; River's job inserts are not
-// counted. On PostgreSQL each is a round trip over the network, so tests
+// sent together (pipeline.go), counts one; so does River's insert of a
+// transaction's jobs where it runs as a statement of its own (SQLite), not
+// where it goes with the COMMIT (PostgreSQL, keepconn.go). On PostgreSQL each is a round trip over the network, so tests
 // count them to keep bulk work (imports) batched.
 func (db *DB) WriteRoundTrips() int64 { return db.trips.Load() }
 
@@ -153,7 +154,8 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		if err != nil {
 			return nil, fmt.Errorf("PostgreSQL URL: %w", err)
 		}
-		db := stdlib.OpenDB(*cfg, stdlib.OptionAfterConnect(afterConnect))
+		// keepConnector: River's job insert goes with the COMMIT (keepconn.go).
+		db := sql.OpenDB(keepConnector{stdlib.GetConnector(*cfg, stdlib.OptionAfterConnect(afterConnect))})
 		// Every connection may stay idle: a pool that keeps fewer idle
 		// than it opens closes and reopens connections under load (a
 		// PostgreSQL backend and its authentication each time).

@@ -49,6 +49,7 @@ func (t *Tx) InsertSubscription(s *fulfill.Subscription, c Change) error {
 	if err != nil {
 		return mapErr(err, "Subscription")
 	}
+	t.freshSubscription(s.ID)
 	return t.insertVersion(s, c)
 }
 
@@ -295,10 +296,10 @@ func (t *Tx) OverdueInvoices(subscriptionID string, day fulfill.Date) (int, erro
 // InsertActivationCode stores the hash of a subscription's activation code
 // and retires any earlier code.
 func (t *Tx) InsertActivationCode(subscriptionID, codeHash string, now time.Time) error {
-	if err := t.exec(`UPDATE activation_codes SET active = $1 WHERE subscription_id = $2`, false, subscriptionID); err != nil {
+	if err := t.execLater(`UPDATE activation_codes SET active = $1 WHERE subscription_id = $2`, false, subscriptionID); err != nil {
 		return err
 	}
-	return t.exec(`INSERT INTO activation_codes (code_hash, subscription_id, active, created_at) VALUES ($1, $2, $3, $4)`,
+	return t.execLater(`INSERT INTO activation_codes (code_hash, subscription_id, active, created_at) VALUES ($1, $2, $3, $4)`,
 		codeHash, subscriptionID, true, now.UTC())
 }
 

@@ -36,6 +36,32 @@ type Tx struct {
 	addOns map[string][]fulfill.SubscriptionAddOn
 	// jitOff: PostgreSQL's JIT is off for the rest of the transaction (byKeys).
 	jitOff bool
+	// fresh are the invoices this transaction inserted and gave no
+	// dunning record (DunningFor).
+	fresh map[string]bool
+	// lateNumbers: invoices are numbered when the kept writes are sent
+	// (NumberInvoicesAtCommit).
+	lateNumbers bool
+	// licenseSeqs are the last license numbers of the subscriptions this
+	// transaction inserted (InsertLicense).
+	licenseSeqs map[string]int
+}
+
+// freshSubscription notes a subscription this transaction inserted: it has
+// no license yet.
+func (t *Tx) freshSubscription(id string) {
+	if t.licenseSeqs == nil {
+		t.licenseSeqs = map[string]int{}
+	}
+	t.licenseSeqs[id] = 0
+}
+
+// freshInvoice notes an invoice this transaction inserted.
+func (t *Tx) freshInvoice(id string) {
+	if t.fresh == nil {
+		t.fresh = map[string]bool{}
+	}
+	t.fresh[id] = true
 }
 
 // InTx runs fn in one transaction. A transaction PostgreSQL aborts as a
@@ -119,10 +145,16 @@ func (t *Tx) insertJobs() error {
 	if len(t.jobs) == 0 {
 		return nil
 	}
-	if err := t.tx.send(t.ctx); err != nil {
-		return err
+	// The kept statements (pipeline.go) stay kept, and on PostgreSQL the
+	// jobs' insert, which reads none of them, is kept with them, to go
+	// with the COMMIT (keepconn.go).
+	if t.tx.err != nil {
+		return t.tx.err
 	}
-	_, err := t.db.jobs.InsertManyFastTx(t.ctx, t.tx.Tx, t.jobs)
+	err := t.tx.keeping(func() error {
+		_, err := t.db.jobs.InsertManyFastTx(t.ctx, t.tx.Tx, t.jobs)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("insert %d jobs: %w", len(t.jobs), err)
 	}
@@ -277,11 +309,8 @@ func (t *Tx) PlanByCode(code string) (*fulfill.Plan, error) {
 	if p := t.cachedPlan("code:" + code); p != nil {
 		return p, nil
 	}
-	p, err := scanPlan(t.tx.QueryRowContext(t.ctx, `SELECT `+planCols+` FROM plans WHERE code = $1 AND current = $2`, code, true))
+	p, _, err := t.planWithPrices(`code = $1 AND current = $2`, code, true)
 	if err != nil {
-		return nil, mapErr(err, "Plan")
-	}
-	if err := loadPrices(t.ctx, t.tx, []*fulfill.Plan{p}); err != nil {
 		return nil, err
 	}
 	t.keepPlan(p, true)
@@ -293,16 +322,59 @@ func (t *Tx) PlanByID(id string) (*fulfill.Plan, error) {
 	if p := t.cachedPlan("id:" + id); p != nil {
 		return p, nil
 	}
-	p, err := scanPlan(t.tx.QueryRowContext(t.ctx, `SELECT `+planCols+` FROM plans WHERE id = $1`, id))
+	p, current, err := t.planWithPrices(`id = $1`, id)
 	if err != nil {
-		return nil, mapErr(err, "Plan")
-	}
-	if err := loadPrices(t.ctx, t.tx, []*fulfill.Plan{p}); err != nil {
 		return nil, err
 	}
-	t.keepPlan(p, false)
+	// The current version is kept by its code too: a purchase reads its
+	// plan by id (the license) and by code (the license mail).
+	t.keepPlan(p, current)
 	return p, nil
 }
+
+// planWithPrices reads the one plan version where cond holds (on columns
+// of plans) with its prices, in one statement, and whether it is current.
+func (t *Tx) planWithPrices(cond string, args ...any) (*fulfill.Plan, bool, error) {
+	rows, err := t.tx.QueryContext(t.ctx, `SELECT `+planCols+`, current, pp.currency, pp.unit_amount FROM plans
+		LEFT JOIN plan_prices pp ON pp.plan_id = plans.id WHERE `+cond, args...)
+	if err != nil {
+		return nil, false, err
+	}
+	defer rows.Close()
+	var p *fulfill.Plan
+	var current bool
+	for rows.Next() {
+		var cur sql.NullString
+		var amt sql.NullInt64
+		q, err := scanPlan(scanWith{rows, []any{&current, &cur, &amt}})
+		if err != nil {
+			return nil, false, err
+		}
+		if p == nil {
+			p = q
+			p.Prices = map[string]int64{}
+		}
+		if cur.Valid {
+			p.Prices[cur.String] = amt.Int64
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, err
+	}
+	if p == nil {
+		return nil, false, mapErr(sql.ErrNoRows, "Plan")
+	}
+	return p, current, nil
+}
+
+// scanWith scans a row whose last columns go to extra, after those the
+// row's scan function reads.
+type scanWith struct {
+	row   interface{ Scan(...any) error }
+	extra []any
+}
+
+func (s scanWith) Scan(dest ...any) error { return s.row.Scan(append(dest, s.extra...)...) }
 
 // ---- customers ----
 
