@@ -155,10 +155,11 @@ func TestKeyChangedByAnotherProcessIsSeenAtOnce(t *testing.T) {
 		}
 		if sg, err := mine.Signer(); err != nil {
 			t.Fatal(err)
-		} else if _, err := mine.Keyring(); err != nil {
+		} else if sg.KeyID() != first {
+			t.Errorf("settled=%v: signing with %s, want %s", settled, sg.KeyID(), first)
+		}
+		if _, err := mine.Keyring(); err != nil {
 			t.Fatal(err)
-		} else {
-			first = sg.KeyID()
 		}
 		next, _, err := other.Rotate()
 		if err != nil {
@@ -183,5 +184,6 @@ func TestKeyChangedByAnotherProcessIsSeenAtOnce(t *testing.T) {
 				t.Errorf("settled=%v: key %s still listed after another process removed it", settled, first)
 			}
 		}
+		first = next
 	}
 }
