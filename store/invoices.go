@@ -13,12 +13,12 @@ import (
 // InsertInvoice gives the invoice the next number (without gaps: the counter
 // moves in this transaction) and stores it with its lines.
 func (t *Tx) InsertInvoice(inv *fulfill.Invoice) error {
-	var n int64
-	if err := t.tx.QueryRowContext(t.ctx, `UPDATE sequences SET value = value + 1 WHERE name = 'invoice' RETURNING value`).Scan(&n); err != nil {
-		return fmt.Errorf("next invoice number: %w", err)
+	n, err := t.nextInvoiceNumber()
+	if err != nil {
+		return err
 	}
 	inv.Number = fmt.Sprintf("INV-%06d", n)
-	err := t.exec(`INSERT INTO invoices (id, number, customer_id, subscription_id, status, currency, subtotal, tax, total,
+	err = t.exec(`INSERT INTO invoices (id, number, customer_id, subscription_id, status, currency, subtotal, tax, total,
 		amount_paid, tax_rate_bp, reverse_charge, tax_note, issued_on, due_on, paid_at, payment_method, created_at,
 		net_revenue, period_start, period_end, po_number)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)`,
@@ -45,6 +45,28 @@ func (t *Tx) InsertInvoice(inv *fulfill.Invoice) error {
 		args = append(args, inv.ID, i+1, l.Kind, l.Description, l.Quantity, l.UnitAmount, l.Amount, l.PeriodStart, l.PeriodEnd, l.Proration)
 	}
 	return t.execLater(q.String(), args...)
+}
+
+// nextInvoiceNumber moves the invoice counter on by one and returns it.
+// The first number a transaction takes locks the counter's row until it
+// commits (PostgreSQL; on SQLite the transaction holds the only write
+// lock), so no other can move it meanwhile: the numbers after it are known
+// without reading the row again, and the statements that move it on are
+// sent with the next (execLater), not one round trip each.
+func (t *Tx) nextInvoiceNumber() (int64, error) {
+	if t.invoiceNumber > 0 {
+		if err := t.execLater(`UPDATE sequences SET value = value + 1 WHERE name = 'invoice'`); err != nil {
+			return 0, fmt.Errorf("next invoice number: %w", err)
+		}
+		t.invoiceNumber++
+		return t.invoiceNumber, nil
+	}
+	var n int64
+	if err := t.tx.QueryRowContext(t.ctx, `UPDATE sequences SET value = value + 1 WHERE name = 'invoice' RETURNING value`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("next invoice number: %w", err)
+	}
+	t.invoiceNumber = n
+	return n, nil
 }
 
 // DueOf is what is still owed on an invoice: nothing once it is paid, void

@@ -24,7 +24,9 @@ func scanLicense(s interface{ Scan(...any) error }) (*fulfill.License, error) {
 // InsertLicense stores an issued license as the next in its subscription's
 // history.
 func (t *Tx) InsertLicense(l *fulfill.License) error {
-	if err := t.tx.QueryRowContext(t.ctx, `SELECT COALESCE(MAX(seq), 0) + 1 FROM licenses WHERE subscription_id = $1`,
+	if n, ok := t.takeNextSeq(l.SubscriptionID); ok {
+		l.Seq = n
+	} else if err := t.tx.QueryRowContext(t.ctx, `SELECT COALESCE(MAX(seq), 0) + 1 FROM licenses WHERE subscription_id = $1`,
 		l.SubscriptionID).Scan(&l.Seq); err != nil {
 		return err
 	}

@@ -62,6 +62,7 @@ func subArgs(s *fulfill.Subscription) []any {
 // UpdateSubscription writes the subscription's new state and records the
 // change as its next version.
 func (t *Tx) UpdateSubscription(s *fulfill.Subscription, c Change) error {
+	t.forgetSub(s.ID)
 	s.Version++
 	s.UpdatedAt = c.At
 	err := t.execLater(`UPDATE subscriptions SET plan_id = $1, state = $2, seats = $3, starts_on = $4, ends_on = $5,
@@ -89,6 +90,9 @@ func versionArgs(s *fulfill.Subscription, c Change) []any {
 
 // Subscription returns a subscription locked for update.
 func (t *Tx) Subscription(id string) (*fulfill.Subscription, error) {
+	if s, ok := t.takeSub(id); ok {
+		return s, nil
+	}
 	s, err := scanSub(t.tx.QueryRowContext(t.ctx, `SELECT `+subCols+subFrom+` WHERE s.id = $1`+t.lock(" FOR UPDATE OF s"), id))
 	if err != nil {
 		return nil, mapErr(err, "Subscription")
@@ -183,6 +187,7 @@ func (t *Tx) InsertActivationCode(subscriptionID, codeHash string, now time.Time
 // UpsertSeatReport records one day's seat usage; a second report for the
 // same day and source replaces the first.
 func (t *Tx) UpsertSeatReport(r *fulfill.SeatReport) error {
+	t.forgetSub(r.SubscriptionID)
 	return t.exec(`INSERT INTO seat_reports (subscription_id, date, source, max_users, billable_users, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6)
 		ON CONFLICT (subscription_id, date, source) DO UPDATE SET max_users = excluded.max_users,
@@ -212,6 +217,9 @@ type SeatUsage struct {
 
 // SeatUsage summarises the reports dated in [from, to).
 func (t *Tx) SeatUsage(subscriptionID string, from, to fulfill.Date) (SeatUsage, error) {
+	if u, ok := t.takeUsage(subscriptionID, from, to); ok {
+		return u, nil
+	}
 	var u SeatUsage
 	err := t.tx.QueryRowContext(t.ctx, `SELECT COALESCE(MAX(max_users), 0), COUNT(*) FROM seat_reports
 		WHERE subscription_id = $1 AND date >= $2 AND date < $3`, subscriptionID, from, to).Scan(&u.MaxUsers, &u.Reports)
