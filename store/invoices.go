@@ -18,7 +18,16 @@ func (t *Tx) InsertInvoice(inv *fulfill.Invoice) error {
 		return err
 	}
 	inv.Number = fmt.Sprintf("INV-%06d", n)
-	err = t.exec(`INSERT INTO invoices (id, number, customer_id, subscription_id, status, currency, subtotal, tax, total,
+	// In a batch of renewals that read ahead, the insert goes with the next
+	// statement (one round trip less per renewal on PostgreSQL): the batch
+	// reads nothing back that it would need at once, and if the insert
+	// fails the batch fails, and each renewal runs again alone, where a
+	// failure is reported as the invoice's.
+	run := t.exec
+	if t.pre != nil {
+		run = t.execLater
+	}
+	err = run(`INSERT INTO invoices (id, number, customer_id, subscription_id, status, currency, subtotal, tax, total,
 		amount_paid, tax_rate_bp, reverse_charge, tax_note, issued_on, due_on, paid_at, payment_method, created_at,
 		net_revenue, period_start, period_end, po_number)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)`,

@@ -26,6 +26,19 @@ import (
 // kept statement's error, so a failure is still the transaction's failure,
 // retried or rolled back as before. On SQLite, where a statement is a
 // function call, execLater runs the statement at once.
+//
+// A transaction that keeps many statements (a billing run's batch of
+// renewals keeps a few thousand, reading nothing between them) sends them
+// ahead, sendAhead at a time, in the background: while PostgreSQL runs one
+// lot, the use case computes the next, instead of waiting for the whole
+// batch at its end. Only one lot is in flight, the connection is used by
+// nothing else meanwhile (every other statement, River's inserts, the
+// commit and the rollback first wait for it), and the order of the
+// statements is unchanged; a failure in a lot sent ahead is the
+// transaction's failure, reported by its next statement or its commit.
+
+// sendAhead is how many kept statements are sent ahead in the background.
+const sendAhead = 256
 
 // txConn is a transaction's statements: database/sql's transaction, and on
 // PostgreSQL the connection it runs on, for sending kept statements.
@@ -33,8 +46,12 @@ type txConn struct {
 	*sql.Tx
 	conn  *sql.Conn // PostgreSQL writing transactions only; nil: nothing is kept
 	later []laterStmt
-	err   error         // the first failure of kept statements
-	trips *atomic.Int64 // counts the calls to the database (DB.WriteRoundTrips); nil: not counted
+	err   error // the first failure of kept statements
+	// inflight is closed when the lot sent ahead is done (nil: none), its
+	// failure in aheadErr.
+	inflight chan struct{}
+	aheadErr error
+	trips    *atomic.Int64 // counts the calls to the database (DB.WriteRoundTrips); nil: not counted
 }
 
 func (c *txConn) trip() {
@@ -58,18 +75,59 @@ func (t *Tx) execLater(query string, args ...any) error {
 		return t.tx.err
 	}
 	t.tx.later = append(t.tx.later, laterStmt{query, args})
+	if len(t.tx.later) >= sendAhead {
+		t.tx.sendInBackground(t.ctx)
+	}
 	return nil
+}
+
+// sendInBackground sends the kept statements ahead, once the lot before
+// them is done.
+func (c *txConn) sendInBackground(ctx context.Context) {
+	if c.wait() != nil {
+		return
+	}
+	later := c.later
+	c.later = nil
+	c.trip()
+	done := make(chan struct{})
+	c.inflight = done
+	go func() {
+		defer close(done)
+		c.aheadErr = c.sendNow(ctx, later)
+	}()
+}
+
+// wait waits for the lot sent ahead, if any, and returns the first failure
+// of kept statements.
+func (c *txConn) wait() error {
+	if c.inflight != nil {
+		<-c.inflight
+		c.inflight = nil
+		if c.aheadErr != nil && c.err == nil {
+			c.err = fmt.Errorf("statements sent ahead: %w", c.aheadErr)
+		}
+	}
+	return c.err
 }
 
 // send sends the kept statements, as one batch.
 func (c *txConn) send(ctx context.Context) error {
-	if c.err != nil || len(c.later) == 0 {
+	if c.wait() != nil || len(c.later) == 0 {
 		return c.err
 	}
 	later := c.later
 	c.later = nil
 	c.trip()
-	err := c.conn.Raw(func(dc any) error {
+	if err := c.sendNow(ctx, later); err != nil {
+		c.err = fmt.Errorf("%d statements sent together: %w", len(later), err)
+	}
+	return c.err
+}
+
+// sendNow sends later as one pgx batch on the transaction's connection.
+func (c *txConn) sendNow(ctx context.Context, later []laterStmt) error {
+	return c.conn.Raw(func(dc any) error {
 		pc, ok := dc.(*stdlib.Conn)
 		if !ok {
 			return fmt.Errorf("not a pgx connection: %T", dc)
@@ -80,10 +138,6 @@ func (c *txConn) send(ctx context.Context) error {
 		}
 		return pc.Conn().SendBatch(ctx, &b).Close()
 	})
-	if err != nil {
-		c.err = fmt.Errorf("%d statements sent together: %w", len(later), err)
-	}
-	return c.err
 }
 
 // ExecContext sends what is kept, then runs query.
@@ -136,7 +190,10 @@ func (db *DB) writeTx(ctx context.Context, fn func(context.Context, *txConn) err
 		// open transaction would make Close wait for ever), then goes on.
 		defer rollbackOnPanic(tx)
 		c := &txConn{Tx: tx, conn: conn, trips: &db.trips}
-		if err := fn(ctx, c); err != nil {
+		defer c.wait() // nothing sent ahead outlives the transaction
+		err = fn(ctx, c)
+		c.wait()
+		if err != nil {
 			tx.Rollback()
 			if c.err != nil && !errors.Is(err, c.err) {
 				return c.err // the cause; err is what it left aborted
