@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fulfillhq/fulfill"
 )
@@ -17,6 +18,44 @@ func TestPrefetchedRenewalReadsAreAnsweredOnceAndForgottenOnWrite(t *testing.T) 
 	contract(t, func(t *testing.T, ctx context.Context, db *DB) {
 		subscribed(t, db, "cus_pre1", "sub_pre1")
 		subscribed(t, db, "cus_pre2", "sub_pre2")
+		// Reports before, in and after the term (2026-03-01 to 2027-03-01).
+		for i, r := range []struct {
+			day       fulfill.Date
+			max, bill int64
+			src       string
+		}{{fulfill.NewDate(2026, 2, 27), 90, 80, "vendor"}, {fulfill.NewDate(2026, 3, 1), 12, 11, "vendor"},
+			{fulfill.NewDate(2026, 9, 1), 15, 9, "vendor"}, {fulfill.NewDate(2026, 9, 1), 14, 13, "probe"},
+			{fulfill.NewDate(2027, 3, 1), 99, 7, "vendor"}} {
+			inTx(t, db, func(tx *Tx) error {
+				return tx.UpsertSeatReport(&fulfill.SeatReport{SubscriptionID: "sub_pre1", Date: r.day, MaxUsers: r.max,
+					BillableUsers: r.bill, Source: r.src, CreatedAt: t0.Add(time.Duration(i) * time.Minute)})
+			})
+		}
+		var want [2]SeatUsage
+		inTx(t, db, func(tx *Tx) error {
+			for i, id := range []string{"sub_pre1", "sub_pre2"} {
+				u, err := tx.SeatUsage(id, fulfill.NewDate(2026, 3, 1), fulfill.NewDate(2027, 3, 1))
+				if err != nil {
+					return err
+				}
+				want[i] = u
+			}
+			return nil
+		})
+		if want[0].Reports != 3 || want[0].MaxUsers != 15 {
+			t.Fatalf("seat usage read one by one: %+v", want[0])
+		}
+		inTx(t, db, func(tx *Tx) error {
+			if err := tx.PrefetchRenewals([]string{"sub_pre2", "sub_pre1"}); err != nil {
+				return err
+			}
+			for i, id := range []string{"sub_pre1", "sub_pre2"} {
+				if u, err := tx.SeatUsage(id, fulfill.NewDate(2026, 3, 1), fulfill.NewDate(2027, 3, 1)); err != nil || u != want[i] {
+					t.Errorf("%s: seat usage read ahead %+v, %v; read one by one %+v", id, u, err, want[i])
+				}
+			}
+			return nil
+		})
 		inTx(t, db, func(tx *Tx) error {
 			if err := tx.PrefetchRenewals([]string{"sub_pre1", "sub_pre2", "sub_missing"}); err != nil {
 				return err
