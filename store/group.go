@@ -184,7 +184,19 @@ func (c *committer) group(first *groupMember) {
 		broken  error
 		opened  = time.Now()
 	)
-	for m := first; m != nil; m = c.next(len(members), opened) {
+	// The first member runs without a savepoint: if it fails, the
+	// transaction holds nothing else, and rolls back. A savepoint keeps
+	// every page its member changes in SQLite's sub-journal, which each
+	// statement after it walks from the start when it ends (memjrnlTruncate:
+	// a billing run's batch of renewals, the only member of its group, spent
+	// 6% of its CPU there).
+	if p, err := call(first, conn); err != nil || p != nil {
+		tx.Rollback()
+		first.finish(err, p)
+		return
+	}
+	members = append(members, first)
+	for m := c.next(len(members), opened); m != nil; m = c.next(len(members), opened) {
 		pending, err := c.run(tx, conn, m)
 		if pending {
 			members = append(members, m)

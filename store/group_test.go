@@ -263,3 +263,65 @@ func TestGroupedWritesAfterCloseFail(t *testing.T) {
 		}
 	})
 }
+
+// TestFirstMemberOfAGroupFailsAloneAndTheRestCommitTogether: the first
+// use case of a group runs without a savepoint; when it fails (here while
+// the others wait behind it), the transaction rolls back with nothing of it
+// left, it gets its own error, and those queued behind it commit in one
+// group of their own.
+func TestFirstMemberOfAGroupFailsAloneAndTheRestCommitTogether(t *testing.T) {
+	contract(t, func(t *testing.T, ctx context.Context, db *DB) {
+		release := make(chan struct{})
+		held := make(chan struct{})
+		failure := fulfill.Errorf(fulfill.EInvalid, "No.")
+		first := make(chan error, 1)
+		go func() {
+			first <- db.InTx(ctx, func(tx *Tx) error {
+				if err := tx.InsertCustomer(testCustomer("cus_first")); err != nil {
+					return err
+				}
+				select {
+				case <-held:
+				default:
+					close(held)
+				}
+				<-release
+				return failure
+			})
+		}()
+		<-held
+		var commits int64
+		if db.Dialect != Postgres {
+			commits = db.committer().commits.Load()
+		}
+		rest := make(chan error, 2)
+		for i, id := range []string{"cus_behind1", "cus_behind2"} {
+			go func() {
+				rest <- db.InTx(ctx, func(tx *Tx) error { return tx.InsertCustomer(testCustomer(id)) })
+			}()
+			waitQueued(t, db, i+1)
+		}
+		close(release)
+		if err := <-first; !errors.Is(err, failure) {
+			t.Fatalf("the first transaction: %v, want its own error", err)
+		}
+		for range 2 {
+			if err := <-rest; err != nil {
+				t.Errorf("a transaction behind the failed one: %v", err)
+			}
+		}
+		if customerExists(t, db, "cus_first") {
+			t.Error("the failed first transaction left its customer")
+		}
+		for _, id := range []string{"cus_behind1", "cus_behind2"} {
+			if !customerExists(t, db, id) {
+				t.Errorf("%s is not stored", id)
+			}
+		}
+		if db.Dialect != Postgres {
+			if n := db.committer().commits.Load() - commits; n != 1 {
+				t.Errorf("%d commits, want 1 for the two behind the failed one", n)
+			}
+		}
+	})
+}
