@@ -179,6 +179,10 @@ func (s *Service) processDueBatch(ctx context.Context, ids []string, n int) ([]R
 	var pending []*store.PaymentAttempt
 	err := s.DB.InTx(ctx, func(tx *store.Tx) error {
 		pending = pending[:0] // a rerun of the transaction starts anew
+		// One statement per kind of row for the batch, not per renewal.
+		if err := tx.PrefetchRenewals(ids); err != nil {
+			return err
+		}
 		for _, id := range ids {
 			a, err := s.processDueIn(tx, id)
 			if err != nil {

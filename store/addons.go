@@ -121,6 +121,7 @@ func (t *Tx) SetSubscriptionAddOns(subscriptionID string, as []fulfill.Subscript
 		return nil // none before, none after (most renewals): nothing to write
 	}
 	delete(t.addOns, subscriptionID)
+	t.forgetSub(subscriptionID)
 	if err := t.execLater(`DELETE FROM subscription_addons WHERE subscription_id = $1`, subscriptionID); err != nil {
 		return err
 	}

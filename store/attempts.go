@@ -85,6 +85,9 @@ func (db *DB) PendingAttemptsFor(ctx context.Context, subscriptionID string) ([]
 // PendingPaymentFor reports whether a charge for the subscription awaits
 // its outcome.
 func (t *Tx) PendingPaymentFor(subscriptionID string) (bool, error) {
+	if n, ok := t.takePending(subscriptionID); ok {
+		return n > 0, nil
+	}
 	var n int
 	err := t.tx.QueryRowContext(t.ctx, `SELECT COUNT(*) FROM payment_attempts WHERE subscription_id = $1 AND state = $2`,
 		subscriptionID, AttemptPending).Scan(&n)

@@ -190,6 +190,9 @@ func scanTerms(sc interface{ Scan(...any) error }) (*SubscriptionTerms, error) {
 // SubscriptionTerms returns a subscription's terms, locked for update; a
 // subscription without any gets an empty value, not an error.
 func (t *Tx) SubscriptionTerms(subscriptionID string) (*SubscriptionTerms, error) {
+	if st, ok := t.takeTerms(subscriptionID); ok {
+		return st, nil
+	}
 	st, err := scanTerms(t.tx.QueryRowContext(t.ctx, `SELECT `+termsCols+` FROM subscription_terms WHERE subscription_id = $1`+
 		t.lock(" FOR UPDATE"), subscriptionID))
 	if errors.Is(err, sql.ErrNoRows) {
@@ -211,6 +214,7 @@ func (db *DB) SubscriptionTerms(ctx context.Context, subscriptionID string) (*Su
 // SaveSubscriptionTerms writes a subscription's terms, inserting the row
 // the first time.
 func (t *Tx) SaveSubscriptionTerms(st *SubscriptionTerms) error {
+	t.takeTerms(st.SubscriptionID) // forgotten
 	var coupon *string
 	if st.CouponCode != "" {
 		coupon = &st.CouponCode

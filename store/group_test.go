@@ -281,3 +281,132 @@ func TestGroupedWritesAfterCloseFail(t *testing.T) {
 		}
 	})
 }
+
+// TestFirstMemberOfAGroupFailsAloneAndTheRestCommitTogether: the first
+// use case of a group runs without a savepoint; when it fails (here while
+// the others wait behind it), the transaction rolls back with nothing of it
+// left, it gets its own error, and those queued behind it commit in one
+// group of their own.
+func TestFirstMemberOfAGroupFailsAloneAndTheRestCommitTogether(t *testing.T) {
+	contract(t, func(t *testing.T, ctx context.Context, db *DB) {
+		release := make(chan struct{})
+		held := make(chan struct{})
+		failure := fulfill.Errorf(fulfill.EInvalid, "No.")
+		first := make(chan error, 1)
+		go func() {
+			first <- db.InTx(ctx, func(tx *Tx) error {
+				if err := tx.InsertCustomer(testCustomer("cus_first")); err != nil {
+					return err
+				}
+				select {
+				case <-held:
+				default:
+					close(held)
+				}
+				<-release
+				return failure
+			})
+		}()
+		<-held
+		var commits int64
+		if db.Dialect != Postgres {
+			commits = db.committer().commits.Load()
+		}
+		rest := make(chan error, 2)
+		for i, id := range []string{"cus_behind1", "cus_behind2"} {
+			go func() {
+				rest <- db.InTx(ctx, func(tx *Tx) error { return tx.InsertCustomer(testCustomer(id)) })
+			}()
+			waitQueued(t, db, i+1)
+		}
+		close(release)
+		if err := <-first; !errors.Is(err, failure) {
+			t.Fatalf("the first transaction: %v, want its own error", err)
+		}
+		for range 2 {
+			if err := <-rest; err != nil {
+				t.Errorf("a transaction behind the failed one: %v", err)
+			}
+		}
+		if customerExists(t, db, "cus_first") {
+			t.Error("the failed first transaction left its customer")
+		}
+		for _, id := range []string{"cus_behind1", "cus_behind2"} {
+			if !customerExists(t, db, id) {
+				t.Errorf("%s is not stored", id)
+			}
+		}
+		if db.Dialect != Postgres {
+			if n := db.committer().commits.Load() - commits; n > 2 {
+				t.Errorf("%d commits, want one for the two behind the failed one (two if the first took longer than groupMaxOpen)", n)
+			}
+		}
+	})
+}
+
+// TestFirstMemberThatEndsItsTransactionRunsAgainAlone: a first use case
+// that ends the group's transaction itself (SQLite does on some errors;
+// here it rolls back) loses the group, as a later member's does: it runs
+// again alone, and those behind it commit, each once.
+func TestFirstMemberThatEndsItsTransactionRunsAgainAlone(t *testing.T) {
+	contract(t, func(t *testing.T, ctx context.Context, db *DB) {
+		if db.Dialect == Postgres {
+			return // no group
+		}
+		release := make(chan struct{})
+		held := make(chan struct{})
+		var mu sync.Mutex
+		runs := map[string]int{}
+		first := make(chan error, 1)
+		go func() {
+			first <- db.InTx(ctx, func(tx *Tx) error {
+				mu.Lock()
+				runs["cus_ends"]++
+				mu.Unlock()
+				if err := tx.InsertCustomer(testCustomer("cus_ends")); err != nil {
+					return err
+				}
+				select {
+				case <-held:
+				default:
+					close(held)
+				}
+				<-release
+				return tx.exec(`ROLLBACK`) // the whole transaction
+			})
+		}()
+		<-held
+		rest := make(chan error, 2)
+		for i, id := range []string{"cus_next1", "cus_next2"} {
+			go func() {
+				rest <- db.InTx(ctx, func(tx *Tx) error {
+					mu.Lock()
+					runs[id]++
+					mu.Unlock()
+					return tx.InsertCustomer(testCustomer(id))
+				})
+			}()
+			waitQueued(t, db, i+1)
+		}
+		close(release)
+		if err := <-first; err == nil {
+			t.Error("the transaction that ended itself reported success")
+		}
+		for range 2 {
+			if err := <-rest; err != nil {
+				t.Errorf("a transaction behind it: %v", err)
+			}
+		}
+		if customerExists(t, db, "cus_ends") {
+			t.Error("cus_ends is stored, though it rolled back")
+		}
+		for _, id := range []string{"cus_next1", "cus_next2"} {
+			if !customerExists(t, db, id) || runs[id] != 1 {
+				t.Errorf("%s: stored %v, ran %d times; want stored, once", id, customerExists(t, db, id), runs[id])
+			}
+		}
+		if runs["cus_ends"] != 2 {
+			t.Errorf("cus_ends ran %d times, want 2: first in the group, then alone", runs["cus_ends"])
+		}
+	})
+}

@@ -23,9 +23,9 @@ func (t *Tx) InsertInvoice(inv *fulfill.Invoice) error {
 			return err
 		}
 	} else {
-		var n int64
-		if err := t.queryRowKept([]any{&n}, `UPDATE sequences SET value = value + 1 WHERE name = 'invoice' RETURNING value`); err != nil {
-			return fmt.Errorf("next invoice number: %w", err)
+		n, err := t.nextInvoiceNumber()
+		if err != nil {
+			return err
 		}
 		inv.Number = fmt.Sprintf("INV-%06d", n)
 	}
@@ -57,6 +57,28 @@ func (t *Tx) InsertInvoice(inv *fulfill.Invoice) error {
 		args = append(args, inv.ID, i+1, l.Kind, l.Description, l.Quantity, l.UnitAmount, l.Amount, l.PeriodStart, l.PeriodEnd, l.Proration)
 	}
 	return t.execLater(q.String(), args...)
+}
+
+// nextInvoiceNumber moves the invoice counter on by one and returns it.
+// The first number a transaction takes locks the counter's row until it
+// commits (PostgreSQL; on SQLite the transaction holds the only write
+// lock), so no other can move it meanwhile: the numbers after it are known
+// without reading the row again, and the statements that move it on are
+// sent with the next (execLater), not one round trip each.
+func (t *Tx) nextInvoiceNumber() (int64, error) {
+	if t.invoiceNumber > 0 {
+		if err := t.execLater(`UPDATE sequences SET value = value + 1 WHERE name = 'invoice'`); err != nil {
+			return 0, fmt.Errorf("next invoice number: %w", err)
+		}
+		t.invoiceNumber++
+		return t.invoiceNumber, nil
+	}
+	var n int64
+	if err := t.queryRowKept([]any{&n}, `UPDATE sequences SET value = value + 1 WHERE name = 'invoice' RETURNING value`); err != nil {
+		return 0, fmt.Errorf("next invoice number: %w", err)
+	}
+	t.invoiceNumber = n
+	return n, nil
 }
 
 // DueOf is what is still owed on an invoice: nothing once it is paid, void

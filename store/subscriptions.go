@@ -67,6 +67,7 @@ func subArgs(s *fulfill.Subscription) []any {
 // UpdateSubscription writes the subscription's new state and records the
 // change as its next version.
 func (t *Tx) UpdateSubscription(s *fulfill.Subscription, c Change) error {
+	t.forgetSub(s.ID)
 	s.Version++
 	s.UpdatedAt = c.At
 	err := t.execLater(`UPDATE subscriptions SET plan_id = $1, state = $2, seats = $3, starts_on = $4, ends_on = $5,
@@ -94,6 +95,9 @@ func versionArgs(s *fulfill.Subscription, c Change) []any {
 
 // Subscription returns a subscription locked for update.
 func (t *Tx) Subscription(id string) (*fulfill.Subscription, error) {
+	if s, ok := t.takeSub(id); ok {
+		return s, nil
+	}
 	if _, known := t.addOns[id]; known {
 		// The add-ons were read in this transaction (and may since
 		// have been written through it): read only the subscription.
@@ -308,6 +312,7 @@ func (t *Tx) InsertActivationCode(subscriptionID, codeHash string, now time.Time
 // UpsertSeatReport records one day's seat usage; a second report for the
 // same day and source replaces the first.
 func (t *Tx) UpsertSeatReport(r *fulfill.SeatReport) error {
+	t.forgetSub(r.SubscriptionID)
 	return t.exec(`INSERT INTO seat_reports (subscription_id, date, source, max_users, billable_users, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6)
 		ON CONFLICT (subscription_id, date, source) DO UPDATE SET max_users = excluded.max_users,
@@ -337,6 +342,9 @@ type SeatUsage struct {
 
 // SeatUsage summarises the reports dated in [from, to).
 func (t *Tx) SeatUsage(subscriptionID string, from, to fulfill.Date) (SeatUsage, error) {
+	if u, ok := t.takeUsage(subscriptionID, from, to); ok {
+		return u, nil
+	}
 	var u SeatUsage
 	err := t.tx.QueryRowContext(t.ctx, `SELECT COALESCE(MAX(max_users), 0), COUNT(*) FROM seat_reports
 		WHERE subscription_id = $1 AND date >= $2 AND date < $3`, subscriptionID, from, to).Scan(&u.MaxUsers, &u.Reports)

@@ -36,6 +36,11 @@ type Tx struct {
 	addOns map[string][]fulfill.SubscriptionAddOn
 	// jitOff: PostgreSQL's JIT is off for the rest of the transaction (byKeys).
 	jitOff bool
+	// pre is what PrefetchRenewals read ahead (prefetch.go).
+	pre *prefetched
+	// invoiceNumber is the invoice counter as this transaction left it,
+	// once it has taken a number (0 before): see nextInvoiceNumber.
+	invoiceNumber int64
 	// fresh are the invoices this transaction inserted and gave no
 	// dunning record (DunningFor).
 	fresh map[string]bool
@@ -420,17 +425,22 @@ func (t *Tx) ProbeCustomer() (*fulfill.Customer, error) {
 
 // Customer returns a customer, locked for update.
 func (t *Tx) Customer(id string) (*fulfill.Customer, error) {
+	if c, ok := t.takeCustomer(id); ok {
+		return c, nil
+	}
 	c, err := scanCustomer(t.tx.QueryRowContext(t.ctx, `SELECT `+customerCols+` FROM customers WHERE id = $1`+t.lock(" FOR UPDATE"), id))
 	return c, mapErr(err, "Customer")
 }
 
 // SetCreditHold puts a customer on credit hold, or takes it off.
 func (t *Tx) SetCreditHold(id string, on bool) error {
+	t.forgetCustomer(id)
 	return t.exec(`UPDATE customers SET credit_hold = $1 WHERE id = $2`, on, id)
 }
 
 // SetCustomerCredit sets the account credit balance.
 func (t *Tx) SetCustomerCredit(id string, credit int64) error {
+	t.forgetCustomer(id)
 	return t.exec(`UPDATE customers SET credit = $1 WHERE id = $2`, credit, id)
 }
 

@@ -1,0 +1,300 @@
+package store
+
+import (
+	"database/sql"
+	"fmt"
+
+	"github.com/fulfillhq/fulfill"
+)
+
+// A billing run renews its subscriptions in batches, one transaction each.
+// A renewal read its subscription, add-ons, pending charges, customer,
+// terms, seat usage and license count one row at a time: seven or eight
+// statements each, on PostgreSQL as many round trips (issue 18). The batch
+// therefore reads them first, with one statement per kind for all its
+// subscriptions (PrefetchRenewals), and the transaction answers each of
+// those reads once from what it read.
+//
+// What was read stays true until the renewal that reads it: every row
+// read belongs to one subscription of the batch, and is read by that
+// subscription's renewal before it writes anything of it (a customer is
+// read ahead only if it has one subscription in the batch, as the
+// renewals of its other subscriptions would change it: its credit). Each
+// row read ahead is answered once, then forgotten, and forgotten too when
+// the transaction writes it, so any later read sees the database. The rows
+// are read with the locks the reads one by one take (FOR UPDATE on
+// PostgreSQL), in the order of their ids.
+
+// prefetched is what PrefetchRenewals read, by subscription id (customers
+// by their id); each entry is answered once.
+type prefetched struct {
+	subs      map[string]*fulfill.Subscription
+	pending   map[string]int // charges awaiting their outcome; every id read has an entry
+	customers map[string]*fulfill.Customer
+	terms     map[string]*SubscriptionTerms // every id read has one (empty if none)
+	usage     map[string]prefetchedUsage
+	nextSeq   map[string]int // the next license number
+}
+
+// prefetchedUsage is SeatUsage over the subscription's current term.
+type prefetchedUsage struct {
+	from, to fulfill.Date
+	usage    SeatUsage
+}
+
+// PrefetchRenewals reads ahead, for the renewals of ids in this
+// transaction, their subscriptions with add-ons, pending charges,
+// customers, terms, seat usage over their current terms and license
+// numbers: one statement for each, where the renewals made one each.
+func (t *Tx) PrefetchRenewals(ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	p := &prefetched{subs: map[string]*fulfill.Subscription{}, pending: map[string]int{}, customers: map[string]*fulfill.Customer{},
+		terms: map[string]*SubscriptionTerms{}, usage: map[string]prefetchedUsage{}, nextSeq: map[string]int{}}
+	t.pre = nil // the reads below go to the database
+	err := chunks(ids, func(part []string) error {
+		subs, err := t.prefetchSubs(part)
+		if err != nil {
+			return err
+		}
+		for _, s := range subs {
+			p.subs[s.ID] = s
+		}
+		return t.prefetchRest(p, part, subs)
+	})
+	if err != nil {
+		return fmt.Errorf("read ahead the renewals of %d subscriptions: %w", len(ids), err)
+	}
+	t.pre = p
+	return nil
+}
+
+// in is the statement's IN list for keys, and its arguments: padded to a
+// power of two (repeating the last key), so that SQLite compiles a few
+// statements, not one per length.
+func (t *Tx) in(from int, keys []string) (string, []any) {
+	n := 1
+	for n < len(keys) {
+		n *= 2
+	}
+	args := make([]any, n)
+	for i := range args {
+		args[i] = keys[min(i, len(keys)-1)]
+	}
+	return numbered(from, n), args
+}
+
+func (t *Tx) prefetchSubs(ids []string) ([]*fulfill.Subscription, error) {
+	list, args := t.in(1, ids)
+	subs, err := queryAll(t.ctx, t.tx, scanSub, `SELECT `+subCols+subFrom+` WHERE s.id IN (`+list+`) ORDER BY s.id`+
+		t.lock(" FOR UPDATE OF s"), args...)
+	if err != nil {
+		return nil, err
+	}
+	if t.addOns == nil {
+		t.addOns = map[string][]fulfill.SubscriptionAddOn{}
+	}
+	for _, s := range subs {
+		t.addOns[s.ID] = []fulfill.SubscriptionAddOn{}
+	}
+	rows, err := t.tx.QueryContext(t.ctx, `SELECT s.subscription_id, s.addon_code, a.name, s.quantity, s.unit_amount, s.pricing,
+		s.entitlements, s.updated_at FROM subscription_addons s JOIN addons a ON a.code = s.addon_code
+		WHERE s.subscription_id IN (`+list+`) ORDER BY s.subscription_id, s.addon_code`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		a, err := scanSubAddOn(prefixScanner{rows, &id})
+		if err != nil {
+			return nil, err
+		}
+		t.addOns[id] = append(t.addOns[id], a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for _, s := range subs {
+		s.AddOns = cloneSubAddOns(t.addOns[s.ID])
+	}
+	return subs, nil
+}
+
+// prefixScanner scans a row's first column into first, the rest with the
+// scan it is given.
+type prefixScanner struct {
+	rows  *sql.Rows
+	first any
+}
+
+func (p prefixScanner) Scan(dest ...any) error {
+	return p.rows.Scan(append([]any{p.first}, dest...)...)
+}
+
+// prefetchRest reads the pending charges, customers, terms, seat usage and
+// license numbers of subs (ids, as asked).
+func (t *Tx) prefetchRest(p *prefetched, ids []string, subs []*fulfill.Subscription) error {
+	list, args := t.in(1, ids)
+	for _, id := range ids {
+		p.pending[id] = 0
+		p.terms[id] = &SubscriptionTerms{SubscriptionID: id}
+		p.nextSeq[id] = 1
+	}
+	if err := t.eachRow(`SELECT subscription_id, COUNT(*) FROM payment_attempts WHERE subscription_id IN (`+list+`)
+		AND state = '`+AttemptPending+`' GROUP BY subscription_id`, args, func(rows *sql.Rows) error {
+		var id string
+		var n int
+		err := rows.Scan(&id, &n)
+		p.pending[id] = n
+		return err
+	}); err != nil {
+		return err
+	}
+	if err := t.eachRow(`SELECT `+termsCols+` FROM subscription_terms WHERE subscription_id IN (`+list+`) ORDER BY subscription_id`+
+		t.lock(" FOR UPDATE"), args, func(rows *sql.Rows) error {
+		st, err := scanTerms(rows)
+		if err == nil {
+			p.terms[st.SubscriptionID] = st
+		}
+		return err
+	}); err != nil {
+		return err
+	}
+	if err := t.eachRow(`SELECT subscription_id, COALESCE(MAX(seq), 0) + 1 FROM licenses WHERE subscription_id IN (`+list+`)
+		GROUP BY subscription_id`, args, func(rows *sql.Rows) error {
+		var id string
+		var n int
+		err := rows.Scan(&id, &n)
+		p.nextSeq[id] = n
+		return err
+	}); err != nil {
+		return err
+	}
+	// Seat usage over each subscription's current term, and its latest
+	// report's billable users.
+	if err := t.eachRow(`SELECT s.id, s.starts_on, s.ends_on,
+		(SELECT COALESCE(MAX(r.max_users), 0) FROM seat_reports r WHERE r.subscription_id = s.id AND r.date >= s.starts_on AND r.date < s.ends_on),
+		(SELECT COUNT(*) FROM seat_reports r WHERE r.subscription_id = s.id AND r.date >= s.starts_on AND r.date < s.ends_on),
+		COALESCE((SELECT r.billable_users FROM seat_reports r WHERE r.subscription_id = s.id ORDER BY r.date DESC, r.created_at DESC LIMIT 1), 0)
+		FROM subscriptions s WHERE s.id IN (`+list+`)`, args, func(rows *sql.Rows) error {
+		var id string
+		var u prefetchedUsage
+		err := rows.Scan(&id, &u.from, &u.to, &u.usage.MaxUsers, &u.usage.Reports, &u.usage.BillableUsers)
+		p.usage[id] = u
+		return err
+	}); err != nil {
+		return err
+	}
+	// Customers with one subscription in the batch.
+	count := map[string]int{}
+	for _, s := range subs {
+		count[s.CustomerID]++
+	}
+	var custIDs []string
+	for _, s := range subs {
+		if count[s.CustomerID] == 1 {
+			custIDs = append(custIDs, s.CustomerID)
+		}
+	}
+	if len(custIDs) == 0 {
+		return nil
+	}
+	clist, cargs := t.in(1, custIDs)
+	return t.eachRow(`SELECT `+customerCols+` FROM customers WHERE id IN (`+clist+`) ORDER BY id`+t.lock(" FOR UPDATE"), cargs,
+		func(rows *sql.Rows) error {
+			c, err := scanCustomer(rows)
+			if err == nil {
+				p.customers[c.ID] = c
+			}
+			return err
+		})
+}
+
+// eachRow runs query in the transaction and calls fn for each row.
+func (t *Tx) eachRow(query string, args []any, fn func(*sql.Rows) error) error {
+	rows, err := t.tx.QueryContext(t.ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := fn(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// takeSub answers a read of subscription id from what was read ahead, once.
+func (t *Tx) takeSub(id string) (*fulfill.Subscription, bool) {
+	if t.pre == nil {
+		return nil, false
+	}
+	s, ok := t.pre.subs[id]
+	delete(t.pre.subs, id)
+	return s, ok
+}
+
+func (t *Tx) takePending(id string) (int, bool) {
+	if t.pre == nil {
+		return 0, false
+	}
+	n, ok := t.pre.pending[id]
+	delete(t.pre.pending, id)
+	return n, ok
+}
+
+func (t *Tx) takeCustomer(id string) (*fulfill.Customer, bool) {
+	if t.pre == nil {
+		return nil, false
+	}
+	c, ok := t.pre.customers[id]
+	delete(t.pre.customers, id)
+	return c, ok
+}
+
+func (t *Tx) takeTerms(id string) (*SubscriptionTerms, bool) {
+	if t.pre == nil {
+		return nil, false
+	}
+	st, ok := t.pre.terms[id]
+	delete(t.pre.terms, id)
+	return st, ok
+}
+
+func (t *Tx) takeUsage(id string, from, to fulfill.Date) (SeatUsage, bool) {
+	if t.pre == nil {
+		return SeatUsage{}, false
+	}
+	u, ok := t.pre.usage[id]
+	delete(t.pre.usage, id)
+	return u.usage, ok && u.from == from && u.to == to
+}
+
+func (t *Tx) takeNextSeq(id string) (int, bool) {
+	if t.pre == nil {
+		return 0, false
+	}
+	n, ok := t.pre.nextSeq[id]
+	delete(t.pre.nextSeq, id)
+	return n, ok
+}
+
+// forgetSub forgets what was read ahead of subscription id, when the
+// transaction writes it.
+func (t *Tx) forgetSub(id string) {
+	if t.pre != nil {
+		delete(t.pre.subs, id)
+		delete(t.pre.usage, id)
+	}
+}
+
+// forgetCustomer forgets a customer read ahead, when the transaction
+// writes it.
+func (t *Tx) forgetCustomer(id string) {
+	if t.pre != nil {
+		delete(t.pre.customers, id)
+	}
+}
