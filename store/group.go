@@ -153,12 +153,40 @@ func (db *DB) groupTx(ctx context.Context, fn func(context.Context, *txConn) err
 	return m.err
 }
 
+// A committer that always has work takes SQLite's write lock again
+// microseconds after each commit, and another process waiting for it
+// (`fulfill billing run` beside a busy server) finds it taken at every try
+// of SQLite's busy handler, which sleeps up to 100 ms between tries, until
+// its busy timeout fails it with SQLITE_BUSY. So once the committer has run
+// groups back to back for yieldAfter, it leaves the lock free for yieldFor,
+// longer than the handler's longest sleep: a waiting process gets it within
+// yieldAfter and a try, at a cost of yieldFor in yieldAfter (5%) only while
+// the committer is never idle.
+const (
+	yieldAfter = 2 * time.Second
+	yieldFor   = 110 * time.Millisecond
+)
+
 func (c *committer) loop() {
 	defer close(c.stopped)
+	// busySince: since when the lock has not been left free for yieldFor.
+	var busySince, lastCommit time.Time
 	for {
 		select {
 		case m := <-c.queue:
+			if now := time.Now(); now.Sub(lastCommit) >= yieldFor {
+				busySince = now
+			}
 			c.group(m)
+			lastCommit = time.Now()
+			if lastCommit.Sub(busySince) >= yieldAfter {
+				select {
+				case <-time.After(yieldFor):
+				case <-c.stop:
+				}
+				lastCommit = time.Now()
+				busySince = lastCommit
+			}
 		case <-c.stop:
 			for {
 				select {
