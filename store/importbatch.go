@@ -216,6 +216,14 @@ func (t *Tx) byKeys(selFrom, keyExpr string, keys []string) (string, []any) {
 		return `SELECT q.* FROM unnest($1::text[]) AS k(key) CROSS JOIN LATERAL (` + selFrom + ` WHERE ` + keyExpr +
 			` = k.key OFFSET 0) AS q`, []any{keys}
 	}
+	args := padKeys(keys)
+	return selFrom + ` WHERE ` + keyExpr + ` IN (` + t.placeholders(1, len(args)) + `)`, args
+}
+
+// padKeys are keys as the arguments of an IN list, padded to a power of two
+// by repeating the last one, so that SQLite compiles a few statements, not
+// one per length.
+func padKeys(keys []string) []any {
 	n := 1
 	for n < len(keys) {
 		n *= 2
@@ -224,7 +232,7 @@ func (t *Tx) byKeys(selFrom, keyExpr string, keys []string) (string, []any) {
 	for i := range args {
 		args[i] = keys[min(i, len(keys)-1)]
 	}
-	return selFrom + ` WHERE ` + keyExpr + ` IN (` + t.placeholders(1, n) + `)`, args
+	return args
 }
 
 // chunks calls fn with keys without repeats, at most maxParams at a time.

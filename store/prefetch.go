@@ -70,19 +70,10 @@ func (t *Tx) PrefetchRenewals(ids []string) error {
 	return nil
 }
 
-// in is the statement's IN list for keys, and its arguments: padded to a
-// power of two (repeating the last key), so that SQLite compiles a few
-// statements, not one per length.
+// in is the statement's IN list for keys, and its arguments (padKeys).
 func (t *Tx) in(from int, keys []string) (string, []any) {
-	n := 1
-	for n < len(keys) {
-		n *= 2
-	}
-	args := make([]any, n)
-	for i := range args {
-		args[i] = keys[min(i, len(keys)-1)]
-	}
-	return numbered(from, n), args
+	args := padKeys(keys)
+	return numbered(from, len(args)), args
 }
 
 func (t *Tx) prefetchSubs(ids []string) ([]*fulfill.Subscription, error) {
