@@ -85,7 +85,7 @@ func (db *DB) PendingAttemptsFor(ctx context.Context, subscriptionID string) ([]
 // PendingPaymentFor reports whether a charge for the subscription awaits
 // its outcome.
 func (t *Tx) PendingPaymentFor(subscriptionID string) (bool, error) {
-	if n, ok := t.takePending(subscriptionID); ok {
+	if n, ok := take(t.ahead().pending, subscriptionID); ok {
 		return n > 0, nil
 	}
 	var n int

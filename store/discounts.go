@@ -190,7 +190,7 @@ func scanTerms(sc interface{ Scan(...any) error }) (*SubscriptionTerms, error) {
 // SubscriptionTerms returns a subscription's terms, locked for update; a
 // subscription without any gets an empty value, not an error.
 func (t *Tx) SubscriptionTerms(subscriptionID string) (*SubscriptionTerms, error) {
-	if st, ok := t.takeTerms(subscriptionID); ok {
+	if st, ok := take(t.ahead().terms, subscriptionID); ok {
 		return st, nil
 	}
 	st, err := scanTerms(t.tx.QueryRowContext(t.ctx, `SELECT `+termsCols+` FROM subscription_terms WHERE subscription_id = $1`+
@@ -214,7 +214,7 @@ func (db *DB) SubscriptionTerms(ctx context.Context, subscriptionID string) (*Su
 // SaveSubscriptionTerms writes a subscription's terms, inserting the row
 // the first time.
 func (t *Tx) SaveSubscriptionTerms(st *SubscriptionTerms) error {
-	t.takeTerms(st.SubscriptionID) // forgotten
+	delete(t.ahead().terms, st.SubscriptionID) // forgotten
 	var coupon *string
 	if st.CouponCode != "" {
 		coupon = &st.CouponCode

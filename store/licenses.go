@@ -30,7 +30,7 @@ func (t *Tx) InsertLicense(l *fulfill.License) error {
 		// sees it, and its licenses are the ones inserted here.
 		l.Seq = last + 1
 		t.licenseSeqs[l.SubscriptionID] = l.Seq
-	} else if n, ok := t.takeNextSeq(l.SubscriptionID); ok {
+	} else if n, ok := take(t.ahead().nextSeq, l.SubscriptionID); ok {
 		l.Seq = n
 	} else if err := t.tx.QueryRowContext(t.ctx, `SELECT COALESCE(MAX(seq), 0) + 1 FROM licenses WHERE subscription_id = $1`,
 		l.SubscriptionID).Scan(&l.Seq); err != nil {

@@ -218,74 +218,42 @@ func (t *Tx) eachRow(query string, args []any, fn func(*sql.Rows) error) error {
 	return rows.Err()
 }
 
-// takeSub answers a read of subscription id from what was read ahead, once.
-func (t *Tx) takeSub(id string) (*fulfill.Subscription, bool) {
+// nothingAhead stands for a transaction that read nothing ahead: its maps
+// are nil, so a lookup finds nothing and a delete does nothing.
+var nothingAhead prefetched
+
+// ahead is what this transaction read ahead (nothingAhead if nothing).
+func (t *Tx) ahead() *prefetched {
 	if t.pre == nil {
-		return nil, false
+		return &nothingAhead
 	}
-	s, ok := t.pre.subs[id]
-	delete(t.pre.subs, id)
-	return s, ok
+	return t.pre
 }
 
-func (t *Tx) takePending(id string) (int, bool) {
-	if t.pre == nil {
-		return 0, false
-	}
-	n, ok := t.pre.pending[id]
-	delete(t.pre.pending, id)
-	return n, ok
+// take answers a read of id from what was read ahead (one of ahead's
+// maps), once.
+func take[V any](m map[string]V, id string) (V, bool) {
+	v, ok := m[id]
+	delete(m, id)
+	return v, ok
 }
 
-func (t *Tx) takeCustomer(id string) (*fulfill.Customer, bool) {
-	if t.pre == nil {
-		return nil, false
-	}
-	c, ok := t.pre.customers[id]
-	delete(t.pre.customers, id)
-	return c, ok
-}
-
-func (t *Tx) takeTerms(id string) (*SubscriptionTerms, bool) {
-	if t.pre == nil {
-		return nil, false
-	}
-	st, ok := t.pre.terms[id]
-	delete(t.pre.terms, id)
-	return st, ok
-}
-
+// takeUsage answers SeatUsage over [from, to) from what was read ahead,
+// if it was read over that period.
 func (t *Tx) takeUsage(id string, from, to fulfill.Date) (SeatUsage, bool) {
-	if t.pre == nil {
-		return SeatUsage{}, false
-	}
-	u, ok := t.pre.usage[id]
-	delete(t.pre.usage, id)
+	u, ok := take(t.ahead().usage, id)
 	return u.usage, ok && u.from == from && u.to == to
-}
-
-func (t *Tx) takeNextSeq(id string) (int, bool) {
-	if t.pre == nil {
-		return 0, false
-	}
-	n, ok := t.pre.nextSeq[id]
-	delete(t.pre.nextSeq, id)
-	return n, ok
 }
 
 // forgetSub forgets what was read ahead of subscription id, when the
 // transaction writes it.
 func (t *Tx) forgetSub(id string) {
-	if t.pre != nil {
-		delete(t.pre.subs, id)
-		delete(t.pre.usage, id)
-	}
+	delete(t.ahead().subs, id)
+	delete(t.ahead().usage, id)
 }
 
 // forgetCustomer forgets a customer read ahead, when the transaction
 // writes it.
 func (t *Tx) forgetCustomer(id string) {
-	if t.pre != nil {
-		delete(t.pre.customers, id)
-	}
+	delete(t.ahead().customers, id)
 }

@@ -95,7 +95,7 @@ func versionArgs(s *fulfill.Subscription, c Change) []any {
 
 // Subscription returns a subscription locked for update.
 func (t *Tx) Subscription(id string) (*fulfill.Subscription, error) {
-	if s, ok := t.takeSub(id); ok {
+	if s, ok := take(t.ahead().subs, id); ok {
 		return s, nil
 	}
 	if _, known := t.addOns[id]; known {
