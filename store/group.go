@@ -238,18 +238,16 @@ func (c *committer) group(first *groupMember) {
 	if _, err := tx.Exec(`BEGIN`); err == nil {
 		broken = errors.New("the transaction ended inside its first use case")
 	}
-	for m := c.more(broken, len(members), opened); m != nil; m = c.more(broken, len(members), opened) {
+	for broken == nil {
+		m := c.next(len(members), opened)
+		if m == nil {
+			break
+		}
 		pending, err := c.run(tx, conn, m)
 		if pending {
 			members = append(members, m)
 		}
-		if err != nil {
-			broken = err
-		}
-	}
-	if broken == nil && len(members) == 0 {
-		tx.Rollback()
-		return
+		broken = err
 	}
 	if broken != nil {
 		tx.Rollback()
@@ -265,14 +263,6 @@ func (c *committer) group(first *groupMember) {
 	for _, m := range members {
 		c.alone(m)
 	}
-}
-
-// more is next, unless the group is broken.
-func (c *committer) more(broken error, n int, opened time.Time) *groupMember {
-	if broken != nil {
-		return nil
-	}
-	return c.next(n, opened)
 }
 
 // next takes the next waiting member, if the group may grow.

@@ -68,12 +68,11 @@ func (t *Tx) execLater(query string, args ...any) error {
 // (mapErr, with what naming the row), whenever it runs.
 func (t *Tx) execLaterAs(what, query string, args ...any) error {
 	if t.tx.conn == nil {
-		if err := t.exec(query, args...); err != nil && what != "" {
-			return mapErr(err, what)
-		} else if err != nil {
-			return err
+		err := t.exec(query, args...)
+		if err != nil && what != "" {
+			err = mapErr(err, what)
 		}
-		return nil
+		return err
 	}
 	if t.tx.err != nil {
 		return t.tx.err

@@ -112,11 +112,17 @@ func (t *Tx) Subscription(id string) (*fulfill.Subscription, error) {
 	if err != nil {
 		return nil, err
 	}
+	t.keepAddOns(s)
+	return s, nil
+}
+
+// keepAddOns keeps the add-ons of s, read with it, for the transaction's
+// later reads of them (SubscriptionAddOns).
+func (t *Tx) keepAddOns(s *fulfill.Subscription) {
 	if t.addOns == nil {
 		t.addOns = map[string][]fulfill.SubscriptionAddOn{}
 	}
-	t.addOns[id] = cloneSubAddOns(s.AddOns)
-	return s, nil
+	t.addOns[s.ID] = cloneSubAddOns(s.AddOns)
 }
 
 // Subscription returns a subscription.
@@ -220,10 +226,7 @@ func (t *Tx) SubscriptionAndInstance(id, instanceID string) (*fulfill.Subscripti
 	if err != nil {
 		return nil, nil, err
 	}
-	if t.addOns == nil {
-		t.addOns = map[string][]fulfill.SubscriptionAddOn{}
-	}
-	t.addOns[id] = cloneSubAddOns(s.AddOns)
+	t.keepAddOns(s)
 	return s, in, nil
 }
 
