@@ -163,14 +163,6 @@ func clearCookies() chromedp.Action[chromedp.Void] {
 	})
 }
 
-func allowDownloads(dir string) chromedp.Action[chromedp.Void] {
-	return chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
-		_, err := chromedp.CallBrowser(ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
-			Behavior: browser.SetDownloadBehaviorBehaviorAllow, DownloadPath: dir, BrowserContextID: browserContextID(ctx)})
-		return err
-	})
-}
-
 // shot saves a full-page screenshot.
 func shot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
@@ -282,20 +274,11 @@ func TestBrowserNewCustomerBuysAndManages(t *testing.T) {
 	shot(t, ctx, "06-subscription")
 
 	// Download the license.
-	dl := t.TempDir()
-	run(t, ctx, "download license",
-		allowDownloads(dl),
-		chromedp.Click(`//a[text()="Download license"]`),
-	)
-	var file []byte
-	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline) && file == nil; time.Sleep(100 * time.Millisecond) {
-		ms, _ := filepath.Glob(filepath.Join(dl, "*.license"))
-		if len(ms) == 1 {
-			file, _ = os.ReadFile(ms[0])
-		}
-	}
-	if len(file) < 100 {
-		t.Fatalf("license not downloaded (%d bytes)", len(file))
+	dl := watchDownloads(t, ctx)
+	run(t, ctx, "download license", chromedp.Click(`//a[text()="Download license"]`))
+	name, file := dl.next(t)
+	if !strings.HasSuffix(name, ".license") || len(file) < 100 {
+		t.Fatalf("license download %q: %d bytes", name, len(file))
 	}
 
 	// See the invoice and download its PDF.
@@ -307,9 +290,8 @@ func TestBrowserNewCustomerBuysAndManages(t *testing.T) {
 	number := strings.TrimPrefix(textOf(t, ctx, "h1"), "Invoice ")
 	shot2(t, ctx, "01-invoice")
 	run(t, ctx, "download pdf", chromedp.Click(chromedp.CSS(`a[href$="/pdf"]`)))
-	pdf := waitFile(t, filepath.Join(dl, number+".pdf"))
-	if !strings.HasPrefix(string(pdf), "%PDF-") {
-		t.Fatalf("invoice PDF %.20q", pdf)
+	if name, pdf := dl.next(t); name != number+".pdf" || !strings.HasPrefix(string(pdf), "%PDF-") {
+		t.Fatalf("invoice download %q: %.20q", name, pdf)
 	}
 
 	// Open a support request about the subscription.
@@ -476,18 +458,78 @@ func shot2(t *testing.T, ctx context.Context, name string) {
 	}
 }
 
-// waitFile waits for a download to finish.
-func waitFile(t *testing.T, path string) []byte {
-	t.Helper()
-	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		if b, err := os.ReadFile(path); err == nil && len(b) > 0 {
-			return b
-		}
-	}
-	t.Fatalf("%s not downloaded", path)
-	return nil
+// downloads saves what ctx's browser context downloads into a directory of
+// its own, and tells when each download is complete. Chromium creates the
+// file under its final name, empty, as soon as a download begins, and writes
+// it elsewhere until it is done; a poll of the folder can read that empty
+// placeholder. The browser's own events say when the file is whole.
+type downloads struct {
+	dir  string
+	mu   sync.Mutex
+	name map[string]string // GUID → the file name the server suggested
+	done chan string       // GUIDs of completed downloads, of any context
 }
 
+// watchDownloads allows downloads in ctx's browser context and starts
+// listening for their events. Call it before the click that downloads.
+func watchDownloads(t *testing.T, ctx context.Context) *downloads {
+	t.Helper()
+	d := &downloads{dir: t.TempDir(), name: map[string]string{}, done: make(chan string, 64)}
+	// The browser is shared: the listener sees every context's downloads.
+	// Each is saved under its GUID in the directory its context named, so
+	// a GUID whose file is in d.dir is this test's.
+	err := chromedp.ListenBrowser(ctx, func(ev any) {
+		switch ev := ev.(type) {
+		case *browser.EventDownloadWillBegin:
+			d.mu.Lock()
+			d.name[ev.GUID] = ev.SuggestedFilename
+			d.mu.Unlock()
+		case *browser.EventDownloadProgress:
+			if ev.State == browser.DownloadProgressStateCompleted {
+				select {
+				case d.done <- ev.GUID:
+				default: // a full queue is other tests' downloads piling up
+				}
+			}
+		}
+	})
+	if err != nil {
+		t.Fatalf("listen for downloads: %v", err)
+	}
+	run(t, ctx, "allow downloads", chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		_, err := chromedp.CallBrowser(ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
+			Behavior: browser.SetDownloadBehaviorBehaviorAllowAndName, DownloadPath: d.dir,
+			BrowserContextID: browserContextID(ctx), EventsEnabled: new(true)})
+		return err
+	}))
+	return d
+}
+
+// next waits for the next download of this test to complete and returns
+// the name the server gave the file and its content.
+func (d *downloads) next(t *testing.T) (string, []byte) {
+	t.Helper()
+	timeout := time.After(30 * time.Second)
+	for {
+		select {
+		case guid := <-d.done:
+			b, err := os.ReadFile(filepath.Join(d.dir, guid))
+			if errors.Is(err, os.ErrNotExist) {
+				continue // another test's download
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			d.mu.Lock()
+			name := d.name[guid]
+			d.mu.Unlock()
+			return name, b
+		case <-timeout:
+			t.Fatal("no download completed in 30 s")
+			return "", nil
+		}
+	}
+}
 // signUpIn signs a new user up and in through the browser.
 func (e *env) signUpIn(t *testing.T, ctx context.Context, email string) {
 	t.Helper()
