@@ -530,6 +530,7 @@ func (d *downloads) next(t *testing.T) (string, []byte) {
 		}
 	}
 }
+
 // signUpIn signs a new user up and in through the browser.
 func (e *env) signUpIn(t *testing.T, ctx context.Context, email string) {
 	t.Helper()
