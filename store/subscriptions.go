@@ -135,8 +135,15 @@ func (db *DB) Subscription(ctx context.Context, id string) (*fulfill.Subscriptio
 // PostgreSQL each query is a round trip, and every seat link, purchase
 // and renewal reads its subscription this way. %s is where more columns
 // go, %s more joins.
+//
+// The add-ons are joined one table after the other, not as a parenthesised
+// inner join: SQLite built that join for every add-on of every
+// subscription before it looked at the one asked for (a scan of
+// subscription_addons on each read). An add-on row always has its catalog
+// row (a foreign key), so the outer join on addons finds it.
 const subWithAddOnsQuery = `SELECT ` + subCols + `, sa.addon_code, a.name, sa.quantity, sa.unit_amount, sa.pricing, sa.entitlements, sa.updated_at%s` +
-	subFrom + ` LEFT JOIN (subscription_addons sa JOIN addons a ON a.code = sa.addon_code) ON sa.subscription_id = s.id%s
+	subFrom + ` LEFT JOIN subscription_addons sa ON sa.subscription_id = s.id
+	LEFT JOIN addons a ON a.code = sa.addon_code%s
 	WHERE s.id = $1 ORDER BY sa.addon_code`
 
 var (
