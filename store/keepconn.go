@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql/driver"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -19,7 +20,10 @@ import (
 // connection to keep what River runs (keepConn).
 
 // keepConnector makes the pool's connections keepConns.
-type keepConnector struct{ driver.Connector }
+type keepConnector struct {
+	driver.Connector
+	ends *atomic.Int64 // COMMITs and ROLLBACKs sent on their own (keepTx)
+}
 
 // Connect opens a connection.
 func (k keepConnector) Connect(ctx context.Context) (driver.Conn, error) {
@@ -32,7 +36,7 @@ func (k keepConnector) Connect(ctx context.Context) (driver.Conn, error) {
 		c.Close()
 		return nil, fmt.Errorf("not a pgx connection: %T", c)
 	}
-	return &keepConn{Conn: sc}, nil
+	return &keepConn{Conn: sc, ends: k.ends}, nil
 }
 
 // keepConn is a pgx connection whose ExecContext, while keep is set, adds
@@ -40,6 +44,52 @@ func (k keepConnector) Connect(ctx context.Context) (driver.Conn, error) {
 type keepConn struct {
 	*stdlib.Conn
 	keep *[]laterStmt
+	// ended: the transaction's COMMIT went with its kept writes
+	// (txConn.commit), so its own Commit has nothing left to send.
+	ended bool
+	ends  *atomic.Int64
+}
+
+// BeginTx begins a transaction whose end keepTx may skip.
+func (c *keepConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	tx, err := c.Conn.BeginTx(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	c.ended = false
+	return &keepTx{Tx: tx, c: c}, nil
+}
+
+// A write transaction that keeps writes sends them with its COMMIT, in one
+// batch (pipeline.go). database/sql then calls Commit; a keepTx answers it
+// without a round trip when that batch has already ended the transaction,
+// where it used to open an empty transaction in the batch only for this
+// Commit to end: a fourth round trip of a seat link's four. pgx keeps no
+// state about the transaction besides the server's status, which the
+// batch's COMMIT left idle, so the connection goes back to the pool as
+// after any commit.
+type keepTx struct {
+	driver.Tx
+	c *keepConn
+}
+
+// Commit commits, unless the transaction has been committed already.
+func (t *keepTx) Commit() error { return t.end(t.Tx.Commit) }
+
+// Rollback rolls back, unless the transaction has been committed already
+// (database/sql rolls back a transaction whose context ends before its
+// Commit; the work was durable by then).
+func (t *keepTx) Rollback() error { return t.end(t.Tx.Rollback) }
+
+func (t *keepTx) end(send func() error) error {
+	if t.c.ended {
+		t.c.ended = false
+		return nil
+	}
+	if t.c.ends != nil {
+		t.c.ends.Add(1)
+	}
+	return send()
 }
 
 // ExecContext runs query, or keeps it (see keepConn).

@@ -164,9 +164,8 @@ func (t *Tx) queryRowKept(dest []any, query string, args ...any) error {
 
 // commit commits the transaction. On PostgreSQL the kept statements and
 // the COMMIT go together, in one round trip: a row the transaction locks
-// last (the invoice counter) is held one round trip less. The batch then
-// opens an empty transaction, so that database/sql's own Commit, after the
-// locks are gone, has a transaction to end.
+// last (the invoice counter) is held one round trip less. database/sql's
+// own Commit then only lets the connection go (keepTx).
 func (c *txConn) commit(ctx context.Context) error {
 	if c.conn == nil || len(c.later) == 0 || c.err != nil {
 		if err := c.send(ctx); err != nil {
@@ -180,7 +179,6 @@ func (c *txConn) commit(ctx context.Context) error {
 	var committed bool
 	err := c.sendWith(ctx, func(b *pgx.Batch) func(pgx.BatchResults) error {
 		b.Queue("COMMIT")
-		b.Queue("BEGIN")
 		return func(br pgx.BatchResults) error {
 			tag, err := br.Exec()
 			if err != nil {
@@ -190,14 +188,24 @@ func (c *txConn) commit(ctx context.Context) error {
 				return fmt.Errorf("commit: the transaction was rolled back (%s)", tag)
 			}
 			committed = true
-			_, err = br.Exec()
-			return err
+			return nil
 		}
 	})
 	if err != nil && !committed {
 		return err
 	}
-	// The work is committed: what follows only ends the empty transaction.
+	// The work is committed, and the transaction over: database/sql's
+	// Commit must send nothing more.
+	if err := c.conn.Raw(func(dc any) error {
+		kc, ok := dc.(*keepConn)
+		if !ok {
+			return fmt.Errorf("not a keeping connection: %T", dc)
+		}
+		kc.ended = true
+		return nil
+	}); err != nil {
+		return err
+	}
 	c.Tx.Commit()
 	return nil
 }

@@ -224,3 +224,53 @@ func TestInvoicesNumberedAtCommitHoldTheCounterOnlyForTheCommit(t *testing.T) {
 		}
 	})
 }
+
+// Issue 18: on PostgreSQL a write transaction whose COMMIT goes with its
+// kept writes ends there: database/sql's Commit afterwards sends nothing.
+// The batch used to open an empty transaction for that Commit to end, one
+// more round trip for every such transaction (a seat link's fourth of
+// four). A transaction with nothing kept still commits on its own, and the
+// connections go back to the pool usable, after a commit as after a
+// failure.
+func TestKeptWritesEndTheirTransactionWithTheCommit(t *testing.T) {
+	contract(t, func(t *testing.T, ctx context.Context, db *DB) {
+		db.Write.SetMaxOpenConns(1) // every transaction on the same connection
+		subscribed(t, db, "cus_end", "sub_end")
+		sent := func() int64 {
+			if db.ends == nil {
+				return 0
+			}
+			return db.ends.Load()
+		}
+		audit := func(id string) error {
+			return db.InTx(ctx, func(tx *Tx) error {
+				return tx.Audit(&fulfill.AuditEntry{ID: id, At: t0, Actor: "test", Action: "test.end", SubjectType: "subscription",
+					SubjectID: "sub_end", Detail: "{}"})
+			})
+		}
+		before := sent()
+		for _, id := range []string{"aud_end1", "aud_end2", "aud_end3"} {
+			if err := audit(id); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := sent() - before; n != 0 {
+			t.Errorf("%s: %d COMMITs sent on their own after 3 transactions that kept writes, want none", db.Dialect, n)
+		}
+		if err := audit("aud_end1"); err == nil { // a duplicate: the kept write fails at the commit
+			t.Fatal("a duplicate audit id committed")
+		}
+		before = sent()
+		inTx(t, db, func(tx *Tx) error { _, err := tx.Subscription("sub_end"); return err })
+		if want := map[string]int64{Postgres: 1, SQLite: 0}[db.Dialect]; sent()-before != want {
+			t.Errorf("%s: a transaction with nothing kept sent %d COMMITs, want %d", db.Dialect, sent()-before, want)
+		}
+		if err := audit("aud_end4"); err != nil {
+			t.Fatalf("after a failed and a plain transaction: %v", err)
+		}
+		log, err := db.AuditLog(ctx, "subscription", "sub_end", fulfill.Page{Limit: 10})
+		if err != nil || len(log) != 4 {
+			t.Fatalf("audit log: %d entries, %v; want 4", len(log), err)
+		}
+	})
+}

@@ -75,6 +75,9 @@ type DB struct {
 
 	writeTxs atomic.Int64 // write transactions begun (see WriteTransactions)
 	trips    atomic.Int64 // calls write transactions made to the database (see WriteRoundTrips)
+	// ends counts, on PostgreSQL, the COMMITs and ROLLBACKs database/sql
+	// sent on their own, not with a batch (keepTx); nil on SQLite.
+	ends *atomic.Int64
 }
 
 // WriteRoundTrips is how many calls write transactions have made to the
@@ -155,7 +158,8 @@ func Open(ctx context.Context, url string) (*DB, error) {
 			return nil, fmt.Errorf("PostgreSQL URL: %w", err)
 		}
 		// keepConnector: River's job insert goes with the COMMIT (keepconn.go).
-		db := sql.OpenDB(keepConnector{stdlib.GetConnector(*cfg, stdlib.OptionAfterConnect(afterConnect))})
+		ends := new(atomic.Int64)
+		db := sql.OpenDB(keepConnector{stdlib.GetConnector(*cfg, stdlib.OptionAfterConnect(afterConnect)), ends})
 		// Every connection may stay idle: a pool that keeps fewer idle
 		// than it opens closes and reopens connections under load (a
 		// PostgreSQL backend and its authentication each time).
@@ -174,6 +178,7 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		out, err := newDB(Postgres, db, db, listen)
 		if out != nil {
 			out.clockDriver, out.clockDSN = "pgx", dsn
+			out.ends = ends
 		}
 		return out, err
 	}
