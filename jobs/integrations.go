@@ -21,12 +21,7 @@ type eventWorker struct {
 // Work dispatches the job's events in order. A retry dispatches them all
 // again: Dispatch records each delivery and provisioning request once.
 func (w *eventWorker) Work(ctx context.Context, job *river.Job[store.EventArgs]) error {
-	for _, id := range job.Args.IDs() {
-		if err := w.in.Dispatch(ctx, id); err != nil {
-			return err
-		}
-	}
-	return nil
+	return w.in.DispatchEvents(ctx, job.Args.IDs())
 }
 
 // webhookWorker makes one delivery attempt. River's retries run on real
