@@ -119,6 +119,9 @@ type benchEnv struct {
 	startupOnly bool
 	// selected names the workloads to run (--workloads); nil: all.
 	selected map[string]bool
+	// billingProfile, if set, is where the billing run writes its CPU
+	// profile (--billing-cpuprofile).
+	billingProfile string
 }
 
 // benchWorkloads are the names --workloads accepts, in the order they run.
@@ -152,6 +155,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	renewals := fs.Int("renewals", 0, "subscriptions falling due in the billing run (default 100000, 2000 with --quick)")
 	starts := fs.Int("starts", 5, "start-up is the median of this many starts of the server, each beside a start of the bare baseline")
 	startupOnly := fs.Bool("startup-only", false, "measure start-up and idle memory only, no workload")
+	billingProfile := fs.String("billing-cpuprofile", "", "write a CPU profile of the billing run's process to this file (go tool pprof)")
 	only := fs.String("workloads", "", "comma-separated workloads to run (purchase, seat_link, portal_page, license, billing_run); default all")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
@@ -188,7 +192,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
 		return err
 	}
-	b := &benchEnv{c: c, stderr: stderr, duration: *duration, starts: *starts, startupOnly: *startupOnly, selected: selected,
+	b := &benchEnv{c: c, stderr: stderr, duration: *duration, starts: *starts, startupOnly: *startupOnly, selected: selected, billingProfile: *billingProfile,
 		report: &benchReport{Renewals: *renewals, Duration: duration.String(), Server: "child process `fulfill serve` on 127.0.0.1"}}
 	tok := make([]byte, 24)
 	rand.Read(tok)
@@ -1202,6 +1206,9 @@ func (b *benchEnv) benchBillingRun(ctx context.Context) error {
 	base.add(s)
 	b.logf("  %d one-row commits: %.0f/s", n/2, s.rate())
 	args := append([]string{"billing", "run", "--date", due.String()}, b.dbArgs()...)
+	if b.billingProfile != "" {
+		args = append(args, "--cpuprofile", b.billingProfile)
+	}
 	cmd := benchExec(args)
 	cmd.Env = envOf(cmd)
 	var out bytes.Buffer

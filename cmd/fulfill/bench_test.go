@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -28,8 +29,9 @@ func init() {
 func TestBenchQuickJSONHasEveryWorkload(t *testing.T) {
 	t.Parallel()
 	var out, errOut bytes.Buffer
-	err := Main(context.Background(), []string{"bench", "--quick", "--json", "--duration", "1s", "--renewals", "200", "--data-dir", t.TempDir()},
-		&out, &errOut, env(nil))
+	prof := filepath.Join(t.TempDir(), "billing.cpu")
+	err := Main(context.Background(), []string{"bench", "--quick", "--json", "--duration", "1s", "--renewals", "200", "--data-dir", t.TempDir(),
+		"--billing-cpuprofile", prof}, &out, &errOut, env(nil))
 	if err != nil {
 		t.Fatalf("bench: %v\n%s", err, errOut.String())
 	}
@@ -65,6 +67,11 @@ func TestBenchQuickJSONHasEveryWorkload(t *testing.T) {
 	}
 	if r.StartupMS <= 0 || r.RSSIdleMB <= 0 || r.RSSLoadMB < r.RSSIdleMB || r.JobsLeft == nil {
 		t.Errorf("start-up %.1f ms, memory %.1f / %.1f MB, jobs left %v", r.StartupMS, r.RSSIdleMB, r.RSSLoadMB, r.JobsLeft)
+	}
+	// --billing-cpuprofile: the billing run's process wrote its profile
+	// (gzipped protobuf).
+	if b, err := os.ReadFile(prof); err != nil || len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+		t.Errorf("billing run profile: %d bytes, %v; want a gzipped pprof profile", len(b), err)
 	}
 }
 
