@@ -348,8 +348,12 @@ func TestManyActivationsAndSeatLinksOnSmallPool(t *testing.T) {
 			errs <- err
 		}()
 	}
-	// The catalog answers, each time within 5 s, all along.
-	var plansOK, plansFailed atomic.Int32
+	// The catalog answers all along, also while the load runs. On
+	// PostgreSQL it reads on the same pool, so each answer waits its turn
+	// (about 0.3 s here, and as many times longer as the machine is
+	// slower); a pool starved by transactions waiting for connections would
+	// answer it once the load is over, or never.
+	var plansOK, plansDuring, plansFailed atomic.Int32
 	done := make(chan struct{})
 	pollerDone := make(chan struct{})
 	go func() {
@@ -360,17 +364,20 @@ func TestManyActivationsAndSeatLinksOnSmallPool(t *testing.T) {
 				return
 			case <-time.After(5 * time.Millisecond):
 			}
-			rctx, rcancel := context.WithTimeout(ctx, 5*time.Second)
-			req, _ := http.NewRequestWithContext(rctx, "GET", e.srv.URL+"/api/v1/plans", nil)
+			req, _ := http.NewRequestWithContext(ctx, "GET", e.srv.URL+"/api/v1/plans", nil)
 			req.Header.Set("Authorization", "Bearer "+testToken)
 			resp, err := http.DefaultClient.Do(req)
 			if err == nil {
 				io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()
 			}
-			rcancel()
 			if err == nil && resp.StatusCode == 200 {
 				plansOK.Add(1)
+				select {
+				case <-done:
+				default:
+					plansDuring.Add(1)
+				}
 			} else {
 				plansFailed.Add(1)
 			}
@@ -395,8 +402,8 @@ func TestManyActivationsAndSeatLinksOnSmallPool(t *testing.T) {
 	if failed > 0 {
 		t.Fatalf("%d of %d requests failed", failed, 2*n+resends)
 	}
-	if plansFailed.Load() > 0 || plansOK.Load() == 0 {
-		t.Errorf("GET /api/v1/plans during the load: %d answered, %d failed", plansOK.Load(), plansFailed.Load())
+	if plansFailed.Load() > 0 || plansDuring.Load() < 1 {
+		t.Errorf("GET /api/v1/plans: %d answered while the load ran (want some), %d failed", plansDuring.Load(), plansFailed.Load())
 	}
 	t.Logf("%d activations and %d seat links on a pool of 5 in %v; the catalog answered %d times", n, n, took.Round(time.Millisecond), plansOK.Load())
 }
