@@ -7,6 +7,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -76,14 +77,53 @@ type emailWorker struct {
 	clock fulfill.Clock
 }
 
-// Work sends one email. Without SMTP the message stays in the outbox;
-// a permanent refusal (5xx, a bad address) is not retried.
+// Work sends the job's mails, each still pending, one after another, and
+// records each outcome as soon as it is known (store.EmailMarks). A mail
+// marked sent (or kept in the outbox) is never sent again, so a job that
+// failed on one of its mails and is retried sends only what is left; a
+// mail refused for good (marked failed) is not tried again by the retries
+// of a job of several mails. Any transient failure retries the job; if
+// every failure is permanent, the job is cancelled.
 func (w *emailWorker) Work(ctx context.Context, job *river.Job[commerce.SendEmailArgs]) error {
-	e, err := w.db.Email(ctx, job.Args.EmailID)
+	ids := job.Args.IDs()
+	if len(ids) == 1 {
+		return w.send(ctx, ids[0], false)
+	}
+	var retry, cancel []error
+	for _, id := range ids {
+		err := w.send(ctx, id, true)
+		var c *river.JobCancelError
+		switch {
+		case err == nil:
+		case errors.As(err, &c):
+			cancel = append(cancel, err)
+		default:
+			retry = append(retry, err)
+		}
+	}
+	if len(retry) > 0 {
+		// The permanent failures only as text: River cancels a job whose
+		// error holds a JobCancelError anywhere.
+		for _, err := range cancel {
+			retry = append(retry, errors.New(err.Error()))
+		}
+		return errors.Join(retry...)
+	}
+	if len(cancel) > 0 {
+		return river.JobCancel(errors.Join(cancel...))
+	}
+	return nil
+}
+
+// send sends one email. Without SMTP the message stays in the outbox; a
+// permanent refusal (5xx, a bad address) is not retried (the error is a
+// river.JobCancel). skipFailed skips a mail already refused for good.
+func (w *emailWorker) send(ctx context.Context, id string, skipFailed bool) error {
+	e, err := w.db.Email(ctx, id)
 	if err != nil {
 		return err
 	}
-	if e.Status == "sent" || e.Status == "outbox" {
+	if e.Status == "sent" || e.Status == "outbox" || (skipFailed && e.Status == "failed") {
 		return nil
 	}
 	// An invoice PDF is rendered here rather than in the transaction that
