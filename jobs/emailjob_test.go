@@ -27,7 +27,7 @@ import (
 type flakySender struct {
 	mu       sync.Mutex
 	attempts map[string]int
-	fail     func(m *mail.Message, attempt int) error
+	fail     func(ctx context.Context, m *mail.Message, attempt int) error
 }
 
 func (s *flakySender) Send(ctx context.Context, m *mail.Message) error {
@@ -35,7 +35,7 @@ func (s *flakySender) Send(ctx context.Context, m *mail.Message) error {
 	s.attempts[m.MessageID]++
 	n := s.attempts[m.MessageID]
 	s.mu.Unlock()
-	return s.fail(m, n)
+	return s.fail(ctx, m, n)
 }
 
 func (s *flakySender) tries(emailID string) int {
@@ -106,7 +106,7 @@ func TestTransactionMailsGoOutInOneJobAndARetrySendsOnlyWhatIsLeft(t *testing.T)
 				}
 			}
 		}
-		sender := &flakySender{attempts: map[string]int{}, fail: func(m *mail.Message, attempt int) error {
+		sender := &flakySender{attempts: map[string]int{}, fail: func(ctx context.Context, m *mail.Message, attempt int) error {
 			receipt := strings.HasPrefix(m.Subject, "Receipt")
 			switch {
 			case receipt && strings.HasPrefix(m.To, "refused@"):
@@ -192,7 +192,7 @@ func TestQueuedSingleMailJobStillSends(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		sender := &flakySender{attempts: map[string]int{}, fail: func(*mail.Message, int) error { return nil }}
+		sender := &flakySender{attempts: map[string]int{}, fail: func(context.Context, *mail.Message, int) error { return nil }}
 		runner, err := jobs.New(jobs.Config{Service: env.Svc, Clock: fulfill.Clock(env.Clock), Mail: sender, From: "vendor@example.com",
 			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 		if err != nil {
@@ -222,4 +222,61 @@ func (legacyEmailArgs) Kind() string { return "email.send" }
 
 func (legacyEmailArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{Queue: "email", MaxAttempts: 20}
+}
+
+// A mail that hangs at the SMTP server does not hold back the other mails
+// of its job: each exchange is bounded on its own (MailTimeout), not by all
+// the time the job has (a minute), and the hanging one is retried.
+func TestHangingMailLeavesTimeForTheOthersOfItsJob(t *testing.T) {
+	t.Parallel()
+	dbtest.ForEachParallel(t, func(t *testing.T, url string) {
+		env := testenv.New(t, url, time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC), "US")
+		ctx := context.Background()
+		c, err := env.Svc.CreateCustomer(ctx, commerce.CustomerInput{Email: "slow@example.com", Name: "Sal Slow", Country: "US"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := env.Svc.Purchase(ctx, commerce.System, commerce.PurchaseInput{CustomerID: c.ID, Plan: "sm-premium", Seats: 3,
+			PaymentMethod: "pm_card_visa"}); err != nil {
+			t.Fatal(err)
+		}
+		es, err := env.DB.Emails(ctx, c.ID, fulfill.Page{Limit: 10})
+		if err != nil || len(es) != 2 {
+			t.Fatalf("%d mails, %v; want 2", len(es), err)
+		}
+		sender := &flakySender{attempts: map[string]int{}, fail: func(ctx context.Context, m *mail.Message, attempt int) error {
+			if strings.HasPrefix(m.Subject, "Receipt") && attempt == 1 {
+				<-ctx.Done() // hangs until its exchange is given up
+				return ctx.Err()
+			}
+			return nil
+		}}
+		runner, err := jobs.New(jobs.Config{Service: env.Svc, Clock: fulfill.Clock(env.Clock), Mail: sender, From: "vendor@example.com",
+			MailTimeout: 500 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		start(t, runner)
+		// Without the bound the receipt held the job for its whole minute.
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			sent := 0
+			for _, e := range es {
+				got, err := env.DB.Email(ctx, e.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got.Status == "sent" {
+					sent++
+				}
+			}
+			if sent == 2 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d of the 2 mails sent after 30 s", sent)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
 }

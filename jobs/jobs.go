@@ -54,6 +54,9 @@ type Config struct {
 	Mail mail.Sender
 	// From is the sender address of outgoing mail.
 	From string
+	// MailTimeout bounds each mail's exchange with the SMTP server in a
+	// job that sends several; zero is mail.DefaultTimeout. Tests shorten it.
+	MailTimeout time.Duration
 	// ProvisioningURL is the SaaS product's base URL for provisioning
 	// requests; empty disables provisioning.
 	ProvisioningURL string
@@ -75,6 +78,8 @@ type emailWorker struct {
 	mail  mail.Sender
 	from  string
 	clock fulfill.Clock
+	// timeout bounds one mail's exchange in a job of several.
+	timeout time.Duration
 }
 
 // Work sends the job's mails, each still pending, one after another, and
@@ -117,13 +122,16 @@ func (w *emailWorker) Work(ctx context.Context, job *river.Job[commerce.SendEmai
 
 // send sends one email. Without SMTP the message stays in the outbox; a
 // permanent refusal (5xx, a bad address) is not retried (the error is a
-// river.JobCancel). skipFailed skips a mail already refused for good.
-func (w *emailWorker) send(ctx context.Context, id string, skipFailed bool) error {
+// river.JobCancel). A mail of a job of several skips a mail already
+// refused for good, and its exchange with the server is bounded by
+// w.timeout (mail.DefaultTimeout), not by all the time the job has left, so
+// that a mail that hangs leaves time for the others.
+func (w *emailWorker) send(ctx context.Context, id string, several bool) error {
 	e, err := w.db.Email(ctx, id)
 	if err != nil {
 		return err
 	}
-	if e.Status == "sent" || e.Status == "outbox" || (skipFailed && e.Status == "failed") {
+	if e.Status == "sent" || e.Status == "outbox" || (several && e.Status == "failed") {
 		return nil
 	}
 	// An invoice PDF is rendered here rather than in the transaction that
@@ -151,7 +159,13 @@ func (w *emailWorker) send(ctx context.Context, id string, skipFailed bool) erro
 		}
 		m.Attachments = []mail.Attachment{a}
 	}
-	if err := w.mail.Send(ctx, m); err != nil {
+	sendCtx := ctx
+	if several {
+		var cancel context.CancelFunc
+		sendCtx, cancel = context.WithTimeout(ctx, w.timeout)
+		defer cancel()
+	}
+	if err := w.mail.Send(sendCtx, m); err != nil {
 		if mail.IsPermanent(err) {
 			if merr := mark("failed", err.Error(), nil); merr != nil {
 				// Not recorded: retry, so the row does not stay "pending".
@@ -215,7 +229,12 @@ func New(cfg Config) (*Runner, error) {
 	river.AddWorker(workers, &eventWorker{in: in})
 	river.AddWorker(workers, &webhookWorker{in: in, retry: retry})
 	river.AddWorker(workers, &provisionWorker{in: in, retry: retry})
-	river.AddWorker(workers, &emailWorker{db: cfg.Service.DB, marks: store.NewEmailMarks(cfg.Service.DB), mail: cfg.Mail, from: cfg.From, clock: cfg.Clock})
+	mailTimeout := cfg.MailTimeout
+	if mailTimeout <= 0 {
+		mailTimeout = mail.DefaultTimeout
+	}
+	river.AddWorker(workers, &emailWorker{db: cfg.Service.DB, marks: store.NewEmailMarks(cfg.Service.DB), mail: cfg.Mail, from: cfg.From,
+		clock: cfg.Clock, timeout: mailTimeout})
 	river.AddWorker(workers, &purgeWorker{db: cfg.Service.DB, clock: cfg.Clock, log: cfg.Logger})
 	id := newCopyID()
 	rc := &river.Config{
