@@ -7,8 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/riverqueue/river"
-
 	"github.com/fulfillhq/fulfill"
 	"github.com/fulfillhq/fulfill/billing"
 	"github.com/fulfillhq/fulfill/invoicepdf"
@@ -155,27 +153,19 @@ func (s *Service) signLicense(sub *fulfill.Subscription, cust *fulfill.Customer,
 	return l, nil
 }
 
-// SendEmailArgs is the job that sends one email from the outbox.
-type SendEmailArgs struct {
-	EmailID string `json:"email_id"`
-}
-
-// Kind names the job.
-func (SendEmailArgs) Kind() string { return "email.send" }
-
-// InsertOpts retries a failed send for about a day.
-func (SendEmailArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: "email", MaxAttempts: 20}
-}
+// SendEmailArgs is the job that sends mail from the outbox (store.SendEmailArgs).
+type SendEmailArgs = store.SendEmailArgs
 
 // queueEmail puts a message in the outbox and enqueues its sending, in the
-// caller's transaction: a rolled-back change sends nothing.
+// caller's transaction: a rolled-back change sends nothing. The mails of
+// one transaction are sent by one job (store.Tx.EnqueueEmail).
 func (s *Service) queueEmail(tx *store.Tx, e *fulfill.Email) error {
 	e.ID, e.Status, e.CreatedAt = fulfill.NewID("em"), "pending", s.now()
 	if err := tx.InsertEmail(e); err != nil {
 		return err
 	}
-	return tx.Enqueue(SendEmailArgs{EmailID: e.ID}, nil)
+	tx.EnqueueEmail(e.ID)
+	return nil
 }
 
 func (s *Service) emailLicense(tx *store.Tx, sub *fulfill.Subscription, cust *fulfill.Customer, l *fulfill.License, to, kind string) error {

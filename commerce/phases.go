@@ -136,16 +136,12 @@ func (s *Service) settle(ctx context.Context, a *store.PaymentAttempt) (any, err
 	var res any
 	var refusal error
 	err = s.DB.InTx(ctx, func(tx *store.Tx) error {
-		cur, err := tx.PaymentAttempt(a.ID)
+		cur, cust, err := tx.PaymentAttemptAndCustomer(a.ID)
 		if err != nil {
 			return err
 		}
 		if cur.State != store.AttemptPending { // another process recorded it first
 			res, refusal, err = s.settled(tx, cur)
-			return err
-		}
-		cust, err := tx.Customer(cur.CustomerID)
-		if err != nil {
 			return err
 		}
 		if declined != nil {

@@ -109,6 +109,12 @@ func Render(w io.Writer, doc Document) error {
 
 // render is Render with compression selectable (the tests compare both).
 func render(w io.Writer, doc Document, compress bool) error {
+	return renderFonts(w, doc, compress, true)
+}
+
+// renderFonts is render with the shared font metrics (cached) or with
+// metrics fpdf parses for the document (the tests compare both).
+func renderFonts(w io.Writer, doc Document, compress, cached bool) error {
 	if doc.Invoice == nil {
 		return errors.New("invoicepdf: document has no invoice")
 	}
@@ -118,13 +124,13 @@ func render(w io.Writer, doc Document, compress bool) error {
 	// longer one is drawn again knowing its count (the layout does not
 	// depend on it). Drawing every invoice twice was a quarter of its
 	// rendering.
-	r := newRenderer(doc, compress, 1)
+	r := newRenderer(doc, compress, 1, cached)
 	r.draw()
 	if err := r.pdf.Error(); err != nil {
 		return err
 	}
 	if n := r.pdf.PageNo(); n != 1 {
-		r = newRenderer(doc, compress, n)
+		r = newRenderer(doc, compress, n, cached)
 		r.draw()
 	}
 	return r.pdf.Output(w)
@@ -165,6 +171,7 @@ const cellPad = 2.0 // horizontal padding inside table cells
 
 type renderer struct {
 	pdf   *fpdf.Fpdf
+	fonts documentFonts // the font metrics parsed once (fonts.go)
 	tr    func(string) string
 	doc   Document
 	inv   *fulfill.Invoice
@@ -192,7 +199,7 @@ func toCP1252(s string) string {
 	return tr(s)
 }
 
-func newRenderer(doc Document, compress bool, pages int) *renderer {
+func newRenderer(doc Document, compress bool, pages int, cached bool) *renderer {
 	pdf := fpdf.New("P", "mm", "A4", "")
 	inv := doc.Invoice
 	title := strings.TrimSpace(doc.Title)
@@ -201,6 +208,9 @@ func newRenderer(doc Document, compress bool, pages int) *renderer {
 	}
 	r := &renderer{pdf: pdf, doc: doc, inv: inv, title: title, pages: pages}
 	r.tr = toCP1252
+	if cached {
+		r.fonts = cachedFonts(pdf)
+	}
 
 	pdf.SetCompression(compress)
 	pdf.SetCatalogSort(true) // fonts are kept in a map: sort them for stable output
@@ -237,6 +247,7 @@ func (r *renderer) draw() {
 // --- drawing helpers (all text arguments are UTF-8) ---
 
 func (r *renderer) font(style string, size float64, c rgb) {
+	r.fonts.load(style)
 	r.pdf.SetFont("Helvetica", style, size)
 	r.pdf.SetTextColor(c.r, c.g, c.b)
 }

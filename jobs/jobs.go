@@ -7,6 +7,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -53,6 +54,9 @@ type Config struct {
 	Mail mail.Sender
 	// From is the sender address of outgoing mail.
 	From string
+	// MailTimeout bounds each mail's exchange with the SMTP server in a
+	// job that sends several; zero is mail.DefaultTimeout. Tests shorten it.
+	MailTimeout time.Duration
 	// ProvisioningURL is the SaaS product's base URL for provisioning
 	// requests; empty disables provisioning.
 	ProvisioningURL string
@@ -74,16 +78,60 @@ type emailWorker struct {
 	mail  mail.Sender
 	from  string
 	clock fulfill.Clock
+	// timeout bounds one mail's exchange in a job of several.
+	timeout time.Duration
 }
 
-// Work sends one email. Without SMTP the message stays in the outbox;
-// a permanent refusal (5xx, a bad address) is not retried.
+// Work sends the job's mails, each still pending, one after another, and
+// records each outcome as soon as it is known (store.EmailMarks). A mail
+// marked sent (or kept in the outbox) is never sent again, so a job that
+// failed on one of its mails and is retried sends only what is left; a
+// mail refused for good (marked failed) is not tried again by the retries
+// of a job of several mails. Any transient failure retries the job; if
+// every failure is permanent, the job is cancelled.
 func (w *emailWorker) Work(ctx context.Context, job *river.Job[commerce.SendEmailArgs]) error {
-	e, err := w.db.Email(ctx, job.Args.EmailID)
+	ids := job.Args.IDs()
+	if len(ids) == 1 {
+		return w.send(ctx, ids[0], false)
+	}
+	var retry, cancel []error
+	for _, id := range ids {
+		err := w.send(ctx, id, true)
+		var c *river.JobCancelError
+		switch {
+		case err == nil:
+		case errors.As(err, &c):
+			cancel = append(cancel, err)
+		default:
+			retry = append(retry, err)
+		}
+	}
+	if len(retry) > 0 {
+		// The permanent failures only as text: River cancels a job whose
+		// error holds a JobCancelError anywhere.
+		for _, err := range cancel {
+			retry = append(retry, errors.New(err.Error()))
+		}
+		return errors.Join(retry...)
+	}
+	if len(cancel) > 0 {
+		return river.JobCancel(errors.Join(cancel...))
+	}
+	return nil
+}
+
+// send sends one email. Without SMTP the message stays in the outbox; a
+// permanent refusal (5xx, a bad address) is not retried (the error is a
+// river.JobCancel). A mail of a job of several skips a mail already
+// refused for good, and its exchange with the server is bounded by
+// w.timeout (mail.DefaultTimeout), not by all the time the job has left, so
+// that a mail that hangs leaves time for the others.
+func (w *emailWorker) send(ctx context.Context, id string, several bool) error {
+	e, err := w.db.Email(ctx, id)
 	if err != nil {
 		return err
 	}
-	if e.Status == "sent" || e.Status == "outbox" {
+	if e.Status == "sent" || e.Status == "outbox" || (several && e.Status == "failed") {
 		return nil
 	}
 	// An invoice PDF is rendered here rather than in the transaction that
@@ -111,7 +159,13 @@ func (w *emailWorker) Work(ctx context.Context, job *river.Job[commerce.SendEmai
 		}
 		m.Attachments = []mail.Attachment{a}
 	}
-	if err := w.mail.Send(ctx, m); err != nil {
+	sendCtx := ctx
+	if several {
+		var cancel context.CancelFunc
+		sendCtx, cancel = context.WithTimeout(ctx, w.timeout)
+		defer cancel()
+	}
+	if err := w.mail.Send(sendCtx, m); err != nil {
 		if mail.IsPermanent(err) {
 			if merr := mark("failed", err.Error(), nil); merr != nil {
 				// Not recorded: retry, so the row does not stay "pending".
@@ -175,7 +229,12 @@ func New(cfg Config) (*Runner, error) {
 	river.AddWorker(workers, &eventWorker{in: in})
 	river.AddWorker(workers, &webhookWorker{in: in, retry: retry})
 	river.AddWorker(workers, &provisionWorker{in: in, retry: retry})
-	river.AddWorker(workers, &emailWorker{db: cfg.Service.DB, marks: store.NewEmailMarks(cfg.Service.DB), mail: cfg.Mail, from: cfg.From, clock: cfg.Clock})
+	mailTimeout := cfg.MailTimeout
+	if mailTimeout <= 0 {
+		mailTimeout = mail.DefaultTimeout
+	}
+	river.AddWorker(workers, &emailWorker{db: cfg.Service.DB, marks: store.NewEmailMarks(cfg.Service.DB), mail: cfg.Mail, from: cfg.From,
+		clock: cfg.Clock, timeout: mailTimeout})
 	river.AddWorker(workers, &purgeWorker{db: cfg.Service.DB, clock: cfg.Clock, log: cfg.Logger})
 	id := newCopyID()
 	rc := &river.Config{

@@ -50,6 +50,13 @@ func (t *Tx) InsertSubscription(s *fulfill.Subscription, c Change) error {
 		return mapErr(err, "Subscription")
 	}
 	t.freshSubscription(s.ID)
+	// A subscription inserted here has no add-ons (SetSubscriptionAddOns
+	// writes them after it): the purchase's license grants need not read
+	// them (a statement, a round trip on PostgreSQL).
+	if t.addOns == nil {
+		t.addOns = map[string][]fulfill.SubscriptionAddOn{}
+	}
+	t.addOns[s.ID] = []fulfill.SubscriptionAddOn{}
 	return t.insertVersion(s, c)
 }
 

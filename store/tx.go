@@ -29,6 +29,8 @@ type Tx struct {
 	jobs []river.InsertManyParams
 	// events are the ids of the events emitted, dispatched by one job.
 	events []string
+	// emails are the ids of the mails queued, sent by one job (EnqueueEmail).
+	emails []string
 	// plans are the plan versions read in this transaction (plancache.go).
 	plans map[string]*fulfill.Plan
 	// addOns are the subscription add-ons read in this transaction, by
@@ -146,6 +148,10 @@ func (t *Tx) insertJobs() error {
 	if len(t.events) > 0 {
 		t.jobs = append(t.jobs, river.InsertManyParams{Args: EventArgs{EventIDs: t.events}})
 		t.events = nil
+	}
+	if len(t.emails) > 0 {
+		t.jobs = append(t.jobs, river.InsertManyParams{Args: emailJob(t.emails)})
+		t.emails = nil
 	}
 	if len(t.jobs) == 0 {
 		return nil
