@@ -30,10 +30,15 @@ func (SendEmailArgs) InsertOpts() river.InsertOpts {
 }
 
 // EnqueueEmail has the mail id (inserted in this transaction) sent after
-// the transaction commits, by the one SendEmailArgs job that sends every
-// mail the transaction queued (insertJobs): a rolled-back change sends
-// nothing.
+// the transaction commits, by the SendEmailArgs job that sends the mails
+// the transaction queued (insertJobs): a rolled-back change sends nothing.
+// A transaction of many mails (a billing batch queues two per renewal) has
+// a job per mailsPerJob of them, so that the email queue's workers send
+// them side by side and no job runs into River's job timeout.
 func (t *Tx) EnqueueEmail(id string) { t.emails = append(t.emails, id) }
+
+// mailsPerJob bounds the mails of one job.
+const mailsPerJob = 20
 
 // emailJob is the job that sends the mails of EnqueueEmail.
 func emailJob(ids []string) SendEmailArgs {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -149,10 +150,10 @@ func (t *Tx) insertJobs() error {
 		t.jobs = append(t.jobs, river.InsertManyParams{Args: EventArgs{EventIDs: t.events}})
 		t.events = nil
 	}
-	if len(t.emails) > 0 {
-		t.jobs = append(t.jobs, river.InsertManyParams{Args: emailJob(t.emails)})
-		t.emails = nil
+	for ids := range slices.Chunk(t.emails, mailsPerJob) {
+		t.jobs = append(t.jobs, river.InsertManyParams{Args: emailJob(ids)})
 	}
+	t.emails = nil
 	if len(t.jobs) == 0 {
 		return nil
 	}
