@@ -75,6 +75,9 @@ type DB struct {
 
 	writeTxs atomic.Int64 // write transactions begun (see WriteTransactions)
 	trips    atomic.Int64 // calls write transactions made to the database (see WriteRoundTrips)
+	// refs are the schema's foreign keys and triggers, read once by the
+	// first transaction that numbers its invoices at commit (latenumber.go).
+	refs atomic.Pointer[tableRefs]
 }
 
 // WriteRoundTrips is how many calls write transactions have made to the
