@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/jackc/pgx/v5"
 
@@ -171,18 +172,27 @@ type tableRefs struct {
 // writeTarget matches a write of one table that reads no other.
 var writeTarget = regexp.MustCompile(`(?is)^\s*(INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+([a-z_][a-z0-9_]*)[\s(]`)
 
+// targets caches target's answers by statement text (a few dozen texts).
+var targets sync.Map
+
 // target is the table a kept statement writes and how, or "" if it is not
 // a plain write of one table (it reads another, or is not a write).
 func target(query string) (kind, table string) {
-	m := writeTarget.FindStringSubmatch(query)
-	if m == nil {
-		return "", ""
+	if t, ok := targets.Load(query); ok {
+		kt := t.([2]string)
+		return kt[0], kt[1]
 	}
-	rest := strings.ToUpper(query[len(m[0]):])
-	if strings.Contains(rest, "SELECT") || strings.Contains(rest, " FROM ") || strings.Contains(rest, "USING") {
-		return "", ""
+	var kt [2]string
+	if m := writeTarget.FindStringSubmatch(query); m != nil {
+		rest := strings.ToUpper(query[len(m[0]):])
+		if !strings.Contains(rest, "SELECT") && !strings.Contains(rest, " FROM ") && !strings.Contains(rest, "USING") {
+			kt = [2]string{strings.ToUpper(strings.Fields(m[1])[0]), strings.ToLower(m[2])}
+		}
 	}
-	return strings.ToUpper(strings.Fields(m[1])[0]), strings.ToLower(m[2])
+	if len(query) < 4096 {
+		targets.Store(query, kt)
+	}
+	return kt[0], kt[1]
 }
 
 // numberedStmt reports whether a kept statement carries a placeholder.
@@ -231,8 +241,10 @@ func (c *txConn) splitUnnumbered(ctx context.Context, stmts []laterStmt) (early,
 	// The tables that must wait: those of the statements with a
 	// placeholder, and those whose rows reference theirs, transitively.
 	wait := map[string]bool{}
-	for _, s := range stmts {
-		if _, t := target(s.query); t != "" && numberedStmt(s) {
+	numbered := make([]bool, len(stmts))
+	for i, s := range stmts {
+		numbered[i] = numberedStmt(s)
+		if _, t := target(s.query); t != "" && numbered[i] {
 			wait[t] = true
 		}
 	}
@@ -259,7 +271,7 @@ func (c *txConn) splitUnnumbered(ctx context.Context, stmts []laterStmt) (early,
 			// Not a plain write (River's insert of the jobs, a setting):
 			// it and all after it keep their place.
 			return early, append(late, stmts[i:]...), nil
-		case wait[t] || refs.triggers[t] || numberedStmt(s), kind == "DELETE" && referenced[t]:
+		case wait[t] || refs.triggers[t] || numbered[i], kind == "DELETE" && referenced[t]:
 			late = append(late, s)
 		default:
 			early = append(early, s)
