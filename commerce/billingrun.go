@@ -91,8 +91,8 @@ func (s *Service) RunScheduled(ctx context.Context, day fulfill.Date, progress f
 	return s.runDue(ctx, day, false, RunOptions{Progress: progress})
 }
 
-// runDue renews in batches of o.Batch subscriptions, one transaction each.
-// A renewal that fails takes only its batch down: the batch is done again
+// runDue renews in batches of o.Batch subscriptions, one transaction each,
+// o.Parallel batches at once (renewBatches). A renewal that fails takes only its batch down: the batch is done again
 // one subscription at a time, so only the failing one is left out, and the
 // run goes on. A run killed half way is resumed by running it again: what
 // it renewed runs to a later term and is not renewed twice.
