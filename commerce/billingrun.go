@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
 
 	"github.com/riverqueue/river"
 
@@ -15,6 +18,14 @@ import (
 // transaction: large enough that the commit is not the cost of a renewal,
 // small enough that SQLite's single write lock is never held for long.
 const DefaultRunBatch = 100
+
+// DefaultRunParallel is how many batches a billing run renews at once on
+// PostgreSQL, where each is a connection of its own and a batch numbers
+// its invoices at its commit (store.Tx.NumberInvoicesAtCommit), so that
+// the batches wait on one another only for their commits. On SQLite one
+// writer runs every transaction in turn, and a run renews one batch at a
+// time.
+const DefaultRunParallel = 4
 
 // RunSummary says what a billing run did.
 type RunSummary struct {
@@ -41,8 +52,23 @@ type RunOptions struct {
 	// Batch is how many renewals share one transaction (zero:
 	// DefaultRunBatch).
 	Batch int
-	// Progress, if set, is told how far the run got.
+	// Parallel is how many batches are renewed at once (zero:
+	// DefaultRunParallel on PostgreSQL, one on SQLite).
+	Parallel int
+	// Progress, if set, is told how far the run got; never by two
+	// goroutines at once, and never with less done than before.
 	Progress func(done, total int)
+}
+
+// parallel is how many batches o renews at once on db.
+func (o RunOptions) parallel(db *store.DB) int {
+	switch {
+	case o.Parallel > 0:
+		return o.Parallel
+	case db.Dialect == store.Postgres:
+		return DefaultRunParallel
+	}
+	return 1
 }
 
 // RunDue does, right now and in order, what falls due on day: renewals and
@@ -65,8 +91,8 @@ func (s *Service) RunScheduled(ctx context.Context, day fulfill.Date, progress f
 	return s.runDue(ctx, day, false, RunOptions{Progress: progress})
 }
 
-// runDue renews in batches of o.Batch subscriptions, one transaction each.
-// A renewal that fails takes only its batch down: the batch is done again
+// runDue renews in batches of o.Batch subscriptions, one transaction each,
+// o.Parallel batches at once (renewBatches). A renewal that fails takes only its batch down: the batch is done again
 // one subscription at a time, so only the failing one is left out, and the
 // run goes on. A run killed half way is resumed by running it again: what
 // it renewed runs to a later term and is not renewed twice.
@@ -94,19 +120,8 @@ func (s *Service) runDue(ctx context.Context, day fulfill.Date, byHand bool, o R
 	if err := s.finishWaitingCharges(ctx, subs); err != nil {
 		return sum, err
 	}
-	batch := o.Batch
-	if batch <= 0 {
-		batch = DefaultRunBatch
-	}
-	for i, n := 0, 1; i < len(subs); i, n = i+batch, n+1 {
-		ids := subs[i:min(i+batch, len(subs))]
-		failed, err := s.processDueBatch(ctx, ids, n)
-		sum.Subscriptions += len(ids) - len(failed)
-		sum.Failed = append(sum.Failed, failed...)
-		if err != nil {
-			return sum, err
-		}
-		progress(i+len(ids), total)
+	if err := s.renewBatches(ctx, day, subs, o, sum, func(done int) { progress(done, total) }); err != nil {
+		return sum, err
 	}
 	recognized := false
 	for i, a := range rest {
@@ -149,6 +164,101 @@ func (s *Service) runDue(ctx context.Context, day fulfill.Date, byHand bool, o R
 	return sum, nil
 }
 
+// renewBatches renews subs in batches of o.Batch, o.parallel at once,
+// adding to sum what they did (in the batches' order) and telling
+// progress how many are done.
+func (s *Service) renewBatches(ctx context.Context, day fulfill.Date, subs []string, o RunOptions, sum *RunSummary, progress func(done int)) error {
+	size := o.Batch
+	if size <= 0 {
+		size = DefaultRunBatch
+	}
+	workers := o.parallel(s.DB)
+	var batches [][]string
+	if workers > 1 {
+		custOf, err := s.DB.DueSubscriptionCustomers(ctx, day)
+		if err != nil {
+			return err
+		}
+		batches = batchesByCustomer(subs, custOf, size)
+	} else {
+		batches = slices.Collect(slices.Chunk(subs, size))
+	}
+	type outcome struct {
+		ran    bool
+		failed []RunFailure
+		err    error
+	}
+	out := make([]outcome, len(batches))
+	var (
+		mu      sync.Mutex
+		done    int
+		next    atomic.Int64
+		stopped atomic.Bool
+		wg      sync.WaitGroup
+	)
+	for range min(workers, len(batches)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for !stopped.Load() {
+				i := int(next.Add(1)) - 1
+				if i >= len(batches) {
+					return
+				}
+				failed, err := s.processDueBatch(ctx, batches[i], i+1)
+				out[i] = outcome{ran: true, failed: failed, err: err}
+				if err != nil { // the run is stopped
+					stopped.Store(true)
+					return
+				}
+				mu.Lock()
+				done += len(batches[i])
+				progress(done)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	var first error
+	for i, b := range batches {
+		if o := out[i]; o.ran {
+			sum.Subscriptions += len(b) - len(o.failed)
+			sum.Failed = append(sum.Failed, o.failed...)
+			if first == nil {
+				first = o.err
+			}
+		}
+	}
+	return first
+}
+
+// batchesByCustomer cuts subs into batches of about size, in order, each
+// customer's subscriptions in one batch (up to 4 × size: a customer with
+// more spans several), so that batches renewed at once lock no customer
+// twice: a batch locks its customers as it reads them ahead, and waiting
+// there for another batch while holding its own rows could deadlock.
+func batchesByCustomer(subs []string, custOf map[string]string, size int) [][]string {
+	var batches [][]string
+	batchOf := map[string]int{}
+	for _, id := range subs {
+		c, ok := custOf[id]
+		if !ok {
+			c = "sub:" + id // its customer is read when it is renewed
+		}
+		if k, ok := batchOf[c]; ok && len(batches[k]) < 4*size {
+			batches[k] = append(batches[k], id)
+			continue
+		}
+		if len(batches) == 0 || len(batches[len(batches)-1]) >= size {
+			batches = append(batches, nil)
+		}
+		k := len(batches) - 1
+		batches[k] = append(batches[k], id)
+		batchOf[c] = k
+	}
+	return batches
+}
+
 // finishWaitingCharges finishes, as their completer would, the charges of
 // the due subscriptions that a process left between its phases, so the
 // day's work sees each subscription as its charge left it (ProcessDue does
@@ -179,6 +289,12 @@ func (s *Service) processDueBatch(ctx context.Context, ids []string, n int) ([]R
 	var pending []*store.PaymentAttempt
 	err := s.DB.InTx(ctx, func(tx *store.Tx) error {
 		pending = pending[:0] // a rerun of the transaction starts anew
+		// The batch's invoices are numbered with its commit: the gapless
+		// counter is one row, and a batch that took it at its first
+		// invoice held it until its commit, so that batches renewed at
+		// once ran one after another. Nothing in a renewal puts an
+		// invoice's number anywhere but in what the transaction writes.
+		tx.NumberInvoicesAtCommit()
 		// One statement per kind of row for the batch, not per renewal.
 		if err := tx.PrefetchRenewals(ids); err != nil {
 			return err

@@ -17,6 +17,7 @@ import (
 // tax id and contacts. Currency, country-derived prices, credit and credit
 // hold are not changed here.
 func (t *Tx) UpdateCustomer(c *fulfill.Customer) error {
+	t.forgetCustomer(c.ID)
 	return t.exec(`UPDATE customers SET name = $1, company = $2, address = $3, city = $4, postal_code = $5, country = $6,
 		tax_id = $7, contact_name = $8, contact_email = $9, billing_name = $10, billing_email = $11,
 		vat_check = $12, vat_checked_at = $13, vat_check_ref = $14 WHERE id = $15`,
@@ -184,6 +185,7 @@ func (db *DB) ActingAs(ctx context.Context, idHash string) (string, error) {
 // UpdatePaymentTerms saves a customer's payment terms, PO number and extra
 // billing recipients.
 func (t *Tx) UpdatePaymentTerms(c *fulfill.Customer) error {
+	t.forgetCustomer(c.ID)
 	return t.exec(`UPDATE customers SET terms_days = $1, po_number = $2, po_required = $3, billing_cc = $4 WHERE id = $5`,
 		c.TermsDays, c.PONumber, c.PORequired, c.BillingCC, c.ID)
 }

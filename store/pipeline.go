@@ -39,8 +39,9 @@ type txConn struct {
 	*sql.Tx
 	conn  *sql.Conn // PostgreSQL writing transactions only; nil: nothing is kept
 	later []laterStmt
-	err   error         // the first failure of kept statements
-	trips *atomic.Int64 // counts the calls to the database (DB.WriteRoundTrips); nil: not counted
+	err   error                      // the first failure of kept statements
+	trips *atomic.Int64              // counts the calls to the database (DB.WriteRoundTrips); nil: not counted
+	refs  *atomic.Pointer[tableRefs] // the schema's foreign keys (latenumber.go); nil: not known
 }
 
 func (c *txConn) trip() {
@@ -272,7 +273,7 @@ func (db *DB) writeTx(ctx context.Context, fn func(context.Context, *txConn) err
 		// A panic in fn rolls back before the connection is closed (the
 		// open transaction would make Close wait for ever), then goes on.
 		defer rollbackOnPanic(tx)
-		c := &txConn{Tx: tx, conn: conn, trips: &db.trips}
+		c := &txConn{Tx: tx, conn: conn, trips: &db.trips, refs: &db.refs}
 		if err := fn(ctx, c); err != nil {
 			tx.Rollback()
 			if c.err != nil && !errors.Is(err, c.err) {

@@ -17,11 +17,11 @@ import (
 //
 // What was read stays true until the renewal that reads it: every row
 // read belongs to one subscription of the batch, and is read by that
-// subscription's renewal before it writes anything of it (a customer is
-// read ahead only if it has one subscription in the batch, as the
-// renewals of its other subscriptions would change it: its credit). Each
-// row read ahead is answered once, then forgotten, and forgotten too when
-// the transaction writes it, so any later read sees the database. The rows
+// subscription's renewal before it writes anything of it (a customer of
+// several subscriptions in the batch, whose renewals each change it, its
+// credit, is kept up to date with the transaction's writes instead). Each
+// other row read ahead is answered once, then forgotten, and forgotten too
+// when the transaction writes it, so any later read sees the database. The rows
 // are read with the locks the reads one by one take (FOR UPDATE on
 // PostgreSQL), in the order of their ids.
 
@@ -31,9 +31,14 @@ type prefetched struct {
 	subs      map[string]*fulfill.Subscription
 	pending   map[string]int // charges awaiting their outcome; every id read has an entry
 	customers map[string]*fulfill.Customer
-	terms     map[string]*SubscriptionTerms // every id read has one (empty if none)
-	usage     map[string]prefetchedUsage
-	nextSeq   map[string]int // the next license number
+	// shared are the customers of several subscriptions of the batch:
+	// answered as often as they are read, kept up to date by the
+	// transaction's writes of their credit and credit hold, and forgotten
+	// on any other write of them (sharedCustomer).
+	shared  map[string]*fulfill.Customer
+	terms   map[string]*SubscriptionTerms // every id read has one (empty if none)
+	usage   map[string]prefetchedUsage
+	nextSeq map[string]int // the next license number
 }
 
 // prefetchedUsage is SeatUsage over the subscription's current term.
@@ -51,7 +56,7 @@ func (t *Tx) PrefetchRenewals(ids []string) error {
 		return nil
 	}
 	p := &prefetched{subs: map[string]*fulfill.Subscription{}, pending: map[string]int{}, customers: map[string]*fulfill.Customer{},
-		terms: map[string]*SubscriptionTerms{}, usage: map[string]prefetchedUsage{}, nextSeq: map[string]int{}}
+		shared: map[string]*fulfill.Customer{}, terms: map[string]*SubscriptionTerms{}, usage: map[string]prefetchedUsage{}, nextSeq: map[string]int{}}
 	t.pre = nil // the reads below go to the database
 	err := chunks(ids, func(part []string) error {
 		subs, err := t.prefetchSubs(part)
@@ -178,14 +183,17 @@ func (t *Tx) prefetchRest(p *prefetched, ids []string, subs []*fulfill.Subscript
 	}); err != nil {
 		return err
 	}
-	// Customers with one subscription in the batch.
+	// The customers: one with one subscription in the batch is answered
+	// once; one with several is shared by their renewals (each changes its
+	// credit before the next reads it), so it is kept up to date instead.
+	// Reading it here, rather than when its second renewal comes, keeps
+	// the batch free of reads between its writes (on PostgreSQL a read
+	// sends the kept writes, and with them takes the invoice numbers of a
+	// batch numbered at its commit, latenumber.go).
 	count := map[string]int{}
-	for _, s := range subs {
-		count[s.CustomerID]++
-	}
 	var custIDs []string
 	for _, s := range subs {
-		if count[s.CustomerID] == 1 {
+		if count[s.CustomerID]++; count[s.CustomerID] == 1 {
 			custIDs = append(custIDs, s.CustomerID)
 		}
 	}
@@ -196,10 +204,15 @@ func (t *Tx) prefetchRest(p *prefetched, ids []string, subs []*fulfill.Subscript
 	return t.eachRow(`SELECT `+customerCols+` FROM customers WHERE id IN (`+clist+`) ORDER BY id`+t.lock(" FOR UPDATE"), cargs,
 		func(rows *sql.Rows) error {
 			c, err := scanCustomer(rows)
-			if err == nil {
+			if err != nil {
+				return err
+			}
+			if count[c.ID] > 1 {
+				p.shared[c.ID] = c
+			} else {
 				p.customers[c.ID] = c
 			}
-			return err
+			return nil
 		})
 }
 
@@ -256,4 +269,26 @@ func (t *Tx) forgetSub(id string) {
 // writes it.
 func (t *Tx) forgetCustomer(id string) {
 	delete(t.ahead().customers, id)
+	delete(t.ahead().shared, id)
+}
+
+// sharedCustomer answers a read of a customer of several subscriptions of
+// the batch: a copy of what was read ahead, with the transaction's writes.
+func (t *Tx) sharedCustomer(id string) (*fulfill.Customer, bool) {
+	c, ok := t.ahead().shared[id]
+	if !ok {
+		return nil, false
+	}
+	cp := *c
+	return &cp, true
+}
+
+// customerWritten keeps a shared customer read ahead as the transaction
+// writes it (change sets the columns written on it); any other customer
+// read ahead is forgotten.
+func (t *Tx) customerWritten(id string, change func(*fulfill.Customer)) {
+	delete(t.ahead().customers, id)
+	if c, ok := t.ahead().shared[id]; ok {
+		change(c)
+	}
 }

@@ -78,6 +78,9 @@ type DB struct {
 	// ends counts, on PostgreSQL, the COMMITs and ROLLBACKs database/sql
 	// sent on their own, not with a batch (keepTx); nil on SQLite.
 	ends *atomic.Int64
+	// refs are the schema's foreign keys and triggers, read once by the
+	// first transaction that numbers its invoices at commit (latenumber.go).
+	refs atomic.Pointer[tableRefs]
 }
 
 // WriteRoundTrips is how many calls write transactions have made to the

@@ -299,11 +299,7 @@ func (db *DB) SubscriptionVersions(ctx context.Context, id string) ([]fulfill.Su
 // or before day and that are still active, past due or canceled: they must
 // be renewed or expired.
 func (db *DB) DueSubscriptions(ctx context.Context, day fulfill.Date) ([]string, error) {
-	return queryStrings(ctx, db.Read, `SELECT s.id FROM subscriptions s
-		WHERE (s.ends_on <= $1 AND s.state IN ('active', 'past_due', 'canceled'))
-		   OR (s.state = 'past_due' AND EXISTS (SELECT 1 FROM invoices i
-		       WHERE i.subscription_id = s.id AND i.status = 'open' AND i.due_on <= $1))
-		ORDER BY s.ends_on, s.id`, day)
+	return queryStrings(ctx, db.Read, `SELECT s.id FROM subscriptions s`+dueWhere+` ORDER BY s.ends_on, s.id`, day)
 }
 
 // OverdueInvoices counts a subscription's open invoices due on or before day.

@@ -435,20 +435,25 @@ func (t *Tx) Customer(id string) (*fulfill.Customer, error) {
 	if c, ok := take(t.ahead().customers, id); ok {
 		return c, nil
 	}
+	if c, ok := t.sharedCustomer(id); ok {
+		return c, nil
+	}
 	c, err := scanCustomer(t.tx.QueryRowContext(t.ctx, `SELECT `+customerCols+` FROM customers WHERE id = $1`+t.lock(" FOR UPDATE"), id))
 	return c, mapErr(err, "Customer")
 }
 
-// SetCreditHold puts a customer on credit hold, or takes it off.
+// SetCreditHold puts a customer on credit hold, or takes it off. The write
+// is kept (pipeline.go): it reads nothing back.
 func (t *Tx) SetCreditHold(id string, on bool) error {
-	t.forgetCustomer(id)
-	return t.exec(`UPDATE customers SET credit_hold = $1 WHERE id = $2`, on, id)
+	t.customerWritten(id, func(c *fulfill.Customer) { c.CreditHold = on })
+	return t.execLater(`UPDATE customers SET credit_hold = $1 WHERE id = $2`, on, id)
 }
 
-// SetCustomerCredit sets the account credit balance.
+// SetCustomerCredit sets the account credit balance. The write is kept
+// (pipeline.go): it reads nothing back.
 func (t *Tx) SetCustomerCredit(id string, credit int64) error {
-	t.forgetCustomer(id)
-	return t.exec(`UPDATE customers SET credit = $1 WHERE id = $2`, credit, id)
+	t.customerWritten(id, func(c *fulfill.Customer) { c.Credit = credit })
+	return t.execLater(`UPDATE customers SET credit = $1 WHERE id = $2`, credit, id)
 }
 
 // Customer returns a customer.

@@ -13,7 +13,7 @@ import (
 	"github.com/fulfillhq/fulfill/commerce"
 )
 
-const billingUsage = `Usage: fulfill billing run [--date YYYY-MM-DD] [--batch N] [--data-dir DIR | --database-url URL]
+const billingUsage = `Usage: fulfill billing run [--date YYYY-MM-DD] [--batch N] [--parallel N] [--data-dir DIR | --database-url URL]
 
 Does now, in order, what falls due on the date (default today): renewals and
 expiries with their true-ups, quarterly seat reconciliations, payment retries
@@ -22,8 +22,10 @@ every hour; this runs it by hand, with a progress bar (rate and time left).
 Emails it causes are queued for the server to send.
 
 Renewals are done --batch at a time, one transaction each; a renewal that
-fails is left out (and listed) and the run goes on. A run that is stopped or
-killed is resumed by running it again: nothing is renewed twice.
+fails is left out (and listed) and the run goes on. On PostgreSQL --parallel
+batches (default 4) are renewed at once, on connections of their own; on
+SQLite one at a time unless --parallel says otherwise. A run that is stopped
+or killed is resumed by running it again: nothing is renewed twice.
 `
 
 func billingCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
@@ -39,6 +41,7 @@ func billingCmd(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 	setUsage(fs, billingUsage)
 	date := fs.String("date", "", "the day to run (YYYY-MM-DD); default today")
 	batch := fs.Int("batch", commerce.DefaultRunBatch, "renewals per transaction")
+	parallel := fs.Int("parallel", 0, fmt.Sprintf("batches renewed at once (default %d on PostgreSQL, 1 on SQLite)", commerce.DefaultRunParallel))
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
 	fs.StringVar(&c.Payments, "payments", or(getenv("FULFILL_PAYMENTS"), "test"), "payment provider: test or stripe [FULFILL_PAYMENTS]")
 	fs.StringVar(&c.StripeAPIBase, "stripe-api-base", getenv("FULFILL_STRIPE_API_BASE"), "Stripe API base URL [FULFILL_STRIPE_API_BASE]")
@@ -51,6 +54,9 @@ func billingCmd(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 	}
 	if *batch < 1 || *batch > 10000 {
 		return usageError{"--batch: want 1 to 10000"}
+	}
+	if *parallel < 0 || *parallel > 64 {
+		return usageError{"--parallel: want 1 to 64 (0: the default)"}
 	}
 	country, err := checkCountry("--seller-country", c.SellerCountry)
 	if err != nil {
@@ -107,7 +113,7 @@ func billingCmd(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 	}
 	bar := newProgressBar(stderr, "billing run")
 	bar.unit = "items"
-	sum, err := svc.RunDueWith(ctx, day, commerce.RunOptions{Batch: *batch, Progress: bar.update})
+	sum, err := svc.RunDueWith(ctx, day, commerce.RunOptions{Batch: *batch, Parallel: *parallel, Progress: bar.update})
 	bar.done()
 	if sum != nil {
 		for _, f := range sum.Failed {
