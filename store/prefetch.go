@@ -17,28 +17,28 @@ import (
 //
 // What was read stays true until the renewal that reads it: every row
 // read belongs to one subscription of the batch, and is read by that
-// subscription's renewal before it writes anything of it (a customer of
-// several subscriptions in the batch, whose renewals each change it, its
-// credit, is kept up to date with the transaction's writes instead). Each
-// other row read ahead is answered once, then forgotten, and forgotten too
-// when the transaction writes it, so any later read sees the database. The rows
+// subscription's renewal before it writes anything of it. Each such row is
+// answered once, then forgotten, and forgotten too when the transaction
+// writes it, so any later read sees the database. A customer may have
+// several subscriptions in the batch, whose renewals each change its
+// credit: the customers read ahead are answered as often as they are read
+// and kept up to date with the transaction's writes of their credit and
+// credit hold (the only columns a renewal writes), and forgotten on any
+// other write of them. The rows
 // are read with the locks the reads one by one take (FOR UPDATE on
 // PostgreSQL), in the order of their ids.
 
 // prefetched is what PrefetchRenewals read, by subscription id (customers
 // by their id); each entry is answered once.
 type prefetched struct {
-	subs      map[string]*fulfill.Subscription
-	pending   map[string]int // charges awaiting their outcome; every id read has an entry
+	subs    map[string]*fulfill.Subscription
+	pending map[string]int // charges awaiting their outcome; every id read has an entry
+	// customers are answered as often as they are read, with the
+	// transaction's writes (aheadCustomer, customerWritten).
 	customers map[string]*fulfill.Customer
-	// shared are the customers of several subscriptions of the batch:
-	// answered as often as they are read, kept up to date by the
-	// transaction's writes of their credit and credit hold, and forgotten
-	// on any other write of them (sharedCustomer).
-	shared  map[string]*fulfill.Customer
-	terms   map[string]*SubscriptionTerms // every id read has one (empty if none)
-	usage   map[string]prefetchedUsage
-	nextSeq map[string]int // the next license number
+	terms     map[string]*SubscriptionTerms // every id read has one (empty if none)
+	usage     map[string]prefetchedUsage
+	nextSeq   map[string]int // the next license number
 }
 
 // prefetchedUsage is SeatUsage over the subscription's current term.
@@ -56,7 +56,7 @@ func (t *Tx) PrefetchRenewals(ids []string) error {
 		return nil
 	}
 	p := &prefetched{subs: map[string]*fulfill.Subscription{}, pending: map[string]int{}, customers: map[string]*fulfill.Customer{},
-		shared: map[string]*fulfill.Customer{}, terms: map[string]*SubscriptionTerms{}, usage: map[string]prefetchedUsage{}, nextSeq: map[string]int{}}
+		terms: map[string]*SubscriptionTerms{}, usage: map[string]prefetchedUsage{}, nextSeq: map[string]int{}}
 	t.pre = nil // the reads below go to the database
 	err := chunks(ids, func(part []string) error {
 		subs, err := t.prefetchSubs(part)
@@ -183,17 +183,16 @@ func (t *Tx) prefetchRest(p *prefetched, ids []string, subs []*fulfill.Subscript
 	}); err != nil {
 		return err
 	}
-	// The customers: one with one subscription in the batch is answered
-	// once; one with several is shared by their renewals (each changes its
-	// credit before the next reads it), so it is kept up to date instead.
-	// Reading it here, rather than when its second renewal comes, keeps
-	// the batch free of reads between its writes (on PostgreSQL a read
-	// sends the kept writes, and with them takes the invoice numbers of a
-	// batch numbered at its commit, latenumber.go).
-	count := map[string]int{}
+	// The customers, each once however many subscriptions it has in the
+	// batch. Answering them all from here keeps the batch free of reads
+	// between its writes (on PostgreSQL a read sends the kept writes, and
+	// with them takes the invoice numbers of a batch numbered at its
+	// commit, latenumber.go).
+	seen := map[string]bool{}
 	var custIDs []string
 	for _, s := range subs {
-		if count[s.CustomerID]++; count[s.CustomerID] == 1 {
+		if !seen[s.CustomerID] {
+			seen[s.CustomerID] = true
 			custIDs = append(custIDs, s.CustomerID)
 		}
 	}
@@ -204,15 +203,10 @@ func (t *Tx) prefetchRest(p *prefetched, ids []string, subs []*fulfill.Subscript
 	return t.eachRow(`SELECT `+customerCols+` FROM customers WHERE id IN (`+clist+`) ORDER BY id`+t.lock(" FOR UPDATE"), cargs,
 		func(rows *sql.Rows) error {
 			c, err := scanCustomer(rows)
-			if err != nil {
-				return err
-			}
-			if count[c.ID] > 1 {
-				p.shared[c.ID] = c
-			} else {
+			if err == nil {
 				p.customers[c.ID] = c
 			}
-			return nil
+			return err
 		})
 }
 
@@ -267,15 +261,12 @@ func (t *Tx) forgetSub(id string) {
 
 // forgetCustomer forgets a customer read ahead, when the transaction
 // writes it.
-func (t *Tx) forgetCustomer(id string) {
-	delete(t.ahead().customers, id)
-	delete(t.ahead().shared, id)
-}
+func (t *Tx) forgetCustomer(id string) { delete(t.ahead().customers, id) }
 
-// sharedCustomer answers a read of a customer of several subscriptions of
-// the batch: a copy of what was read ahead, with the transaction's writes.
-func (t *Tx) sharedCustomer(id string) (*fulfill.Customer, bool) {
-	c, ok := t.ahead().shared[id]
+// aheadCustomer answers a read of a customer read ahead: a copy of what
+// was read, with the transaction's writes.
+func (t *Tx) aheadCustomer(id string) (*fulfill.Customer, bool) {
+	c, ok := t.ahead().customers[id]
 	if !ok {
 		return nil, false
 	}
@@ -283,12 +274,10 @@ func (t *Tx) sharedCustomer(id string) (*fulfill.Customer, bool) {
 	return &cp, true
 }
 
-// customerWritten keeps a shared customer read ahead as the transaction
-// writes it (change sets the columns written on it); any other customer
-// read ahead is forgotten.
+// customerWritten keeps a customer read ahead as the transaction writes
+// it (change sets the columns written on it).
 func (t *Tx) customerWritten(id string, change func(*fulfill.Customer)) {
-	delete(t.ahead().customers, id)
-	if c, ok := t.ahead().shared[id]; ok {
+	if c, ok := t.ahead().customers[id]; ok {
 		change(c)
 	}
 }

@@ -432,10 +432,7 @@ func (t *Tx) ProbeCustomer() (*fulfill.Customer, error) {
 
 // Customer returns a customer, locked for update.
 func (t *Tx) Customer(id string) (*fulfill.Customer, error) {
-	if c, ok := take(t.ahead().customers, id); ok {
-		return c, nil
-	}
-	if c, ok := t.sharedCustomer(id); ok {
+	if c, ok := t.aheadCustomer(id); ok {
 		return c, nil
 	}
 	c, err := scanCustomer(t.tx.QueryRowContext(t.ctx, `SELECT `+customerCols+` FROM customers WHERE id = $1`+t.lock(" FOR UPDATE"), id))
