@@ -54,8 +54,8 @@ type Config struct {
 	Mail mail.Sender
 	// From is the sender address of outgoing mail.
 	From string
-	// MailTimeout bounds each mail's exchange with the SMTP server in a
-	// job that sends several; zero is mail.DefaultTimeout. Tests shorten it.
+	// MailTimeout bounds each mail's exchange with the SMTP server (a job
+	// sends several); zero is mail.DefaultTimeout. Tests shorten it.
 	MailTimeout time.Duration
 	// ProvisioningURL is the SaaS product's base URL for provisioning
 	// requests; empty disables provisioning.
@@ -78,7 +78,7 @@ type emailWorker struct {
 	mail  mail.Sender
 	from  string
 	clock fulfill.Clock
-	// timeout bounds one mail's exchange in a job of several.
+	// timeout bounds one mail's exchange with the server.
 	timeout time.Duration
 }
 
@@ -87,16 +87,12 @@ type emailWorker struct {
 // marked sent (or kept in the outbox) is never sent again, so a job that
 // failed on one of its mails and is retried sends only what is left; a
 // mail refused for good (marked failed) is not tried again by the retries
-// of a job of several mails. Any transient failure retries the job; if
-// every failure is permanent, the job is cancelled.
+// of the job. Any transient failure retries the job; if every failure is
+// permanent, the job is cancelled. A job of one mail is no different.
 func (w *emailWorker) Work(ctx context.Context, job *river.Job[commerce.SendEmailArgs]) error {
-	ids := job.Args.IDs()
-	if len(ids) == 1 {
-		return w.send(ctx, ids[0], false)
-	}
 	var retry, cancel []error
-	for _, id := range ids {
-		err := w.send(ctx, id, true)
+	for _, id := range job.Args.IDs() {
+		err := w.send(ctx, id)
 		var c *river.JobCancelError
 		switch {
 		case err == nil:
@@ -122,16 +118,16 @@ func (w *emailWorker) Work(ctx context.Context, job *river.Job[commerce.SendEmai
 
 // send sends one email. Without SMTP the message stays in the outbox; a
 // permanent refusal (5xx, a bad address) is not retried (the error is a
-// river.JobCancel). A mail of a job of several skips a mail already
-// refused for good, and its exchange with the server is bounded by
-// w.timeout (mail.DefaultTimeout), not by all the time the job has left, so
-// that a mail that hangs leaves time for the others.
-func (w *emailWorker) send(ctx context.Context, id string, several bool) error {
+// river.JobCancel). A mail already refused for good is skipped, and the
+// exchange with the server is bounded by w.timeout (mail.DefaultTimeout),
+// not by all the time the job has left, so that a mail that hangs leaves
+// time for the others of its job.
+func (w *emailWorker) send(ctx context.Context, id string) error {
 	e, err := w.db.Email(ctx, id)
 	if err != nil {
 		return err
 	}
-	if e.Status == "sent" || e.Status == "outbox" || (several && e.Status == "failed") {
+	if e.Status == "sent" || e.Status == "outbox" || e.Status == "failed" {
 		return nil
 	}
 	// An invoice PDF is rendered here rather than in the transaction that
@@ -159,12 +155,8 @@ func (w *emailWorker) send(ctx context.Context, id string, several bool) error {
 		}
 		m.Attachments = []mail.Attachment{a}
 	}
-	sendCtx := ctx
-	if several {
-		var cancel context.CancelFunc
-		sendCtx, cancel = context.WithTimeout(ctx, w.timeout)
-		defer cancel()
-	}
+	sendCtx, cancel := context.WithTimeout(ctx, w.timeout)
+	defer cancel()
 	if err := w.mail.Send(sendCtx, m); err != nil {
 		if mail.IsPermanent(err) {
 			if merr := mark("failed", err.Error(), nil); merr != nil {
