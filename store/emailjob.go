@@ -14,12 +14,7 @@ type SendEmailArgs struct {
 }
 
 // IDs are the mails the job sends, in order.
-func (a SendEmailArgs) IDs() []string {
-	if a.EmailID != "" {
-		return append([]string{a.EmailID}, a.EmailIDs...)
-	}
-	return a.EmailIDs
-}
+func (a SendEmailArgs) IDs() []string { return jobIDs(a.EmailID, a.EmailIDs) }
 
 // Kind names the job.
 func (SendEmailArgs) Kind() string { return "email.send" }

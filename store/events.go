@@ -37,11 +37,15 @@ type EventArgs struct {
 }
 
 // IDs are the events the job dispatches, in order.
-func (a EventArgs) IDs() []string {
-	if a.EventID != "" {
-		return append([]string{a.EventID}, a.EventIDs...)
+func (a EventArgs) IDs() []string { return jobIDs(a.EventID, a.EventIDs) }
+
+// jobIDs are the ids of a job that carries one (one, the form of the jobs
+// enqueued before it carried several), several (many), or both.
+func jobIDs(one string, many []string) []string {
+	if one != "" {
+		return append([]string{one}, many...)
 	}
-	return a.EventIDs
+	return many
 }
 
 // Kind names the job.
