@@ -19,21 +19,8 @@ func TestKilledParallelBillingRunResumedRenewsEachSubscriptionOnce(t *testing.T)
 	dbtest.ForEachParallel(t, func(t *testing.T, url string) {
 		s := startServer(t, url)
 		const n = 23
-		subs := make([]string, n)
-		for i := range n {
-			var cus struct{ ID string }
-			s.call("POST", "/api/v1/customers", map[string]any{"email": fmt.Sprintf("par%d@example.com", i), "name": "Pat Par", "country": "US"}, &cus)
-			var p struct{ Subscription struct{ ID string } }
-			if c := s.call("POST", "/api/v1/subscriptions", map[string]any{"customer_id": cus.ID, "plan": "sm-premium", "seats": 3,
-				"payment_method": "invoice"}, &p); c != 201 {
-				t.Fatalf("purchase %d: %d", i, c)
-			}
-			subs[i] = p.Subscription.ID
-		}
-		args := []string{"billing", "run", "--date", "2027-01-01", "--batch", "5", "--parallel", "4", "--data-dir", s.dataDir}
-		if strings.HasPrefix(url, "postgres") {
-			args = append(args, "--database-url", url)
-		}
+		subs := dueOnNewYear(t, s, "par", n)
+		args := billingRunArgs(s, url, 4)
 		dir := t.TempDir()
 		killed := runChild(t, dir, map[string]string{"FULFILL_FAILPOINT": "billing-batch-3"}, args...)
 		if killed.code != 3 {

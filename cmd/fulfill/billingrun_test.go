@@ -22,23 +22,9 @@ func TestKilledBillingRunResumedRenewsEachSubscriptionOnce(t *testing.T) {
 	dbtest.ForEachParallel(t, func(t *testing.T, url string) {
 		s := startServer(t, url)
 		const n = 23
-		subs := make([]string, n)
-		custs := make([]string, n)
-		for i := range n {
-			var cus struct{ ID string }
-			s.call("POST", "/api/v1/customers", map[string]any{"email": fmt.Sprintf("run%d@example.com", i), "name": "Rae Run", "country": "US"}, &cus)
-			var p struct{ Subscription struct{ ID string } }
-			if c := s.call("POST", "/api/v1/subscriptions", map[string]any{"customer_id": cus.ID, "plan": "sm-premium", "seats": 3,
-				"payment_method": "invoice"}, &p); c != 201 {
-				t.Fatalf("purchase %d: %d", i, c)
-			}
-			subs[i], custs[i] = p.Subscription.ID, cus.ID
-		}
+		subs := dueOnNewYear(t, s, "run", n)
 		// One batch at a time: the kill leaves exactly two committed.
-		args := []string{"billing", "run", "--date", "2027-01-01", "--batch", "5", "--parallel", "1", "--data-dir", s.dataDir}
-		if strings.HasPrefix(url, "postgres") {
-			args = append(args, "--database-url", url)
-		}
+		args := billingRunArgs(s, url, 1)
 		dir := t.TempDir()
 		killed := runChild(t, dir, map[string]string{"FULFILL_FAILPOINT": "billing-batch-3"}, args...)
 		if killed.code != 3 {
@@ -103,7 +89,6 @@ func TestKilledBillingRunResumedRenewsEachSubscriptionOnce(t *testing.T) {
 				t.Errorf("subscription %d (%s): %d invoices, term ends %s; want %d, %s", i, id, len(invs.Data), sub.EndsOn, want, wantEnd)
 			}
 		}
-		_ = custs
 	})
 }
 
@@ -113,4 +98,32 @@ func dbFile(s *server, url string) string {
 		return url
 	}
 	return s.dataDir + "/fulfill.db"
+}
+
+// dueOnNewYear buys n subscriptions, one customer each (emails
+// PREFIX<i>@example.com), paid by invoice and falling due on 2027-01-01.
+func dueOnNewYear(t *testing.T, s *server, prefix string, n int) []string {
+	t.Helper()
+	subs := make([]string, n)
+	for i := range n {
+		var cus struct{ ID string }
+		s.call("POST", "/api/v1/customers", map[string]any{"email": fmt.Sprintf("%s%d@example.com", prefix, i), "name": "Rae Run", "country": "US"}, &cus)
+		var p struct{ Subscription struct{ ID string } }
+		if c := s.call("POST", "/api/v1/subscriptions", map[string]any{"customer_id": cus.ID, "plan": "sm-premium", "seats": 3,
+			"payment_method": "invoice"}, &p); c != 201 {
+			t.Fatalf("purchase %d: %d", i, c)
+		}
+		subs[i] = p.Subscription.ID
+	}
+	return subs
+}
+
+// billingRunArgs is `fulfill billing run` on s's database for
+// 2027-01-01, in batches of 5, parallel at once.
+func billingRunArgs(s *server, url string, parallel int) []string {
+	args := []string{"billing", "run", "--date", "2027-01-01", "--batch", "5", "--parallel", fmt.Sprint(parallel), "--data-dir", s.dataDir}
+	if strings.HasPrefix(url, "postgres") {
+		args = append(args, "--database-url", url)
+	}
+	return args
 }
