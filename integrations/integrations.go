@@ -225,24 +225,22 @@ func matches(patterns []string, typ string) bool {
 	return false
 }
 
-// DispatchEvents dispatches the events of one job, in order. Without a
-// provisioning service an event goes to webhook endpoints only, so when
-// no endpoint is live the whole job goes nowhere, which one read says: no
-// event of it is read (a purchase's job carries four or five, each read
-// and decoded for nothing). An endpoint created after that read was
-// created after the events, and gets none of them (see Dispatch).
+// DispatchEvents dispatches the events of one job, in order, with one
+// read of the live webhook endpoints for the job: without a provisioning
+// service an event goes to those endpoints only, so when none is live the
+// whole job goes nowhere and no event of it is read (a purchase's job
+// carries four or five). An endpoint created after that read was created
+// after the events, and gets none of them (see Dispatch).
 func (s *Service) DispatchEvents(ctx context.Context, ids []string) error {
-	if s.ProvisioningURL == "" && len(ids) > 0 {
-		eps, err := s.DB.LiveWebhookEndpoints(ctx)
-		if err != nil {
-			return err
-		}
-		if len(eps) == 0 {
-			return nil
-		}
+	eps, err := s.DB.LiveWebhookEndpoints(ctx)
+	if err != nil {
+		return err
+	}
+	if s.ProvisioningURL == "" && len(eps) == 0 {
+		return nil
 	}
 	for _, id := range ids {
-		if err := s.Dispatch(ctx, id); err != nil {
+		if err := s.dispatch(ctx, id, eps); err != nil {
 			return err
 		}
 	}
@@ -255,6 +253,16 @@ func (s *Service) DispatchEvents(ctx context.Context, ids []string) error {
 // provisioning request when it changes a SaaS subscription. Running it
 // twice for an event adds nothing.
 func (s *Service) Dispatch(ctx context.Context, eventID string) error {
+	eps, err := s.DB.LiveWebhookEndpoints(ctx)
+	if err != nil {
+		return err
+	}
+	return s.dispatch(ctx, eventID, eps)
+}
+
+// dispatch is Dispatch, given the endpoints live when the event's job
+// began.
+func (s *Service) dispatch(ctx context.Context, eventID string, live []*store.WebhookEndpoint) error {
 	ev, _, err := s.DB.EventDocument(ctx, eventID)
 	if err != nil {
 		return err
@@ -269,18 +277,13 @@ func (s *Service) Dispatch(ctx context.Context, eventID string) error {
 			sub = nil
 		}
 	}
-	if sub == nil {
-		// Most events go nowhere (no endpoint wants them, nothing to
-		// provision): say so from a read, without taking the write lock
-		// that a transaction takes on SQLite. An endpoint created after
-		// this read was created after the event, and gets none of it.
-		eps, err := s.DB.LiveWebhookEndpoints(ctx)
-		if err != nil {
-			return err
-		}
-		if !slices.ContainsFunc(eps, func(ep *store.WebhookEndpoint) bool { return wants(ep, ev) }) {
-			return nil
-		}
+	// Most events go nowhere (no endpoint wants them, nothing to
+	// provision): say so from the read of the endpoints, without taking
+	// the write lock that a transaction takes on SQLite. An endpoint
+	// created after that read was created after the event, and gets none
+	// of it.
+	if sub == nil && !slices.ContainsFunc(live, func(ep *store.WebhookEndpoint) bool { return wants(ep, ev) }) {
+		return nil
 	}
 	return s.DB.InTx(ctx, func(tx *store.Tx) error {
 		eps, err := tx.LiveWebhookEndpoints()
